@@ -1,0 +1,284 @@
+"""Command line: no sub-command opens the window; sub-commands run headless.
+
+    mlcls-gui [--demo]                           the window
+    mlcls-gui train [CONFIG.json] [--set F=V ...] [--resume CKPT]
+    mlcls-gui predict MODEL IMAGE_OR_FOLDER... [--json] [--csv FILE]
+    mlcls-gui demo-data DIR
+    mlcls-gui scan DATA_ROOT
+
+User errors exit with status 2 and one clear line on stderr, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from mlcls_gui import __version__
+from mlcls_gui.core.errors import MlclsError
+
+logger = logging.getLogger("mlcls_gui.cli")
+
+EXIT_USER_ERROR = 2
+EXIT_FAILED = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlcls-gui",
+        description="Train multi-label image classifiers from folders of images. "
+        "Without a sub-command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlcls-gui {__version__}")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the window with the built-in demo data selected")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train from a config file and/or --set values")
+    train.add_argument("config", nargs="?", help="config JSON file (defaults: the seed's settings)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                       help="override one config field, e.g. --set images_root=data --set n_epochs=20")
+    train.add_argument("--resume", metavar="CHECKPOINT",
+                       help="continue from a checkpoint or final model file")
+    train.add_argument("--save-config", metavar="FILE",
+                       help="write the resulting config to FILE and exit without training")
+    train.add_argument("--quiet", action="store_true", help="print only the epoch lines")
+
+    predict = commands.add_parser("predict", help="per-label probabilities for images")
+    predict.add_argument("model", help="final model or checkpoint file")
+    predict.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.add_argument("--csv", metavar="FILE", help="also write a CSV file")
+    predict.add_argument("--threshold", type=float, help="decision threshold (default: the model's)")
+    predict.add_argument("--device", default="cpu", help="cpu (default), auto, cuda:N or mps")
+
+    demo = commands.add_parser("demo-data", help="write the built-in demo dataset")
+    demo.add_argument("folder")
+    demo.add_argument("--images-per-folder", type=int, default=50)
+    demo.add_argument("--image-size", type=int, default=64)
+    demo.add_argument("--config", metavar="FILE",
+                      help="also write the demo config (training into FOLDER-output) to FILE")
+
+    scan = commands.add_parser("scan", help="print the dataset summary of a data root")
+    scan.add_argument("root")
+    scan.add_argument("--val-fraction", type=float, default=0.15)
+    scan.add_argument("--test-fraction", type=float, default=0.15)
+    scan.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    if args.command is None:
+        from mlcls_gui.gui.app import run_app  # Qt only when the window is wanted
+
+        return run_app(demo=args.demo)
+    handler = {
+        "train": _cmd_train,
+        "predict": _cmd_predict,
+        "demo-data": _cmd_demo_data,
+        "scan": _cmd_scan,
+    }[args.command]
+    try:
+        return handler(args)
+    except MlclsError as exc:
+        print(f"mlcls-gui: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("mlcls-gui: interrupted", file=sys.stderr)
+        return 130
+
+
+# ----------------------------------------------------------------- commands
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mlcls_gui.core.config import TrainConfig, parse_field_text
+    from mlcls_gui.core.engine import RunControl, Trainer
+    from mlcls_gui.core.errors import ConfigError
+    from mlcls_gui.core.events import FinishReason
+
+    config = TrainConfig.load_json(args.config) if args.config else TrainConfig()
+    changes = {}
+    for item in args.overrides:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, e.g. --set n_epochs=20.")
+        changes[name.strip()] = parse_field_text(name.strip(), text)
+    config = config.with_values(**changes)
+    if args.save_config:
+        config.save_json(args.save_config)
+        print(f"Wrote {args.save_config}")
+        return 0
+
+    control = RunControl()
+    display = _ProgressDisplay(quiet=args.quiet)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if control.stop_requested:
+            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts for real
+            raise KeyboardInterrupt
+        print("\nStopping after this batch and saving (Ctrl-C again to abort)…", file=sys.stderr, flush=True)
+        control.request_stop()
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = Trainer(config, on_event=display, control=control, resume_from=args.resume).run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(f"Output folder: {result.output_dir}")
+    return 0 if result.reason is not FinishReason.FAILED else EXIT_FAILED
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from mlcls_gui.core.errors import ConfigError
+    from mlcls_gui.core.predict import Predictor, expand_image_paths
+
+    if args.threshold is not None and not 0 < args.threshold <= 1:
+        raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
+    predictor = Predictor.from_file(args.model, device=args.device)
+    paths, rejected = expand_image_paths(args.inputs)
+    for path, reason in rejected:
+        print(f"mlcls-gui: skipped {path}: {reason}", file=sys.stderr)
+    if not paths:
+        raise ConfigError("No image files to predict: give image files or folders that hold images.")
+    predictions = predictor.predict_paths(paths, threshold=args.threshold)
+    threshold = predictor.threshold if args.threshold is None else args.threshold
+    if args.json:
+        print(json.dumps(
+            {"model": args.model, "labels": predictor.labels, "threshold": threshold,
+             "predictions": [_prediction_dict(p) for p in predictions]},
+            indent=2,
+        ))
+    else:
+        for prediction in predictions:
+            print(_prediction_text(prediction))
+    if args.csv:
+        _write_predictions_csv(Path(args.csv), predictor.labels, predictions)
+        print(f"Wrote {args.csv}", file=sys.stderr)
+    failed = sum(1 for p in predictions if not p.ok)
+    return EXIT_FAILED if failed == len(predictions) else 0
+
+
+def _cmd_demo_data(args: argparse.Namespace) -> int:
+    from mlcls_gui.core.config import demo_config
+    from mlcls_gui.core.demo import write_demo_dataset
+
+    root = write_demo_dataset(args.folder, images_per_folder=args.images_per_folder,
+                              image_size=args.image_size)
+    print(f"Wrote the demo dataset to {root}")
+    if args.config:
+        output = root.with_name(root.name + "-output")
+        demo_config(root.resolve(), output.resolve()).save_json(args.config)
+        print(f"Wrote the demo config to {args.config} (train with: mlcls-gui train {args.config})")
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from mlcls_gui.core.dataset import scan_data_root
+
+    splits = scan_data_root(args.root, val_fraction=args.val_fraction,
+                            test_fraction=args.test_fraction, seed=args.seed)
+    summary = splits.summary()
+    print(summary.to_text())
+    return EXIT_USER_ERROR if summary.problems else 0
+
+
+# ----------------------------------------------------------------- output
+class _ProgressDisplay:
+    """Prints the dataset summary, a live batch line and one line per epoch."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.interactive = sys.stderr.isatty()
+        self._last_draw = 0.0
+
+    def __call__(self, event: object) -> None:
+        from mlcls_gui.core import events as ev
+
+        if isinstance(event, ev.RunStarted):
+            if event.dataset is not None and not self.quiet:
+                print(event.dataset.to_text(), flush=True)
+            sizes = event.split_sizes
+            print(
+                f"Training on {event.device}: {sizes['train']} train, {sizes['val']} val, "
+                f"{sizes['test']} test images, {len(event.labels)} labels "
+                f"({', '.join(event.labels)}); epochs {event.start_epoch}–{event.total_epochs}",
+                flush=True,
+            )
+            print(f"Log: {event.log_path}", flush=True)
+        elif isinstance(event, ev.BatchEnd) and self.interactive and not self.quiet:
+            now = time.monotonic()
+            if now - self._last_draw > 0.2 or event.batch == event.batches:
+                self._last_draw = now
+                print(
+                    f"\r  epoch {event.epoch} batch {event.batch}/{event.batches} "
+                    f"loss {event.loss:.4f} {event.images_per_second:.0f} img/s   ",
+                    end="", file=sys.stderr, flush=True,
+                )
+        elif isinstance(event, ev.EpochEnd):
+            if self.interactive and not self.quiet:
+                print("\r" + " " * 70 + "\r", end="", file=sys.stderr)
+            m = event.metrics
+            print(
+                f"Epoch {event.epoch}/{event.total_epochs}: train loss {m['train_loss']:.4f} "
+                f"acc {m['train_accuracy']:.3f} | val loss {m['val_loss']:.4f} "
+                f"acc {m['val_accuracy']:.3f} mAP {m['val_map']:.3f} F1 {m['val_macro_f1']:.3f} | "
+                f"{m['epoch_seconds']:.1f}s{'  * best' if event.improved else ''}",
+                flush=True,
+            )
+        elif isinstance(event, ev.FilesSkipped) and not self.quiet:
+            for path, reason in event.files:
+                print(f"  skipped {path}: {reason}", file=sys.stderr)
+        elif isinstance(event, ev.RunFinished):
+            print(event.message, flush=True)
+            if event.final_model_path:
+                print(f"Final model: {event.final_model_path}", flush=True)
+
+
+def _prediction_dict(prediction: object) -> dict:
+    return {
+        "path": prediction.path,
+        "probabilities": prediction.probabilities,
+        "predicted": list(prediction.predicted),
+        "error": prediction.error or None,
+    }
+
+
+def _prediction_text(prediction: object) -> str:
+    if not prediction.ok:
+        return f"{prediction.path}: cannot read ({prediction.error})"
+    ranked = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])
+    scores = "  ".join(f"{label} {p:.3f}" for label, p in ranked)
+    labels = "+".join(prediction.predicted) or "(none)"
+    return f"{prediction.path}: {labels}    [{scores}]"
+
+
+def _write_predictions_csv(path: Path, labels: list[str], predictions: list) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", *labels, "predicted", "error"])
+        for p in predictions:
+            writer.writerow([
+                p.path, *(f"{p.probabilities[label]:.6f}" if p.ok else "" for label in labels),
+                "+".join(p.predicted), p.error,
+            ])
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("mlcls_gui").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # The package logs INFO to the run's log file; the console shows warnings.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.DEBUG if verbose else logging.WARNING)

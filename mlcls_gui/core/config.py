@@ -1,0 +1,399 @@
+"""TrainConfig: the seed script's settings as one frozen, validated dataclass.
+
+Every field carries metadata (label, group, range or choices, help text) so the
+GUI can build its form from it and the CLI can parse ``--set FIELD=VALUE``.
+The JSON file, the form and checkpoints all use the same field names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FORMAT_VERSION = 1
+
+ARCHITECTURES: tuple[str, ...] = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+)
+OPTIMIZERS: tuple[str, ...] = ("adamw", "adam")
+MONITORS: tuple[str, ...] = ("val_loss", "val_map", "val_accuracy")
+GROUPS: tuple[str, ...] = (
+    "Data",
+    "Augmentation",
+    "Model",
+    "Optimisation",
+    "Schedule & early stop",
+    "Output",
+)
+
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda|cuda:\d+)$")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What the form, the CLI and the validator need to know about one field."""
+
+    label: str
+    group: str
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    # True when the bound itself is not allowed (e.g. learning_rate > 0).
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] | None = None
+    pattern: str | None = None
+    # "path_dir", "path_file" or "" — lets the GUI offer a picker.
+    path_kind: str = ""
+    # Shown in the form only when the user wants everything ("advanced").
+    advanced: bool = False
+
+    def describe_allowed(self, kind: type) -> str:
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.pattern:
+            return f"text matching {self.pattern}"
+        if kind is bool:
+            return "true or false"
+        if self.minimum is not None or self.maximum is not None:
+            low = "(" if self.exclusive_minimum else "["
+            lo = _fmt(self.minimum) if self.minimum is not None else "-inf"
+            hi = _fmt(self.maximum) if self.maximum is not None else "inf"
+            word = "an integer" if kind is int else "a number"
+            return f"{word} in {low}{lo}, {hi}]"
+        return "an integer" if kind is int else ("a number" if kind is float else "text")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _spec(default: Any, **meta: Any) -> Any:
+    return field(default=default, metadata={"spec": FieldSpec(**meta)})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """All settings of one training run. Defaults are the seed script's."""
+
+    # --- Data
+    images_root: str = _spec(
+        "", label="Data folder", group="Data", path_kind="path_dir",
+        help="Root data folder. Each sub-folder name holds the labels of its images, "
+        "joined by '+' (e.g. cat+dog/). A root with train/ and test/ (and optionally "
+        "val/) uses those splits as given.")
+    val_fraction: float = _spec(
+        0.15, label="Validation share", group="Data", minimum=0.0, maximum=0.9,
+        help="Share of the images held out for validation when the data folder has no "
+        "val/ split. Validation decides the checkpoint and early stopping.")
+    test_fraction: float = _spec(
+        0.15, label="Test share", group="Data", minimum=0.0, maximum=0.9,
+        help="Share of the images held out for the final test when the data folder has "
+        "no train/ + test/ splits. 0 skips the test evaluation.")
+    seed: int = _spec(
+        42, label="Random seed", group="Data", minimum=0, maximum=2**31 - 1,
+        help="Seed for the split, the initial head weights and the augmentation: the "
+        "same seed and data give the same run on CPU.")
+    num_workers: int = _spec(
+        0, label="Loader workers", group="Data", minimum=0, maximum=64, advanced=True,
+        help="Processes that load images in parallel; 0 loads them in the training "
+        "thread (set to 0 if not used).")
+    pin_memory: bool = _spec(
+        False, label="Pin memory", group="Data", advanced=True,
+        help="Page-locked host memory: copies images to the GPU faster. No effect on CPU.")
+
+    # --- Augmentation
+    image_size: int = _spec(
+        224, label="Image size (px)", group="Augmentation", minimum=16, maximum=1024,
+        help="Images are resized to this square size (224 for ResNet weights).")
+    rotation_degrees: float = _spec(
+        15.0, label="Random rotation (±°)", group="Augmentation", minimum=0.0,
+        maximum=180.0,
+        help="Rotate each training image by a random angle within ± this many degrees. "
+        "0 turns rotation off. Validation and test images are never augmented.")
+    horizontal_flip: bool = _spec(
+        True, label="Random horizontal flip", group="Augmentation",
+        help="Mirror half of the training images left-right.")
+
+    # --- Model
+    arch: str = _spec(
+        "resnet18", label="Architecture", group="Model", choices=ARCHITECTURES,
+        help="torchvision network whose classifier is replaced by one output per label.")
+    pretrained: bool = _spec(
+        True, label="ImageNet weights", group="Model",
+        help="Start from torchvision's ImageNet weights (downloaded once, needs internet) "
+        "or from the weights file below. Off: train from random weights.")
+    weights_file: str = _spec(
+        "", label="Weights file", group="Model", path_kind="path_file",
+        help="Local .pth/.pt file with the architecture's weights, used instead of a "
+        "download when pretrained is on (for offline machines).")
+    freeze_extractor: bool = _spec(
+        False, label="Freeze feature extractor", group="Model",
+        help="Train only the new classifier layer; all other layers keep their weights "
+        "and BatchNorm statistics.")
+    threshold: float = _spec(
+        0.5, label="Decision threshold", group="Model", minimum=0.0, maximum=1.0,
+        exclusive_minimum=True,
+        help="A label is predicted when its confidence (sigmoid of the output) is at "
+        "least this value.")
+
+    # --- Optimisation
+    batch_size: int = _spec(
+        16, label="Batch size", group="Optimisation", minimum=1, maximum=4096,
+        help="Training batch size.")
+    learning_rate: float = _spec(
+        1e-4, label="Learning rate", group="Optimisation", minimum=0.0, maximum=10.0,
+        exclusive_minimum=True, help="Initial learning rate of Adam.")
+    optimizer: str = _spec(
+        "adamw", label="Optimizer", group="Optimisation", choices=OPTIMIZERS,
+        help="adamw: Adam with weight decay applied to the weights before each update "
+        "(decoupled; trains well at 0.3). adam: the seed script's reading, weight decay "
+        "added to the gradients as an L2 term (0.3 is then very strong).")
+    weight_decay: float = _spec(
+        0.3, label="Weight decay", group="Optimisation", minimum=0.0, maximum=10.0,
+        help="Weight decay strength; how it is applied depends on the optimizer.")
+
+    # --- Schedule & early stop
+    n_epochs: int = _spec(
+        350, label="Epochs", group="Schedule & early stop", minimum=1, maximum=100000,
+        help="Number of training epochs.")
+    early_stop_epoch_limit: int = _spec(
+        350, label="Early stop after (epochs)", group="Schedule & early stop",
+        minimum=1, maximum=100000,
+        help="Stop training after this many epochs without improvement of the "
+        "monitored validation score.")
+    monitor: str = _spec(
+        "val_loss", label="Improvement score", group="Schedule & early stop",
+        choices=MONITORS,
+        help="Validation score that decides 'improved': the checkpoint is saved and the "
+        "early-stop counter reset when it gets better (loss lower, mAP or exact-match "
+        "accuracy higher).")
+    lr_step: int = _spec(
+        10, label="LR step (epochs)", group="Schedule & early stop", minimum=1,
+        maximum=100000,
+        help="Number of epochs between each learning-rate decrease.")
+    lr_decrease: float = _spec(
+        0.1, label="LR decrease factor", group="Schedule & early stop", minimum=0.0,
+        maximum=1.0, exclusive_minimum=True,
+        help="Learning-rate decrease after each step: new_lr = old_lr * lr_decrease.")
+
+    # --- Output
+    save_model_folder: str = _spec(
+        "mlcls_output", label="Output folder", group="Output", path_kind="path_dir",
+        help="Where to save all outputs: checkpoint, final model, log, metrics.")
+    save_model_dir: str = _spec(
+        "final_model.pt", label="Final model file", group="Output",
+        help="Name of the final model file inside the output folder.")
+    checkpoint_dir: str = _spec(
+        "checkpoint.pt", label="Checkpoint file", group="Output",
+        help="Name of the checkpoint file (best validation score so far).")
+    log_name: str = _spec(
+        "train.log", label="Log file", group="Output", help="Name of the log file.")
+    device: str = _spec(
+        "auto", label="Device", group="Output", pattern=_DEVICE_PATTERN.pattern,
+        help="auto (a GPU when there is one), cpu, cuda:N (GPU number N) or mps (Apple).")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            validate_field(f.name, getattr(self, f.name))
+        # Cross-field rule: the fractions must leave images to train on.
+        if self.val_fraction + self.test_fraction >= 0.95:
+            raise ConfigError(
+                "val_fraction + test_fraction must be below 0.95 so images are left to "
+                f"train on (got {self.val_fraction:g} + {self.test_fraction:g})."
+            )
+
+    # ----------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "TrainConfig":
+        """Build a config from a mapping; unknown keys and bad values are refused."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: expected a JSON object with config fields.")
+        values = dict(data)
+        version = values.pop("format_version", CONFIG_FORMAT_VERSION)
+        if not isinstance(version, int) or version > CONFIG_FORMAT_VERSION:
+            raise ConfigError(
+                f"{source}: format_version {version!r} is newer than this app understands "
+                f"({CONFIG_FORMAT_VERSION}); update mlcls-gui."
+            )
+        known = field_names()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown field(s) {', '.join(unknown)}. "
+                f"Known fields: {', '.join(known)}."
+            )
+        coerced = {name: coerce_field(name, value) for name, value in values.items()}
+        try:
+            return cls(**coerced)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    def save_json(self, path: str | os.PathLike[str]) -> None:
+        payload = {"format_version": CONFIG_FORMAT_VERSION, **self.to_dict()}
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+
+    @classmethod
+    def load_json(cls, path: str | os.PathLike[str]) -> "TrainConfig":
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"Config file {p} does not exist.") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Cannot read config file {p}: {exc}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"Config file {p} is not valid JSON (line {exc.lineno}: {exc.msg})."
+            ) from None
+        return cls.from_dict(data, source=str(p))
+
+    def with_values(self, **changes: Any) -> "TrainConfig":
+        """dataclasses.replace with type coercion, for form and CLI input."""
+        coerced = {k: coerce_field(k, v) for k, v in changes.items()}
+        return dataclasses.replace(self, **coerced)
+
+
+# --------------------------------------------------------------------- helpers
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def field_spec(name: str) -> FieldSpec:
+    return _FIELDS[name][1]
+
+
+def field_type(name: str) -> type:
+    return _FIELDS[name][0]
+
+
+def field_default(name: str) -> Any:
+    return _FIELDS[name][2]
+
+
+def coerce_field(name: str, value: Any) -> Any:
+    """Return ``value`` as the field's type, or raise naming the field.
+
+    Ints are accepted for float fields; nothing else is silently converted
+    (``"16"`` for an int field is a wrong type in JSON)."""
+    if name not in _FIELDS:
+        raise ConfigError(f"Unknown field {name!r}. Known fields: {', '.join(field_names())}.")
+    kind = field_type(name)
+    spec = field_spec(name)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(
+            f"{name}: expected {spec.describe_allowed(kind)}, got {type(value).__name__} "
+            f"{value!r}."
+        )
+    return value
+
+
+def parse_field_text(name: str, text: str) -> Any:
+    """Parse ``text`` (from ``--set`` or a form) into the field's type."""
+    if name not in _FIELDS:
+        raise ConfigError(f"Unknown field {name!r}. Known fields: {', '.join(field_names())}.")
+    kind = field_type(name)
+    spec = field_spec(name)
+    raw = text.strip()
+    try:
+        if kind is bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except ValueError:
+        raise ConfigError(
+            f"{name}: {text!r} is not valid; expected {spec.describe_allowed(kind)}."
+        ) from None
+    return text
+
+
+def validate_field(name: str, value: Any) -> None:
+    """Raise ConfigError if ``value`` is not allowed for ``name``."""
+    kind = field_type(name)
+    spec = field_spec(name)
+    value = coerce_field(name, value)
+    allowed = spec.describe_allowed(kind)
+    if spec.choices is not None and value not in spec.choices:
+        raise ConfigError(f"{name}: {value!r} is not allowed; expected {allowed}.")
+    if spec.pattern is not None and not re.match(spec.pattern, value):
+        raise ConfigError(f"{name}: {value!r} is not allowed; expected {allowed}.")
+    if kind in (int, float):
+        if kind is float and not math.isfinite(value):
+            raise ConfigError(f"{name}: {value!r} is not allowed; expected {allowed}.")
+        too_low = spec.minimum is not None and (
+            value <= spec.minimum if spec.exclusive_minimum else value < spec.minimum
+        )
+        too_high = spec.maximum is not None and value > spec.maximum
+        if too_low or too_high:
+            raise ConfigError(f"{name}: {value:g} is out of range; expected {allowed}.")
+    if kind is str and name in ("save_model_dir", "checkpoint_dir", "log_name"):
+        if not value.strip() or os.sep in value or (os.altsep and os.altsep in value):
+            raise ConfigError(
+                f"{name}: {value!r} must be a plain file name (no folders), e.g. "
+                f"{field_default(name)!r}."
+            )
+
+
+def _collect_fields() -> dict[str, tuple[type, FieldSpec, Any]]:
+    types = {"str": str, "int": int, "float": float, "bool": bool}
+    out: dict[str, tuple[type, FieldSpec, Any]] = {}
+    for f in dataclasses.fields(TrainConfig):
+        out[f.name] = (types[str(f.type)], f.metadata["spec"], f.default)
+    return out
+
+
+_FIELDS = _collect_fields()
+
+
+def demo_config(images_root: str | os.PathLike[str], output_folder: str | os.PathLike[str]) -> TrainConfig:
+    """Settings with which the built-in demo set trains in about a minute on 2 CPU cores."""
+    return TrainConfig(
+        images_root=str(images_root),
+        save_model_folder=str(output_folder),
+        image_size=64,
+        pretrained=False,
+        batch_size=16,
+        learning_rate=1e-3,
+        n_epochs=20,
+        early_stop_epoch_limit=20,
+        lr_step=15,
+        device="cpu",
+    )

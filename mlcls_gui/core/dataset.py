@@ -1,0 +1,350 @@
+"""Scan a data root in the seed's layout, split it, and summarise it.
+
+Layout: every sub-folder of the root is named after the labels of the images
+inside it, joined by '+' (``cat+dog/`` holds images showing both). A root that
+holds ``train/`` and ``test/`` (and optionally ``val/``) folders, each in that
+layout, uses those splits as given.
+
+This module does not import torch: the GUI scans folders with it cheaply.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .errors import DatasetError
+from .images import ImageLoadError, is_image_path, probe_image
+
+logger = logging.getLogger(__name__)
+
+LABEL_SEPARATOR = "+"
+SPLIT_NAMES = ("train", "val", "test")
+# Files that operating systems drop into folders; never worth a warning.
+_SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """Plain-data description of a scanned root, for the GUI and the CLI."""
+
+    root: str
+    layout: str  # "folders" (seeded split) or "splits" (train/val/test given)
+    labels: tuple[str, ...]
+    split_sizes: dict[str, int]
+    label_counts: dict[str, dict[str, int]]  # split -> label -> images
+    label_set_counts: dict[str, int]  # "a+b" -> images (all splits)
+    skipped: tuple[SkippedFile, ...]
+    warnings: tuple[str, ...]
+    problems: tuple[str, ...]  # blocking: training cannot start
+
+    @property
+    def total_images(self) -> int:
+        return sum(self.split_sizes.values())
+
+    def to_text(self) -> str:
+        lines = [f"Data root: {self.root} ({'train/val/test folders' if self.layout == 'splits' else 'label folders, seeded split'})"]
+        lines.append(
+            "Images: "
+            + ", ".join(f"{name} {self.split_sizes.get(name, 0)}" for name in SPLIT_NAMES)
+            + f" (total {self.total_images})"
+        )
+        if self.labels:
+            width = max(len(label) for label in self.labels)
+            lines.append(f"Labels ({len(self.labels)}):        train   val  test")
+            for label in self.labels:
+                counts = [self.label_counts.get(s, {}).get(label, 0) for s in SPLIT_NAMES]
+                lines.append(f"  {label:<{width}}  {counts[0]:>6} {counts[1]:>5} {counts[2]:>5}")
+        if self.label_set_counts:
+            lines.append("Label sets:")
+            for name, count in sorted(self.label_set_counts.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {name}: {count}")
+        if self.skipped:
+            lines.append(f"Skipped files ({len(self.skipped)}):")
+            for item in self.skipped[:20]:
+                lines.append(f"  {item.path}: {item.reason}")
+            if len(self.skipped) > 20:
+                lines.append(f"  … and {len(self.skipped) - 20} more")
+        for warning in self.warnings:
+            lines.append(f"Warning: {warning}")
+        for problem in self.problems:
+            lines.append(f"Problem: {problem}")
+        return "\n".join(lines)
+
+
+@dataclass
+class DatasetSplits:
+    root: str
+    layout: str
+    labels: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def split(self, name: str) -> list[Sample]:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+    def problems(self) -> list[str]:
+        """Reasons training cannot start; empty when it can."""
+        found: list[str] = []
+        total = len(self.train) + len(self.val) + len(self.test)
+        if total == 0:
+            found.append(
+                f"No usable images in {self.root}. Put images into sub-folders named after "
+                "their labels, e.g. cat/, dog/, cat+dog/."
+            )
+            return found
+        if not self.train:
+            found.append(f"The training split of {self.root} has no images.")
+        if not self.val:
+            found.append(
+                "The validation split is empty: add images, raise val_fraction, or add a "
+                "val/ folder."
+            )
+        label_sets = {s.labels for s in self.train + self.val + self.test}
+        if len(label_sets) < 2:
+            only = LABEL_SEPARATOR.join(next(iter(label_sets)))
+            found.append(
+                f"Every image in {self.root} has the same labels ({only!r}), so there is "
+                "nothing to learn. Add folders for other labels or label combinations."
+            )
+        return found
+
+    def summary(self) -> DatasetSummary:
+        label_counts: dict[str, dict[str, int]] = {}
+        set_counts: Counter[str] = Counter()
+        for name in SPLIT_NAMES:
+            counts: Counter[str] = Counter()
+            for sample in self.split(name):
+                counts.update(sample.labels)
+                set_counts[LABEL_SEPARATOR.join(sample.labels)] += 1
+            label_counts[name] = {label: counts.get(label, 0) for label in self.labels}
+        return DatasetSummary(
+            root=self.root,
+            layout=self.layout,
+            labels=tuple(self.labels),
+            split_sizes={name: len(self.split(name)) for name in SPLIT_NAMES},
+            label_counts=label_counts,
+            label_set_counts=dict(set_counts),
+            skipped=tuple(self.skipped),
+            warnings=tuple(self.warnings),
+            problems=tuple(self.problems()),
+        )
+
+    def require_trainable(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise DatasetError(" ".join(problems))
+
+
+# ------------------------------------------------------------------ labels
+def parse_label_folder(name: str, *, where: str = "") -> tuple[str, ...]:
+    """``"cat + dog"`` → ``("cat", "dog")``; empty parts are refused."""
+    parts = [part.strip() for part in name.split(LABEL_SEPARATOR)]
+    if any(not part for part in parts):
+        location = f" in {where}" if where else ""
+        raise DatasetError(
+            f"Folder name {name!r}{location} has an empty label (labels are joined by "
+            f"'+', as in 'cat+dog'). Rename the folder, e.g. to "
+            f"{LABEL_SEPARATOR.join(p for p in parts if p) or 'label'!r}."
+        )
+    return tuple(sorted(set(parts)))
+
+
+# ------------------------------------------------------------------ scanning
+def scan_data_root(
+    root: str | os.PathLike[str],
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 42,
+) -> DatasetSplits:
+    """Find the images and labels under ``root`` and split them.
+
+    Raises DatasetError when the root itself is unusable (missing, not a
+    folder, unreadable, badly named label folders); problems that only stop
+    training (e.g. an empty validation split) are in ``.problems()``."""
+    base = _check_root(root)
+    skipped: list[SkippedFile] = []
+    warnings: list[str] = []
+    split_dirs = _find_split_dirs(base)
+    if split_dirs is not None:
+        layout = "splits"
+        given = {name: _scan_label_folders(path, skipped, warnings) for name, path in split_dirs.items()}
+        train = given.get("train", [])
+        test = given.get("test", [])
+        if "val" in given:
+            val = given["val"]
+        else:
+            train, val, _ = stratified_split(train, val_fraction, 0.0, seed)
+        if "test" not in split_dirs:
+            warnings.append("No test/ folder: the run will report no test metrics.")
+        for name, path in sorted(_unused_entries(base, split_dirs)):
+            skipped.append(SkippedFile(str(path), f"not inside train/, val/ or test/ ({name})"))
+    else:
+        layout = "folders"
+        samples = _scan_label_folders(base, skipped, warnings)
+        train, val, test = stratified_split(samples, val_fraction, test_fraction, seed)
+
+    labels = sorted({label for sample in train + val + test for label in sample.labels})
+    _warn_about_labels(labels, train, warnings)
+    splits = DatasetSplits(
+        root=str(base), layout=layout, labels=labels, train=train, val=val, test=test,
+        skipped=skipped, warnings=warnings,
+    )
+    logger.info(
+        "Scanned %s: %d train, %d val, %d test images, %d labels, %d skipped",
+        base, len(train), len(val), len(test), len(labels), len(skipped),
+    )
+    return splits
+
+
+def _check_root(root: str | os.PathLike[str]) -> Path:
+    if not str(root).strip():
+        raise DatasetError("No data folder chosen: set images_root to the folder with your labelled images.")
+    base = Path(root).expanduser()
+    if not base.exists():
+        raise DatasetError(f"Data folder {base} does not exist. Choose an existing folder.")
+    if not base.is_dir():
+        raise DatasetError(
+            f"{base} is a file, not a folder. Choose the folder that holds the label folders."
+        )
+    try:
+        next(os.scandir(base), None)
+    except OSError as exc:
+        raise DatasetError(
+            f"Cannot read data folder {base} ({exc.strerror or exc}). Check its permissions."
+        ) from None
+    return base.resolve()
+
+
+def _find_split_dirs(base: Path) -> dict[str, Path] | None:
+    found = {}
+    for entry in os.scandir(base):
+        if entry.is_dir() and entry.name.lower() in SPLIT_NAMES:
+            found[entry.name.lower()] = Path(entry.path)
+    if "train" in found and ("test" in found or "val" in found):
+        return found
+    return None
+
+
+def _unused_entries(base: Path, split_dirs: dict[str, Path]) -> Iterable[tuple[str, Path]]:
+    used = {path.name for path in split_dirs.values()}
+    for entry in os.scandir(base):
+        if entry.name in used or _is_hidden(entry.name):
+            continue
+        yield entry.name, Path(entry.path)
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name.lower() in _SYSTEM_FILES
+
+
+def _scan_label_folders(base: Path, skipped: list[SkippedFile], warnings: list[str]) -> list[Sample]:
+    samples: list[Sample] = []
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except OSError as exc:
+        raise DatasetError(f"Cannot read folder {base} ({exc.strerror or exc}).") from None
+    for entry in entries:
+        if _is_hidden(entry.name):
+            continue
+        if not entry.is_dir():
+            skipped.append(SkippedFile(entry.path, "not inside a label folder"))
+            continue
+        labels = parse_label_folder(entry.name, where=str(base))
+        found = list(_images_under(Path(entry.path), skipped))
+        if not found:
+            warnings.append(f"Folder {entry.path} holds no usable images; its labels are ignored.")
+        samples.extend(Sample(path, labels) for path in found)
+    return samples
+
+
+def _images_under(folder: Path, skipped: list[SkippedFile]) -> Iterable[str]:
+    """Image files under ``folder`` (recursively, symlinked folders not followed)."""
+    def on_error(exc: OSError) -> None:
+        skipped.append(SkippedFile(str(exc.filename), f"cannot read folder ({exc.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        for name in sorted(filenames):
+            if _is_hidden(name):
+                continue
+            path = os.path.join(dirpath, name)
+            if not is_image_path(path):
+                suffix = Path(name).suffix or "no extension"
+                skipped.append(SkippedFile(path, f"not an image file ({suffix})"))
+                continue
+            try:
+                probe_image(path)
+            except ImageLoadError as exc:
+                skipped.append(SkippedFile(path, exc.reason))
+                continue
+            yield path
+
+
+def _warn_about_labels(labels: list[str], train: list[Sample], warnings: list[str]) -> None:
+    by_fold: defaultdict[str, list[str]] = defaultdict(list)
+    for label in labels:
+        by_fold[label.casefold()].append(label)
+    for variants in by_fold.values():
+        if len(variants) > 1:
+            warnings.append(
+                "Labels that differ only in case are treated as different labels: "
+                + ", ".join(repr(v) for v in variants) + ". Rename the folders if they are the same."
+            )
+    in_train = {label for sample in train for label in sample.labels}
+    for label in labels:
+        if label not in in_train:
+            warnings.append(f"Label {label!r} has no training images; the model cannot learn it.")
+
+
+# ------------------------------------------------------------------ splitting
+def stratified_split(
+    samples: list[Sample], val_fraction: float, test_fraction: float, seed: int
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """Seeded split per label set, keeping at least one image of each set in train.
+
+    Splitting each label combination separately keeps the label mix of the
+    three splits alike, and every label that has images appears in train."""
+    groups: defaultdict[tuple[str, ...], list[Sample]] = defaultdict(list)
+    for sample in sorted(samples, key=lambda s: s.path):
+        groups[sample.labels].append(sample)
+    rng = random.Random(seed)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    test: list[Sample] = []
+    for key in sorted(groups):
+        group = groups[key]
+        rng.shuffle(group)
+        n = len(group)
+        n_test = int(n * test_fraction + 0.5)
+        n_val = int(n * val_fraction + 0.5)
+        while n - n_test - n_val < 1 and (n_test or n_val):
+            if n_val >= n_test:
+                n_val -= 1
+            else:
+                n_test -= 1
+        test.extend(group[:n_test])
+        val.extend(group[n_test:n_test + n_val])
+        train.extend(group[n_test + n_val:])
+    return train, val, test

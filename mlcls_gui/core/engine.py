@@ -1,0 +1,758 @@
+"""Trainer: the seed's multi-label training loop as a headless, observable engine.
+
+Read ``Trainer.run`` top to bottom: prepare (data, model, output folder),
+train epoch by epoch (validate, checkpoint on improvement, early stop),
+then test the best weights and write the final model and the reports.
+
+Other threads talk to a running Trainer only through ``RunControl`` (stop,
+save a checkpoint now), honoured at the next batch boundary; the Trainer
+talks back only through events (see ``events.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import models
+from .checkpoint import load_model_file, save_atomic
+from .config import TrainConfig
+from .dataset import DatasetSplits, SkippedFile, scan_data_root
+from .devices import resolve_device
+from .errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError
+from .events import (
+    BatchEnd,
+    CheckpointSaved,
+    EpochEnd,
+    Event,
+    EventSink,
+    FilesSkipped,
+    FinishReason,
+    PhaseChanged,
+    RunFinished,
+    RunStarted,
+)
+from .loaders import Batch, MultiLabelImageDataset, make_loader
+from .metrics import MetricReport, compute_metrics, exact_match_count
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+
+logger = logging.getLogger(__name__)
+
+METRIC_COLUMNS = (
+    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_map",
+    "val_macro_f1", "lr", "epoch_seconds", "images_per_second",
+)
+LAST_CHECKPOINT_NAME = "last_checkpoint.pt"
+MANUAL_CHECKPOINT_NAME = "manual_checkpoint.pt"
+METRICS_NAME = "metrics.csv"
+SUMMARY_NAME = "summary.json"
+CONFIG_NAME = "config.json"
+ARCHIVE_FOLDER = "previous_runs"
+
+
+class RunControl:
+    """Requests from other threads (GUI, signal handler); thread-safe flags."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._checkpoint = threading.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_checkpoint(self) -> None:
+        self._checkpoint.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def clear_stop(self) -> None:
+        self._stop.clear()
+
+    def take_checkpoint_request(self) -> bool:
+        if self._checkpoint.is_set():
+            self._checkpoint.clear()
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    reason: FinishReason
+    output_dir: str
+    final_model_path: str
+    best_epoch: int
+    summary: dict[str, Any]
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    probabilities: np.ndarray  # (N, L)
+    targets: np.ndarray  # (N, L)
+    report: MetricReport
+
+
+@dataclass
+class _Progress:
+    """Everything that a resume must restore besides the weights."""
+
+    epoch: int = 0  # last completed epoch
+    best_score: float = math.nan
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class _Stopped(Exception):
+    """Raised inside an epoch when a stop request is honoured."""
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        on_event: EventSink | None = None,
+        control: RunControl | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.config = config
+        self.control = control or RunControl()
+        self._emit_to: EventSink = on_event or (lambda event: None)
+        self.resume_from = str(resume_from) if resume_from else ""
+        self.progress = _Progress()
+        self.skipped: list[SkippedFile] = []
+        self._log_handler: logging.Handler | None = None
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._global_step = 0
+
+    # ================================================================== run
+    def run(self) -> RunResult:
+        """Train as configured; always ends with one RunFinished event.
+
+        User mistakes raise MlclsError subclasses (after RunFinished(FAILED));
+        a stop request ends the run normally with reason STOPPED."""
+        started = time.monotonic()
+        try:
+            self._prepare()
+            reason = self._train_epochs()
+            return self._finish(reason, started)
+        except BaseException as exc:
+            self._fail(exc, started)
+            raise
+        finally:
+            self._detach_log_file()
+
+    # ============================================================ preparation
+    def _prepare(self) -> None:
+        cfg = self.config
+        self._emit(PhaseChanged("loading", 0))
+        resume_payload = load_model_file(self.resume_from) if self.resume_from else None
+        if resume_payload is not None:
+            cfg = self._config_for_resume(resume_payload)
+            self.config = cfg
+        self.device = resolve_device(cfg.device)
+        self.splits = scan_data_root(
+            cfg.images_root, val_fraction=cfg.val_fraction,
+            test_fraction=cfg.test_fraction, seed=cfg.seed,
+        )
+        self.splits.require_trainable()
+        self.skipped = list(self.splits.skipped)
+        self.labels = list(self.splits.labels)
+        if resume_payload is not None:
+            _check_same_labels(resume_payload["labels"], self.labels, self.resume_from)
+
+        self.output_dir = Path(cfg.save_model_folder).expanduser().resolve()
+        # A resumed run continues in its folder; a new run never overwrites one.
+        _prepare_output_folder(self.output_dir, cfg, archive_previous=resume_payload is None)
+        self._attach_log_file(self.output_dir / cfg.log_name)
+        logger.info("mlcls-gui training run in %s", self.output_dir)
+        logger.info("Config: %s", json.dumps(cfg.to_dict(), sort_keys=True))
+        # Both are in the dataset summary too, so INFO keeps the console quiet.
+        for warning in self.splits.warnings:
+            logger.info("Dataset warning: %s", warning)
+        for item in self.splits.skipped:
+            logger.info("Skipped %s: %s", item.path, item.reason)
+
+        torch.manual_seed(cfg.seed)
+        self.loader_generator = torch.Generator().manual_seed(cfg.seed)
+        self.model = models.build_model(
+            cfg.arch, len(self.labels),
+            pretrained=cfg.pretrained and resume_payload is None,
+            weights_file=cfg.weights_file, freeze_extractor=cfg.freeze_extractor,
+        ).to(self.device)
+        self.optimizer = _make_optimizer(cfg, models.trainable_parameters(self.model))
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decrease
+        )
+        self.criterion = nn.BCEWithLogitsLoss()
+        if resume_payload is not None:
+            self._restore(resume_payload)
+        self._make_loaders()
+        self._emit(
+            RunStarted(
+                output_dir=str(self.output_dir),
+                log_path=str(self.output_dir / cfg.log_name),
+                labels=tuple(self.labels),
+                split_sizes={name: len(self.splits.split(name)) for name in ("train", "val", "test")},
+                start_epoch=self.progress.epoch + 1,
+                total_epochs=cfg.n_epochs,
+                batches_per_epoch=len(self.train_loader),
+                device=str(self.device),
+                dataset=self.splits.summary(),
+            )
+        )
+
+    def _config_for_resume(self, payload: dict[str, Any]) -> TrainConfig:
+        """The model's shape comes from the checkpoint; the rest from the config."""
+        cfg = self.config
+        fixed = {"arch": payload["arch"], "image_size": int(payload["image_size"])}
+        changed = {k: v for k, v in fixed.items() if getattr(cfg, k) != v}
+        if changed:
+            logger.info("Resuming: taking %s from the checkpoint", changed)
+        return dataclasses.replace(cfg, **fixed)
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(payload["model_state"])
+            if payload.get("optimizer_state") and payload.get("optimizer_name") == self.config.optimizer:
+                self.optimizer.load_state_dict(payload["optimizer_state"])
+                _move_optimizer_state(self.optimizer, self.device)
+            else:
+                logger.info("Resuming with a fresh %s optimizer state", self.config.optimizer)
+            if payload.get("scheduler_state"):
+                self.scheduler.load_state_dict(payload["scheduler_state"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{self.resume_from} does not fit this model ({str(exc)[:200]})."
+            ) from None
+        # The configured learning-rate schedule applies from the resumed epoch on.
+        self.scheduler.step_size = self.config.lr_step
+        self.scheduler.gamma = self.config.lr_decrease
+        self.progress = _Progress(
+            epoch=int(payload.get("epoch", 0)),
+            best_score=float(payload.get("best_score", math.nan)),
+            best_epoch=int(payload.get("best_epoch", 0)),
+            epochs_without_improvement=int(payload.get("epochs_without_improvement", 0)),
+            history=[dict(row) for row in payload.get("history", [])],
+        )
+        self._best_state = self._find_best_weights(payload)
+        if self._best_state is None and self.progress.best_epoch:
+            logger.warning(
+                "The best weights of epoch %d are not in %s; the best score restarts.",
+                self.progress.best_epoch, self.output_dir,
+            )
+            self.progress.best_score = math.nan
+            self.progress.best_epoch = 0
+        rng = payload.get("rng") or {}
+        if isinstance(rng.get("torch"), torch.Tensor):
+            torch.set_rng_state(rng["torch"])
+        if isinstance(rng.get("loader"), torch.Tensor):
+            self.loader_generator.set_state(rng["loader"])
+        self._global_step = int(payload.get("global_step", 0))
+        logger.info(
+            "Resumed from %s at epoch %d (best epoch %d)", self.resume_from,
+            self.progress.epoch, self.progress.best_epoch,
+        )
+
+    def _find_best_weights(self, payload: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+        """The best epoch's weights: in the payload itself (a best checkpoint or
+        a final model) or in the best checkpoint beside it in the output folder."""
+        best_epoch = int(payload.get("best_epoch", 0))
+        if not best_epoch:
+            return None
+        if payload.get("kind") in ("best", "model"):
+            return {k: v.detach().cpu().clone() for k, v in payload["model_state"].items()}
+        candidate = self.output_dir / self.config.checkpoint_dir
+        try:
+            best = load_model_file(candidate) if candidate.is_file() else None
+        except CheckpointError as exc:
+            logger.warning("Ignoring %s: %s", candidate, exc)
+            best = None
+        if best and best.get("best_epoch") == best_epoch and list(best["labels"]) == self.labels:
+            return dict(best["model_state"])
+        return None
+
+    def _make_loaders(self) -> None:
+        cfg = self.config
+        pin = cfg.pin_memory and self.device.type == "cuda"
+        train_set = MultiLabelImageDataset(
+            self.splits.train, self.labels,
+            train_transform(cfg.image_size, cfg.rotation_degrees, cfg.horizontal_flip),
+        )
+        self.train_loader = make_loader(
+            train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
+            pin_memory=pin, generator=self.loader_generator,
+        )
+        self.eval_loaders = {
+            name: make_loader(
+                MultiLabelImageDataset(self.splits.split(name), self.labels, eval_transform(cfg.image_size)),
+                batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
+                pin_memory=pin,
+            )
+            for name in ("val", "test")
+        }
+
+    # ================================================================ training
+    def _train_epochs(self) -> FinishReason:
+        cfg = self.config
+        progress = self.progress
+        if progress.epoch >= cfg.n_epochs:
+            logger.info("Already trained %d of %d epochs: nothing to do.", progress.epoch, cfg.n_epochs)
+            return FinishReason.COMPLETED
+        for epoch in range(progress.epoch + 1, cfg.n_epochs + 1):
+            try:
+                row = self._run_epoch(epoch)
+            except _Stopped:
+                logger.info("Stopped by request during epoch %d.", epoch)
+                return FinishReason.STOPPED
+            improved = self._record_epoch(epoch, row)
+            if improved:
+                self._save_training_state(self.output_dir / cfg.checkpoint_dir, "best", "improved")
+            self._save_training_state(self.output_dir / LAST_CHECKPOINT_NAME, "last", None)
+            self._emit(
+                EpochEnd(
+                    epoch=epoch, total_epochs=cfg.n_epochs, metrics=dict(row), improved=improved,
+                    best_epoch=progress.best_epoch, best_score=progress.best_score,
+                    epochs_without_improvement=progress.epochs_without_improvement,
+                )
+            )
+            if progress.epochs_without_improvement >= cfg.early_stop_epoch_limit:
+                logger.info(
+                    "Early stop: %d epochs without improvement of %s.",
+                    progress.epochs_without_improvement, cfg.monitor,
+                )
+                return FinishReason.EARLY_STOPPED
+            if self.control.stop_requested:
+                return FinishReason.STOPPED
+        return FinishReason.COMPLETED
+
+    def _run_epoch(self, epoch: int) -> dict[str, float]:
+        cfg = self.config
+        self._emit(PhaseChanged("training", epoch))
+        lr = self.optimizer.param_groups[0]["lr"]
+        models.set_train_mode(self.model, cfg.arch, cfg.freeze_extractor)
+        loss_sum, correct, seen = 0.0, 0, 0
+        batches = len(self.train_loader)
+        epoch_started = time.monotonic()
+        window_started, window_images = epoch_started, 0
+        for number, batch in enumerate(self.train_loader, start=1):
+            if self.control.stop_requested:
+                raise _Stopped
+            self._note_failures(batch, self.train_loader.dataset)
+            if batch.images.numel() == 0:
+                continue
+            images = batch.images.to(self.device, non_blocking=True)
+            targets = batch.targets.to(self.device, non_blocking=True)
+            self.optimizer.zero_grad(set_to_none=True)
+            logits = self.model(images)
+            loss = self.criterion(logits, targets)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise TrainingError(
+                    f"The loss became {loss_value} at epoch {epoch}, batch {number}: training "
+                    "diverged. Lower the learning rate and start again; the best checkpoint "
+                    "so far is kept."
+                )
+            loss.backward()
+            self.optimizer.step()
+            count = images.shape[0]
+            loss_sum += loss_value * count
+            correct += exact_match_count(logits.detach().float().cpu().numpy(), batch.targets.numpy())
+            seen += count
+            window_images += count
+            self._global_step += 1
+            now = time.monotonic()
+            self._emit(
+                BatchEnd(
+                    epoch=epoch, batch=number, batches=batches, loss=loss_value, images=count,
+                    images_per_second=window_images / max(now - window_started, 1e-9),
+                    global_step=self._global_step,
+                )
+            )
+            if now - window_started > 5.0:
+                window_started, window_images = now, 0
+            if self.control.take_checkpoint_request():
+                self._save_training_state(
+                    self.output_dir / MANUAL_CHECKPOINT_NAME, "manual", "requested",
+                    weights_epoch=epoch,
+                )
+        train_seconds = time.monotonic() - epoch_started
+        if seen == 0:
+            raise DatasetError("No training image of this epoch could be read; see the skipped files.")
+
+        self._emit(PhaseChanged("validating", epoch))
+        val = self.evaluate(self.eval_loaders["val"], stoppable=True)
+        self.scheduler.step()
+        return {
+            "epoch": epoch,
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            "val_loss": val.loss,
+            "val_accuracy": val.report.exact_match,
+            "val_map": val.report.mean_average_precision,
+            "val_macro_f1": val.report.macro_f1,
+            "lr": lr,
+            "epoch_seconds": time.monotonic() - epoch_started,
+            "images_per_second": seen / max(train_seconds, 1e-9),
+        }
+
+    def _record_epoch(self, epoch: int, row: dict[str, float]) -> bool:
+        cfg = self.config
+        progress = self.progress
+        progress.epoch = epoch
+        progress.history.append(row)
+        score = row[cfg.monitor]
+        improved = _is_better(score, progress.best_score, lower_is_better=cfg.monitor == "val_loss")
+        if improved:
+            progress.best_score = score
+            progress.best_epoch = epoch
+            progress.epochs_without_improvement = 0
+            self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        else:
+            progress.epochs_without_improvement += 1
+        _write_metrics_csv(self.output_dir / METRICS_NAME, progress.history)
+        logger.info(
+            "Epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f mAP %.3f F1 %.3f | "
+            "lr %.2e | %.1fs %.1f img/s%s",
+            epoch, cfg.n_epochs, row["train_loss"], row["train_accuracy"], row["val_loss"],
+            row["val_accuracy"], row["val_map"], row["val_macro_f1"], row["lr"],
+            row["epoch_seconds"], row["images_per_second"], "  [best]" if improved else "",
+        )
+        return improved
+
+    # ============================================================== evaluation
+    @torch.no_grad()
+    def evaluate(self, loader: torch.utils.data.DataLoader, *, stoppable: bool) -> EvalResult:
+        """Loss and metrics of the current weights on one split, no augmentation."""
+        self.model.eval()
+        loss_sum, seen = 0.0, 0
+        probabilities, targets = [], []
+        for batch in loader:
+            if stoppable and self.control.stop_requested:
+                raise _Stopped
+            self._note_failures(batch, loader.dataset)
+            if batch.images.numel() == 0:
+                continue
+            logits = self.model(batch.images.to(self.device, non_blocking=True)).float()
+            batch_targets = batch.targets.to(self.device)
+            loss_sum += self.criterion(logits, batch_targets).item() * logits.shape[0]
+            seen += logits.shape[0]
+            probabilities.append(torch.sigmoid(logits).cpu().numpy())
+            targets.append(batch.targets.numpy())
+        empty = np.zeros((0, len(self.labels)))
+        probs = np.concatenate(probabilities) if probabilities else empty
+        truth = np.concatenate(targets) if targets else empty
+        loss = loss_sum / seen if seen else math.nan
+        return EvalResult(loss, probs, truth, compute_metrics(probs, truth, self.labels, 0.5))
+
+    # ================================================================ finishing
+    def _finish(self, reason: FinishReason, started: float) -> RunResult:
+        cfg = self.config
+        if reason is FinishReason.STOPPED:
+            # A second stop request during the test evaluation skips it.
+            self.control.clear_stop()
+        self._emit(PhaseChanged("testing", self.progress.epoch))
+        checkpoint_path = self.output_dir / cfg.checkpoint_dir
+        if self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        elif not checkpoint_path.exists():
+            # Stopped before any validation: keep the weights as they are.
+            self._save_training_state(checkpoint_path, "last", "end")
+        test: EvalResult | None = None
+        if self.splits.test:
+            try:
+                test = self.evaluate(self.eval_loaders["test"], stoppable=True)
+            except _Stopped:
+                logger.info("Test evaluation skipped by a second stop request.")
+        self._emit(PhaseChanged("saving", self.progress.epoch))
+        final_path = self.output_dir / cfg.save_model_dir
+        extra = {"test_metrics": _report_dict(test.report, test.loss) if test else None}
+        self._save_training_state(final_path, "model", None, extra=extra)
+        message = _finish_message(reason, self.progress, test)
+        summary = self._write_reports(reason, message, started, test, final_path)
+        logger.info("%s", message)
+        logger.info("Final model: %s", final_path)
+        self._emit(
+            RunFinished(
+                reason=reason, message=message, output_dir=str(self.output_dir),
+                best_epoch=self.progress.best_epoch, final_model_path=str(final_path),
+                summary=summary,
+            )
+        )
+        return RunResult(reason, str(self.output_dir), str(final_path), self.progress.best_epoch, summary)
+
+    def _fail(self, exc: BaseException, started: float) -> None:
+        is_user_error = isinstance(exc, MlclsError)
+        message = str(exc) if is_user_error else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyboardInterrupt):
+            message = "Interrupted."
+        details = traceback.format_exc()
+        logger.error("Run failed: %s", message)
+        if not is_user_error:
+            logger.error("%s", details)
+        final_path = ""
+        output_dir = str(getattr(self, "output_dir", ""))
+        summary: dict[str, Any] = {}
+        # Nothing the run produced is lost: the best weights become the final model.
+        if self._best_state is not None and hasattr(self, "output_dir"):
+            try:
+                self.model.load_state_dict(self._best_state)
+                target = self.output_dir / self.config.save_model_dir
+                self._save_training_state(target, "model", None)
+                final_path = str(target)
+                summary = self._write_reports(FinishReason.FAILED, message, started, None, target)
+            except Exception:  # noqa: BLE001 - already failing; report the first error
+                logger.exception("Could not write the final model after the failure")
+        self._emit(
+            RunFinished(
+                reason=FinishReason.FAILED, message=message, output_dir=output_dir,
+                best_epoch=self.progress.best_epoch, final_model_path=final_path,
+                summary=summary, details=details,
+            )
+        )
+
+    def _write_reports(
+        self, reason: FinishReason, message: str, started: float,
+        test: EvalResult | None, final_path: Path,
+    ) -> dict[str, Any]:
+        cfg = self.config
+        best_row = next((r for r in self.progress.history if r["epoch"] == self.progress.best_epoch), None)
+        report = test.report if test else None
+        summary: dict[str, Any] = {
+            "reason": reason.value,
+            "message": message,
+            "best_epoch": self.progress.best_epoch,
+            "monitor": cfg.monitor,
+            "best_score": _finite_or_none(self.progress.best_score),
+            "epochs_completed": self.progress.epoch,
+            "best_val": best_row,
+            "test_exact_match": _finite_or_none(report.exact_match) if report else None,
+            "test_map": _finite_or_none(report.mean_average_precision) if report else None,
+            "test_macro_f1": _finite_or_none(report.macro_f1) if report else None,
+            "test_loss": _finite_or_none(test.loss) if test else None,
+            "test_per_label_ap": report.per_label_ap() if report else None,
+            "test_images": len(self.splits.test),
+            "labels": list(self.labels),
+            "split_sizes": {name: len(self.splits.split(name)) for name in ("train", "val", "test")},
+            "wall_seconds": round(time.monotonic() - started, 3),
+            "device": str(self.device),
+            "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "files": {
+                "final_model": final_path.name,
+                "checkpoint": cfg.checkpoint_dir,
+                "last_checkpoint": LAST_CHECKPOINT_NAME,
+                "log": cfg.log_name,
+                "metrics": METRICS_NAME,
+                "config": CONFIG_NAME,
+            },
+        }
+        (self.output_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        cfg.save_json(self.output_dir / CONFIG_NAME)
+        return summary
+
+    # ================================================================= helpers
+    def _save_training_state(
+        self, path: Path, kind: str, event_reason: str | None, *,
+        weights_epoch: int | None = None, extra: dict[str, Any] | None = None,
+    ) -> None:
+        cfg = self.config
+        payload = {
+            "kind": kind,
+            "arch": cfg.arch,
+            "labels": list(self.labels),
+            "image_size": cfg.image_size,
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "threshold": cfg.threshold,
+            "config": cfg.to_dict(),
+            "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer_name": cfg.optimizer,
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.scheduler.state_dict(),
+            "epoch": self.progress.epoch,
+            "best_score": self.progress.best_score,
+            "best_epoch": self.progress.best_epoch,
+            "epochs_without_improvement": self.progress.epochs_without_improvement,
+            "history": [dict(row) for row in self.progress.history],
+            "global_step": self._global_step,
+            "rng": {"torch": torch.get_rng_state(), "loader": self.loader_generator.get_state()},
+            "saved_at": datetime.now().isoformat(timespec="seconds"),
+            **(extra or {}),
+        }
+        if kind == "best":
+            payload["epoch"] = self.progress.best_epoch
+        if weights_epoch is not None:
+            payload["partial_epoch"] = weights_epoch
+        save_atomic(payload, path)
+        if event_reason:
+            logger.info("Checkpoint saved: %s (%s)", path, event_reason)
+            self._emit(CheckpointSaved(str(path), self.progress.epoch, event_reason))
+
+    def _note_failures(self, batch: Batch, dataset: MultiLabelImageDataset) -> None:
+        if not batch.failures:
+            return
+        known = {s.path for s in self.skipped}
+        new = []
+        for index, reason in batch.failures:
+            path = dataset.paths[index]
+            if path not in known:
+                self.skipped.append(SkippedFile(path, reason))
+                new.append((path, reason))
+                logger.warning("Skipped %s: %s", path, reason)
+        if new:
+            self._emit(FilesSkipped(tuple(new)))
+
+    def _emit(self, event: Event) -> None:
+        self._emit_to(event)
+
+    def _attach_log_file(self, path: Path) -> None:
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        package_logger = logging.getLogger("mlcls_gui")
+        if package_logger.level == logging.NOTSET or package_logger.level > logging.INFO:
+            package_logger.setLevel(logging.INFO)
+        package_logger.addHandler(handler)
+        self._log_handler = handler
+
+    def _detach_log_file(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("mlcls_gui").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+
+# ==================================================================== functions
+def _make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        # The seed's reading: weight_decay * w added to the gradient after
+        # backward, before the step (coupled L2) — exactly torch's Adam.
+        return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    # Decoupled: w ← w·(1 − lr·wd) before each Adam update.
+    return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                state[key] = value.to(device)
+
+
+def _is_better(score: float, best: float, *, lower_is_better: bool) -> bool:
+    if not math.isfinite(score):
+        return False
+    if not math.isfinite(best):
+        return True
+    return score < best if lower_is_better else score > best
+
+
+def _check_same_labels(saved: list[str], current: list[str], source: str) -> None:
+    if list(saved) == list(current):
+        return
+    only_saved = sorted(set(saved) - set(current))
+    only_data = sorted(set(current) - set(saved))
+    parts = []
+    if only_saved:
+        parts.append(f"only in the checkpoint: {', '.join(only_saved)}")
+    if only_data:
+        parts.append(f"only in the data: {', '.join(only_data)}")
+    raise CheckpointError(
+        f"The labels of {source} differ from the data folder's ({'; '.join(parts) or 'different order'}). "
+        "Resume with the data the checkpoint was trained on, or start a new run."
+    )
+
+
+def _prepare_output_folder(folder: Path, cfg: TrainConfig, *, archive_previous: bool) -> None:
+    """Create the folder, check it is writable, and move an earlier run's
+    files into previous_runs/<time>/ so nothing the user had is overwritten."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".mlcls-write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot write to the output folder {folder} ({exc.strerror or exc}). Choose "
+            "another save_model_folder."
+        ) from None
+    if not archive_previous:
+        return
+    names = {cfg.save_model_dir, cfg.checkpoint_dir, cfg.log_name, LAST_CHECKPOINT_NAME,
+             MANUAL_CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CONFIG_NAME}
+    existing = [folder / name for name in sorted(names) if (folder / name).exists()]
+    if not existing:
+        return
+    archive = folder / ARCHIVE_FOLDER / datetime.now().strftime("%Y%m%d-%H%M%S")
+    suffix = 1
+    while archive.exists():
+        archive = archive.with_name(f"{archive.name}-{suffix}")
+        suffix += 1
+    archive.mkdir(parents=True)
+    for path in existing:
+        shutil.move(str(path), archive / path.name)
+    logger.info("Moved the previous run's files to %s", archive)
+
+
+def _write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    os.replace(tmp, path)
+
+
+def _report_dict(report: MetricReport, loss: float) -> dict[str, Any]:
+    return {
+        "loss": _finite_or_none(loss),
+        "exact_match": _finite_or_none(report.exact_match),
+        "map": _finite_or_none(report.mean_average_precision),
+        "macro_f1": _finite_or_none(report.macro_f1),
+        "micro_f1": _finite_or_none(report.micro_f1),
+        "hamming_loss": _finite_or_none(report.hamming_loss),
+        "per_label_ap": report.per_label_ap(),
+    }
+
+
+def _finish_message(reason: FinishReason, progress: _Progress, test: EvalResult | None) -> str:
+    what = {
+        FinishReason.COMPLETED: "Training completed",
+        FinishReason.STOPPED: "Training stopped by request",
+        FinishReason.EARLY_STOPPED: "Training stopped early (no improvement)",
+    }[reason]
+    text = f"{what} after {progress.epoch} epoch(s)"
+    if progress.best_epoch:
+        text += f"; best epoch {progress.best_epoch}"
+    if test is not None:
+        text += (
+            f"; test exact-match {test.report.exact_match:.3f}, mAP "
+            f"{test.report.mean_average_precision:.3f}, macro F1 {test.report.macro_f1:.3f}"
+        )
+    return text + "."
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)

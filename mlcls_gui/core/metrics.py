@@ -1,0 +1,114 @@
+"""Multi-label metrics on per-image probabilities (numpy, sklearn's definitions).
+
+* exact-match accuracy — the seed's score: an image counts only when every
+  label is right (probability ≥ threshold ⇔ logit ≥ 0 at 0.5);
+* per-label precision, recall, F1 (0 where undefined, as sklearn's default)
+  and average precision (step-wise, ties grouped, as sklearn);
+* mAP is the mean AP over labels that have at least one positive: a label
+  absent from the split has no defined AP and is reported as NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LabelMetrics:
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    average_precision: float  # NaN when the label has no positives
+    support: int  # images that carry the label
+
+
+@dataclass(frozen=True)
+class MetricReport:
+    exact_match: float
+    mean_average_precision: float
+    macro_f1: float
+    micro_f1: float
+    hamming_loss: float
+    threshold: float
+    per_label: tuple[LabelMetrics, ...] = field(default_factory=tuple)
+
+    def per_label_ap(self) -> dict[str, float | None]:
+        return {m.label: _none_if_nan(m.average_precision) for m in self.per_label}
+
+
+def compute_metrics(
+    probabilities: np.ndarray,
+    targets: np.ndarray,
+    labels: Sequence[str],
+    threshold: float = 0.5,
+) -> MetricReport:
+    probs = np.asarray(probabilities, dtype=np.float64)
+    truth = np.asarray(targets) >= 0.5
+    if probs.shape != truth.shape or probs.ndim != 2:
+        raise ValueError(f"probabilities {probs.shape} and targets {truth.shape} must be (N, L)")
+    predicted = probs >= threshold
+    n = probs.shape[0]
+    per_label = []
+    for j, label in enumerate(labels):
+        p, r, f = _precision_recall_f1(predicted[:, j], truth[:, j])
+        per_label.append(
+            LabelMetrics(
+                label=label, precision=p, recall=r, f1=f,
+                average_precision=average_precision(probs[:, j], truth[:, j]),
+                support=int(truth[:, j].sum()),
+            )
+        )
+    aps = np.array([m.average_precision for m in per_label], dtype=np.float64)
+    defined = aps[~np.isnan(aps)]
+    _, _, micro = _precision_recall_f1(predicted.ravel(), truth.ravel())
+    return MetricReport(
+        exact_match=float((predicted == truth).all(axis=1).mean()) if n else float("nan"),
+        mean_average_precision=float(defined.mean()) if defined.size else float("nan"),
+        macro_f1=float(np.mean([m.f1 for m in per_label])) if per_label else float("nan"),
+        micro_f1=micro,
+        hamming_loss=float((predicted != truth).mean()) if n else float("nan"),
+        threshold=threshold,
+        per_label=tuple(per_label),
+    )
+
+
+def exact_match_count(logits: np.ndarray, targets: np.ndarray) -> int:
+    """Images whose every label is right at threshold 0.5 (logit ≥ 0)."""
+    return int(((np.asarray(logits) >= 0) == (np.asarray(targets) >= 0.5)).all(axis=1).sum())
+
+
+def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Area under the step-wise precision–recall curve; NaN without positives."""
+    scores = np.asarray(scores, dtype=np.float64)
+    truth = np.asarray(truth).astype(bool)
+    n_pos = int(truth.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="mergesort")
+    sorted_scores = scores[order]
+    hits = truth[order].astype(np.float64)
+    # Last index of each run of equal scores: tied images share one threshold.
+    cut = np.r_[np.nonzero(np.diff(sorted_scores))[0], len(sorted_scores) - 1]
+    tps = np.cumsum(hits)[cut]
+    precision = tps / (cut + 1)
+    recall = tps / n_pos
+    recall_steps = np.diff(np.r_[0.0, recall])
+    return float(np.sum(recall_steps * precision))
+
+
+def _precision_recall_f1(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    tp = float(np.sum(predicted & truth))
+    fp = float(np.sum(predicted & ~truth))
+    fn = float(np.sum(~predicted & truth))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return precision, recall, f1
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if value != value else float(value)

@@ -1,0 +1,125 @@
+"""Predictor: a model file → per-label probabilities for images.
+
+The model file alone is enough: architecture, labels, image size,
+normalisation and threshold travel inside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from . import models
+from .checkpoint import load_model_file
+from .devices import resolve_device
+from .errors import CheckpointError
+from .images import ImageLoadError, is_image_path, load_rgb
+from .transforms import eval_transform
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    probabilities: dict[str, float] = field(default_factory=dict)  # label -> probability
+    predicted: tuple[str, ...] = ()
+    error: str = ""  # why the image could not be read; then probabilities is empty
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+class Predictor:
+    def __init__(self, payload: dict, *, device: str = "cpu", source: str = "model") -> None:
+        self.source = source
+        self.arch: str = payload["arch"]
+        self.labels: list[str] = list(payload["labels"])
+        self.image_size = int(payload["image_size"])
+        self.threshold = float(payload.get("threshold", 0.5))
+        self.device = resolve_device(device)
+        model = models.build_model(self.arch, len(self.labels), pretrained=False)
+        try:
+            model.load_state_dict(payload["model_state"])
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(
+                f"The weights in {source} do not fit a {self.arch} with {len(self.labels)} labels "
+                f"({str(exc)[:160]})."
+            ) from None
+        self.model = model.to(self.device).eval()
+        self.transform = eval_transform(
+            self.image_size, tuple(payload["mean"]), tuple(payload["std"])
+        )
+        self.metadata = {
+            key: payload.get(key)
+            for key in ("kind", "epoch", "best_epoch", "test_metrics", "saved_at")
+        }
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> "Predictor":
+        return cls(load_model_file(path), device=device, source=str(path))
+
+    @torch.inference_mode()
+    def predict_paths(
+        self, paths: Sequence[str | os.PathLike[str]], *, batch_size: int = 16,
+        threshold: float | None = None,
+    ) -> list[Prediction]:
+        """Predictions in the order of ``paths``; unreadable images carry an error."""
+        cut = self.threshold if threshold is None else threshold
+        results: dict[int, Prediction] = {}
+        pending: list[tuple[int, torch.Tensor]] = []
+        for index, path in enumerate(paths):
+            try:
+                pending.append((index, self.transform(load_rgb(path))))
+            except ImageLoadError as exc:
+                results[index] = Prediction(str(path), error=exc.reason)
+            if len(pending) >= batch_size:
+                self._run_batch(pending, paths, cut, results)
+                pending = []
+        if pending:
+            self._run_batch(pending, paths, cut, results)
+        return [results[i] for i in range(len(paths))]
+
+    def predict_path(self, path: str | os.PathLike[str], threshold: float | None = None) -> Prediction:
+        return self.predict_paths([path], threshold=threshold)[0]
+
+    def _run_batch(
+        self, pending: list[tuple[int, torch.Tensor]], paths: Sequence, cut: float,
+        results: dict[int, Prediction],
+    ) -> None:
+        batch = torch.stack([tensor for _, tensor in pending]).to(self.device)
+        probs = torch.sigmoid(self.model(batch).float()).cpu().tolist()
+        for (index, _), row in zip(pending, probs):
+            probabilities = dict(zip(self.labels, row))
+            predicted = tuple(label for label, p in probabilities.items() if p >= cut)
+            results[index] = Prediction(str(paths[index]), probabilities, predicted)
+
+
+def expand_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files and folders (recursively) → image paths, plus (path, reason) not used."""
+    images: list[str] = []
+    rejected: list[tuple[str, str]] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found = sorted(
+                str(p) for p in path.rglob("*")
+                if p.is_file() and is_image_path(p) and not p.name.startswith(".")
+            )
+            if not found:
+                rejected.append((str(path), "folder holds no image files"))
+            images.extend(found)
+        elif path.is_file():
+            if is_image_path(path):
+                images.append(str(path))
+            else:
+                rejected.append((str(path), f"not an image file ({path.suffix or 'no extension'})"))
+        else:
+            rejected.append((str(path), "does not exist"))
+    return images, rejected

@@ -1,0 +1,90 @@
+import dataclasses
+import json
+
+import pytest
+
+from mlcls_gui.core.config import (
+    GROUPS,
+    TrainConfig,
+    demo_config,
+    field_names,
+    field_spec,
+    parse_field_text,
+)
+from mlcls_gui.core.errors import ConfigError
+
+
+def test_defaults_are_the_seed_scripts():
+    cfg = TrainConfig()
+    assert (cfg.batch_size, cfg.learning_rate, cfg.n_epochs, cfg.early_stop_epoch_limit) == (16, 1e-4, 350, 350)
+    assert (cfg.lr_decrease, cfg.lr_step, cfg.weight_decay) == (0.1, 10, 0.3)
+    assert (cfg.image_size, cfg.rotation_degrees, cfg.horizontal_flip, cfg.threshold) == (224, 15.0, True, 0.5)
+    assert cfg.optimizer == "adamw" and cfg.device == "auto" and cfg.arch == "resnet18"
+
+
+def test_every_field_has_form_metadata():
+    for name in field_names():
+        spec = field_spec(name)
+        assert spec.label and spec.help and spec.group in GROUPS, name
+
+
+def test_json_round_trip(tmp_path):
+    cfg = TrainConfig(images_root="/data", batch_size=8, arch="efficientnet_b0", freeze_extractor=True)
+    path = tmp_path / "c.json"
+    cfg.save_json(path)
+    assert TrainConfig.load_json(path) == cfg
+    assert json.loads(path.read_text())["format_version"] == 1
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"batch_sise": 4}, ["batch_sise", "unknown"]),
+        ({"batch_size": "16"}, ["batch_size", "integer"]),
+        ({"batch_size": 0}, ["batch_size", "[1, 4096]"]),
+        ({"learning_rate": 0}, ["learning_rate", "(0, 10]"]),
+        ({"horizontal_flip": 1}, ["horizontal_flip", "true or false"]),
+        ({"arch": "vgg16"}, ["arch", "resnet18"]),
+        ({"device": "gpu"}, ["device", "cuda"]),
+        ({"save_model_dir": "a/b.pt"}, ["save_model_dir", "file name"]),
+        ({"val_fraction": 0.5, "test_fraction": 0.5}, ["val_fraction", "0.95"]),
+        ({"format_version": 99}, ["format_version", "newer"]),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(data, words):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict(data)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_not_json_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        TrainConfig.load_json(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        TrainConfig.load_json(tmp_path / "missing.json")
+
+
+def test_missing_keys_take_defaults_and_ints_fill_floats():
+    cfg = TrainConfig.from_dict({"learning_rate": 1, "n_epochs": 3.0})
+    assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
+    assert cfg.n_epochs == 3 and cfg.batch_size == 16
+
+
+def test_parse_field_text_and_replace():
+    assert parse_field_text("pretrained", "false") is False
+    assert parse_field_text("n_epochs", " 12 ") == 12
+    assert parse_field_text("learning_rate", "3e-4") == 3e-4
+    with pytest.raises(ConfigError, match="n_epochs"):
+        parse_field_text("n_epochs", "many")
+    cfg = TrainConfig().with_values(n_epochs=5)
+    assert cfg.n_epochs == 5
+    with pytest.raises(ConfigError, match="n_epochs"):
+        dataclasses.replace(cfg, n_epochs=-1)
+
+
+def test_demo_config_is_offline_and_small(tmp_path):
+    cfg = demo_config(tmp_path / "d", tmp_path / "o")
+    assert cfg.pretrained is False and cfg.device == "cpu" and cfg.n_epochs <= 30

@@ -1,0 +1,68 @@
+import urllib.error
+
+import pytest
+import torch
+import torchvision
+
+from mlcls_gui.core import models
+from mlcls_gui.core.config import ARCHITECTURES
+from mlcls_gui.core.errors import ModelError
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_head_has_one_output_per_label(arch):
+    model = models.build_model(arch, 5)
+    assert models.head_module(model, arch).out_features == 5
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 5)
+
+
+def test_frozen_extractor_trains_only_the_head_and_keeps_bn_statistics():
+    model = models.build_model("resnet18", 3, freeze_extractor=True)
+    trainable = models.trainable_parameters(model)
+    assert {id(p) for p in trainable} == {id(p) for p in model.fc.parameters()}
+    bn_before = model.bn1.running_mean.clone()
+    conv_before = model.conv1.weight.clone()
+    models.set_train_mode(model, "resnet18", frozen=True)
+    assert not model.bn1.training and model.fc.training
+    opt = torch.optim.Adam(trainable, lr=0.1)
+    loss = model(torch.randn(4, 3, 32, 32) * 5 + 3).sum()
+    loss.backward()
+    opt.step()
+    assert torch.equal(model.bn1.running_mean, bn_before)
+    assert torch.equal(model.conv1.weight, conv_before)
+
+
+def test_local_weights_file_is_used(tmp_path):
+    source = torchvision.models.resnet18(weights=None)  # 1000-class head, as ImageNet files
+    path = tmp_path / "resnet18.pth"
+    torch.save(source.state_dict(), path)
+    model = models.build_model("resnet18", 4, pretrained=True, weights_file=str(path))
+    assert torch.equal(model.conv1.weight, source.conv1.weight)
+    assert model.fc.out_features == 4
+
+
+def test_weights_file_of_another_architecture_is_refused(tmp_path):
+    path = tmp_path / "m.pth"
+    torch.save(torchvision.models.mobilenet_v3_small(weights=None).state_dict(), path)
+    with pytest.raises(ModelError, match="does not match resnet18"):
+        models.build_model("resnet18", 2, pretrained=True, weights_file=str(path))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="not a readable weights file"):
+        models.build_model("resnet18", 2, pretrained=True, weights_file=str(junk))
+
+
+def test_offline_pretrained_gives_an_actionable_error(monkeypatch):
+    real = torchvision.models.get_model
+
+    def offline(name, weights=None, **kw):
+        if weights is not None:
+            raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+        return real(name, weights=None, **kw)
+
+    monkeypatch.setattr(torchvision.models, "get_model", offline)
+    with pytest.raises(ModelError) as info:
+        models.build_model("resnet18", 2, pretrained=True)
+    assert "weights_file" in str(info.value) and "pretrained=false" in str(info.value)
