@@ -88,3 +88,11 @@ def test_parse_field_text_and_replace():
 def test_demo_config_is_offline_and_small(tmp_path):
     cfg = demo_config(tmp_path / "d", tmp_path / "o")
     assert cfg.pretrained is False and cfg.device == "cpu" and cfg.n_epochs <= 30
+
+
+def test_readme_documents_every_field():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in field_names() if f"| `{name}` |" not in readme]
+    assert not missing, f"README's config table lacks {missing}"
