@@ -11,20 +11,18 @@ talks back only through events (see ``events.py``).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import logging
 import math
 import os
-import shutil
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,9 +31,9 @@ from torch import nn
 from . import models
 from .checkpoint import load_model_file, save_atomic
 from .config import TrainConfig
-from .dataset import DatasetSplits, SkippedFile, scan_data_root
+from .dataset import SkippedFile, scan_data_root
 from .devices import resolve_device
-from .errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError
+from .errors import CheckpointError, DatasetError, MlclsError, TrainingError
 from .events import (
     BatchEnd,
     CheckpointSaved,
@@ -50,21 +48,20 @@ from .events import (
 )
 from .loaders import Batch, MultiLabelImageDataset, make_loader
 from .metrics import MetricReport, compute_metrics, exact_match_count
+from .outputs import (
+    CONFIG_NAME,
+    LAST_CHECKPOINT_NAME,
+    MANUAL_CHECKPOINT_NAME,
+    METRICS_NAME,
+    SUMMARY_NAME,
+    finite_or_none,
+    prepare_output_folder,
+    report_dict,
+    write_metrics_csv,
+)
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 
 logger = logging.getLogger(__name__)
-
-METRIC_COLUMNS = (
-    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_map",
-    "val_macro_f1", "lr", "epoch_seconds", "images_per_second",
-)
-LAST_CHECKPOINT_NAME = "last_checkpoint.pt"
-MANUAL_CHECKPOINT_NAME = "manual_checkpoint.pt"
-METRICS_NAME = "metrics.csv"
-SUMMARY_NAME = "summary.json"
-CONFIG_NAME = "config.json"
-ARCHIVE_FOLDER = "previous_runs"
-
 
 class RunControl:
     """Requests from other threads (GUI, signal handler); thread-safe flags."""
@@ -156,7 +153,10 @@ class Trainer:
             reason = self._train_epochs()
             return self._finish(reason, started)
         except BaseException as exc:
-            self._fail(exc, started)
+            translated = _as_user_error(exc, self.config)
+            self._fail(translated or exc, started)
+            if translated is not None:
+                raise translated from exc
             raise
         finally:
             self._detach_log_file()
@@ -182,7 +182,7 @@ class Trainer:
 
         self.output_dir = Path(cfg.save_model_folder).expanduser().resolve()
         # A resumed run continues in its folder; a new run never overwrites one.
-        _prepare_output_folder(self.output_dir, cfg, archive_previous=resume_payload is None)
+        prepare_output_folder(self.output_dir, cfg, archive_previous=resume_payload is None)
         self._attach_log_file(self.output_dir / cfg.log_name)
         logger.info("mlcls-gui training run in %s", self.output_dir)
         logger.info("Config: %s", json.dumps(cfg.to_dict(), sort_keys=True))
@@ -429,7 +429,7 @@ class Trainer:
             self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         else:
             progress.epochs_without_improvement += 1
-        _write_metrics_csv(self.output_dir / METRICS_NAME, progress.history)
+        write_metrics_csv(self.output_dir / METRICS_NAME, progress.history)
         logger.info(
             "Epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f mAP %.3f F1 %.3f | "
             "lr %.2e | %.1fs %.1f img/s%s",
@@ -485,7 +485,7 @@ class Trainer:
                 logger.info("Test evaluation skipped by a second stop request.")
         self._emit(PhaseChanged("saving", self.progress.epoch))
         final_path = self.output_dir / cfg.save_model_dir
-        extra = {"test_metrics": _report_dict(test.report, test.loss) if test else None}
+        extra = {"test_metrics": report_dict(test.report, test.loss) if test else None}
         self._save_training_state(final_path, "model", None, extra=extra)
         message = _finish_message(reason, self.progress, test)
         summary = self._write_reports(reason, message, started, test, final_path)
@@ -505,7 +505,7 @@ class Trainer:
         message = str(exc) if is_user_error else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             message = "Interrupted."
-        details = traceback.format_exc()
+        details = traceback.format_exc()  # the original exception's traceback
         logger.error("Run failed: %s", message)
         if not is_user_error:
             logger.error("%s", details)
@@ -542,13 +542,13 @@ class Trainer:
             "message": message,
             "best_epoch": self.progress.best_epoch,
             "monitor": cfg.monitor,
-            "best_score": _finite_or_none(self.progress.best_score),
+            "best_score": finite_or_none(self.progress.best_score),
             "epochs_completed": self.progress.epoch,
             "best_val": best_row,
-            "test_exact_match": _finite_or_none(report.exact_match) if report else None,
-            "test_map": _finite_or_none(report.mean_average_precision) if report else None,
-            "test_macro_f1": _finite_or_none(report.macro_f1) if report else None,
-            "test_loss": _finite_or_none(test.loss) if test else None,
+            "test_exact_match": finite_or_none(report.exact_match) if report else None,
+            "test_map": finite_or_none(report.mean_average_precision) if report else None,
+            "test_macro_f1": finite_or_none(report.macro_f1) if report else None,
+            "test_loss": finite_or_none(test.loss) if test else None,
             "test_per_label_ap": report.per_label_ap() if report else None,
             "test_images": len(self.splits.test),
             "labels": list(self.labels),
@@ -642,6 +642,25 @@ class Trainer:
 
 
 # ==================================================================== functions
+def _as_user_error(exc: BaseException, cfg: TrainConfig) -> MlclsError | None:
+    """Faults of the environment that the user can fix, as messages that say how."""
+    text = str(exc)
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in text.lower()
+    ):
+        return TrainingError(
+            f"Out of memory on {cfg.device} with batch size {cfg.batch_size} and image size "
+            f"{cfg.image_size}. Lower batch_size (e.g. {max(1, cfg.batch_size // 2)}) or "
+            "image_size, or choose another device; the best checkpoint so far is kept."
+        )
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return TrainingError(
+            f"The disk is full ({getattr(exc, 'filename', '') or cfg.save_model_folder}). "
+            "Free some space or choose another output folder; the files already written are kept."
+        )
+    return None
+
+
 def _make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         # The seed's reading: weight_decay * w added to the gradient after
@@ -682,59 +701,6 @@ def _check_same_labels(saved: list[str], current: list[str], source: str) -> Non
     )
 
 
-def _prepare_output_folder(folder: Path, cfg: TrainConfig, *, archive_previous: bool) -> None:
-    """Create the folder, check it is writable, and move an earlier run's
-    files into previous_runs/<time>/ so nothing the user had is overwritten."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".mlcls-write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot write to the output folder {folder} ({exc.strerror or exc}). Choose "
-            "another save_model_folder."
-        ) from None
-    if not archive_previous:
-        return
-    names = {cfg.save_model_dir, cfg.checkpoint_dir, cfg.log_name, LAST_CHECKPOINT_NAME,
-             MANUAL_CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CONFIG_NAME}
-    existing = [folder / name for name in sorted(names) if (folder / name).exists()]
-    if not existing:
-        return
-    archive = folder / ARCHIVE_FOLDER / datetime.now().strftime("%Y%m%d-%H%M%S")
-    suffix = 1
-    while archive.exists():
-        archive = archive.with_name(f"{archive.name}-{suffix}")
-        suffix += 1
-    archive.mkdir(parents=True)
-    for path in existing:
-        shutil.move(str(path), archive / path.name)
-    logger.info("Moved the previous run's files to %s", archive)
-
-
-def _write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)
-
-
-def _report_dict(report: MetricReport, loss: float) -> dict[str, Any]:
-    return {
-        "loss": _finite_or_none(loss),
-        "exact_match": _finite_or_none(report.exact_match),
-        "map": _finite_or_none(report.mean_average_precision),
-        "macro_f1": _finite_or_none(report.macro_f1),
-        "micro_f1": _finite_or_none(report.micro_f1),
-        "hamming_loss": _finite_or_none(report.hamming_loss),
-        "per_label_ap": report.per_label_ap(),
-    }
-
-
 def _finish_message(reason: FinishReason, progress: _Progress, test: EvalResult | None) -> str:
     what = {
         FinishReason.COMPLETED: "Training completed",
@@ -750,9 +716,3 @@ def _finish_message(reason: FinishReason, progress: _Progress, test: EvalResult 
             f"{test.report.mean_average_precision:.3f}, macro F1 {test.report.macro_f1:.3f}"
         )
     return text + "."
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)

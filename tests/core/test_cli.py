@@ -1,7 +1,6 @@
 """The headless commands as a user runs them (in-process through main())."""
 
 import json
-from pathlib import Path
 
 import pytest
 

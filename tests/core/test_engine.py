@@ -11,7 +11,8 @@ import torch
 from conftest import tiny_config
 from mlcls_gui.core import events as ev
 from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.core.engine import METRIC_COLUMNS, RunControl, Trainer, _make_optimizer
+from mlcls_gui.core.engine import RunControl, Trainer, _make_optimizer
+from mlcls_gui.core.outputs import METRIC_COLUMNS
 from mlcls_gui.core.errors import CheckpointError, DatasetError
 from mlcls_gui.core.predict import Predictor
 
@@ -188,3 +189,43 @@ def test_adam_is_coupled_l2_and_adamw_is_decoupled(tmp_path):
     assert torch.allclose(one_step("adamw"), torch.full((3,), 1 - 0.01 * 0.3))
     # Coupled: the L2 gradient 0.3·w goes through Adam's normalisation → a step of ~lr.
     assert torch.allclose(one_step("adam"), torch.full((3,), 1 - 0.01), atol=1e-6)
+
+
+def test_out_of_memory_becomes_an_actionable_message(tiny_root, tmp_path, monkeypatch):
+    from mlcls_gui.core.errors import TrainingError
+    from mlcls_gui.core import models
+
+    real = models.build_model
+
+    def greedy_model(*a, **kw):
+        model = real(*a, **kw)
+
+        def boom(*_a, **_kw):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        model.forward = boom
+        return model
+
+    monkeypatch.setattr(models, "build_model", greedy_model)
+    seen = []
+    with pytest.raises(TrainingError, match="Lower batch_size"):
+        Trainer(tiny_config(tiny_root, tmp_path / "out", batch_size=8), on_event=seen.append).run()
+    assert seen[-1].reason is ev.FinishReason.FAILED and "Out of memory" in seen[-1].message
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_best(tiny_root, tmp_path):
+    from mlcls_gui.core.errors import TrainingError
+
+    out = tmp_path / "out"
+    trainer = None
+
+    def poison_after_epoch_one(event):
+        if isinstance(event, ev.EpochEnd) and event.epoch == 1:
+            trainer.criterion = lambda logits, targets: (logits * float("nan")).mean()
+
+    trainer = Trainer(tiny_config(tiny_root, out, n_epochs=3), on_event=poison_after_epoch_one)
+    with pytest.raises(TrainingError, match="loss became nan"):
+        trainer.run()
+    assert load_model_file(out / "checkpoint.pt")["best_epoch"] == 1
+    assert load_model_file(out / "final_model.pt")["best_epoch"] == 1
+    assert json.loads((out / "summary.json").read_text())["reason"] == "failed"
