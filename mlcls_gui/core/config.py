@@ -39,8 +39,10 @@ GROUPS: tuple[str, ...] = (
     "Model",
     "Optimisation",
     "Schedule & early stop",
+    "Performance",
     "Output",
 )
+PRECISIONS: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda|cuda:\d+)$")
 
@@ -191,6 +193,35 @@ class TrainConfig:
         0.1, label="LR decrease factor", group="Schedule & early stop", minimum=0.0,
         maximum=1.0, exclusive_minimum=True,
         help="Learning-rate decrease after each step: new_lr = old_lr * lr_decrease.")
+
+    # --- Performance (each switch keeps results equivalent; off = the plain path)
+    mixed_precision: str = _spec(
+        "auto", label="Mixed precision", group="Performance", choices=PRECISIONS,
+        help="auto: bfloat16 autocast on CPUs with native bf16 and on GPUs that support it, "
+        "float16 with loss scaling on other GPUs, off elsewhere. off: float32 throughout.")
+    channels_last: bool = _spec(
+        True, label="Channels-last memory", group="Performance",
+        help="Lay images and weights out as NHWC, which the CPU and GPU convolution "
+        "kernels run faster.")
+    fast_decode: bool = _spec(
+        True, label="Fast JPEG decoding", group="Performance",
+        help="Decode large JPEGs directly at a reduced scale (never below the image size) "
+        "instead of decoding every pixel and shrinking afterwards.")
+    cache_images: bool = _spec(
+        True, label="Cache decoded images", group="Performance",
+        help="Keep each image decoded and resized in memory after the first epoch; "
+        "augmentation is then applied to the cached pixels.")
+    cache_budget_mb: int = _spec(
+        0, label="Image cache budget (MB)", group="Performance", minimum=0, maximum=1_000_000,
+        help="Most memory the image cache may use; 0 = automatic (a quarter of the free "
+        "memory). Images past the budget are decoded every epoch.")
+    cache_features: bool = _spec(
+        True, label="Cache frozen features", group="Performance",
+        help="With a frozen extractor, compute each un-augmented image's features once and "
+        "train the classifier on them (validation always; training when augmentation is off).")
+    compile_model: bool = _spec(
+        False, label="torch.compile", group="Performance", advanced=True,
+        help="Compile the model (slow first epoch, faster later ones on some machines).")
 
     # --- Output
     save_model_folder: str = _spec(

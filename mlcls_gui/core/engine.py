@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -46,7 +46,9 @@ from .events import (
     RunFinished,
     RunStarted,
 )
-from .loaders import Batch, MultiLabelImageDataset, make_loader
+from .batch_transforms import BatchTransform
+from .cache import CacheBudget, FeatureStore, ImageCache, cache_budget_bytes
+from .loaders import Batch, BatchSource, DecodedImageDataset
 from .metrics import MetricReport, compute_metrics, exact_match_count
 from .outputs import (
     CONFIG_NAME,
@@ -59,7 +61,8 @@ from .outputs import (
     report_dict,
     write_metrics_csv,
 )
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from .precision import choose_precision
+from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +162,8 @@ class Trainer:
                 raise translated from exc
             raise
         finally:
+            for source in getattr(self, "sources", {}).values():
+                source.close()
             self._detach_log_file()
 
     # ============================================================ preparation
@@ -194,11 +199,24 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)
         self.loader_generator = torch.Generator().manual_seed(cfg.seed)
+        self.augment_generator = torch.Generator().manual_seed(cfg.seed + 1)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input size: pick the fastest kernels
+        self.precision = choose_precision(cfg.mixed_precision, self.device)
+        self.scaler = self.precision.grad_scaler()
         self.model = models.build_model(
             cfg.arch, len(self.labels),
             pretrained=cfg.pretrained and resume_payload is None,
             weights_file=cfg.weights_file, freeze_extractor=cfg.freeze_extractor,
         ).to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.head = models.head_module(self.model, cfg.arch)
+        self.extractor = models.feature_extractor(self.model, cfg.arch)
+        # torch.compile wraps the module; state dicts are always taken from self.model.
+        self.forward_model: Callable[[torch.Tensor], torch.Tensor] = (
+            torch.compile(self.model) if cfg.compile_model else self.model
+        )
         self.optimizer = _make_optimizer(cfg, models.trainable_parameters(self.model))
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decrease
@@ -206,7 +224,7 @@ class Trainer:
         self.criterion = nn.BCEWithLogitsLoss()
         if resume_payload is not None:
             self._restore(resume_payload)
-        self._make_loaders()
+        self._make_sources()
         self._emit(
             RunStarted(
                 output_dir=str(self.output_dir),
@@ -215,9 +233,10 @@ class Trainer:
                 split_sizes={name: len(self.splits.split(name)) for name in ("train", "val", "test")},
                 start_epoch=self.progress.epoch + 1,
                 total_epochs=cfg.n_epochs,
-                batches_per_epoch=len(self.train_loader),
+                batches_per_epoch=len(self.sources["train"]),
                 device=str(self.device),
                 dataset=self.splits.summary(),
+                fast_paths=self.fast_paths,
             )
         )
 
@@ -267,6 +286,8 @@ class Trainer:
             torch.set_rng_state(rng["torch"])
         if isinstance(rng.get("loader"), torch.Tensor):
             self.loader_generator.set_state(rng["loader"])
+        if isinstance(rng.get("augment"), torch.Tensor):
+            self.augment_generator.set_state(rng["augment"])
         self._global_step = int(payload.get("global_step", 0))
         logger.info(
             "Resumed from %s at epoch %d (best epoch %d)", self.resume_from,
@@ -291,25 +312,51 @@ class Trainer:
             return dict(best["model_state"])
         return None
 
-    def _make_loaders(self) -> None:
+    def _make_sources(self) -> None:
         cfg = self.config
         pin = cfg.pin_memory and self.device.type == "cuda"
-        train_set = MultiLabelImageDataset(
-            self.splits.train, self.labels,
-            train_transform(cfg.image_size, cfg.rotation_degrees, cfg.horizontal_flip),
-        )
-        self.train_loader = make_loader(
-            train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
-            pin_memory=pin, generator=self.loader_generator,
-        )
-        self.eval_loaders = {
-            name: make_loader(
-                MultiLabelImageDataset(self.splits.split(name), self.labels, eval_transform(cfg.image_size)),
-                batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.num_workers,
-                pin_memory=pin,
+        budget = CacheBudget(cache_budget_bytes(cfg.cache_budget_mb) if cfg.cache_images else 0)
+        self.sources: dict[str, BatchSource] = {}
+        self.feature_stores: dict[str, FeatureStore] = {}
+        cached_bytes = 0
+        for name in ("train", "val", "test"):
+            samples = self.splits.split(name)
+            cache = ImageCache(len(samples), cfg.image_size, budget) if cfg.cache_images else None
+            cached_bytes += cache.nbytes if cache else 0
+            dataset = DecodedImageDataset(
+                samples, self.labels, cfg.image_size, fast_decode=cfg.fast_decode, cache=cache
             )
-            for name in ("val", "test")
+            self.sources[name] = BatchSource(
+                dataset, batch_size=cfg.batch_size, shuffle=name == "train",
+                num_workers=cfg.num_workers, pin_memory=pin,
+                generator=self.loader_generator if name == "train" else None,
+            )
+            self.feature_stores[name] = FeatureStore(len(samples))
+        self.batch_transform = BatchTransform(
+            self.device, rotation_degrees=cfg.rotation_degrees,
+            horizontal_flip=cfg.horizontal_flip, channels_last=cfg.channels_last,
+            generator=self.augment_generator,
+        )
+        # Frozen features can stand in for images whenever the images are not
+        # augmented: always for validation and test, for training without augmentation.
+        frozen = cfg.freeze_extractor and cfg.cache_features
+        self.cache_features_for = {
+            "train": frozen and not self.batch_transform.augments, "val": frozen, "test": frozen,
         }
+        total_images = sum(len(self.splits.split(n)) for n in ("train", "val", "test"))
+        share = cached_bytes / (3 * cfg.image_size**2 * total_images) if total_images else 0
+        self.fast_paths = {
+            "mixed precision": self.precision.name,
+            "channels_last": "on" if cfg.channels_last else "off",
+            "fast JPEG decoding": "on" if cfg.fast_decode else "off",
+            "image cache": (f"{cached_bytes / 1e9:.2f} GB ({share:.0%} of the images)"
+                            if cfg.cache_images else "off"),
+            "frozen feature cache": ", ".join(n for n, on in self.cache_features_for.items() if on) or "off",
+            "frozen extractor": "inference only, head trained" if cfg.freeze_extractor else "off",
+            "torch.compile": "on" if cfg.compile_model else "off",
+            "loader workers": str(cfg.num_workers),
+        }
+        logger.info("Fast paths: %s", ", ".join(f"{k}: {v}" for k, v in self.fast_paths.items()))
 
     # ================================================================ training
     def _train_epochs(self) -> FinishReason:
@@ -351,19 +398,18 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         models.set_train_mode(self.model, cfg.arch, cfg.freeze_extractor)
         loss_sum, correct, seen = 0.0, 0, 0
-        batches = len(self.train_loader)
+        batches = len(self.sources["train"])
         epoch_started = time.monotonic()
         window_started, window_images = epoch_started, 0
-        for number, batch in enumerate(self.train_loader, start=1):
+        for number, (batch, features) in enumerate(self._batches("train"), start=1):
             if self.control.stop_requested:
                 raise _Stopped
-            self._note_failures(batch, self.train_loader.dataset)
-            if batch.images.numel() == 0:
+            count = batch.targets.shape[0]
+            if count == 0:
                 continue
-            images = batch.images.to(self.device, non_blocking=True)
             targets = batch.targets.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
-            logits = self.model(images)
+            logits = self._logits("train", batch, features).float()
             loss = self.criterion(logits, targets)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -372,11 +418,15 @@ class Trainer:
                     "diverged. Lower the learning rate and start again; the best checkpoint "
                     "so far is kept."
                 )
-            loss.backward()
-            self.optimizer.step()
-            count = images.shape[0]
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
             loss_sum += loss_value * count
-            correct += exact_match_count(logits.detach().float().cpu().numpy(), batch.targets.numpy())
+            correct += exact_match_count(logits.detach().cpu().numpy(), batch.targets.numpy())
             seen += count
             window_images += count
             self._global_step += 1
@@ -400,7 +450,7 @@ class Trainer:
             raise DatasetError("No training image of this epoch could be read; see the skipped files.")
 
         self._emit(PhaseChanged("validating", epoch))
-        val = self.evaluate(self.eval_loaders["val"], stoppable=True)
+        val = self.evaluate("val", stoppable=True)
         self.scheduler.step()
         return {
             "epoch": epoch,
@@ -414,6 +464,46 @@ class Trainer:
             "epoch_seconds": time.monotonic() - epoch_started,
             "images_per_second": seen / max(train_seconds, 1e-9),
         }
+
+    def _batches(self, split: str) -> Iterator[tuple[Batch, torch.Tensor | None]]:
+        """This epoch's batches of ``split``, each with its frozen features when
+        they are already stored (then the images are not even loaded)."""
+        source = self.sources[split]
+        store = self.feature_stores[split]
+        if self.cache_features_for[split] and store.complete:
+            for chunk in source.next_order().split(self.config.batch_size):
+                chunk = store.readable(chunk)
+                if chunk.numel():
+                    empty = torch.empty(0, dtype=torch.uint8)
+                    yield Batch(empty, source.dataset.targets[chunk], chunk, []), store.gather(chunk)
+            return
+        for batch in source.epoch():
+            self._note_failures(batch, source.dataset)
+            for index, _ in batch.failures:
+                store.mark_unreadable(index)
+            yield batch, None
+
+    def _logits(self, split: str, batch: Batch, features: torch.Tensor | None) -> torch.Tensor:
+        """The model's outputs for a batch; a frozen extractor runs without autograd
+        and only the head is differentiated."""
+        augment = split == "train"
+        if self.config.freeze_extractor:
+            if features is None:
+                features = self._extract_features(batch.images, augment=augment)
+                if self.cache_features_for[split]:
+                    self.feature_stores[split].put(batch.indices, features)
+            with self.precision.autocast():
+                return self.head(features)
+        inputs = self.batch_transform(batch.images, augment=augment)
+        with self.precision.autocast():
+            return self.forward_model(inputs)
+
+    def _extract_features(self, images: torch.Tensor, *, augment: bool) -> torch.Tensor:
+        inputs = self.batch_transform(images, augment=augment)
+        with torch.inference_mode(), self.precision.autocast():
+            features = self.extractor(inputs)
+        # A clone made outside inference mode is an ordinary tensor the head can learn from.
+        return features.float().clone()
 
     def _record_epoch(self, epoch: int, row: dict[str, float]) -> bool:
         cfg = self.config
@@ -441,20 +531,18 @@ class Trainer:
 
     # ============================================================== evaluation
     @torch.no_grad()
-    def evaluate(self, loader: torch.utils.data.DataLoader, *, stoppable: bool) -> EvalResult:
+    def evaluate(self, split: str, *, stoppable: bool) -> EvalResult:
         """Loss and metrics of the current weights on one split, no augmentation."""
         self.model.eval()
         loss_sum, seen = 0.0, 0
         probabilities, targets = [], []
-        for batch in loader:
+        for batch, features in self._batches(split):
             if stoppable and self.control.stop_requested:
                 raise _Stopped
-            self._note_failures(batch, loader.dataset)
-            if batch.images.numel() == 0:
+            if batch.targets.shape[0] == 0:
                 continue
-            logits = self.model(batch.images.to(self.device, non_blocking=True)).float()
-            batch_targets = batch.targets.to(self.device)
-            loss_sum += self.criterion(logits, batch_targets).item() * logits.shape[0]
+            logits = self._logits(split, batch, features).float()
+            loss_sum += self.criterion(logits, batch.targets.to(self.device)).item() * logits.shape[0]
             seen += logits.shape[0]
             probabilities.append(torch.sigmoid(logits).cpu().numpy())
             targets.append(batch.targets.numpy())
@@ -480,7 +568,7 @@ class Trainer:
         test: EvalResult | None = None
         if self.splits.test:
             try:
-                test = self.evaluate(self.eval_loaders["test"], stoppable=True)
+                test = self.evaluate("test", stoppable=True)
             except _Stopped:
                 logger.info("Test evaluation skipped by a second stop request.")
         self._emit(PhaseChanged("saving", self.progress.epoch))
@@ -594,7 +682,11 @@ class Trainer:
             "epochs_without_improvement": self.progress.epochs_without_improvement,
             "history": [dict(row) for row in self.progress.history],
             "global_step": self._global_step,
-            "rng": {"torch": torch.get_rng_state(), "loader": self.loader_generator.get_state()},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "loader": self.loader_generator.get_state(),
+                "augment": self.augment_generator.get_state(),
+            },
             "saved_at": datetime.now().isoformat(timespec="seconds"),
             **(extra or {}),
         }
@@ -607,7 +699,7 @@ class Trainer:
             logger.info("Checkpoint saved: %s (%s)", path, event_reason)
             self._emit(CheckpointSaved(str(path), self.progress.epoch, event_reason))
 
-    def _note_failures(self, batch: Batch, dataset: MultiLabelImageDataset) -> None:
+    def _note_failures(self, batch: Batch, dataset: DecodedImageDataset) -> None:
         if not batch.failures:
             return
         known = {s.path for s in self.skipped}

@@ -58,6 +58,25 @@ def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
             raise ImageLoadError(path, _reason(exc)) from None
 
 
+def load_rgb_resized(path: str | os.PathLike[str], size: int, *, fast_decode: bool = True) -> Image.Image:
+    """Decode ``path`` into an upright RGB image of ``size``×``size`` pixels.
+
+    The resize is torchvision's ``Resize((size, size))`` on a PIL image
+    (bilinear with antialiasing). With ``fast_decode``, a JPEG is decoded at
+    the smallest DCT scale (1/2, 1/4, 1/8) that still covers ``size`` on both
+    sides, which skips most of the decoding work for large photos."""
+    with _open(path) as image:
+        _check_size(path, image)
+        try:
+            if fast_decode and image.format == "JPEG":
+                image.draft(image.mode, (size, size))
+            image.load()
+            upright = ImageOps.exif_transpose(image) or image
+            return to_rgb(upright).resize((size, size), Image.BILINEAR)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise ImageLoadError(path, _reason(exc)) from None
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB without clipping or garbage colours."""
     mode = image.mode

@@ -1,4 +1,4 @@
-"""torch Dataset and DataLoaders over scanned samples.
+"""Batches of decoded uint8 images for one split, from disk or from the cache.
 
 A file that fails to decode at training time (e.g. truncated after the scan)
 is dropped from its batch and reported in ``Batch.failures``; it never ends a run.
@@ -7,22 +7,24 @@ is dropped from its batch and reported in ``Batch.failures``; it never ends a ru
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
-from typing import Callable, NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .cache import ImageCache
 from .dataset import Sample
-from .images import ImageLoadError, load_rgb
+from .images import ImageLoadError, load_rgb_resized
 
 logger = logging.getLogger(__name__)
 
 
 class Batch(NamedTuple):
-    images: torch.Tensor  # (B, 3, H, W)
+    images: torch.Tensor  # (B, 3, S, S) uint8
     targets: torch.Tensor  # (B, L) float 0/1
-    indices: torch.Tensor  # (B,) sample indices in the dataset
+    indices: torch.Tensor  # (B,) sample indices in the split
     failures: list[tuple[int, str]]  # (sample index, reason) of files dropped from the batch
 
 
@@ -36,29 +38,48 @@ def multi_hot(samples: Sequence[Sample], labels: Sequence[str]) -> torch.Tensor:
     return targets
 
 
-class MultiLabelImageDataset(Dataset):
-    def __init__(self, samples: Sequence[Sample], labels: Sequence[str], transform: Callable) -> None:
+def pil_to_uint8_tensor(image) -> torch.Tensor:
+    """RGB PIL image → (3, H, W) uint8 tensor, without a float round trip."""
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return data.view(image.size[1], image.size[0], 3).permute(2, 0, 1).contiguous()
+
+
+class DecodedImageDataset(Dataset):
+    """Images decoded and resized to ``size``; served from ``cache`` when it has them."""
+
+    def __init__(
+        self, samples: Sequence[Sample], labels: Sequence[str], size: int, *,
+        fast_decode: bool = True, cache: ImageCache | None = None,
+    ) -> None:
         self.paths = [sample.path for sample in samples]
         self.targets = multi_hot(samples, labels)
-        self.transform = transform
+        self.size = size
+        self.fast_decode = fast_decode
+        self.cache = cache
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def __getstate__(self) -> dict:
+        # Loader worker processes get no cache: it lives in the main process.
+        return {**self.__dict__, "cache": None}
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor | None, torch.Tensor, int, str]:
-        path = self.paths[index]
+        cached = self.cache.get(index) if self.cache is not None else None
+        if cached is not None:
+            return cached, self.targets[index], index, ""
         try:
-            image = load_rgb(path)
+            image = load_rgb_resized(self.paths[index], self.size, fast_decode=self.fast_decode)
         except ImageLoadError as exc:
             return None, self.targets[index], index, exc.reason
-        return self.transform(image), self.targets[index], index, ""
+        return pil_to_uint8_tensor(image), self.targets[index], index, ""
 
 
 def collate_skipping_failures(items: list[tuple[torch.Tensor | None, torch.Tensor, int, str]]) -> Batch:
     good = [item for item in items if item[0] is not None]
     failures = [(index, reason) for image, _, index, reason in items if image is None]
     if not good:
-        return Batch(torch.empty(0), torch.empty(0), torch.empty(0, dtype=torch.long), failures)
+        return Batch(torch.empty(0, dtype=torch.uint8), torch.empty(0), torch.empty(0, dtype=torch.long), failures)
     return Batch(
         torch.stack([item[0] for item in good]),
         torch.stack([item[1] for item in good]),
@@ -67,32 +88,80 @@ def collate_skipping_failures(items: list[tuple[torch.Tensor | None, torch.Tenso
     )
 
 
-def make_loader(
-    dataset: MultiLabelImageDataset,
-    *,
-    batch_size: int,
-    shuffle: bool,
-    num_workers: int,
-    pin_memory: bool,
-    generator: torch.Generator | None = None,
-) -> DataLoader:
-    """A DataLoader that is safe to start from a GUI process.
+class _OrderSampler(Sampler[int]):
+    """Yields whatever order the source set for this epoch (iterated in the main process)."""
 
-    Workers use the 'spawn' context: forking a process that runs Qt and torch
-    threads can deadlock. Persistent workers avoid re-spawning each epoch."""
-    extra: dict = {}
-    if num_workers > 0:
-        extra = {
-            "multiprocessing_context": multiprocessing.get_context("spawn"),
-            "persistent_workers": True,
-        }
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        collate_fn=collate_skipping_failures,
-        generator=generator,
-        **extra,
-    )
+    def __init__(self, count: int) -> None:
+        self.order: list[int] = list(range(count))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+class BatchSource:
+    """One split's batches for each epoch.
+
+    The order comes from ``generator`` (shuffled) or is the split's order.
+    Until every image is cached, batches come from a DataLoader (worker
+    processes when ``num_workers`` > 0, started with 'spawn': forking a
+    process that runs Qt and torch threads can deadlock) and are stored in the
+    cache as they arrive; after that, straight from the cache."""
+
+    def __init__(
+        self, dataset: DecodedImageDataset, *, batch_size: int, shuffle: bool,
+        num_workers: int = 0, pin_memory: bool = False, generator: torch.Generator | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self._sampler = _OrderSampler(len(dataset))
+        extra: dict = {}
+        if num_workers > 0:
+            extra = {"multiprocessing_context": multiprocessing.get_context("spawn"),
+                     "persistent_workers": True}
+        self._num_workers = num_workers
+        self._loader_args = dict(
+            batch_size=batch_size, sampler=self._sampler, num_workers=num_workers,
+            pin_memory=pin_memory, collate_fn=collate_skipping_failures, **extra,
+        )
+        self._loader: DataLoader | None = None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def next_order(self) -> torch.Tensor:
+        count = len(self.dataset)
+        if self.shuffle:
+            return torch.randperm(count, generator=self.generator)
+        return torch.arange(count)
+
+    def epoch(self, order: torch.Tensor | None = None) -> Iterator[Batch]:
+        order = self.next_order() if order is None else order
+        cache = self.dataset.cache
+        if cache is not None and cache.complete:
+            for chunk in order.split(self.batch_size):
+                chunk = cache.readable(chunk)
+                if chunk.numel():
+                    yield Batch(cache.gather(chunk), self.dataset.targets[chunk], chunk, [])
+            return
+        self._sampler.order = order.tolist()
+        if self._loader is None:
+            self._loader = DataLoader(self.dataset, **self._loader_args)
+        for batch in self._loader:
+            if cache is not None:
+                if batch.indices.numel():
+                    cache.put_many(batch.indices, batch.images)
+                for index, _ in batch.failures:
+                    cache.mark_unreadable(index)
+            yield batch
+
+    def close(self) -> None:
+        """End worker processes now rather than at garbage collection."""
+        loader, self._loader = self._loader, None
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()

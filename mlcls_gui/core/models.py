@@ -111,6 +111,20 @@ def replace_head(model: nn.Module, arch: str, num_labels: int) -> None:
         setattr(parent, child_name, new)
 
 
+def feature_extractor(model: nn.Module, arch: str) -> nn.Module:
+    """Everything before the head, sharing the model's modules (no copy):
+    ``head_module(model, arch)(feature_extractor(model, arch)(x)) == model(x)``."""
+    if arch.startswith("resnet"):
+        return nn.Sequential(
+            model.conv1, model.bn1, model.relu, model.maxpool,
+            model.layer1, model.layer2, model.layer3, model.layer4,
+            model.avgpool, nn.Flatten(1),
+        )
+    if arch.startswith(("mobilenet_v3", "efficientnet")):
+        return nn.Sequential(model.features, model.avgpool, nn.Flatten(1), *list(model.classifier)[:-1])
+    raise ModelError(f"No feature extractor defined for {arch!r}.")
+
+
 def set_extractor_frozen(model: nn.Module, arch: str, frozen: bool) -> None:
     head = head_module(model, arch)
     head_params = {id(p) for p in head.parameters()}

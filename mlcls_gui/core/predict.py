@@ -18,8 +18,9 @@ from . import models
 from .checkpoint import load_model_file
 from .devices import resolve_device
 from .errors import CheckpointError
-from .images import ImageLoadError, is_image_path, load_rgb
-from .transforms import eval_transform
+from .batch_transforms import BatchTransform
+from .images import ImageLoadError, is_image_path, load_rgb_resized
+from .loaders import pil_to_uint8_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,10 @@ class Predictor:
                 f"({str(exc)[:160]})."
             ) from None
         self.model = model.to(self.device).eval()
-        self.transform = eval_transform(
-            self.image_size, tuple(payload["mean"]), tuple(payload["std"])
+        # The same decoding and normalisation as the training run's validation.
+        self.fast_decode = bool((payload.get("config") or {}).get("fast_decode", True))
+        self.batch_transform = BatchTransform(
+            self.device, mean=tuple(payload["mean"]), std=tuple(payload["std"])
         )
         self.metadata = {
             key: payload.get(key)
@@ -76,7 +79,8 @@ class Predictor:
         pending: list[tuple[int, torch.Tensor]] = []
         for index, path in enumerate(paths):
             try:
-                pending.append((index, self.transform(load_rgb(path))))
+                image = load_rgb_resized(path, self.image_size, fast_decode=self.fast_decode)
+                pending.append((index, pil_to_uint8_tensor(image)))
             except ImageLoadError as exc:
                 results[index] = Prediction(str(path), error=exc.reason)
             if len(pending) >= batch_size:
@@ -93,8 +97,8 @@ class Predictor:
         self, pending: list[tuple[int, torch.Tensor]], paths: Sequence, cut: float,
         results: dict[int, Prediction],
     ) -> None:
-        batch = torch.stack([tensor for _, tensor in pending]).to(self.device)
-        probs = torch.sigmoid(self.model(batch).float()).cpu().tolist()
+        inputs = self.batch_transform(torch.stack([tensor for _, tensor in pending]), augment=False)
+        probs = torch.sigmoid(self.model(inputs).float()).cpu().tolist()
         for (index, _), row in zip(pending, probs):
             probabilities = dict(zip(self.labels, row))
             predicted = tuple(label for label, p in probabilities.items() if p >= cut)
