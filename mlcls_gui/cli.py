@@ -2,9 +2,11 @@
 
     mlcls-gui [--demo]                           the window
     mlcls-gui train [CONFIG.json] [--set F=V ...] [--resume CKPT]
-    mlcls-gui predict MODEL IMAGE_OR_FOLDER... [--json] [--csv FILE]
+    mlcls-gui predict MODEL IMAGE_OR_FOLDER... [--json] [--csv FILE] [--copy-to DIR]
+    mlcls-gui evaluate MODEL DATA_ROOT [--json FILE] [--split all|train|val|test]
     mlcls-gui demo-data DIR
     mlcls-gui scan DATA_ROOT
+    mlcls-gui audit DATA_ROOT [--json FILE]
 
 User errors exit with status 2 and one clear line on stderr, no traceback.
 """
@@ -59,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--csv", metavar="FILE", help="also write a CSV file")
     predict.add_argument("--threshold", type=float, help="decision threshold (default: the model's)")
     predict.add_argument("--device", default="cpu", help="cpu (default), auto, cuda:N or mps")
+    predict.add_argument("--copy-to", metavar="DIR",
+                         help="also copy each image into DIR/<predicted labels joined by '+'>/")
+
+    evaluate = commands.add_parser("evaluate", help="per-label and overall metrics on labelled data")
+    evaluate.add_argument("model", help="final model or checkpoint file")
+    evaluate.add_argument("data_root", help="folder in the training layout (labels from folder names)")
+    evaluate.add_argument("--json", dest="json_file", metavar="FILE",
+                          help="write the report with every image's probabilities to FILE")
+    evaluate.add_argument("--split", choices=("all", "train", "val", "test"), default="all",
+                          help="all images (default) or one split as training made it")
+    evaluate.add_argument("--threshold", type=float,
+                          help="one threshold for all labels instead of the model's per-label ones")
+    evaluate.add_argument("--device", default="cpu")
 
     demo = commands.add_parser("demo-data", help="write the built-in demo dataset")
     demo.add_argument("folder")
@@ -72,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--val-fraction", type=float, default=0.15)
     scan.add_argument("--test-fraction", type=float, default=0.15)
     scan.add_argument("--seed", type=int, default=42)
+
+    audit = commands.add_parser("audit", help="label co-occurrence, cardinality, imbalance, leaks")
+    audit.add_argument("root")
+    audit.add_argument("--json", dest="json_file", metavar="FILE", help="also write the audit as JSON")
+    audit.add_argument("--val-fraction", type=float, default=0.15)
+    audit.add_argument("--test-fraction", type=float, default=0.15)
+    audit.add_argument("--seed", type=int, default=42)
     return parser
 
 
@@ -87,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "predict": _cmd_predict,
         "demo-data": _cmd_demo_data,
         "scan": _cmd_scan,
+        "evaluate": _cmd_evaluate,
+        "audit": _cmd_audit,
     }[args.command]
     try:
         return handler(args)
@@ -164,6 +188,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.csv:
         _write_predictions_csv(Path(args.csv), predictor.labels, predictions)
         print(f"Wrote {args.csv}", file=sys.stderr)
+    if args.copy_to:
+        from mlcls_gui.core.predict import copy_into_label_folders
+
+        copied = copy_into_label_folders(predictions, args.copy_to)
+        print(f"Copied {copied} image(s) into label folders under {args.copy_to}", file=sys.stderr)
     failed = sum(1 for p in predictions if not p.ok)
     return EXIT_FAILED if failed == len(predictions) else 0
 
@@ -179,6 +208,35 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
         output = root.with_name(root.name + "-output")
         demo_config(root.resolve(), output.resolve()).save_json(args.config)
         print(f"Wrote the demo config to {args.config} (train with: mlcls-gui train {args.config})")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mlcls_gui.core.errors import ConfigError
+    from mlcls_gui.core.evaluation import evaluate_model_file
+
+    if args.threshold is not None and not 0 < args.threshold <= 1:
+        raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
+    report = evaluate_model_file(args.model, args.data_root, split=args.split, device=args.device,
+                                 threshold=args.threshold)
+    print(report.to_text())
+    if args.json_file:
+        Path(args.json_file).write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
+        print(f"Wrote {args.json_file}", file=sys.stderr)
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from mlcls_gui.core.audit import audit_dataset
+    from mlcls_gui.core.dataset import scan_data_root
+
+    splits = scan_data_root(args.root, val_fraction=args.val_fraction,
+                            test_fraction=args.test_fraction, seed=args.seed)
+    print(splits.summary().to_text())
+    audit = audit_dataset(splits)
+    print(audit.to_text())
+    if args.json_file:
+        Path(args.json_file).write_text(json.dumps(audit.to_dict(), indent=1) + "\n", encoding="utf-8")
     return 0
 
 

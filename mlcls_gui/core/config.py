@@ -170,6 +170,11 @@ class TrainConfig:
         0.3, label="Weight decay", group="Optimisation", minimum=0.0, maximum=10.0,
         help="Weight decay strength; how it is applied depends on the optimizer.")
 
+    pos_weight: bool = _spec(
+        False, label="Weight rare labels", group="Optimisation",
+        help="Weigh each label's positive images by negatives ÷ positives in the training "
+        "split (between 1 and 100), so rare labels count as much as common ones.")
+
     # --- Schedule & early stop
     n_epochs: int = _spec(
         350, label="Epochs", group="Schedule & early stop", minimum=1, maximum=100000,

@@ -50,8 +50,10 @@ from .batch_transforms import BatchTransform
 from .cache import CacheBudget, FeatureStore, ImageCache, cache_budget_bytes
 from .loaders import Batch, BatchSource, DecodedImageDataset
 from .metrics import MetricReport, compute_metrics, exact_match_count
+from .evaluation import EvaluationReport, ImageResult, build_report
 from .outputs import (
     CONFIG_NAME,
+    EVALUATION_NAME,
     LAST_CHECKPOINT_NAME,
     MANUAL_CHECKPOINT_NAME,
     METRICS_NAME,
@@ -62,6 +64,7 @@ from .outputs import (
     write_metrics_csv,
 )
 from .precision import choose_precision
+from .thresholds import tune_thresholds
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 logger = logging.getLogger(__name__)
@@ -108,6 +111,7 @@ class EvalResult:
     probabilities: np.ndarray  # (N, L)
     targets: np.ndarray  # (N, L)
     report: MetricReport
+    indices: np.ndarray  # (N,) positions of the evaluated images in their split
 
 
 @dataclass
@@ -221,7 +225,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decrease
         )
-        self.criterion = nn.BCEWithLogitsLoss()
+        self.criterion = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight())
         if resume_payload is not None:
             self._restore(resume_payload)
         self._make_sources()
@@ -239,6 +243,17 @@ class Trainer:
                 fast_paths=self.fast_paths,
             )
         )
+
+    def _pos_weight(self) -> torch.Tensor | None:
+        """negatives / positives per label in the training split, when asked for."""
+        if not self.config.pos_weight:
+            return None
+        positives = torch.tensor(
+            [sum(label in s.labels for s in self.splits.train) for label in self.labels], dtype=torch.float32
+        )
+        weight = ((len(self.splits.train) - positives) / positives.clamp(min=1)).clamp(1.0, 100.0)
+        logger.info("pos_weight: %s", ", ".join(f"{label} {w:.2f}" for label, w in zip(self.labels, weight.tolist())))
+        return weight.to(self.device)
 
     def _config_for_resume(self, payload: dict[str, Any]) -> TrainConfig:
         """The model's shape comes from the checkpoint; the rest from the config."""
@@ -535,7 +550,7 @@ class Trainer:
         """Loss and metrics of the current weights on one split, no augmentation."""
         self.model.eval()
         loss_sum, seen = 0.0, 0
-        probabilities, targets = [], []
+        probabilities, targets, indices = [], [], []
         for batch, features in self._batches(split):
             if stoppable and self.control.stop_requested:
                 raise _Stopped
@@ -546,11 +561,13 @@ class Trainer:
             seen += logits.shape[0]
             probabilities.append(torch.sigmoid(logits).cpu().numpy())
             targets.append(batch.targets.numpy())
+            indices.append(batch.indices.numpy())
         empty = np.zeros((0, len(self.labels)))
         probs = np.concatenate(probabilities) if probabilities else empty
         truth = np.concatenate(targets) if targets else empty
+        order = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
         loss = loss_sum / seen if seen else math.nan
-        return EvalResult(loss, probs, truth, compute_metrics(probs, truth, self.labels, 0.5))
+        return EvalResult(loss, probs, truth, compute_metrics(probs, truth, self.labels, 0.5), order)
 
     # ================================================================ finishing
     def _finish(self, reason: FinishReason, started: float) -> RunResult:
@@ -565,18 +582,27 @@ class Trainer:
         elif not checkpoint_path.exists():
             # Stopped before any validation: keep the weights as they are.
             self._save_training_state(checkpoint_path, "last", "end")
+        self.thresholds = self._tune_thresholds()
         test: EvalResult | None = None
+        report: EvaluationReport | None = None
         if self.splits.test:
             try:
                 test = self.evaluate("test", stoppable=True)
             except _Stopped:
                 logger.info("Test evaluation skipped by a second stop request.")
         self._emit(PhaseChanged("saving", self.progress.epoch))
+        if test is not None:
+            report = self._test_report(test)
+            (self.output_dir / EVALUATION_NAME).write_text(
+                json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
         final_path = self.output_dir / cfg.save_model_dir
-        extra = {"test_metrics": report_dict(test.report, test.loss) if test else None}
+        extra = {
+            "thresholds": self.thresholds,
+            "test_metrics": report_dict(test.report, test.loss) if test else None,
+        }
         self._save_training_state(final_path, "model", None, extra=extra)
         message = _finish_message(reason, self.progress, test)
-        summary = self._write_reports(reason, message, started, test, final_path)
+        summary = self._write_reports(reason, message, started, test, final_path, report)
         logger.info("%s", message)
         logger.info("Final model: %s", final_path)
         self._emit(
@@ -587,6 +613,33 @@ class Trainer:
             )
         )
         return RunResult(reason, str(self.output_dir), str(final_path), self.progress.best_epoch, summary)
+
+    def _tune_thresholds(self) -> list[float]:
+        """Per-label thresholds that maximise validation F1 for the final weights."""
+        try:
+            val = self.evaluate("val", stoppable=False)
+        except Exception:  # noqa: BLE001 - thresholds are a refinement, never a reason to fail
+            logger.exception("Could not tune thresholds; keeping %s", self.config.threshold)
+            return [self.config.threshold] * len(self.labels)
+        thresholds = tune_thresholds(val.probabilities, val.targets, default=self.config.threshold)
+        tuned = compute_metrics(val.probabilities, val.targets, self.labels, thresholds)
+        logger.info(
+            "Per-label thresholds (tuned on validation): %s; validation macro F1 %.4f at %.2f, %.4f tuned",
+            ", ".join(f"{label} {t:.3f}" for label, t in zip(self.labels, thresholds)),
+            val.report.macro_f1, self.config.threshold, tuned.macro_f1,
+        )
+        return thresholds
+
+    def _test_report(self, test: EvalResult) -> EvaluationReport:
+        images = [
+            ImageResult(self.splits.test[i].path, self.splits.test[i].labels, tuple(row))
+            for i, row in zip(test.indices.tolist(), test.probabilities.tolist())
+        ]
+        return build_report(
+            self.labels, self.thresholds, images,
+            source={"model": str(self.output_dir / self.config.save_model_dir),
+                    "data_root": str(self.splits.root), "split": "test"},
+        )
 
     def _fail(self, exc: BaseException, started: float) -> None:
         is_user_error = isinstance(exc, MlclsError)
@@ -620,7 +673,7 @@ class Trainer:
 
     def _write_reports(
         self, reason: FinishReason, message: str, started: float,
-        test: EvalResult | None, final_path: Path,
+        test: EvalResult | None, final_path: Path, evaluation: EvaluationReport | None = None,
     ) -> dict[str, Any]:
         cfg = self.config
         best_row = next((r for r in self.progress.history if r["epoch"] == self.progress.best_epoch), None)
@@ -638,6 +691,11 @@ class Trainer:
             "test_macro_f1": finite_or_none(report.macro_f1) if report else None,
             "test_loss": finite_or_none(test.loss) if test else None,
             "test_per_label_ap": report.per_label_ap() if report else None,
+            "thresholds": dict(zip(self.labels, getattr(self, "thresholds", []))),
+            "test_at_thresholds": (
+                {k: v for k, v in evaluation.at_thresholds.to_dict().items() if k != "per_label"}
+                if evaluation else None
+            ),
             "test_images": len(self.splits.test),
             "labels": list(self.labels),
             "split_sizes": {name: len(self.splits.split(name)) for name in ("train", "val", "test")},
@@ -651,6 +709,7 @@ class Trainer:
                 "log": cfg.log_name,
                 "metrics": METRICS_NAME,
                 "config": CONFIG_NAME,
+                "evaluation": EVALUATION_NAME if evaluation else None,
             },
         }
         (self.output_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -24,6 +24,7 @@ class LabelMetrics:
     f1: float
     average_precision: float  # NaN when the label has no positives
     support: int  # images that carry the label
+    threshold: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,25 @@ class MetricReport:
     macro_f1: float
     micro_f1: float
     hamming_loss: float
-    threshold: float
     per_label: tuple[LabelMetrics, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """JSON-ready; NaN (undefined) becomes None."""
+        return {
+            "exact_match": _none_if_nan(self.exact_match),
+            "map": _none_if_nan(self.mean_average_precision),
+            "macro_f1": _none_if_nan(self.macro_f1),
+            "micro_f1": _none_if_nan(self.micro_f1),
+            "hamming_loss": _none_if_nan(self.hamming_loss),
+            "per_label": [
+                {
+                    "label": m.label, "threshold": m.threshold, "precision": m.precision,
+                    "recall": m.recall, "f1": m.f1,
+                    "average_precision": _none_if_nan(m.average_precision), "support": m.support,
+                }
+                for m in self.per_label
+            ],
+        }
 
     def per_label_ap(self) -> dict[str, float | None]:
         return {m.label: _none_if_nan(m.average_precision) for m in self.per_label}
@@ -44,13 +62,15 @@ def compute_metrics(
     probabilities: np.ndarray,
     targets: np.ndarray,
     labels: Sequence[str],
-    threshold: float = 0.5,
+    threshold: float | Sequence[float] = 0.5,
 ) -> MetricReport:
+    """Metrics at one threshold for all labels, or one threshold per label."""
     probs = np.asarray(probabilities, dtype=np.float64)
     truth = np.asarray(targets) >= 0.5
-    if probs.shape != truth.shape or probs.ndim != 2:
+    if probs.ndim != 2 or truth.shape != probs.shape:
         raise ValueError(f"probabilities {probs.shape} and targets {truth.shape} must be (N, L)")
-    predicted = probs >= threshold
+    cuts = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (probs.shape[1],))
+    predicted = probs >= cuts[None, :]
     n = probs.shape[0]
     per_label = []
     for j, label in enumerate(labels):
@@ -60,6 +80,7 @@ def compute_metrics(
                 label=label, precision=p, recall=r, f1=f,
                 average_precision=average_precision(probs[:, j], truth[:, j]),
                 support=int(truth[:, j].sum()),
+                threshold=float(cuts[j]),
             )
         )
     aps = np.array([m.average_precision for m in per_label], dtype=np.float64)
@@ -71,7 +92,6 @@ def compute_metrics(
         macro_f1=float(np.mean([m.f1 for m in per_label])) if per_label else float("nan"),
         micro_f1=micro,
         hamming_loss=float((predicted != truth).mean()) if n else float("nan"),
-        threshold=threshold,
         per_label=tuple(per_label),
     )
 

@@ -30,6 +30,7 @@ MANUAL_CHECKPOINT_NAME = "manual_checkpoint.pt"
 METRICS_NAME = "metrics.csv"
 SUMMARY_NAME = "summary.json"
 CONFIG_NAME = "config.json"
+EVALUATION_NAME = "evaluation.json"
 ARCHIVE_FOLDER = "previous_runs"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -15,7 +16,7 @@ from typing import Iterable, Sequence
 import torch
 
 from . import models
-from .checkpoint import load_model_file
+from .checkpoint import load_model_file, save_atomic
 from .devices import resolve_device
 from .errors import CheckpointError
 from .batch_transforms import BatchTransform
@@ -44,6 +45,13 @@ class Predictor:
         self.labels: list[str] = list(payload["labels"])
         self.image_size = int(payload["image_size"])
         self.threshold = float(payload.get("threshold", 0.5))
+        # Per-label thresholds tuned at the end of training (or set by hand).
+        saved = payload.get("thresholds")
+        self.thresholds: list[float] = (
+            [float(t) for t in saved] if saved and len(saved) == len(self.labels)
+            else [self.threshold] * len(self.labels)
+        )
+        self.config: dict = dict(payload.get("config") or {})
         self.device = resolve_device(device)
         model = models.build_model(self.arch, len(self.labels), pretrained=False)
         try:
@@ -73,8 +81,10 @@ class Predictor:
         self, paths: Sequence[str | os.PathLike[str]], *, batch_size: int = 16,
         threshold: float | None = None,
     ) -> list[Prediction]:
-        """Predictions in the order of ``paths``; unreadable images carry an error."""
-        cut = self.threshold if threshold is None else threshold
+        """Predictions in the order of ``paths``; unreadable images carry an error.
+
+        A label is predicted at its own threshold, or at ``threshold`` for all."""
+        cut = self.thresholds if threshold is None else [threshold] * len(self.labels)
         results: dict[int, Prediction] = {}
         pending: list[tuple[int, torch.Tensor]] = []
         for index, path in enumerate(paths):
@@ -94,14 +104,14 @@ class Predictor:
         return self.predict_paths([path], threshold=threshold)[0]
 
     def _run_batch(
-        self, pending: list[tuple[int, torch.Tensor]], paths: Sequence, cut: float,
+        self, pending: list[tuple[int, torch.Tensor]], paths: Sequence, cut: list[float],
         results: dict[int, Prediction],
     ) -> None:
         inputs = self.batch_transform(torch.stack([tensor for _, tensor in pending]), augment=False)
         probs = torch.sigmoid(self.model(inputs).float()).cpu().tolist()
         for (index, _), row in zip(pending, probs):
             probabilities = dict(zip(self.labels, row))
-            predicted = tuple(label for label, p in probabilities.items() if p >= cut)
+            predicted = tuple(label for (label, p), t in zip(probabilities.items(), cut) if p >= t)
             results[index] = Prediction(str(paths[index]), probabilities, predicted)
 
 
@@ -127,3 +137,41 @@ def expand_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[s
         else:
             rejected.append((str(path), "does not exist"))
     return images, rejected
+
+
+def save_thresholds(model_path: str | os.PathLike[str], thresholds: Sequence[float]) -> None:
+    """Write per-label thresholds back into a model file (atomically)."""
+    payload = load_model_file(model_path)
+    if len(thresholds) != len(payload["labels"]):
+        raise CheckpointError(
+            f"{len(thresholds)} thresholds for {len(payload['labels'])} labels in {model_path}."
+        )
+    if not all(0.0 < float(t) <= 1.0 for t in thresholds):
+        raise CheckpointError("Thresholds must lie in (0, 1].")
+    payload["thresholds"] = [float(t) for t in thresholds]
+    payload.pop("format", None)
+    payload.pop("format_version", None)
+    save_atomic(payload, model_path)
+
+
+def copy_into_label_folders(
+    predictions: Iterable[Prediction], target: str | os.PathLike[str], *, none_folder: str = "_no_label",
+) -> int:
+    """Copy each readable image into ``target/<predicted labels joined by '+'>/``
+    — the seed's layout, a quick way to pre-label new data. Returns the count."""
+    root = Path(target).expanduser()
+    copied = 0
+    for prediction in predictions:
+        if not prediction.ok:
+            continue
+        folder = root / ("+".join(sorted(prediction.predicted)) or none_folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        source = Path(prediction.path)
+        destination = folder / source.name
+        counter = 1
+        while destination.exists():
+            destination = folder / f"{source.stem}_{counter}{source.suffix}"
+            counter += 1
+        shutil.copy2(source, destination)
+        copied += 1
+    return copied

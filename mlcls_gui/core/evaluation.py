@@ -1,0 +1,181 @@
+"""Evaluation reports: a model's per-label and overall metrics on labelled images.
+
+The same report is written after training (test split, ``evaluation.json``)
+and by ``mlcls-gui evaluate MODEL DATA_ROOT --json FILE``. It holds every
+image's per-label probabilities and true labels, so anyone can recompute the
+metrics, and it shows the metrics at 0.5 and at the model's per-label
+thresholds side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .dataset import Sample, scan_data_root
+from .errors import DatasetError
+from .metrics import MetricReport, compute_metrics
+from .predict import Predictor
+
+logger = logging.getLogger(__name__)
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    path: str
+    labels: tuple[str, ...]  # the true labels (from the folder name)
+    probabilities: tuple[float, ...]  # in the order of the report's labels
+
+
+@dataclass
+class EvaluationReport:
+    labels: list[str]
+    thresholds: list[float]
+    at_half: MetricReport
+    at_thresholds: MetricReport
+    images: list[ImageResult]
+    source: dict[str, str] = field(default_factory=dict)  # model, data root, split
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def probabilities(self) -> np.ndarray:
+        return np.array([r.probabilities for r in self.images], dtype=np.float64).reshape(-1, len(self.labels))
+
+    def targets(self) -> np.ndarray:
+        return targets_for(self.images, self.labels)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": "mlcls-gui-evaluation",
+            "version": REPORT_VERSION,
+            **self.source,
+            "labels": list(self.labels),
+            "thresholds": list(self.thresholds),
+            "images_evaluated": len(self.images),
+            "metrics_at_0.5": self.at_half.to_dict(),
+            "metrics_at_thresholds": self.at_thresholds.to_dict(),
+            "images": [
+                {
+                    "path": r.path,
+                    "labels": list(r.labels),
+                    "probabilities": dict(zip(self.labels, r.probabilities)),
+                    "predicted": [l for l, p, t in zip(self.labels, r.probabilities, self.thresholds) if p >= t],
+                }
+                for r in self.images
+            ],
+            "skipped": [{"path": p, "reason": why} for p, why in self.skipped],
+            "warnings": list(self.warnings),
+        }
+
+    def to_text(self) -> str:
+        width = max([len(label) for label in self.labels] + [5])
+        lines = [f"{len(self.images)} images, {len(self.labels)} labels"]
+        lines.append(
+            f"{'label':<{width}}  thresh  support   prec  recall     F1     AP   | at 0.5: prec  recall     F1"
+        )
+        for tuned, half in zip(self.at_thresholds.per_label, self.at_half.per_label):
+            ap = "   n/a" if tuned.average_precision != tuned.average_precision else f"{tuned.average_precision:6.3f}"
+            lines.append(
+                f"{tuned.label:<{width}}  {tuned.threshold:6.3f}  {tuned.support:7d} {tuned.precision:6.3f} "
+                f"{tuned.recall:6.3f} {tuned.f1:6.3f} {ap}   |        {half.precision:6.3f} {half.recall:6.3f} "
+                f"{half.f1:6.3f}"
+            )
+        for name, report in (("at 0.5", self.at_half), ("at thresholds", self.at_thresholds)):
+            lines.append(
+                f"Overall {name}: exact-match {report.exact_match:.4f}, mAP {report.mean_average_precision:.4f}, "
+                f"macro F1 {report.macro_f1:.4f}, micro F1 {report.micro_f1:.4f}, "
+                f"Hamming loss {report.hamming_loss:.4f}"
+            )
+        lines += [f"Warning: {w}" for w in self.warnings]
+        if self.skipped:
+            lines.append(f"Skipped {len(self.skipped)} unreadable file(s).")
+        return "\n".join(lines)
+
+
+def targets_for(images: Sequence[ImageResult], labels: Sequence[str]) -> np.ndarray:
+    index = {label: j for j, label in enumerate(labels)}
+    truth = np.zeros((len(images), len(labels)), dtype=np.float64)
+    for i, result in enumerate(images):
+        for label in result.labels:
+            if label in index:
+                truth[i, index[label]] = 1.0
+    return truth
+
+
+def build_report(
+    labels: Sequence[str], thresholds: Sequence[float], images: list[ImageResult], **extra: object,
+) -> EvaluationReport:
+    probs = np.array([r.probabilities for r in images], dtype=np.float64).reshape(-1, len(labels))
+    truth = targets_for(images, labels)
+    return EvaluationReport(
+        labels=list(labels), thresholds=[float(t) for t in thresholds],
+        at_half=compute_metrics(probs, truth, labels, 0.5),
+        at_thresholds=compute_metrics(probs, truth, labels, list(thresholds)),
+        images=images, **extra,
+    )
+
+
+def evaluate_model_file(
+    model_path: str | os.PathLike[str],
+    data_root: str | os.PathLike[str],
+    *,
+    split: str = "all",
+    device: str = "cpu",
+    threshold: float | None = None,
+    batch_size: int = 32,
+    on_progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> EvaluationReport:
+    """Evaluate a model file on a labelled data root.
+
+    ``split`` "all" uses every image under the root; "train", "val" or "test"
+    uses that split as training would make it (the model's own seed and
+    fractions). ``threshold`` overrides the model's per-label thresholds."""
+    predictor = Predictor.from_file(model_path, device=device)
+    config = predictor.config
+    splits = scan_data_root(
+        data_root, val_fraction=float(config.get("val_fraction", 0.15)),
+        test_fraction=float(config.get("test_fraction", 0.15)), seed=int(config.get("seed", 42)),
+    )
+    samples: list[Sample] = (
+        splits.train + splits.val + splits.test if split == "all" else list(splits.split(split))
+    )
+    if not samples:
+        raise DatasetError(f"No labelled images to evaluate in {data_root} (split {split}).")
+    warnings = list(splits.warnings)
+    unknown = sorted(set(splits.labels) - set(predictor.labels))
+    if unknown:
+        warnings.append(
+            f"The model does not know the label(s) {', '.join(unknown)}; they are ignored."
+        )
+    missing = sorted(set(predictor.labels) - set(splits.labels))
+    if missing:
+        warnings.append(f"No images carry the model's label(s) {', '.join(missing)}: their AP is undefined.")
+    thresholds = [threshold] * len(predictor.labels) if threshold is not None else predictor.thresholds
+    images: list[ImageResult] = []
+    skipped = [(s.path, s.reason) for s in splits.skipped]
+    for start in range(0, len(samples), batch_size):
+        if should_stop is not None and should_stop():
+            break
+        chunk = samples[start:start + batch_size]
+        for sample, prediction in zip(chunk, predictor.predict_paths([s.path for s in chunk])):
+            if not prediction.ok:
+                skipped.append((sample.path, prediction.error))
+                continue
+            images.append(ImageResult(
+                sample.path, sample.labels,
+                tuple(prediction.probabilities[label] for label in predictor.labels),
+            ))
+        if on_progress is not None:
+            on_progress(min(start + batch_size, len(samples)), len(samples))
+    return build_report(
+        predictor.labels, thresholds, images,
+        source={"model": str(model_path), "data_root": str(splits.root), "split": split},
+        skipped=skipped, warnings=warnings,
+    )
