@@ -121,8 +121,10 @@ class BatchSource:
         self._sampler = _OrderSampler(len(dataset))
         extra: dict = {}
         if num_workers > 0:
+            # Training batches come every epoch: keep its workers. Validation and
+            # test are cached after one pass, so theirs would only sit idle.
             extra = {"multiprocessing_context": multiprocessing.get_context("spawn"),
-                     "persistent_workers": True}
+                     "persistent_workers": shuffle}
         self._num_workers = num_workers
         self._loader_args = dict(
             batch_size=batch_size, sampler=self._sampler, num_workers=num_workers,

@@ -145,3 +145,13 @@ def test_predictor_agrees_with_the_engines_test_metrics(tiny_root, tmp_path):
     truth = np.array([[label in s.labels for label in predictor.labels] for s in test], dtype=float)
     report = compute_metrics(probs, truth, predictor.labels)
     assert report.mean_average_precision == pytest.approx(result.summary["test_map"], abs=1e-6)
+
+
+def test_loader_worker_processes_give_the_same_run(tiny_root, tmp_path):
+    """Spawned loader workers only decode; order and augmentation stay in the trainer."""
+    common = dict(n_epochs=1, mixed_precision="off", cache_images=False)
+    Trainer(tiny_config(tiny_root, tmp_path / "w0", **common)).run()
+    Trainer(tiny_config(tiny_root, tmp_path / "w1", num_workers=1, **common)).run()
+    a, b = _rows(tmp_path / "w0")[0], _rows(tmp_path / "w1")[0]
+    for key in ("train_loss", "val_loss", "val_map"):
+        assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5), key
