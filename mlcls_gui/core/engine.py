@@ -267,7 +267,10 @@ class Trainer:
     def _restore(self, payload: dict[str, Any]) -> None:
         try:
             self.model.load_state_dict(payload["model_state"])
-            if payload.get("optimizer_state") and payload.get("optimizer_name") == self.config.optimizer:
+            saved_config = payload.get("config") or {}
+            same_parameters = saved_config.get("freeze_extractor", False) == self.config.freeze_extractor
+            if (payload.get("optimizer_state") and same_parameters
+                    and payload.get("optimizer_name") == self.config.optimizer):
                 self.optimizer.load_state_dict(payload["optimizer_state"])
                 _move_optimizer_state(self.optimizer, self.device)
             else:

@@ -229,3 +229,12 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_best(tiny_root, tmp_path):
     assert load_model_file(out / "checkpoint.pt")["best_epoch"] == 1
     assert load_model_file(out / "final_model.pt")["best_epoch"] == 1
     assert json.loads((out / "summary.json").read_text())["reason"] == "failed"
+
+
+def test_resume_with_the_extractor_frozen_now(tiny_root, tmp_path):
+    out = tmp_path / "out"
+    _run(tiny_config(tiny_root, out, n_epochs=1))
+    result, _ = _run(tiny_config(tiny_root, out, n_epochs=2, freeze_extractor=True),
+                     resume_from=out / "last_checkpoint.pt")
+    assert result.reason is ev.FinishReason.COMPLETED
+    assert "fresh adamw optimizer state" in (out / "train.log").read_text()
