@@ -1,3 +1,4 @@
+import os
 
 import pytest
 import torch
@@ -64,3 +65,11 @@ def test_corrupt_truncated_and_foreign_files(tmp_path):
         load_model_file(foreign)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_model_file(tmp_path / "none.pt")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x02]q", b"PK\x03\x04garbage", b"x" * 10, os.urandom(300)])
+def test_any_garbage_gives_a_checkpoint_error(tmp_path, content):
+    path = tmp_path / "g.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="g.pt"):
+        load_model_file(path)
