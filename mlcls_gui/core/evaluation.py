@@ -19,7 +19,6 @@ import numpy as np
 from .dataset import Sample, scan_data_root
 from .errors import DatasetError
 from .metrics import MetricReport, compute_metrics
-from .predict import Predictor
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +136,8 @@ def evaluate_model_file(
     ``split`` "all" uses every image under the root; "train", "val" or "test"
     uses that split as training would make it (the model's own seed and
     fractions). ``threshold`` overrides the model's per-label thresholds."""
+    from .predict import Predictor  # torch: imported only when a model is evaluated
+
     predictor = Predictor.from_file(model_path, device=device)
     config = predictor.config
     splits = scan_data_root(

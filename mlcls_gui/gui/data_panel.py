@@ -1,0 +1,413 @@
+"""The data-root picker and the summary of the scanned dataset.
+
+The scan (``core.dataset.scan_data_root``) reads every image header, which
+takes seconds on large folders, so it runs on a background thread; a newer
+request waits for the running scan and then replaces it.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import os
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mlcls_gui.core.dataset import DatasetSplits, DatasetSummary, scan_data_root
+
+from .background import BackgroundTask
+
+logger = logging.getLogger(__name__)
+
+MAX_RECENT_ROOTS = 8
+MAX_SKIPPED_SHOWN = 500
+
+
+def scan_splits(root: str, val_fraction: float, test_fraction: float, seed: int) -> tuple[DatasetSplits, DatasetSummary]:
+    """Runs on the scan thread."""
+    splits = scan_data_root(root, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    return splits, splits.summary()
+
+
+def local_folders(urls: list[QUrl]) -> list[str]:
+    return [url.toLocalFile() for url in urls if url.isLocalFile() and os.path.isdir(url.toLocalFile())]
+
+
+class FolderLineEdit(QLineEdit):
+    """A path field that accepts a folder dropped from the file manager."""
+
+    folder_dropped = Signal(str)
+    not_a_folder_dropped = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        urls = event.mimeData().urls()
+        if not urls:
+            super().dropEvent(event)
+            return
+        event.acceptProposedAction()
+        folders = local_folders(urls)
+        if folders:
+            self.folder_dropped.emit(folders[0])
+        else:
+            self.not_a_folder_dropped.emit(urls[0].toLocalFile() or urls[0].toString())
+
+
+class DataPanel(QWidget):
+    """Choose the data folder; shows what the scan found and whether it can train."""
+
+    root_chosen = Signal(str)  # the user picked / dropped / typed a folder
+    summary_changed = Signal()  # a scan ended (or the root was cleared)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._root = ""
+        self._split_settings: tuple[float, float, int] = (0.15, 0.15, 42)
+        self._summary: DatasetSummary | None = None
+        self._splits: DatasetSplits | None = None
+        self._error = ""
+        self._scan: BackgroundTask | None = None
+        self._scan_request: tuple[str, float, float, int] | None = None
+        self._pending_request: tuple[str, float, float, int] | None = None
+        self._recent: list[str] = []
+
+        self.path_edit = FolderLineEdit()
+        self.path_edit.setPlaceholderText("Drop a folder here or choose one…")
+        self.path_edit.setToolTip(
+            "The data folder: one sub-folder per label set, named after its labels joined "
+            "by '+' (cat/, dog/, cat+dog/), or train/ val/ test/ folders in that layout.")
+        self.path_edit.folder_dropped.connect(self._on_path_edit_folder_dropped)
+        self.path_edit.not_a_folder_dropped.connect(self._on_path_edit_not_a_folder_dropped)
+        self.path_edit.editingFinished.connect(self._on_path_edit_editing_finished)
+        self.browse_button = QPushButton("Choose…")
+        self.browse_button.clicked.connect(self._on_browse_button_clicked)
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_button.setMenu(self.recent_menu)
+        self.rescan_button = QToolButton()
+        self.rescan_button.setText("Rescan")
+        self.rescan_button.setToolTip("Scan the folder again (after adding or removing images).")
+        self.rescan_button.clicked.connect(self._on_rescan_button_clicked)
+
+        picker = QHBoxLayout()
+        picker.addWidget(self.path_edit, 1)
+        picker.addWidget(self.browse_button)
+        picker.addWidget(self.recent_button)
+        picker.addWidget(self.rescan_button)
+
+        self.status_label = QLabel("No data folder chosen yet.")
+        self.status_label.setWordWrap(True)
+        self.problems_label = QLabel()
+        self.problems_label.setObjectName("problemsLabel")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setStyleSheet(
+            "color: #b71c1c; background: #fdecea; border: 1px solid #f5c2c0; padding: 4px;")
+        self.problems_label.hide()
+
+        self.chart = pg.PlotWidget(background="w")
+        self.chart.setMinimumHeight(150)
+        self.chart.setMaximumHeight(230)
+        self.chart.setMouseEnabled(x=False, y=False)
+        self.chart.hideButtons()
+        chart_item = self.chart.getPlotItem()
+        chart_item.setTitle("Images per label (train / val / test)", color="#222", size="9pt")
+        chart_item.showGrid(y=True, alpha=0.25)
+        chart_item.setMenuEnabled(False)
+        self._bars: list[pg.BarGraphItem] = []
+
+        self.details = QTreeWidget()
+        self.details.setHeaderLabels(["What", "Count / reason"])
+        self.details.setColumnWidth(0, 230)
+        self.details.setRootIsDecorated(True)
+        self.details.setAlternatingRowColors(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(picker)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.problems_label)
+        layout.addWidget(self.chart)
+        layout.addWidget(self.details, 1)
+        self._update_recent_menu()
+        self._show_summary()
+
+    # -------------------------------------------------------------- public
+    def root(self) -> str:
+        return self._root
+
+    def summary(self) -> DatasetSummary | None:
+        return self._summary
+
+    def splits(self) -> DatasetSplits | None:
+        """The scanned images and their split (for the audit); None until scanned."""
+        return self._splits
+
+    def is_scanning(self) -> bool:
+        return self._scan is not None
+
+    def blocking_reason(self) -> str:
+        """Why training cannot start with this data, or "" when it can."""
+        if not self._root:
+            return "Choose a data folder."
+        if self._scan is not None or self._pending_request is not None:
+            return "Scanning the data folder…"
+        if self._error:
+            return self._error
+        if self._summary is None:
+            return "The data folder has not been scanned yet."
+        if self._summary.problems:
+            return " ".join(self._summary.problems)
+        return ""
+
+    def set_root(self, root: str, *, scan: bool = True) -> None:
+        """Show ``root`` and scan it (does not emit root_chosen)."""
+        self._root = root
+        if self.path_edit.text() != root:
+            self.path_edit.setText(root)
+        if root:
+            self.add_recent_root(root)
+        if scan:
+            self.rescan()
+
+    def set_split_settings(self, val_fraction: float, test_fraction: float, seed: int) -> None:
+        """The split depends on these config values; rescan when they change."""
+        settings = (val_fraction, test_fraction, seed)
+        if settings != self._split_settings:
+            self._split_settings = settings
+            if self._root:
+                self.rescan()
+
+    def rescan(self) -> None:
+        if not self._root:
+            self._splits, self._summary, self._error = None, None, ""
+            self._show_summary()
+            self.summary_changed.emit()
+            return
+        request = (self._root, *self._split_settings)
+        if self._scan is not None:
+            self._pending_request = request
+            return
+        self._start_scan(request)
+
+    def recent_roots(self) -> list[str]:
+        return list(self._recent)
+
+    def set_recent_roots(self, roots: list[str]) -> None:
+        self._recent = [r for r in roots if r][:MAX_RECENT_ROOTS]
+        self._update_recent_menu()
+
+    def add_recent_root(self, root: str) -> None:
+        root = str(root)
+        self._recent = [root] + [r for r in self._recent if r != root]
+        del self._recent[MAX_RECENT_ROOTS:]
+        self._update_recent_menu()
+
+    def set_locked(self, locked: bool) -> None:
+        for widget in (self.path_edit, self.browse_button, self.recent_button, self.rescan_button):
+            widget.setEnabled(not locked)
+
+    def wait_for_scan(self, msecs: int = 30_000) -> None:
+        """Block until a running scan thread ended (shutdown only)."""
+        if self._scan is not None:
+            self._scan.wait(msecs)
+
+    # ------------------------------------------------------------- scanning
+    def _start_scan(self, request: tuple[str, float, float, int]) -> None:
+        self._scan_request = request
+        self._pending_request = None
+        self.status_label.setText(f"Scanning {request[0]} …")
+        task = BackgroundTask(functools.partial(scan_splits, *request), name="scan", parent=self)
+        task.done.connect(self._on_scan_done)
+        task.failed.connect(self._on_scan_failed)
+        task.finished.connect(self._on_scan_finished)
+        self._scan = task
+        self.summary_changed.emit()
+        task.start()
+
+    @Slot(object)
+    def _on_scan_done(self, result: tuple[DatasetSplits, DatasetSummary]) -> None:
+        if self._scan_request and self._scan_request[0] != self._root:
+            return
+        self._splits, self._summary = result
+        self._error = ""
+
+    @Slot(str, str)
+    def _on_scan_failed(self, message: str, details: str) -> None:
+        if self._scan_request and self._scan_request[0] != self._root:
+            return
+        logger.debug("Scan failed: %s", details)
+        self._splits, self._summary, self._error = None, None, message
+
+    @Slot()
+    def _on_scan_finished(self) -> None:
+        task = self._scan
+        self._scan = None
+        if task is not None:
+            task.deleteLater()
+        if self._pending_request is not None:
+            self._start_scan(self._pending_request)
+            return
+        self._show_summary()
+        self.summary_changed.emit()
+
+    # -------------------------------------------------------------- display
+    def _show_summary(self) -> None:
+        summary = self._summary
+        self.details.clear()
+        for bar in self._bars:
+            self.chart.removeItem(bar)
+        self._bars = []
+        if not self._root:
+            self.status_label.setText("No data folder chosen yet. Choose one, or drop it on the field above.")
+            self.problems_label.hide()
+            return
+        if summary is None:
+            self.status_label.setText("Could not scan the data folder.")
+            self._show_problems([self._error] if self._error else [])
+            return
+        sizes = summary.split_sizes
+        layout = "train/val/test folders" if summary.layout == "splits" else "label folders, seeded split"
+        self.status_label.setText(
+            f"<b>{summary.total_images}</b> images, <b>{len(summary.labels)}</b> labels ({layout}) — "
+            f"train <b>{sizes.get('train', 0)}</b> · val <b>{sizes.get('val', 0)}</b> · "
+            f"test <b>{sizes.get('test', 0)}</b>"
+        )
+        self._show_problems(list(summary.problems))
+        self._draw_chart(summary)
+        self._fill_details(summary)
+
+    def _show_problems(self, problems: list[str]) -> None:
+        if problems:
+            text = "<br>".join(f"• {html.escape(p)}" for p in problems)
+            self.problems_label.setText(f"<b>Cannot train with this folder:</b><br>{text}")
+            self.problems_label.show()
+        else:
+            self.problems_label.hide()
+
+    def _draw_chart(self, summary: DatasetSummary) -> None:
+        labels = list(summary.labels)
+        if not labels:
+            return
+        colours = {"train": (30, 90, 200), "val": (220, 110, 0), "test": (0, 150, 70)}
+        width = 0.8 / 3
+        for offset, split in enumerate(("train", "val", "test")):
+            counts = [summary.label_counts.get(split, {}).get(label, 0) for label in labels]
+            xs = [i + (offset - 1) * width for i in range(len(labels))]
+            bar = pg.BarGraphItem(x=xs, height=counts, width=width * 0.95, brush=colours[split],
+                                  pen=pg.mkPen(None), name=split)
+            self.chart.addItem(bar)
+            self._bars.append(bar)
+        axis = self.chart.getPlotItem().getAxis("bottom")
+        axis.setTicks([[(i, _short(label)) for i, label in enumerate(labels)]])
+        self.chart.getPlotItem().setXRange(-0.6, len(labels) - 0.4, padding=0)
+        top = max(max(summary.label_counts.get(s, {}).values(), default=0) for s in ("train", "val", "test"))
+        self.chart.getPlotItem().setYRange(0, max(top, 1) * 1.08, padding=0)
+
+    def _fill_details(self, summary: DatasetSummary) -> None:
+        labels_item = QTreeWidgetItem(self.details, [f"Labels ({len(summary.labels)})", "train / val / test"])
+        for label in summary.labels:
+            counts = [summary.label_counts.get(s, {}).get(label, 0) for s in ("train", "val", "test")]
+            QTreeWidgetItem(labels_item, [label, " / ".join(str(c) for c in counts)])
+        sets_item = QTreeWidgetItem(self.details, [f"Label sets ({len(summary.label_set_counts)})", "images"])
+        for name, count in sorted(summary.label_set_counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            QTreeWidgetItem(sets_item, [name, str(count)])
+        skipped_item = QTreeWidgetItem(self.details, [f"Skipped files ({len(summary.skipped)})", ""])
+        for item in summary.skipped[:MAX_SKIPPED_SHOWN]:
+            child = QTreeWidgetItem(skipped_item, [_relative(item.path, summary.root), item.reason])
+            child.setToolTip(0, item.path)
+            child.setToolTip(1, item.reason)
+        if len(summary.skipped) > MAX_SKIPPED_SHOWN:
+            QTreeWidgetItem(skipped_item, [f"… and {len(summary.skipped) - MAX_SKIPPED_SHOWN} more", ""])
+        warnings_item = QTreeWidgetItem(self.details, [f"Warnings ({len(summary.warnings)})", ""])
+        for warning in summary.warnings:
+            child = QTreeWidgetItem(warnings_item, ["⚠", warning])
+            child.setToolTip(1, warning)
+        labels_item.setExpanded(True)
+        sets_item.setExpanded(len(summary.label_set_counts) <= 12)
+        warnings_item.setExpanded(bool(summary.warnings))
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        me = weakref.proxy(self)  # the menu's connections must not own the panel
+        for root in self._recent:
+            action = self.recent_menu.addAction(root)
+            action.triggered.connect(functools.partial(type(self)._choose, me, root))
+        self.recent_button.setEnabled(bool(self._recent))
+
+    # ---------------------------------------------------------------- input
+    def _choose(self, root: str, *_args: Any) -> None:
+        self.set_root(root)
+        self.root_chosen.emit(root)
+
+    @Slot()
+    def _on_browse_button_clicked(self) -> None:
+        start = self._root or str(Path.home())
+        chosen = QFileDialog.getExistingDirectory(self, "Choose the data folder", start)
+        if chosen:
+            self._choose(chosen)
+
+    @Slot(str)
+    def _on_path_edit_folder_dropped(self, folder: str) -> None:
+        self._choose(folder)
+
+    @Slot(str)
+    def _on_path_edit_not_a_folder_dropped(self, path: str) -> None:
+        self.status_label.setText(
+            f"{html.escape(path)} is not a folder. Drop the folder that holds the label folders.")
+
+    @Slot()
+    def _on_path_edit_editing_finished(self) -> None:
+        text = self.path_edit.text().strip()
+        if text != self._root:
+            self._choose(text)
+
+    @Slot()
+    def _on_rescan_button_clicked(self) -> None:
+        self.rescan()
+
+
+def _short(label: str, limit: int = 12) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _relative(path: str, root: str) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return path

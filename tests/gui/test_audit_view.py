@@ -1,0 +1,94 @@
+"""The audit view: co-occurrence heatmap, labels per image, and warnings."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pytestqt.qtbot import QtBot
+
+from mlcls_gui.core.audit import audit_dataset
+from mlcls_gui.core.dataset import DatasetSplits, scan_data_root
+from mlcls_gui.gui.audit_view import AuditView
+
+TIMEOUT = 30_000
+
+
+def audited(qtbot: QtBot, splits: DatasetSplits) -> AuditView:
+    view = AuditView()
+    qtbot.addWidget(view)
+    view.resize(1000, 600)
+    view.show()
+    with qtbot.waitSignal(view.audit_finished, timeout=TIMEOUT) as blocker:
+        view.set_splits(splits)
+    assert blocker.args == ["done"], view.last_error()
+    assert not view.is_busy()
+    return view
+
+
+def ticks(view: AuditView, side: str) -> list[str]:
+    axis = view.heatmap.getPlotItem().getAxis(side)
+    return [text for _, text in axis._tickLevels[0]]
+
+
+def test_the_heatmap_shows_the_cooccurrence_counts(qtbot: QtBot, demo_root: Path) -> None:
+    splits = scan_data_root(demo_root)
+    expected = audit_dataset(splits)
+    view = audited(qtbot, splits)
+    np.testing.assert_array_equal(view.heatmap_values(), expected.cooccurrence)
+    assert view.heatmap_values().shape == (4, 4)
+    # The demo set never puts circle and cross together; circle+square is a folder of 6.
+    labels = list(expected.labels)
+    values = view.heatmap_values()
+    assert values[labels.index("circle"), labels.index("cross")] == 0
+    assert values[labels.index("circle"), labels.index("square")] == 12  # circle+square, c+s+t
+    assert ticks(view, "left") == labels
+    assert ticks(view, "bottom") == labels
+    # Each cell carries its count as text.
+    texts = [item.toPlainText() for item in view._cell_texts]
+    assert texts == [str(int(v)) for v in expected.cooccurrence.ravel()]
+    # Labels per image: the demo set has 1-, 2- and 3-label images.
+    bars = view.cardinality_bars.opts
+    assert dict(zip(bars["x"], bars["height"])) == expected.cardinality == {1: 24, 2: 24, 3: 6}
+    assert expected.warnings == ()
+    assert len(view.warnings()) == 1 and view.warnings()[0].startswith("No warnings")
+
+
+def write_image(path: Path, colour: tuple[int, int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (16, 16), colour).save(path)
+
+
+def test_rare_labels_and_duplicates_across_splits_are_listed(qtbot: QtBot, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for split in ("train", "val", "test"):
+        for index in range(12 if split == "train" else 3):
+            write_image(root / split / "cat" / f"cat_{index}.png", (10 * index, 40, 90))
+    write_image(root / "train" / "cat+dog" / "both.png", (200, 10, 10))
+    write_image(root / "train" / "dog" / "dog_0.png", (0, 200, 0))
+    (root / "test" / "dog").mkdir(parents=True)
+    shutil.copy(root / "train" / "dog" / "dog_0.png", root / "test" / "dog" / "dog_copy.png")
+    splits = scan_data_root(root)
+    view = audited(qtbot, splits)
+    shown = "\n".join(view.warnings())
+    assert "'dog' has only 2 training image(s)" in shown
+    assert "appear in more than one split" in shown
+    assert "dog_0.png" in shown and "dog_copy.png" in shown  # the duplicate group itself
+    labels = list(view.audit().labels)
+    assert view.heatmap_values()[labels.index("cat"), labels.index("dog")] == 1
+
+
+def test_a_new_dataset_replaces_the_running_audit(qtbot: QtBot, demo_root: Path, tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    write_image(small / "a" / "1.png", (1, 2, 3))
+    write_image(small / "a+b" / "2.png", (4, 5, 6))
+    view = AuditView()
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.audit_finished, timeout=TIMEOUT) as blocker:
+        view.set_splits(scan_data_root(demo_root))
+        view.set_splits(scan_data_root(small, val_fraction=0.0, test_fraction=0.0))
+    assert blocker.args == ["done"]
+    assert list(view.audit().labels) == ["a", "b"]
+    np.testing.assert_array_equal(view.heatmap_values(), [[2, 1], [1, 1]])

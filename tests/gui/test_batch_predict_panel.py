@@ -1,0 +1,161 @@
+"""The batch-predict panel: a folder in, a CSV (and optionally label folders) out."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from mlcls_gui.core.predict import Predictor, save_thresholds
+from mlcls_gui.gui.batch_predict_panel import BatchPredictPanel
+
+TIMEOUT = 30_000
+
+
+@pytest.fixture
+def image_folder(demo_root: Path, tmp_path: Path) -> Path:
+    """Three label folders of the demo set, nested one level deeper, plus a corrupt file."""
+    folder = tmp_path / "new-images"
+    for name in ("circle", "cross+square", "circle+square+triangle"):
+        shutil.copytree(demo_root / name, folder / "batch" / name)
+    (folder / "broken.png").write_bytes(b"not really a png")
+    return folder
+
+
+def make_panel(qtbot: QtBot) -> BatchPredictPanel:
+    panel = BatchPredictPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 400)
+    panel.show()
+    return panel
+
+
+def run(qtbot: QtBot, panel: BatchPredictPanel, expected: str = "done") -> None:
+    with qtbot.waitSignal(panel.finished, timeout=TIMEOUT) as blocker:
+        assert panel.start()
+    assert blocker.args == [expected], panel.last_error()
+    assert not panel.is_busy() and panel.run_button.isEnabled()
+
+
+def test_the_csv_has_one_row_per_image_and_the_copies_go_into_plus_named_folders(
+        qtbot: QtBot, trained_model: Path, image_folder: Path, tmp_path: Path) -> None:
+    panel = make_panel(qtbot)
+    panel.set_model_path(str(trained_model))
+    panel.set_folder(str(image_folder))
+    # The CSV path is suggested next to the folder, not inside it.
+    assert panel.csv_field.path() == str(tmp_path / "new-images_predictions.csv")
+    output = tmp_path / "out.csv"
+    panel.set_csv_path(str(output))
+    copies = tmp_path / "sorted"
+    panel.set_copy_target(str(copies))
+    run(qtbot, panel)
+
+    predictor = Predictor.from_file(trained_model)
+    labels = predictor.labels
+    images = sorted(str(p) for p in image_folder.rglob("*.png"))
+    with open(output, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["path", *labels, "predicted", "error"]
+    body = {row[0]: row for row in rows[1:]}
+    assert sorted(body) == images and len(rows) - 1 == len(images) == 19
+    broken = body[str(image_folder / "broken.png")]
+    assert broken[-1] and all(value == "" for value in broken[1:-1])
+    copied_into: dict[str, str] = {}
+    for path, row in body.items():
+        if path.endswith("broken.png"):
+            continue
+        probabilities = [float(v) for v in row[1:1 + len(labels)]]
+        assert all(0.0 <= p <= 1.0 for p in probabilities)
+        predicted = [label for label, p, t in zip(labels, probabilities, predictor.thresholds) if p >= t]
+        assert row[-2] == "+".join(predicted) and row[-1] == ""
+        copied_into[Path(path).name] = "+".join(sorted(predicted)) or "_no_label"
+
+    # Every readable image was copied into the folder named after its predicted labels.
+    found = {p.name: p.parent.name for p in copies.rglob("*.png")}
+    assert found == copied_into
+    assert all(p.parent.parent == copies for p in copies.rglob("*.png"))
+
+    result = panel.result()
+    assert result is not None and result.predicted == 18 and len(result.unreadable) == 1
+    assert result.copied == 18
+    summary = panel.summary_label.text()
+    assert "18 image(s) predicted" in summary and "1 unreadable" in summary and str(output) in summary
+    assert sum(result.label_sets.values()) == 18 and panel.sets_table.rowCount() == len(result.label_sets)
+
+
+def test_images_with_several_predicted_labels_go_into_a_plus_named_folder(
+        qtbot: QtBot, trained_model: Path, image_folder: Path, tmp_path: Path) -> None:
+    model = tmp_path / "eager.pt"
+    shutil.copy(trained_model, model)
+    labels = Predictor.from_file(model).labels
+    save_thresholds(model, [0.001] * len(labels))  # every label predicted for every image
+    panel = make_panel(qtbot)
+    panel.set_model_path(str(model))
+    panel.set_folder(str(image_folder))
+    panel.set_copy_target(str(tmp_path / "sorted"))
+    run(qtbot, panel)
+    folders = {p.name: len(list(p.iterdir())) for p in (tmp_path / "sorted").iterdir()}
+    assert folders == {"+".join(sorted(labels)): 18}
+
+
+def test_a_bad_model_file_gives_a_message_and_writes_nothing(
+        qtbot: QtBot, image_folder: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "broken-model.pt"
+    bad.write_bytes(b"\x00" * 64)
+    panel = make_panel(qtbot)
+    panel.set_model_path(str(bad))
+    panel.set_folder(str(image_folder))
+    run(qtbot, panel, expected="failed")
+    assert "broken-model.pt" in panel.last_error()
+    assert "broken-model.pt" in panel.summary_label.text()
+    assert not (tmp_path / "new-images_predictions.csv").exists()
+    boxes = [box for box in panel.findChildren(QMessageBox) if box.isVisible()]
+    assert boxes and "broken-model.pt" in boxes[0].text()
+
+
+def test_missing_choices_are_named_and_a_copy_folder_inside_the_images_is_refused(
+        qtbot: QtBot, trained_model: Path, image_folder: Path) -> None:
+    panel = make_panel(qtbot)
+    assert not panel.start()
+    assert "model file" in panel.last_error() and "folder of images" in panel.last_error()
+    panel.set_model_path(str(trained_model))
+    panel.set_folder(str(image_folder))
+    panel.set_copy_target(str(image_folder / "sorted"))
+    run(qtbot, panel, expected="failed")
+    assert "inside the folder" in panel.last_error()
+    assert not (image_folder / "sorted").exists()
+
+
+def test_cancel_stops_before_the_csv_is_written(
+        qtbot: QtBot, trained_model: Path, demo_root: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+    real = Predictor.predict_paths
+
+    def slow_predict(self: Predictor, paths, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(paths))
+        started.set()
+        release.wait(10)
+        return real(self, paths, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict_paths", slow_predict)
+    panel = make_panel(qtbot)
+    panel.set_model_path(str(trained_model))
+    panel.set_folder(str(demo_root))  # 54 images: two chunks
+    output = tmp_path / "cancelled.csv"
+    panel.set_csv_path(str(output))
+    with qtbot.waitSignal(panel.finished, timeout=TIMEOUT) as blocker:
+        assert panel.start()
+        qtbot.waitUntil(started.is_set, timeout=TIMEOUT)
+        panel.cancel_button.click()
+        release.set()
+    assert blocker.args == ["cancelled"]
+    assert len(calls) == 1
+    assert not output.exists()
+    assert "Cancelled" in panel.summary_label.text()

@@ -1,0 +1,174 @@
+"""The generated settings form: round trip, inline validation, reset, files, devices."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from mlcls_gui.core.config import GROUPS, TrainConfig, field_spec
+from mlcls_gui.gui.config_form import ConfigForm, DeviceChoice
+
+CUSTOM = TrainConfig(
+    images_root="/data/photos", val_fraction=0.2, test_fraction=0.1, seed=7, image_size=96,
+    rotation_degrees=5.5, horizontal_flip=False, arch="mobilenet_v3_small", pretrained=False,
+    freeze_extractor=True, threshold=0.4, batch_size=32, learning_rate=3e-4, optimizer="adam",
+    weight_decay=0.01, n_epochs=20, early_stop_epoch_limit=5, monitor="val_map", lr_step=4,
+    lr_decrease=0.5, save_model_folder="/tmp/out", save_model_dir="model.pt", device="cpu",
+    num_workers=2,
+)
+
+
+def make_form(qtbot: QtBot) -> ConfigForm:
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    return form
+
+
+def type_into(form: ConfigForm, name: str, text: str) -> None:
+    editor = form.editor(name)
+    assert isinstance(editor, QLineEdit)
+    editor.setText(text)
+
+
+def test_form_round_trips_a_config(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    assert form.config() == dataclasses.replace(TrainConfig(), images_root="")
+    form.set_config(CUSTOM)
+    assert form.config() == CUSTOM
+    assert isinstance(form.editor("arch"), QComboBox) and form.editor("arch").currentText() == "mobilenet_v3_small"
+    assert isinstance(form.editor("horizontal_flip"), QCheckBox) and not form.editor("horizontal_flip").isChecked()
+
+
+def test_edits_reach_the_config(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    type_into(form, "learning_rate", "0.002")
+    form.editor("pretrained").setChecked(False)
+    combo = form.editor("optimizer")
+    combo.setCurrentIndex(combo.findText("adam"))
+    config = form.config()
+    assert config is not None
+    assert (config.learning_rate, config.pretrained, config.optimizer) == (0.002, False, "adam")
+
+
+def test_invalid_values_are_marked_inline_and_block_the_config(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    form.show()
+    type_into(form, "batch_size", "sixteen")
+    row = form._rows["batch_size"]
+    assert not form.is_valid() and form.config() is None
+    assert row.error.isVisible() and "batch_size" in row.error.text()
+    assert "red" in row.editor.styleSheet() or "#d32f2f" in row.editor.styleSheet()
+    type_into(form, "batch_size", "0")
+    assert "out of range" in row.error.text()
+    type_into(form, "learning_rate", "0")  # exclusive minimum
+    assert "learning_rate" in form.errors()
+    type_into(form, "batch_size", "8")
+    type_into(form, "learning_rate", "0.01")
+    assert form.is_valid() and not row.error.isVisible() and row.editor.styleSheet() == ""
+    assert form.config() is not None and form.config().batch_size == 8
+
+
+def test_cross_field_rule_is_shown(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    form.show()
+    type_into(form, "val_fraction", "0.5")
+    type_into(form, "test_fraction", "0.5")
+    assert form.config() is None
+    assert form.form_error.isVisible() and "val_fraction + test_fraction" in form.form_error.text()
+    type_into(form, "test_fraction", "0.1")
+    assert form.config() is not None and not form.form_error.isVisible()
+
+
+def test_plain_file_names_are_enforced(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    type_into(form, "save_model_dir", "sub/model.pt")
+    assert "save_model_dir" in form.errors()
+
+
+def test_groups_follow_the_config_groups_and_tooltips_carry_help(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    assert list(form.group_boxes) == list(GROUPS)
+    assert field_spec("weight_decay").help in form.editor("weight_decay").toolTip().replace("&#x27;", "'")
+    arch_box = form.group_boxes[field_spec("arch").group]
+    assert arch_box.isAncestorOf(form.editor("arch"))
+
+
+def test_reset_restores_defaults_but_keeps_the_data_folder(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    form.set_config(CUSTOM)
+    type_into(form, "batch_size", "abc")
+    form.reset_button.click()
+    assert form.config() == dataclasses.replace(TrainConfig(), images_root=CUSTOM.images_root)
+
+
+def test_save_and_load_json(qtbot: QtBot, tmp_path: Path) -> None:
+    form = make_form(qtbot)
+    form.set_config(CUSTOM)
+    path = tmp_path / "settings.json"
+    assert form.save_to_file(str(path))
+    other = make_form(qtbot)
+    with qtbot.waitSignal(other.config_loaded):
+        assert other.load_from_file(str(path))
+    assert other.config() == CUSTOM
+
+
+def test_loading_a_bad_file_shows_an_error_and_keeps_the_form(qtbot: QtBot, tmp_path: Path) -> None:
+    form = make_form(qtbot)
+    form.set_config(CUSTOM)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"batch_size": -3}', encoding="utf-8")
+    assert not form.load_from_file(str(bad))
+    boxes = [b for b in form.findChildren(QMessageBox) if b.isVisible()]
+    assert boxes and "batch_size" in boxes[0].text()
+    assert form.config() == CUSTOM
+    for box in boxes:
+        box.close()
+
+
+def test_saving_is_refused_while_invalid(qtbot: QtBot, tmp_path: Path) -> None:
+    form = make_form(qtbot)
+    type_into(form, "n_epochs", "-1")
+    path = tmp_path / "x.json"
+    assert not form.save_to_file(str(path))
+    assert not path.exists()
+    for box in form.findChildren(QMessageBox):
+        box.close()
+
+
+def test_device_choice_writes_the_device_field(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    form.set_device_choices([
+        DeviceChoice("auto", "auto"), DeviceChoice("cpu", "cpu — CPU"),
+        DeviceChoice("cuda:0", "cuda:0 — Test GPU (10.0 / 24.0 GiB free)"),
+    ])
+    combo = form.editor("device")
+    combo.setCurrentIndex(combo.findData("cuda:0"))
+    assert form.config().device == "cuda:0"
+    # A config from another machine names a device this one lacks: shown, flagged, not lost.
+    form.set_config(dataclasses.replace(TrainConfig(), device="cuda:3"))
+    assert form.config().device == "cuda:3"
+    assert "not available" in form._rows["device"].error.text()
+
+
+def test_locking_disables_the_editors(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    form.set_locked(True)
+    assert not form.editor("batch_size").isEnabled()
+    form.set_locked(False)
+    assert form.editor("batch_size").isEnabled()
+
+
+def test_device_list_names_gpus_memory_and_mixed_precision() -> None:
+    from mlcls_gui.core.devices import DeviceInfo
+    from mlcls_gui.gui.config_form import device_choices_from
+
+    gib = 1024**3
+    infos = [DeviceInfo("cpu", "CPU"), DeviceInfo("cuda:0", "Test GPU", 24 * gib, 10 * gib, True)]
+    choices = device_choices_from(infos, {"cpu": "off", "cuda:0": "bf16"})
+    assert [c.id for c in choices] == ["auto", "cpu", "cuda:0"]
+    assert choices[1].text == "cpu — CPU · float32"
+    assert "Test GPU" in choices[2].text and "10.0 / 24.0 GiB free" in choices[2].text
+    assert choices[2].text.endswith("bf16 mixed precision")

@@ -1,0 +1,101 @@
+"""The data folder: scanned off the GUI thread, summarised, problems block Start."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtWidgets import QTreeWidgetItem
+from pytestqt.qtbot import QtBot
+
+from mlcls_gui.gui.data_panel import DataPanel
+
+from .conftest import drop_urls, tiny_config
+
+
+def scan(qtbot: QtBot, panel: DataPanel, root: Path) -> None:
+    with qtbot.waitSignal(panel.summary_changed, timeout=30_000, check_params_cb=lambda *a: not panel.is_scanning()):
+        panel.set_root(str(root))
+    qtbot.waitUntil(lambda: not panel.is_scanning(), timeout=30_000)
+
+
+def top_item(panel: DataPanel, prefix: str) -> QTreeWidgetItem:
+    for index in range(panel.details.topLevelItemCount()):
+        item = panel.details.topLevelItem(index)
+        if item.text(0).startswith(prefix):
+            return item
+    raise AssertionError(f"no {prefix!r} item")
+
+
+def test_scan_shows_splits_labels_chart_and_skipped_files(qtbot: QtBot, demo_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(demo_root, root)
+    (root / "circle" / "notes.txt").write_text("not an image")
+    (root / "square" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    scan(qtbot, panel, root)
+    summary = panel.summary()
+    assert summary is not None and summary.total_images == 54
+    assert "train <b>36</b>" in panel.status_label.text()
+    assert len(panel._bars) == 3  # train / val / test bars
+    heights = list(panel._bars[0].opts["height"])
+    assert heights == [summary.label_counts["train"][label] for label in summary.labels]
+    labels = top_item(panel, "Labels")
+    assert [labels.child(i).text(0) for i in range(labels.childCount())] == list(summary.labels)
+    skipped = top_item(panel, "Skipped files (2)")
+    reasons = {skipped.child(i).text(0): skipped.child(i).text(1) for i in range(skipped.childCount())}
+    assert "not an image file (.txt)" in reasons[str(Path("circle") / "notes.txt")]
+    assert str(Path("square") / "broken.png") in reasons
+    assert top_item(panel, "Label sets (9)").childCount() == 9
+    assert panel.blocking_reason() == ""
+    assert panel.recent_roots()[0] == str(root)
+
+
+def test_problems_are_shown_and_block_start(qtbot: QtBot, make_window, tmp_path: Path) -> None:
+    root = tmp_path / "one-label"
+    (root / "cat").mkdir(parents=True)
+    from PIL import Image
+
+    for index in range(6):
+        Image.new("RGB", (16, 16), (index * 30, 0, 0)).save(root / "cat" / f"{index}.png")
+    window = make_window()
+    window.apply_config(tiny_config(root, tmp_path / "out"))
+    qtbot.waitUntil(lambda: window._torch_ready and not window.data_panel.is_scanning(), timeout=60_000)
+    qtbot.wait(50)
+    panel = window.data_panel
+    assert panel.problems_label.isVisible()
+    assert "same labels" in panel.problems_label.text()
+    assert not window.run_panel.start_button.isEnabled()
+    assert "same labels" in window.run_panel.start_hint.text()
+    assert not window.start_run()
+
+
+def test_missing_folder_is_a_problem_not_a_crash(qtbot: QtBot, tmp_path: Path) -> None:
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    scan(qtbot, panel, tmp_path / "nowhere")
+    assert "does not exist" in panel.blocking_reason()
+    assert panel.problems_label.isVisible()
+
+
+def test_dropping_a_folder_on_the_field_selects_it(qtbot: QtBot, demo_root: Path) -> None:
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    with qtbot.waitSignal(panel.root_chosen) as blocker:
+        assert drop_urls(panel.path_edit, [demo_root])
+    assert blocker.args == [str(demo_root)]
+    qtbot.waitUntil(lambda: not panel.is_scanning() and panel.summary() is not None, timeout=30_000)
+    assert panel.path_edit.text() == str(demo_root)
+
+
+def test_dropping_a_file_on_the_field_says_it_is_not_a_folder(qtbot: QtBot, demo_root: Path) -> None:
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    image = next((demo_root / "circle").iterdir())
+    assert drop_urls(panel.path_edit, [image])
+    assert "is not a folder" in panel.status_label.text()
+    assert panel.root() == ""

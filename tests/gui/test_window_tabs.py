@@ -1,0 +1,51 @@
+"""The Evaluate, Batch predict and Audit tabs are wired into the main window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from .conftest import tiny_config, wait_until_ready
+
+RUN_TIMEOUT = 90_000
+
+
+def test_finished_run_feeds_evaluate_and_batch_tabs(qtbot: QtBot, make_window, demo_root: Path,
+                                                    tmp_path: Path) -> None:
+    window = make_window()
+    output = tmp_path / "out"
+    window.apply_config(tiny_config(demo_root, output, n_epochs=1))
+    wait_until_ready(qtbot, window)
+    with qtbot.waitSignal(window.run_ended, timeout=RUN_TIMEOUT):
+        assert window.start_run()
+    final_model = str(output / "final_model.pt")
+    qtbot.waitUntil(window.predict_panel.has_model, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.predict_panel.is_busy(), timeout=30_000)
+    panel = window.evaluate_panel
+    assert panel.split() == "test"
+    window.main_tabs.setCurrentWidget(panel)
+    with qtbot.waitSignal(panel.evaluation_finished, timeout=60_000) as done:
+        assert panel.start_evaluation()
+    assert done.args == ["done"]
+    report = panel.report()
+    assert report.source["model"] == final_model and len(report.images) == 9  # the test split
+    assert window.batch_predict_panel.model_field.path() == final_model
+
+    # A thumbnail's "open in Predict" lands in the Predict panel of the first tab.
+    image = report.images[0].path
+    with qtbot.waitSignal(window.predict_panel.predictions_shown, timeout=30_000):
+        panel.open_image_requested.emit(image)
+    assert window.main_tabs.currentIndex() == 0
+
+
+def test_audit_runs_when_its_tab_is_shown(qtbot: QtBot, make_window, demo_root: Path) -> None:
+    window = make_window()
+    window.data_panel.set_root(str(demo_root))
+    qtbot.waitUntil(lambda: window.data_panel.summary() is not None, timeout=30_000)
+    assert window.audit_view.audit() is None  # not audited while hidden
+    with qtbot.waitSignal(window.audit_view.audit_finished, timeout=30_000):
+        window.left_tabs.setCurrentWidget(window.audit_view)
+    audit = window.audit_view.audit()
+    assert audit is not None and list(audit.labels) == ["circle", "cross", "square", "triangle"]
+    assert window.audit_view.heatmap_values().shape == (4, 4)
