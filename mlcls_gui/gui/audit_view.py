@@ -80,7 +80,7 @@ class AuditView(QWidget):
         self.heatmap.setMouseEnabled(x=False, y=False)
         heat_item = self.heatmap.getPlotItem()
         heat_item.setMenuEnabled(False)
-        heat_item.setTitle("Label co-occurrence (images with both labels; diagonal: images per label)",
+        heat_item.setTitle("Label co-occurrence (diagonal: images per label)",
                            color="#222", size="9pt")
         heat_item.invertY(True)
         heat_item.setAspectLocked(True)
@@ -115,13 +115,16 @@ class AuditView(QWidget):
         self.warnings_list.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.warnings_list.setMinimumHeight(80)
 
-        side = QVBoxLayout()
-        side.addWidget(self.cardinality_plot)
-        side.addWidget(self.warnings_title)
-        side.addWidget(self.warnings_list, 1)
-        body = QHBoxLayout()
+        # Stacked: the view lives in the window's narrow left column.
+        warnings_box = QVBoxLayout()
+        warnings_box.addWidget(self.warnings_title)
+        warnings_box.addWidget(self.warnings_list, 1)
+        lower = QHBoxLayout()
+        lower.addWidget(self.cardinality_plot, 1)
+        lower.addLayout(warnings_box, 1)
+        body = QVBoxLayout()
         body.addWidget(self.heatmap, 3)
-        body.addLayout(side, 2)
+        body.addLayout(lower, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.status_label)
@@ -190,8 +193,7 @@ class AuditView(QWidget):
             self.image_item.setImage(matrix, levels=(0.0, top), autoLevels=False)
             self.image_item.setRect(0.0, 0.0, float(n), float(n))
             self._update_ticks()
-            plot_item.setXRange(0.0, float(n), padding=0.0)
-            plot_item.setYRange(0.0, float(n), padding=0.0)
+            self._fit_heatmap()
             if n <= MAX_CELL_TEXT_LABELS:
                 for i in range(n):
                     for j in range(n):
@@ -258,7 +260,14 @@ class AuditView(QWidget):
     # --------------------------------------------------------------- slots
     @Slot()
     def _on_heatmap_view_resized(self) -> None:
+        self._fit_heatmap()
         self._update_ticks()
+
+    def _fit_heatmap(self) -> None:
+        """Show every cell: with the aspect locked, setting the x and then the y
+        range would let the last one win and cut the other axis off."""
+        if self.image_item.image is not None:
+            self.heatmap.getPlotItem().getViewBox().autoRange(padding=0.0)
 
     @Slot(object)
     def _on_task_done(self, audit: DatasetAudit | None) -> None:
