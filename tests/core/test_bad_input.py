@@ -146,3 +146,38 @@ def test_dataset_error_message_names_the_folder(tmp_path):
     with pytest.raises(DatasetError) as info:
         scan_data_root(root)
     assert "'+cat'" in str(info.value) and str(root) in str(info.value)
+
+
+def test_stop_during_a_checkpoint_write_keeps_it_whole(tiny_root, tmp_path, monkeypatch):
+    from mlcls_gui.core import engine
+    from mlcls_gui.core.checkpoint import load_model_file
+
+    control = RunControl()
+    real_save = engine.save_atomic
+
+    def save_while_stop_is_pressed(payload, path):
+        control.request_stop()  # pressed while the file is being written
+        real_save(payload, path)
+
+    monkeypatch.setattr(engine, "save_atomic", save_while_stop_is_pressed)
+    out = tmp_path / "out"
+    result = Trainer(tiny_config(tiny_root, out, n_epochs=4), control=control).run()
+    assert result.reason is ev.FinishReason.STOPPED
+    assert load_model_file(out / "checkpoint.pt")["best_epoch"] == 1
+    assert load_model_file(out / "final_model.pt")["epoch"] == 1
+
+
+def test_resume_from_a_pickle_payload_never_runs_it(tiny_root, tmp_path):
+    import torch
+
+    from mlcls_gui.core.errors import CheckpointError
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "mlcls-gui", "format_version": 1, "x": Payload()}, evil)
+    with pytest.raises(CheckpointError, match="not plain weights"):
+        Trainer(tiny_config(tiny_root, tmp_path / "out"), resume_from=evil).run()
+    assert not (tmp_path / "pwned").exists()
