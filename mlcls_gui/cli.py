@@ -14,7 +14,6 @@ User errors exit with status 2 and one clear line on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import signal
@@ -186,7 +185,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for prediction in predictions:
             print(_prediction_text(prediction))
     if args.csv:
-        _write_predictions_csv(Path(args.csv), predictor.labels, predictions)
+        from mlcls_gui.core.predict import write_predictions_csv
+
+        write_predictions_csv(args.csv, predictor.labels, predictions)
         print(f"Wrote {args.csv}", file=sys.stderr)
     if args.copy_to:
         from mlcls_gui.core.predict import copy_into_label_folders
@@ -318,17 +319,6 @@ def _prediction_text(prediction: object) -> str:
     scores = "  ".join(f"{label} {p:.3f}" for label, p in ranked)
     labels = "+".join(prediction.predicted) or "(none)"
     return f"{prediction.path}: {labels}    [{scores}]"
-
-
-def _write_predictions_csv(path: Path, labels: list[str], predictions: list) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", *labels, "predicted", "error"])
-        for p in predictions:
-            writer.writerow([
-                p.path, *(f"{p.probabilities[label]:.6f}" if p.ok else "" for label in labels),
-                "+".join(p.predicted), p.error,
-            ])
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -152,7 +152,8 @@ class TrainConfig:
         0.5, label="Decision threshold", group="Model", minimum=0.0, maximum=1.0,
         exclusive_minimum=True,
         help="A label is predicted when its confidence (sigmoid of the output) is at "
-        "least this value.")
+        "least this value. After training, each label gets its own threshold tuned on "
+        "validation; this value stays for labels with too few validation images.")
 
     # --- Optimisation
     batch_size: int = _spec(

@@ -101,23 +101,31 @@ def exact_match_count(logits: np.ndarray, targets: np.ndarray) -> int:
     return int(((np.asarray(logits) >= 0) == (np.asarray(targets) >= 0.5)).all(axis=1).sum())
 
 
-def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
-    """Area under the step-wise precision–recall curve; NaN without positives."""
+def precision_recall_curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(recall, precision) at every distinct score, highest score first.
+
+    Tied images share one threshold. The curve starts at recall 0, precision 1
+    (as sklearn's); empty arrays when the label has no positive image."""
     scores = np.asarray(scores, dtype=np.float64)
     truth = np.asarray(truth).astype(bool)
     n_pos = int(truth.sum())
-    if n_pos == 0:
-        return float("nan")
+    if n_pos == 0 or scores.size == 0:
+        return np.empty(0), np.empty(0)
     order = np.argsort(-scores, kind="mergesort")
     sorted_scores = scores[order]
     hits = truth[order].astype(np.float64)
-    # Last index of each run of equal scores: tied images share one threshold.
+    # Last index of each run of equal scores.
     cut = np.r_[np.nonzero(np.diff(sorted_scores))[0], len(sorted_scores) - 1]
     tps = np.cumsum(hits)[cut]
-    precision = tps / (cut + 1)
-    recall = tps / n_pos
-    recall_steps = np.diff(np.r_[0.0, recall])
-    return float(np.sum(recall_steps * precision))
+    return np.r_[0.0, tps / n_pos], np.r_[1.0, tps / (cut + 1)]
+
+
+def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Area under the step-wise precision–recall curve; NaN without positives."""
+    recall, precision = precision_recall_curve(scores, truth)
+    if recall.size == 0:
+        return float("nan")
+    return float(np.sum(np.diff(recall) * precision[1:]))
 
 
 def _precision_recall_f1(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:

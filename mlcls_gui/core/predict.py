@@ -7,6 +7,7 @@ normalisation and threshold travel inside it.
 from __future__ import annotations
 
 import logging
+import csv
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import torch
 from . import models
 from .checkpoint import load_model_file, save_atomic
 from .devices import resolve_device
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .batch_transforms import BatchTransform
 from .images import ImageLoadError, is_image_path, load_rgb_resized
 from .loaders import pil_to_uint8_tensor
@@ -152,6 +153,25 @@ def save_thresholds(model_path: str | os.PathLike[str], thresholds: Sequence[flo
     payload.pop("format", None)
     payload.pop("format_version", None)
     save_atomic(payload, model_path)
+
+
+def write_predictions_csv(path: str | os.PathLike[str], labels: Sequence[str],
+                          predictions: Iterable[Prediction]) -> None:
+    """path, one probability column per label, the predicted labels joined by
+    '+', and the error for unreadable images; written to a temporary file first."""
+    target = Path(path).expanduser()
+    if not target.parent.is_dir():
+        raise ConfigError(f"Cannot write {target}: the folder {target.parent} does not exist.")
+    temporary = target.with_name(f".{target.name}.partial")
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", *labels, "predicted", "error"])
+        for p in predictions:
+            writer.writerow([
+                p.path, *(f"{p.probabilities[label]:.6f}" if p.ok else "" for label in labels),
+                "+".join(p.predicted), p.error,
+            ])
+    os.replace(temporary, target)
 
 
 def copy_into_label_folders(

@@ -10,11 +10,9 @@ chunks, with a progress bar and Cancel.
 
 from __future__ import annotations
 
-import csv
 import functools
 import html
 import logging
-import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -82,6 +80,7 @@ def run_batch(model_path: str, folder: str, csv_path: str, copy_target: str,
         Predictor,
         copy_into_label_folders,
         expand_image_paths,
+        write_predictions_csv,
     )
 
     if copy_target:
@@ -119,25 +118,6 @@ def run_batch(model_path: str, folder: str, csv_path: str, copy_target: str,
             result.copied += copy_into_label_folders(readable[start:start + CHUNK_SIZE], copy_target)
             progress.set(result.copied, len(readable), "Copying")
     return result
-
-
-def write_predictions_csv(path: str, labels: list[str], predictions: list) -> None:
-    """The columns of ``mlcls-gui predict --csv``; written atomically."""
-    target = Path(path).expanduser()
-    if not target.parent.is_dir():
-        from mlcls_gui.core.errors import ConfigError
-
-        raise ConfigError(f"Cannot write {target}: the folder {target.parent} does not exist.")
-    temporary = target.with_name(f".{target.name}.partial")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", *labels, "predicted", "error"])
-        for p in predictions:
-            writer.writerow([
-                p.path, *(f"{p.probabilities[label]:.6f}" if p.ok else "" for label in labels),
-                "+".join(p.predicted), p.error,
-            ])
-    os.replace(temporary, target)
 
 
 class BatchPredictPanel(QWidget):

@@ -62,7 +62,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlcls_gui.core.evaluation import EvaluationReport
-from mlcls_gui.core.metrics import MetricReport, compute_metrics
+from mlcls_gui.core.metrics import MetricReport, compute_metrics, precision_recall_curve
 
 from .background import BackgroundTask
 from .dialogs import show_error
@@ -159,26 +159,6 @@ class PathField(QWidget):
             path = QFileDialog.getExistingDirectory(self, self._title, start)
         if path:
             self.set_path(path)
-
-
-def precision_recall_curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(recall, precision) at every distinct score, highest score first.
-
-    The curve starts at recall 0, precision 1 (as sklearn's); empty arrays when
-    the label has no positive image."""
-    scores = np.asarray(scores, dtype=np.float64)
-    truth = np.asarray(truth).astype(bool)
-    n_pos = int(truth.sum())
-    if n_pos == 0 or scores.size == 0:
-        return np.empty(0), np.empty(0)
-    order = np.argsort(-scores, kind="mergesort")
-    sorted_scores = scores[order]
-    hits = truth[order].astype(np.float64)
-    cut = np.r_[np.nonzero(np.diff(sorted_scores))[0], len(sorted_scores) - 1]
-    tps = np.cumsum(hits)[cut]
-    precision = tps / (cut + 1)
-    recall = tps / n_pos
-    return np.r_[0.0, recall], np.r_[1.0, precision]
 
 
 def label_mistakes(probabilities: np.ndarray, truth: np.ndarray, column: int,

@@ -44,3 +44,17 @@ def test_label_without_positives_has_no_ap_and_is_left_out_of_map():
 def test_average_precision_by_hand():
     # ranks: pos, neg, pos -> AP = (1/1 + 2/3) / 2
     assert average_precision(np.array([0.9, 0.8, 0.7]), np.array([1, 0, 1])) == pytest.approx(5 / 6)
+
+
+def test_precision_recall_curve_agrees_with_sklearn():
+    from sklearn.metrics import precision_recall_curve as sk_curve
+
+    from mlcls_gui.core.metrics import precision_recall_curve
+
+    rng = np.random.default_rng(1)
+    scores = np.round(rng.random(200), 2)  # ties included
+    truth = rng.random(200) < scores
+    recall, precision = precision_recall_curve(scores, truth)
+    sk_precision, sk_recall, _ = sk_curve(truth, scores)
+    assert recall == pytest.approx(sk_recall[::-1]) and precision == pytest.approx(sk_precision[::-1])
+    assert precision_recall_curve(scores, np.zeros(200, dtype=bool))[0].size == 0

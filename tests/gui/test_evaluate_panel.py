@@ -297,16 +297,3 @@ def test_evaluate_without_a_model_says_what_to_choose(qtbot: QtBot, demo_root: P
     assert not panel.start_evaluation()
     assert "model file" in panel.last_error()
     assert not panel.is_busy()
-
-
-def test_precision_recall_curve_matches_the_average_precision() -> None:
-    from mlcls_gui.core.metrics import average_precision
-    from mlcls_gui.gui.evaluate_panel import precision_recall_curve
-
-    rng = np.random.default_rng(1)
-    scores = np.round(rng.random(200), 2)  # ties included
-    truth = rng.random(200) < scores
-    recall, precision = precision_recall_curve(scores, truth)
-    assert recall[0] == 0.0 and recall[-1] == 1.0
-    assert np.sum(np.diff(recall) * precision[1:]) == pytest.approx(average_precision(scores, truth))
-    assert precision_recall_curve(scores, np.zeros(200, dtype=bool))[0].size == 0
