@@ -39,9 +39,9 @@ def training_threads_for(cpu_count: int | None) -> int:
     """Intra-op threads for training: all cores but one, which stays with the GUI.
 
     On a 2-core machine this is 1. Measured there on the demo run
-    (tests/benchmarks/bench_gui_latency.py), 2 threads trained about 25 %
-    faster but pushed the GUI thread's p99 stall to ~61 ms, past the 50 ms
-    goal; 1 thread kept it at ~33 ms."""
+    (tests/benchmarks/bench_gui_latency.py), 2 threads trained about 20 %
+    faster but pushed the GUI thread's p99 stall to 55–61 ms, past the 50 ms
+    goal; 1 thread kept it at 25–33 ms."""
     return max(1, (cpu_count or 1) - 1)
 
 
