@@ -34,7 +34,6 @@ from PySide6.QtGui import (
     QColor,
     QIcon,
     QImage,
-    QImageReader,
     QPixmap,
     QWheelEvent,
 )
@@ -66,6 +65,7 @@ from mlcls_gui.core.metrics import MetricReport, compute_metrics, precision_reca
 
 from .background import BackgroundTask
 from .dialogs import show_error
+from .thumbnails import make_thumbnail
 
 logger = logging.getLogger(__name__)
 
@@ -176,19 +176,7 @@ def label_mistakes(probabilities: np.ndarray, truth: np.ndarray, column: int,
 
 
 def thumbnail_image(path: str, size: int = THUMBNAIL_SIZE) -> QImage:
-    """A small upright QImage (QImage, unlike QPixmap, is safe off the GUI thread)."""
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    original = reader.size()
-    if original.isValid() and original.width() > 0 and original.height() > 0:
-        reader.setScaledSize(original.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    if image.isNull():
-        return QImage()
-    if image.width() > size or image.height() > size:
-        image = image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
-    return image
+    return make_thumbnail(path, size)
 
 
 def load_thumbnails(paths: list[str]) -> dict[str, QImage]:

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTemporaryDir, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QTemporaryDir, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
     QImage,
-    QImageReader,
     QKeySequence,
     QPixmap,
     QShortcut,
@@ -50,6 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from .background import BackgroundTask
+from .thumbnails import make_thumbnail
 
 logger = logging.getLogger(__name__)
 
@@ -94,24 +94,8 @@ def run_predictions(predictor: Any, inputs: list[str], cancel: threading.Event) 
         result.predictions.extend(predictor.predict_paths(images[start:start + CHUNK_SIZE]))
     for prediction in result.predictions:
         if prediction.ok:
-            result.thumbnails[prediction.path] = make_thumbnail(prediction.path)
+            result.thumbnails[prediction.path] = make_thumbnail(prediction.path, THUMBNAIL_SIZE)
     return result
-
-
-def make_thumbnail(path: str, size: int = THUMBNAIL_SIZE) -> QImage:
-    """A small upright QImage (safe off the GUI thread, unlike QPixmap)."""
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    original = reader.size()
-    if original.isValid() and original.width() > 0 and original.height() > 0:
-        reader.setScaledSize(original.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    if image.isNull():
-        return QImage()
-    if image.width() > size or image.height() > size:
-        image = image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
-    return image
 
 
 class PredictionCard(QFrame):
