@@ -8,7 +8,6 @@ import shutil
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
