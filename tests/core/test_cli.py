@@ -78,3 +78,27 @@ def test_module_and_console_script_entry_points(tmp_path):
     result = subprocess.run([script, "scan", str(tmp_path / "missing")], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_saves(tiny_root, tmp_path):
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [shutil.which("mlcls-gui"), "train", "--set", f"images_root={tiny_root}", "--set",
+         f"save_model_folder={out}", "--set", "pretrained=false", "--set", "image_size=32",
+         "--set", "n_epochs=500", "--set", "device=cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "Stopping after this batch" in stderr and "Traceback" not in stderr
+    assert json.loads((out / "summary.json").read_text())["reason"] == "stopped"
+    assert (out / "final_model.pt").is_file() and (out / "checkpoint.pt").is_file()
