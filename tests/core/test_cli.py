@@ -102,3 +102,21 @@ def test_ctrl_c_stops_cleanly_and_saves(tiny_root, tmp_path):
     assert "Stopping after this batch" in stderr and "Traceback" not in stderr
     assert json.loads((out / "summary.json").read_text())["reason"] == "stopped"
     assert (out / "final_model.pt").is_file() and (out / "checkpoint.pt").is_file()
+
+
+def test_predict_refuses_a_pickle_payload(tiny_root, tmp_path, capsys):
+    import torch
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "mlcls-gui", "format_version": 1, "x": Payload()}, evil)
+    image = next((tiny_root / "circle").iterdir())
+    assert main(["predict", str(evil), str(image)]) == 2
+    assert "not plain weights" in capsys.readouterr().err
+    assert main(["evaluate", str(evil), str(tiny_root)]) == 2
+    assert not marker.exists()
