@@ -262,6 +262,9 @@ class MainWindow(QMainWindow):
                 logger.warning("Ignoring the last session's settings: %s", exc)
             else:
                 self.apply_config(config)
+        model = self.settings.value("predict/model", "")
+        if isinstance(model, str) and model and os.path.isfile(model):
+            self.predict_panel.set_model_file(model)  # loads in the background
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -270,6 +273,8 @@ class MainWindow(QMainWindow):
         config = self.config_form.config()
         if config is not None:
             self.settings.setValue("config/last", json.dumps(config.to_dict()))
+        if self.predict_panel.has_model():
+            self.settings.setValue("predict/model", self.predict_panel.model_path())
         self.settings.sync()
 
     # =============================================================== public

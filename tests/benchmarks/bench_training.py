@@ -40,6 +40,7 @@ from mlcls_gui.core.cache import CacheBudget, ImageCache
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.dataset import scan_data_root
 from mlcls_gui.core.demo import DEMO_COMBINATIONS, draw_demo_image, write_demo_dataset
+from mlcls_gui.core.devices import resolve_device
 from mlcls_gui.core.engine import Trainer
 from mlcls_gui.core.loaders import BatchSource, DecodedImageDataset, multi_hot
 from mlcls_gui.core.metrics import compute_metrics
@@ -95,8 +96,10 @@ def run_baseline(cfg: TrainConfig) -> dict:
         SeedDataset(splits.split(name), splits.labels, tf), batch_size=cfg.batch_size,
         shuffle=shuffle, num_workers=0)
     train, val, test = make("train", train_tf, True), make("val", eval_tf, False), make("test", eval_tf, False)
+    device = resolve_device(cfg.device)
     model = torchvision.models.resnet18(weights=None)
     model.fc = torch.nn.Linear(model.fc.in_features, len(splits.labels))
+    model = model.to(device)
     if cfg.freeze_extractor:
         for name, p in model.named_parameters():
             p.requires_grad = name.startswith("fc.")
@@ -109,23 +112,26 @@ def run_baseline(cfg: TrainConfig) -> dict:
         model.train()
         started, seen = time.perf_counter(), 0
         for x, y in train:
+            x, y = x.to(device), y.to(device)
             opt.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
             seen += len(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         speeds.append(seen / (time.perf_counter() - started))
-        evaluate(model, val)
+        evaluate(model, val, device)
         sched.step()
-    return {"ips": speeds, "test_map": evaluate(model, test)}
+    return {"ips": speeds, "test_map": evaluate(model, test, device)}
 
 
 @torch.no_grad()
-def evaluate(model, loader) -> float:
+def evaluate(model, loader, device: torch.device) -> float:
     model.eval()
     probs, truth = [], []
     for x, y in loader:
-        probs.append(torch.sigmoid(model(x)).numpy())
+        probs.append(torch.sigmoid(model(x.to(device))).float().cpu().numpy())
         truth.append(y.numpy())
     return compute_metrics(np.concatenate(probs), np.concatenate(truth), ["l"] * truth[0].shape[1]).mean_average_precision
 
@@ -251,6 +257,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer images and epochs")
     parser.add_argument("--repeat", type=int, default=2, help="baseline/product alternations per scenario")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda:N, mps or auto")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for handler in logging.getLogger().handlers:  # runs log INFO to their own files
@@ -259,11 +266,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mlcls-bench-"))
     per_folder = 6 if args.quick else 12
     epochs = 2 if args.quick else 3
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU native bf16: {cpu_has_native_bf16()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU native bf16: "
+          f"{cpu_has_native_bf16()}, device {resolve_device(args.device)}")
     print(f"data in {work}: {per_folder * len(DEMO_COMBINATIONS)} photo-like JPEGs of 320x240 for training")
     photos = write_photos(work / "photos", per_folder, 320, 240)
     cfg = TrainConfig(images_root=str(photos), save_model_folder=str(work / "out"), pretrained=False,
-                      n_epochs=epochs, device="cpu", val_fraction=0.15, test_fraction=0.15)
+                      n_epochs=epochs, device=args.device, val_fraction=0.15, test_fraction=0.15,
+                      pin_memory=True)
     results = {
         "full": compare("full fine-tuning, augmentation on", cfg, args.repeat),
         "frozen_aug": compare("frozen extractor, augmentation on",
@@ -279,7 +288,7 @@ def main() -> int:
     # Accuracy: the demo set at 64 px for 20 epochs (learns to ~0.98 mAP), both pipelines.
     demo = write_demo_dataset(work / "demo")
     acc_cfg = TrainConfig(images_root=str(demo), save_model_folder=str(work / "acc"), pretrained=False,
-                          device="cpu", image_size=64, learning_rate=1e-3, lr_step=15,
+                          device=args.device, image_size=64, learning_rate=1e-3, lr_step=15,
                           n_epochs=8 if args.quick else 20, early_stop_epoch_limit=100)
     results["accuracy"] = compare("accuracy: demo set, 64 px", acc_cfg, 1)
     model_file = Path(run_product_model(cfg, work))

@@ -49,3 +49,15 @@ def test_audit_runs_when_its_tab_is_shown(qtbot: QtBot, make_window, demo_root: 
     audit = window.audit_view.audit()
     assert audit is not None and list(audit.labels) == ["circle", "cross", "square", "triangle"]
     assert window.audit_view.heatmap_values().shape == (4, 4)
+
+
+def test_the_last_model_is_reopened_in_the_next_session(qtbot: QtBot, make_window,
+                                                         trained_model: Path) -> None:
+    first = make_window("shared.ini")
+    first.predict_panel.set_model_file(str(trained_model))
+    qtbot.waitUntil(first.predict_panel.has_model, timeout=30_000)
+    first.close()
+    second = make_window("shared.ini")
+    qtbot.waitUntil(second.predict_panel.has_model, timeout=30_000)
+    assert second.predict_panel.model_path() == str(trained_model)
+    qtbot.waitUntil(lambda: not second.predict_panel.is_busy(), timeout=30_000)
