@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -100,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     if args.command is None:
+        problem = _no_display_problem()
+        if problem:
+            print(f"mlcls-gui: error: {problem}", file=sys.stderr)
+            return EXIT_USER_ERROR
         from mlcls_gui.gui.app import run_app  # Qt only when the window is wanted
 
         return run_app(demo=args.demo)
@@ -119,6 +124,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlcls-gui: interrupted", file=sys.stderr)
         return 130
+
+
+def _no_display_problem() -> str:
+    """Qt aborts the process without a screen on Linux; say so in one line instead."""
+    if not sys.platform.startswith("linux"):
+        return ""
+    if any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return ""
+    return ("no display to open the window on (DISPLAY is not set). Run it on a desktop, or use "
+            "the headless commands: mlcls-gui train / predict / evaluate (see mlcls-gui --help).")
 
 
 # ----------------------------------------------------------------- commands

@@ -120,3 +120,14 @@ def test_predict_refuses_a_pickle_payload(tiny_root, tmp_path, capsys):
     assert "not plain weights" in capsys.readouterr().err
     assert main(["evaluate", str(evil), str(tiny_root)]) == 2
     assert not marker.exists()
+
+
+def test_no_display_gives_one_line_not_a_qt_abort(monkeypatch, capsys):
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("only Linux needs a DISPLAY")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert main([]) == 2
+    assert "no display" in capsys.readouterr().err
