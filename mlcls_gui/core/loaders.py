@@ -128,7 +128,11 @@ class BatchSource:
         self._num_workers = num_workers
         self._loader_args = dict(
             batch_size=batch_size, sampler=self._sampler, num_workers=num_workers,
-            pin_memory=pin_memory, collate_fn=collate_skipping_failures, **extra,
+            pin_memory=pin_memory, collate_fn=collate_skipping_failures,
+            # Without its own generator, every DataLoader pass draws a seed from
+            # the global RNG — which dropout also uses — so a pass from disk and
+            # one from the cache would leave training in different random states.
+            generator=torch.Generator().manual_seed(0), **extra,
         )
         self._loader: DataLoader | None = None
 

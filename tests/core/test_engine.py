@@ -112,12 +112,13 @@ def test_checkpoint_request_saves_now(tiny_root, tmp_path):
     assert load_model_file(out / "manual_checkpoint.pt")["partial_epoch"] == 1
 
 
-def test_resume_with_more_epochs_and_exactly(tiny_root, tmp_path):
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v3_small"])  # the latter has dropout
+def test_resume_with_more_epochs_and_exactly(tiny_root, tmp_path, arch):
     straight = tmp_path / "straight"
-    _run(tiny_config(tiny_root, straight, n_epochs=2))
+    _run(tiny_config(tiny_root, straight, n_epochs=2, arch=arch))
     split = tmp_path / "split"
-    _run(tiny_config(tiny_root, split, n_epochs=1))
-    result, seen = _run(tiny_config(tiny_root, split, n_epochs=2),
+    _run(tiny_config(tiny_root, split, n_epochs=1, arch=arch))
+    result, seen = _run(tiny_config(tiny_root, split, n_epochs=2, arch=arch),
                         resume_from=split / "last_checkpoint.pt")
     started = next(e for e in seen if isinstance(e, ev.RunStarted))
     assert started.start_epoch == 2
