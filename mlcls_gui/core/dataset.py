@@ -16,7 +16,9 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
+
+import numpy as np
 
 from .errors import DatasetError
 from .images import ImageLoadError, is_image_path, probe_image
@@ -157,6 +159,18 @@ class DatasetSplits:
 
 
 # ------------------------------------------------------------------ labels
+def label_matrix(label_sets: Iterable[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
+    """(N, L) float32 0/1: row i marks the labels of item i; unknown labels are ignored."""
+    rows = list(label_sets)
+    index = {label: j for j, label in enumerate(labels)}
+    matrix = np.zeros((len(rows), len(labels)), dtype=np.float32)
+    for i, item_labels in enumerate(rows):
+        for label in item_labels:
+            if label in index:
+                matrix[i, index[label]] = 1.0
+    return matrix
+
+
 def parse_label_folder(name: str, *, where: str = "") -> tuple[str, ...]:
     """``"cat + dog"`` → ``("cat", "dog")``; empty parts are refused."""
     parts = [part.strip() for part in name.split(LABEL_SEPARATOR)]

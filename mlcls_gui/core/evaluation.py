@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .dataset import Sample, scan_data_root
+from .dataset import Sample, label_matrix, scan_data_root
 from .errors import DatasetError
 from .metrics import MetricReport, compute_metrics
 
@@ -98,13 +98,7 @@ class EvaluationReport:
 
 
 def targets_for(images: Sequence[ImageResult], labels: Sequence[str]) -> np.ndarray:
-    index = {label: j for j, label in enumerate(labels)}
-    truth = np.zeros((len(images), len(labels)), dtype=np.float64)
-    for i, result in enumerate(images):
-        for label in result.labels:
-            if label in index:
-                truth[i, index[label]] = 1.0
-    return truth
+    return label_matrix((r.labels for r in images), labels).astype(np.float64)
 
 
 def build_report(

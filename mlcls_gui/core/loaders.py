@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .cache import ImageCache
-from .dataset import Sample
+from .dataset import Sample, label_matrix
 from .images import ImageLoadError, load_rgb_resized
 
 logger = logging.getLogger(__name__)
@@ -29,13 +29,7 @@ class Batch(NamedTuple):
 
 
 def multi_hot(samples: Sequence[Sample], labels: Sequence[str]) -> torch.Tensor:
-    index = {label: i for i, label in enumerate(labels)}
-    targets = torch.zeros((len(samples), len(labels)), dtype=torch.float32)
-    for row, sample in enumerate(samples):
-        for label in sample.labels:
-            if label in index:
-                targets[row, index[label]] = 1.0
-    return targets
+    return torch.from_numpy(label_matrix((s.labels for s in samples), labels))
 
 
 def pil_to_uint8_tensor(image) -> torch.Tensor:
