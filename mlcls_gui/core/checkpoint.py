@@ -1,38 +1,51 @@
 """Checkpoint and model files: atomic writes, safe loads, a format version.
 
 Only tensors and plain Python values go inside, so every load uses
-``weights_only=True`` and a file from a stranger cannot run code.
+``weights_only=True`` and a file from a stranger cannot run code; every field
+is then checked (``model_file_rules``) so an edited file cannot do harm later.
+Files get the umask's mode, like the run's other outputs.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import pickle
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
 from .errors import CheckpointError
+from .model_file_rules import FieldProblem, check_model_payload
 
 logger = logging.getLogger(__name__)
 
 FILE_FORMAT = "mlcls-gui"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("arch", "labels", "image_size", "mean", "std", "model_state")
+# Linux limits, for the message only: the OS decides what is too long.
+NAME_MAX = 255
+PATH_MAX = 4096
+# Longer paths are shown shortened in the middle, to keep a message readable.
+_SHOWN_PATH = 500
 
 
 def save_atomic(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over it.
 
-    A crash or a full disk leaves the previous file intact."""
+    A crash or a full disk leaves the previous file intact. The file gets the
+    umask's mode like every other output (mkstemp's 0600 would keep other
+    users from loading the model)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            _chmod_to_umask(handle.fileno(), tmp_name)
             torch.save({"format": FILE_FORMAT, "format_version": FORMAT_VERSION, **payload}, handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -50,33 +63,115 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
         raise
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the umask."""
+    return 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    # /proc reads the umask without changing it; os.umask can only read it by
+    # setting it, which races with other threads creating files meanwhile.
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_to_umask(fd: int, name: str) -> None:
+    mode = new_file_mode()
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    else:  # Windows: only the read-only bit exists
+        os.chmod(name, mode)
+
+
 def load_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint or final model safely; raise CheckpointError if unusable."""
+    """Load a checkpoint or final model safely; raise CheckpointError if unusable.
+
+    Besides running no code (``weights_only``), every field must obey the
+    rules in ``model_file_rules`` — the same as a config's — so an edited
+    file is refused here, in one line, for every caller."""
     source = Path(path).expanduser()
-    if not source.exists():
-        raise CheckpointError(f"Model file {source} does not exist.")
-    if not source.is_file():
-        raise CheckpointError(f"{source} is not a file: choose a .pt model or checkpoint file.")
+    _check_readable_file(source)
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"{source} contains code or objects that are not plain weights, so it was not "
+        _refuse(
+            f"{_show(source)} contains code or objects that are not plain weights, so it was not "
             "loaded (this protects you from files that run code). Use a model file written "
             "by mlcls-gui."
-        ) from None
+        )
+    except PermissionError:
+        _refuse(_permission_denied(source))
     except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on damaged files
-        raise CheckpointError(
-            f"{source} is not a readable model file (truncated or damaged: {str(exc)[:120]})."
-        ) from None
+        _refuse(
+            f"{_show(source)} is not a readable model file (truncated or damaged: {str(exc)[:120]})."
+        )
+    _check_payload(payload, source)
+    return payload
+
+
+def _check_readable_file(source: Path) -> None:
+    """One stat instead of exists()/is_file(): those raise on a name too long
+    (ENAMETOOLONG) or a folder we may not enter, with a traceback."""
+    try:
+        mode = source.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        _refuse(f"Model file {_show(source)} does not exist.")
+    except PermissionError:
+        _refuse(_permission_denied(source))
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            _refuse(
+                f"Cannot read model file {_show(source)} (path too long: at most {NAME_MAX} "
+                f"characters per name and {PATH_MAX} in all); move or rename the file."
+            )
+        _refuse(f"Cannot read model file {_show(source)} ({exc.strerror or exc}).")
+    except ValueError:  # e.g. an embedded NUL character
+        _refuse(f"{_show(source)} is not a valid file path.")
+    if not stat.S_ISREG(mode):
+        _refuse(f"{_show(source)} is not a file: choose a .pt model or checkpoint file.")
+
+
+def _check_payload(payload: Any, source: Path) -> None:
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-        raise CheckpointError(f"{source} is not an mlcls-gui model or checkpoint file.")
+        _refuse(f"{_show(source)} is not an mlcls-gui model or checkpoint file.")
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{source} was written by a newer mlcls-gui (format {version}); update the app."
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        _refuse(f"{_show(source)} has no valid format_version ({version!r:.40}); it is damaged.")
+    if version > FORMAT_VERSION:
+        _refuse(
+            f"{_show(source)} was written by a newer mlcls-gui (format {version}); update the app."
         )
     missing = [key for key in REQUIRED_KEYS if key not in payload]
     if missing:
-        raise CheckpointError(f"{source} lacks {', '.join(missing)}; it is incomplete.")
-    return payload
+        _refuse(f"{_show(source)} lacks {', '.join(missing)}; it is incomplete.")
+    try:
+        check_model_payload(payload)
+    except FieldProblem as exc:
+        _refuse(f"{_show(source)} is not a usable model file: {exc}")
+
+
+def _permission_denied(source: Path) -> str:
+    return (
+        f"Cannot read {_show(source)}: permission denied. Ask its owner to make it readable "
+        "(e.g. chmod a+r) or copy it to a folder of yours."
+    )
+
+
+def _show(source: Path) -> str:
+    """The path for a message: long ones shortened in the middle."""
+    text = str(source)
+    return text if len(text) <= _SHOWN_PATH else f"{text[:100]}…{text[-100:]}"
+
+
+def _refuse(message: str) -> NoReturn:
+    # One line whatever the file name or field value holds; ``from None`` keeps
+    # the low-level exception out of the traceback, as the message replaces it.
+    raise CheckpointError(" ".join(message.splitlines())) from None

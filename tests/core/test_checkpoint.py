@@ -1,4 +1,7 @@
+import errno
 import os
+import stat
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -7,15 +10,17 @@ from mlcls_gui.core import checkpoint
 from mlcls_gui.core.checkpoint import load_model_file, save_atomic
 from mlcls_gui.core.errors import CheckpointError
 
+# The smallest payload that passes the field rules: a resnet18 head ("fc")
+# with one output for the one label.
 PAYLOAD = {"arch": "resnet18", "labels": ["a"], "image_size": 32, "mean": [0.5] * 3,
-           "std": [0.5] * 3, "model_state": {"w": torch.ones(2)}}
+           "std": [0.5] * 3, "model_state": {"fc.weight": torch.ones(1, 2)}}
 
 
 def test_round_trip(tmp_path):
     path = tmp_path / "m.pt"
     save_atomic(PAYLOAD, path)
     loaded = load_model_file(path)
-    assert loaded["labels"] == ["a"] and torch.equal(loaded["model_state"]["w"], torch.ones(2))
+    assert loaded["labels"] == ["a"] and torch.equal(loaded["model_state"]["fc.weight"], torch.ones(1, 2))
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp files left
 
 
@@ -73,3 +78,92 @@ def test_any_garbage_gives_a_checkpoint_error(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match="g.pt"):
         load_model_file(path)
+
+
+# ----------------------------------------------------------- file mode (umask)
+@contextmanager
+def _umask(mask):
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002], ids=["022", "027", "002"])
+def test_saved_file_follows_the_umask(tmp_path, mask):
+    path = tmp_path / "m.pt"
+    with _umask(mask):
+        save_atomic(PAYLOAD, path)
+        # Overwriting an existing file gives the same mode.
+        save_atomic(PAYLOAD, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX umask")
+def test_umask_is_read_without_changing_it():
+    with _umask(0o037):
+        assert checkpoint.new_file_mode() == 0o640
+        assert os.umask(0o037) == 0o037  # still what the test set
+
+
+# ----------------------------------------------------------- permission denied
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file_says_permission_denied(tmp_path):
+    path = tmp_path / "m.pt"
+    save_atomic(PAYLOAD, path)
+    path.chmod(0o200)
+    try:
+        with pytest.raises(CheckpointError, match="permission denied") as info:
+            load_model_file(path)
+    finally:
+        path.chmod(0o600)
+    assert "damaged" not in str(info.value) and "m.pt" in str(info.value)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root enters any folder")
+def test_unenterable_folder_says_permission_denied(tmp_path):
+    folder = tmp_path / "locked"
+    save_atomic(PAYLOAD, folder / "m.pt")
+    folder.chmod(0o600)  # no x: the file inside cannot even be looked up
+    try:
+        with pytest.raises(CheckpointError, match="permission denied"):
+            load_model_file(folder / "m.pt")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_permission_error_while_reading_says_permission_denied(tmp_path, monkeypatch):
+    """The same message when the read itself is refused (runs as root too)."""
+    path = tmp_path / "m.pt"
+    save_atomic(PAYLOAD, path)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(checkpoint.torch, "load", refused)
+    with pytest.raises(CheckpointError, match="permission denied") as info:
+        load_model_file(path)
+    assert "damaged" not in str(info.value)
+
+
+# ----------------------------------------------------------- long names
+@pytest.mark.parametrize("make_path", [
+    lambda tmp: tmp / ("n" * 300 + ".pt"),                       # one name over 255
+    lambda tmp: tmp.joinpath(*["d" * 200] * 25, "m.pt"),         # path over 4096
+], ids=["long-name", "long-path"])
+def test_too_long_paths_give_one_line(tmp_path, make_path):
+    path = make_path(tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        load_model_file(path)
+    message = str(info.value)
+    assert "\n" not in message and "path too long" in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no OSError traceback
+    assert len(message) < 700  # a 5000-character path is shortened, not repeated in full
+    assert str(path)[-50:] in message  # the file is still named
+
+
+def test_nul_in_path_gives_a_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="not a valid file path"):
+        load_model_file(str(tmp_path / "a\0b.pt"))
