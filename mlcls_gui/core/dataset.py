@@ -3,13 +3,16 @@
 Layout: every sub-folder of the root is named after the labels of the images
 inside it, joined by '+' (``cat+dog/`` holds images showing both). A root that
 holds ``train/`` and ``test/`` (and optionally ``val/``) folders, each in that
-layout, uses those splits as given.
+layout, uses those splits as given. A ``train/`` or ``test/`` folder that holds
+images directly is a label folder (a "train" label), not a split; the reason for
+the choice is kept in ``layout_reason``.
 
 This module does not import torch: the GUI scans folders with it cheaply.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
@@ -56,6 +59,7 @@ class DatasetSummary:
     skipped: tuple[SkippedFile, ...]
     warnings: tuple[str, ...]
     problems: tuple[str, ...]  # blocking: training cannot start
+    layout_reason: str = ""  # one sentence: why this layout was chosen
 
     @property
     def total_images(self) -> int:
@@ -63,6 +67,8 @@ class DatasetSummary:
 
     def to_text(self) -> str:
         lines = [f"Data root: {self.root} ({'train/val/test folders' if self.layout == 'splits' else 'label folders, seeded split'})"]
+        if self.layout_reason:
+            lines.append(f"Layout: {self.layout_reason}")
         lines.append(
             "Images: "
             + ", ".join(f"{name} {self.split_sizes.get(name, 0)}" for name in SPLIT_NAMES)
@@ -101,6 +107,7 @@ class DatasetSplits:
     test: list[Sample]
     skipped: list[SkippedFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    layout_reason: str = ""
 
     def split(self, name: str) -> list[Sample]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -150,6 +157,7 @@ class DatasetSplits:
             skipped=tuple(self.skipped),
             warnings=tuple(self.warnings),
             problems=tuple(self.problems()),
+            layout_reason=self.layout_reason,
         )
 
     def require_trainable(self) -> None:
@@ -197,10 +205,10 @@ def scan_data_root(
     Raises DatasetError when the root itself is unusable (missing, not a
     folder, unreadable, badly named label folders); problems that only stop
     training (e.g. an empty validation split) are in ``.problems()``."""
-    base = _check_root(root)
+    base = check_data_root(root)
     skipped: list[SkippedFile] = []
     warnings: list[str] = []
-    split_dirs = _find_split_dirs(base)
+    split_dirs, layout_reason = choose_layout(base, warnings)
     if split_dirs is not None:
         layout = "splits"
         given = {name: _scan_label_folders(path, skipped, warnings) for name, path in split_dirs.items()}
@@ -223,8 +231,9 @@ def scan_data_root(
     _warn_about_labels(labels, train, warnings)
     splits = DatasetSplits(
         root=str(base), layout=layout, labels=labels, train=train, val=val, test=test,
-        skipped=skipped, warnings=warnings,
+        skipped=skipped, warnings=warnings, layout_reason=layout_reason,
     )
+    logger.info("Layout of %s: %s. %s", base, layout, layout_reason)
     logger.info(
         "Scanned %s: %d train, %d val, %d test images, %d labels, %d skipped",
         base, len(train), len(val), len(test), len(labels), len(skipped),
@@ -232,13 +241,19 @@ def scan_data_root(
     return splits
 
 
-def _check_root(root: str | os.PathLike[str]) -> Path:
+def check_data_root(root: str | os.PathLike[str]) -> Path:
+    """The resolved data root, or DatasetError (one line) saying why it cannot be used."""
     if not str(root).strip():
         raise DatasetError("No data folder chosen: set images_root to the folder with your labelled images.")
     base = Path(root).expanduser()
-    if not base.exists():
+    try:
+        # Python 3.11 raises (ENAMETOOLONG, EACCES on a parent) instead of returning False.
+        exists, is_dir = base.exists(), base.is_dir()
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"Cannot use data folder {base} ({os_reason(exc)}).") from None
+    if not exists:
         raise DatasetError(f"Data folder {base} does not exist. Choose an existing folder.")
-    if not base.is_dir():
+    if not is_dir:
         raise DatasetError(
             f"{base} is a file, not a folder. Choose the folder that holds the label folders."
         )
@@ -251,14 +266,116 @@ def _check_root(root: str | os.PathLike[str]) -> Path:
     return base.resolve()
 
 
-def _find_split_dirs(base: Path) -> dict[str, Path] | None:
+def os_reason(exc: BaseException) -> str:
+    """A short reason for a failed file-system call, e.g. 'Permission denied'."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+        return "path too long: a name over 255 characters or a path over 4096"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+# ------------------------------------------------------------------ layout
+@dataclass(frozen=True)
+class _FolderShape:
+    """What a candidate split folder holds, judged without reading image headers."""
+
+    direct_images: bool = False  # image files right inside it
+    label_folders: bool = False  # sub-folders that hold images
+    error: str = ""  # why it could not be read
+
+    @property
+    def is_split(self) -> bool:
+        return self.label_folders and not self.direct_images and not self.error
+
+
+def choose_layout(base: Path, warnings: list[str]) -> tuple[dict[str, Path] | None, str]:
+    """The given train/val/test folders (None for the flat layout) and one
+    sentence saying why. A train/ that holds images directly is a label folder:
+    a flat root may well have a "train" or "test" label."""
+    found = _split_candidates(base)
+    if "train" not in found:
+        return None, "There is no train/ folder, so the sub-folders are label folders split by seed."
+    train_name = found["train"].name
+    others = [name for name in ("val", "test") if name in found]
+    if not others:
+        return None, (
+            f"{train_name}/ has no test/ or val/ folder beside it, so it is read as the label {train_name!r}."
+        )
+    shapes = {name: _folder_shape(path) for name, path in found.items()}
+    train = shapes["train"]
+    if train.direct_images and train.label_folders:
+        warnings.append(
+            f"{found['train']} holds images directly and also sub-folders, so it was read as the "
+            f"label {train_name!r} (label folders, seeded split). To use it as the training split, "
+            "move its images into label folders."
+        )
+        return None, (
+            f"{train_name}/ holds images directly as well as sub-folders, so it is read as the "
+            f"label {train_name!r}."
+        )
+    if not train.is_split:
+        return None, f"{train_name}/ {_shape_text(train)}, so it is read as the label {train_name!r}."
+    given = [name for name in others if shapes[name].is_split]
+    if not given:
+        names = _join_names(found[name].name for name in others)
+        verb = "do" if len(others) > 1 else "does"
+        warnings.append(
+            f"{found['train']} holds label folders but {names} {verb} not, so all were read as "
+            f"labels (label folders, seeded split). Put label folders into {names} to use the "
+            "splits as given."
+        )
+        return None, f"{names} {verb} not hold label folders, so {train_name}/ and {names} are read as labels."
+    names = _join_names(found[name].name for name in ["train", *given])
+    return found, f"{names} hold label folders, so their images are used as given."
+
+
+def _join_names(names: Iterable[str]) -> str:
+    """("train", "val", "test") → "train/, val/ and test/"."""
+    folders = [f"{name}/" for name in names]
+    return folders[0] if len(folders) == 1 else ", ".join(folders[:-1]) + " and " + folders[-1]
+
+
+def _shape_text(shape: _FolderShape) -> str:
+    if shape.error:
+        return f"cannot be read ({shape.error})"
+    if shape.direct_images:
+        return "holds images directly"
+    return "holds no label folders with images"
+
+
+def _split_candidates(base: Path) -> dict[str, Path]:
     found = {}
-    for entry in os.scandir(base):
-        if entry.is_dir() and entry.name.lower() in SPLIT_NAMES:
-            found[entry.name.lower()] = Path(entry.path)
-    if "train" in found and ("test" in found or "val" in found):
-        return found
-    return None
+    with os.scandir(base) as entries:
+        for entry in entries:
+            if entry.is_dir() and entry.name.lower() in SPLIT_NAMES:
+                found[entry.name.lower()] = Path(entry.path)
+    return found
+
+
+def _folder_shape(folder: Path) -> _FolderShape:
+    direct_images = label_folders = False
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if _is_hidden(entry.name):
+                    continue
+                if entry.is_dir():
+                    label_folders = label_folders or _holds_an_image(Path(entry.path))
+                elif is_image_path(entry.name):
+                    direct_images = True
+    except OSError as exc:
+        return _FolderShape(error=os_reason(exc))
+    return _FolderShape(direct_images, label_folders)
+
+
+def _holds_an_image(folder: Path) -> bool:
+    """True at the first image file (by extension) anywhere under ``folder``."""
+    for _dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
+        if any(not _is_hidden(name) and is_image_path(name) for name in filenames):
+            return True
+    return False
 
 
 def _unused_entries(base: Path, split_dirs: dict[str, Path]) -> Iterable[tuple[str, Path]]:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .dataset import Sample, label_matrix, scan_data_root
+from .dataset import Sample, check_data_root, label_matrix, scan_data_root
 from .errors import DatasetError
 from .metrics import MetricReport, compute_metrics
 
@@ -132,6 +132,7 @@ def evaluate_model_file(
     fractions). ``threshold`` overrides the model's per-label thresholds."""
     from .predict import Predictor  # torch: imported only when a model is evaluated
 
+    check_data_root(data_root)  # a bad root fails in one line before the model loads
     predictor = Predictor.from_file(model_path, device=device)
     config = predictor.config
     splits = scan_data_root(

@@ -112,8 +112,10 @@ def _open(path: str | os.PathLike[str]) -> Image.Image:
     try:
         if os.path.getsize(path) == 0:
             raise ImageLoadError(path, "empty file (0 bytes)")
-    except OSError as exc:
+    except OSError as exc:  # also ENAMETOOLONG: a name over 255 or a path over 4096 characters
         raise ImageLoadError(path, f"cannot read file ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise ImageLoadError(path, f"cannot read file ({exc})") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

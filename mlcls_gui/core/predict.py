@@ -6,10 +6,12 @@ normalisation and threshold travel inside it.
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import csv
+import logging
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -18,6 +20,7 @@ import torch
 
 from . import models
 from .checkpoint import load_model_file, save_atomic
+from .dataset import os_reason
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError
 from .batch_transforms import BatchTransform
@@ -117,27 +120,58 @@ class Predictor:
 
 
 def expand_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Files and folders (recursively) → image paths, plus (path, reason) not used."""
+    """Files and folders (recursively) → image paths, plus (path, reason) not used.
+
+    Nothing is left out silently: an unreadable sub-folder and a path the
+    system refuses (e.g. a name over 255 characters) each get a reason."""
     images: list[str] = []
     rejected: list[tuple[str, str]] = []
     for item in inputs:
         path = Path(item).expanduser()
-        if path.is_dir():
-            found = sorted(
-                str(p) for p in path.rglob("*")
-                if p.is_file() and is_image_path(p) and not p.name.startswith(".")
-            )
-            if not found:
+        kind, reason = _path_kind(path)
+        if kind == "folder":
+            errors_before = len(rejected)
+            found = _images_in_folder(path, rejected)
+            if not found and len(rejected) == errors_before:
                 rejected.append((str(path), "folder holds no image files"))
             images.extend(found)
-        elif path.is_file():
-            if is_image_path(path):
-                images.append(str(path))
-            else:
-                rejected.append((str(path), f"not an image file ({path.suffix or 'no extension'})"))
+        elif kind == "file" and is_image_path(path):
+            images.append(str(path))
+        elif kind == "file":
+            rejected.append((str(path), f"not an image file ({path.suffix or 'no extension'})"))
         else:
-            rejected.append((str(path), "does not exist"))
+            rejected.append((str(path), reason))
     return images, rejected
+
+
+def _path_kind(path: Path) -> tuple[str, str]:
+    """("folder" | "file" | "", reason when neither)."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "", "does not exist"
+    except (OSError, ValueError) as exc:  # ENAMETOOLONG, EACCES, a NUL byte
+        return "", f"cannot read ({os_reason(exc)})"
+    if stat.S_ISDIR(info.st_mode):
+        return "folder", ""
+    if stat.S_ISREG(info.st_mode):
+        return "file", ""
+    return "", "not a file or folder"
+
+
+def _images_in_folder(folder: Path, rejected: list[tuple[str, str]]) -> list[str]:
+    """Sorted image files under ``folder``; unreadable folders go to ``rejected``
+    (as dataset scans report them), symlinked folders are not followed."""
+    def on_error(exc: OSError) -> None:
+        rejected.append((str(exc.filename), f"cannot read folder ({exc.strerror})"))
+
+    found: list[str] = []
+    for dirpath, _dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=False):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not name.startswith(".") and is_image_path(name) and os.path.isfile(path):
+                found.append(path)
+    return sorted(found)
 
 
 def save_thresholds(model_path: str | os.PathLike[str], thresholds: Sequence[float]) -> None:
@@ -160,38 +194,87 @@ def write_predictions_csv(path: str | os.PathLike[str], labels: Sequence[str],
     """path, one probability column per label, the predicted labels joined by
     '+', and the error for unreadable images; written to a temporary file first."""
     target = Path(path).expanduser()
-    if not target.parent.is_dir():
-        raise ConfigError(f"Cannot write {target}: the folder {target.parent} does not exist.")
-    temporary = target.with_name(f".{target.name}.partial")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", *labels, "predicted", "error"])
-        for p in predictions:
-            writer.writerow([
-                p.path, *(f"{p.probabilities[label]:.6f}" if p.ok else "" for label in labels),
-                "+".join(p.predicted), p.error,
-            ])
-    os.replace(temporary, target)
+    _require_folder(target.parent, f"Cannot write {target}")
+    if _is_folder(target, f"Cannot write {target}"):
+        raise ConfigError(f"Cannot write {target}: it is a folder; give a file name such as predictions.csv.")
+    # A short temporary name: a 250-character target name must not fail on the suffix.
+    temporary = target.with_name(f".{target.name[:200]}.partial")
+    try:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", *labels, "predicted", "error"])
+            for p in predictions:
+                writer.writerow([
+                    p.path, *(f"{p.probabilities[label]:.6f}" if p.ok else "" for label in labels),
+                    "+".join(p.predicted), p.error,
+                ])
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise ConfigError(f"Cannot write {target} ({os_reason(exc)}).") from None
 
 
 def copy_into_label_folders(
     predictions: Iterable[Prediction], target: str | os.PathLike[str], *, none_folder: str = "_no_label",
 ) -> int:
     """Copy each readable image into ``target/<predicted labels joined by '+'>/``
-    — the seed's layout, a quick way to pre-label new data. Returns the count."""
+    — the seed's layout, a quick way to pre-label new data. Returns the count.
+
+    ``target`` is created when its parent folder exists; an existing file is refused."""
     root = Path(target).expanduser()
+    _prepare_target_folder(root)
     copied = 0
     for prediction in predictions:
         if not prediction.ok:
             continue
         folder = root / ("+".join(sorted(prediction.predicted)) or none_folder)
-        folder.mkdir(parents=True, exist_ok=True)
         source = Path(prediction.path)
-        destination = folder / source.name
-        counter = 1
-        while destination.exists():
-            destination = folder / f"{source.stem}_{counter}{source.suffix}"
-            counter += 1
-        shutil.copy2(source, destination)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            destination = folder / source.name
+            counter = 1
+            while destination.exists():
+                destination = folder / f"{source.stem}_{counter}{source.suffix}"
+                counter += 1
+            shutil.copy2(source, destination)
+        except OSError as exc:
+            raise ConfigError(f"Cannot copy {source} into {folder} ({os_reason(exc)}).") from None
         copied += 1
     return copied
+
+
+def _prepare_target_folder(root: Path) -> None:
+    what = f"Cannot copy images into {root}"
+    if _is_folder(root, what):
+        return
+    if _exists(root, what):
+        raise ConfigError(f"{what}: it is a file, not a folder.")
+    _require_folder(root.parent, what)
+    try:
+        root.mkdir()
+    except OSError as exc:
+        raise ConfigError(f"{what} ({os_reason(exc)}).") from None
+
+
+def _require_folder(folder: Path, what: str) -> None:
+    """ConfigError (one line, starting with ``what``) unless ``folder`` is an existing folder."""
+    if _is_folder(folder, what):
+        return
+    if _exists(folder, what):
+        raise ConfigError(f"{what}: {folder} is a file, not a folder.")
+    raise ConfigError(f"{what}: the folder {folder} does not exist.")
+
+
+def _is_folder(path: Path, what: str) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError) as exc:  # Python 3.11 raises ENAMETOOLONG here
+        raise ConfigError(f"{what} ({os_reason(exc)}).") from None
+
+
+def _exists(path: Path, what: str) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{what} ({os_reason(exc)}).") from None
