@@ -14,6 +14,7 @@ User errors exit with status 2 and one clear line on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -21,10 +22,13 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from mlcls_gui import __version__
 from mlcls_gui.core.errors import MlclsError
+
+if TYPE_CHECKING:
+    from mlcls_gui.core.engine import RunControl
 
 logger = logging.getLogger("mlcls_gui.cli")
 
@@ -49,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                        help="override one config field, e.g. --set images_root=data --set n_epochs=20")
     train.add_argument("--resume", metavar="CHECKPOINT",
-                       help="continue from a checkpoint or final model file")
+                       help="continue from a checkpoint or final model file, in its folder; "
+                       "without CONFIG, with the config stored in it")
+    train.add_argument("--allow-split-change", action="store_true",
+                       help="resume even when the data split differs from the checkpoint's; "
+                       "the test score is then marked as not held out")
     train.add_argument("--save-config", metavar="FILE",
                        help="write the resulting config to FILE and exit without training")
     train.add_argument("--quiet", action="store_true", help="print only the epoch lines")
@@ -121,6 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlclsError as exc:
         print(f"mlcls-gui: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:
+        # A path the user gave that the system refuses (too long, missing, not a folder…).
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"mlcls-gui: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("mlcls-gui: interrupted", file=sys.stderr)
         return 130
@@ -143,7 +156,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
     from mlcls_gui.core.events import FinishReason
 
-    config = TrainConfig.load_json(args.config) if args.config else TrainConfig()
+    if args.config:
+        config = TrainConfig.load_json(args.config)
+    elif args.resume:
+        from mlcls_gui.core.checkpoint import load_model_file
+        from mlcls_gui.core.resume import checkpoint_config
+
+        config = checkpoint_config(load_model_file(args.resume), args.resume)
+    else:
+        config = TrainConfig()
     changes = {}
     for item in args.overrides:
         name, sep, text = item.partition("=")
@@ -152,28 +173,75 @@ def _cmd_train(args: argparse.Namespace) -> int:
         changes[name.strip()] = parse_field_text(name.strip(), text)
     config = config.with_values(**changes)
     if args.save_config:
+        check_output_file(args.save_config, "--save-config")
         config.save_json(args.save_config)
         print(f"Wrote {args.save_config}")
         return 0
 
     control = RunControl()
     display = _ProgressDisplay(quiet=args.quiet)
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_interrupt(signum: int, frame: object) -> None:
-        if control.stop_requested:
-            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts for real
-            raise KeyboardInterrupt
-        print("\nStopping after this batch and saving (Ctrl-C again to abort)…", file=sys.stderr, flush=True)
-        control.request_stop()
-
-    signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        result = Trainer(config, on_event=display, control=control, resume_from=args.resume).run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    trainer = Trainer(config, on_event=display, control=control, resume_from=args.resume,
+                      allow_split_change=args.allow_split_change)
+    with _stop_on_signals(control):
+        result = trainer.run()
     print(f"Output folder: {result.output_dir}")
     return 0 if result.reason is not FinishReason.FAILED else EXIT_FAILED
+
+
+# Ctrl-C, a job scheduler's SIGTERM and a closing terminal's SIGHUP all stop the
+# run at the next batch with every output written.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _stop_on_signals(control: "RunControl") -> Iterator[None]:
+    previous = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+
+    def on_signal(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if control.stop_requested:
+            for number, handler in previous.items():  # a second signal interrupts for real
+                signal.signal(number, handler)
+            raise KeyboardInterrupt
+        hint = "; Ctrl-C again to abort" if signum == signal.SIGINT else ""
+        print(f"\nStopping after this batch and saving ({name}{hint})…", file=sys.stderr, flush=True)
+        control.request_stop()
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, on_signal)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def check_output_file(path: str, option: str) -> None:
+    """Refuse before any work when ``path`` cannot be written as a file."""
+    from mlcls_gui.core.errors import ConfigError
+
+    target = Path(path).expanduser()
+    try:
+        if target.is_dir():
+            raise ConfigError(f"{option} {path}: that is a folder; give a file name.")
+        if not target.parent.is_dir():
+            raise ConfigError(f"{option} {path}: the folder {target.parent} does not exist.")
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: {exc.strerror or exc}.") from None
+
+
+def check_output_folder(path: str, option: str) -> None:
+    """A folder to create or fill: it may be missing, but not a file, and its parent must exist."""
+    from mlcls_gui.core.errors import ConfigError
+
+    target = Path(path).expanduser()
+    try:
+        if target.exists() and not target.is_dir():
+            raise ConfigError(f"{option} {path}: that is a file, not a folder.")
+        if not target.exists() and not target.parent.is_dir():
+            raise ConfigError(f"{option} {path}: the folder {target.parent} does not exist.")
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: {exc.strerror or exc}.") from None
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -182,6 +250,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if args.threshold is not None and not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
+    if args.csv:
+        check_output_file(args.csv, "--csv")
+    if args.copy_to:
+        check_output_folder(args.copy_to, "--copy-to")
     predictor = Predictor.from_file(args.model, device=args.device)
     paths, rejected = expand_image_paths(args.inputs)
     for path, reason in rejected:
@@ -217,6 +289,9 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     from mlcls_gui.core.config import demo_config
     from mlcls_gui.core.demo import write_demo_dataset
 
+    check_output_folder(args.folder, "demo-data")
+    if args.config:
+        check_output_file(args.config, "--config")
     root = write_demo_dataset(args.folder, images_per_folder=args.images_per_folder,
                               image_size=args.image_size)
     print(f"Wrote the demo dataset to {root}")
@@ -233,6 +308,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.threshold is not None and not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
+    if args.json_file:
+        check_output_file(args.json_file, "--json")
     report = evaluate_model_file(args.model, args.data_root, split=args.split, device=args.device,
                                  threshold=args.threshold)
     print(report.to_text())
@@ -246,6 +323,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from mlcls_gui.core.audit import audit_dataset
     from mlcls_gui.core.dataset import scan_data_root
 
+    if args.json_file:
+        check_output_file(args.json_file, "--json")
     splits = scan_data_root(args.root, val_fraction=args.val_fraction,
                             test_fraction=args.test_fraction, seed=args.seed)
     print(splits.summary().to_text())
@@ -289,6 +368,8 @@ class _ProgressDisplay:
                 flush=True,
             )
             print(f"Log: {event.log_path}", flush=True)
+            for note in event.notes:
+                print(f"Resume: {note}", flush=True)
         elif isinstance(event, ev.BatchEnd) and self.interactive and not self.quiet:
             now = time.monotonic()
             if now - self._last_draw > 0.2 or event.batch == event.batches:

@@ -8,6 +8,7 @@ The JSON file, the form and checkpoints all use the same field names.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .output_names import FIXED_OUTPUT_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +250,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             validate_field(f.name, getattr(self, f.name))
+        _check_output_names(self.save_model_dir, self.checkpoint_dir, self.log_name)
         # Cross-field rule: the fractions must leave images to train on.
         if self.val_fraction + self.test_fraction >= 0.95:
             raise ConfigError(
@@ -298,13 +301,20 @@ class TrainConfig:
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"Config file {p} does not exist.") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
+            raise ConfigError(f"Cannot read config file {p} ({exc.strerror or exc}).") from None
+        except UnicodeDecodeError as exc:
             raise ConfigError(f"Cannot read config file {p}: {exc}") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"Config file {p} is not valid JSON (line {exc.lineno}: {exc.msg})."
+            ) from None
+        except RecursionError:
+            raise ConfigError(
+                f"Config file {p} is nested too deeply to be a config: it must be one JSON "
+                "object of field names and values."
             ) from None
         return cls.from_dict(data, source=str(p))
 
@@ -406,6 +416,24 @@ def validate_field(name: str, value: Any) -> None:
             raise ConfigError(
                 f"{name}: {value!r} must be a plain file name (no folders), e.g. "
                 f"{field_default(name)!r}."
+            )
+
+
+def _check_output_names(*names: str) -> None:
+    """The final model, checkpoint and log names must not overwrite each other or
+    another output (config.json, metrics.csv, …)."""
+    fields = ("save_model_dir", "checkpoint_dir", "log_name")
+    for field_name, name in zip(fields, names):
+        if name.casefold() in {fixed.casefold() for fixed in FIXED_OUTPUT_NAMES}:
+            raise ConfigError(
+                f"{field_name}: {name!r} is the name of another output of the run; choose "
+                f"another name, e.g. {field_default(field_name)!r}."
+            )
+    for (first, a), (second, b) in itertools.combinations(zip(fields, names), 2):
+        if a.casefold() == b.casefold():
+            raise ConfigError(
+                f"{first} and {second} are both {a!r}: one file would overwrite the other. "
+                "Give them different names."
             )
 
 

@@ -48,7 +48,7 @@ from .events import (
 )
 from .batch_transforms import BatchTransform
 from .cache import CacheBudget, FeatureStore, ImageCache, cache_budget_bytes
-from .loaders import Batch, BatchSource, DecodedImageDataset
+from .loaders import Batch, BatchSource, DecodedImageDataset, batch_chunks
 from .metrics import MetricReport, compute_metrics, exact_match_count
 from .evaluation import EvaluationReport, ImageResult, build_report
 from .outputs import (
@@ -57,12 +57,24 @@ from .outputs import (
     LAST_CHECKPOINT_NAME,
     MANUAL_CHECKPOINT_NAME,
     METRICS_NAME,
+    RUN_RECORD_NAME,
     SUMMARY_NAME,
+    create_output_folder,
     finite_or_none,
     prepare_output_folder,
     report_dict,
+    write_json_atomic,
     write_metrics_csv,
 )
+from .resume import (
+    config_for_resume,
+    describe_split_change,
+    new_run_id,
+    optimizer_state_usable,
+    resume_folder,
+    split_fingerprint,
+)
+from .run_lock import RunFolderLock
 from .precision import choose_precision
 from .thresholds import tune_thresholds
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -137,11 +149,21 @@ class Trainer:
         on_event: EventSink | None = None,
         control: RunControl | None = None,
         resume_from: str | os.PathLike[str] | None = None,
+        allow_split_change: bool = False,
     ) -> None:
         self.config = config
         self.control = control or RunControl()
         self._emit_to: EventSink = on_event or (lambda event: None)
         self.resume_from = str(resume_from) if resume_from else ""
+        # Resuming on a different split is refused unless asked for; the test
+        # score is then reported as not held out.
+        self.allow_split_change = allow_split_change
+        self.test_held_out = True
+        self.notes: list[str] = []  # what a resume took from its checkpoint, said in the log
+        self.run_id = new_run_id()
+        self.started_at = datetime.now().isoformat(timespec="seconds")
+        self._lock: RunFolderLock | None = None
+        self._created_folder = False
         self.progress = _Progress()
         self.skipped: list[SkippedFile] = []
         self._log_handler: logging.Handler | None = None
@@ -169,15 +191,21 @@ class Trainer:
             for source in getattr(self, "sources", {}).values():
                 source.close()
             self._detach_log_file()
+            self._release_output_folder()
 
     # ============================================================ preparation
     def _prepare(self) -> None:
-        cfg = self.config
         self._emit(PhaseChanged("loading", 0))
         resume_payload = load_model_file(self.resume_from) if self.resume_from else None
         if resume_payload is not None:
-            cfg = self._config_for_resume(resume_payload)
-            self.config = cfg
+            self._take_from_checkpoint(resume_payload)
+        else:
+            self.output_dir = Path(self.config.save_model_folder).expanduser().resolve()
+        cfg = self.config
+        # The folder is this run's from here on: a second run into it is refused at once.
+        self._created_folder = create_output_folder(self.output_dir)
+        self._lock = RunFolderLock(self.output_dir)
+        self._lock.acquire()
         self.device = resolve_device(cfg.device)
         self.splits = scan_data_root(
             cfg.images_root, val_fraction=cfg.val_fraction,
@@ -186,15 +214,23 @@ class Trainer:
         self.splits.require_trainable()
         self.skipped = list(self.splits.skipped)
         self.labels = list(self.splits.labels)
+        self.split_fingerprint = split_fingerprint(self.splits)
         if resume_payload is not None:
             _check_same_labels(resume_payload["labels"], self.labels, self.resume_from)
+            self._check_same_split(resume_payload)
 
-        self.output_dir = Path(cfg.save_model_folder).expanduser().resolve()
         # A resumed run continues in its folder; a new run never overwrites one.
-        prepare_output_folder(self.output_dir, cfg, archive_previous=resume_payload is None)
+        tidied = prepare_output_folder(self.output_dir, cfg, archive_previous=resume_payload is None)
         self._attach_log_file(self.output_dir / cfg.log_name)
-        logger.info("mlcls-gui training run in %s", self.output_dir)
+        logger.info("mlcls-gui training run %s in %s", self.run_id, self.output_dir)
+        for line in tidied:
+            logger.info("%s", line)
+        for note in self.notes:
+            logger.info("Resume: %s", note)
         logger.info("Config: %s", json.dumps(cfg.to_dict(), sort_keys=True))
+        # The effective config: what this run really uses, whatever the file or form said.
+        cfg.save_json(self.output_dir / CONFIG_NAME)
+        self._write_run_record("running")
         # Both are in the dataset summary too, so INFO keeps the console quiet.
         for warning in self.splits.warnings:
             logger.info("Dataset warning: %s", warning)
@@ -241,6 +277,7 @@ class Trainer:
                 device=str(self.device),
                 dataset=self.splits.summary(),
                 fast_paths=self.fast_paths,
+                notes=tuple(self.notes),
             )
         )
 
@@ -255,22 +292,43 @@ class Trainer:
         logger.info("pos_weight: %s", ", ".join(f"{label} {w:.2f}" for label, w in zip(self.labels, weight.tolist())))
         return weight.to(self.device)
 
-    def _config_for_resume(self, payload: dict[str, Any]) -> TrainConfig:
-        """The model's shape comes from the checkpoint; the rest from the config."""
-        cfg = self.config
-        fixed = {"arch": payload["arch"], "image_size": int(payload["image_size"])}
-        changed = {k: v for k, v in fixed.items() if getattr(cfg, k) != v}
-        if changed:
-            logger.info("Resuming: taking %s from the checkpoint", changed)
-        return dataclasses.replace(cfg, **fixed)
+    def _take_from_checkpoint(self, payload: dict[str, Any]) -> None:
+        """The checkpoint decides the model's shape, the split and the folder."""
+        cfg, self.notes = config_for_resume(self.config, payload)
+        self.output_dir, folder_note = resume_folder(self.resume_from, payload)
+        if folder_note:
+            self.notes.append(folder_note)
+        configured = Path(cfg.save_model_folder).expanduser().resolve()
+        if configured != self.output_dir:
+            self.notes.append(f"continues in the checkpoint's folder {self.output_dir}, not in {configured}")
+        self.config = dataclasses.replace(cfg, save_model_folder=str(self.output_dir))
+        self.run_id = str(payload.get("run_id") or self.run_id)
+        self.test_held_out = bool(payload.get("test_held_out", True))
+
+    def _check_same_split(self, payload: dict[str, Any]) -> None:
+        """Refuse to resume on other images than the checkpoint's split, unless
+        asked to; then the test score is marked as not held out."""
+        if "split" not in payload:
+            self.notes.append("this checkpoint does not record its split, so it cannot be checked")
+            return
+        change = describe_split_change(payload["split"], self.split_fingerprint)
+        if not change:
+            return
+        if not self.allow_split_change:
+            raise CheckpointError(
+                f"The data split differs from the one {self.resume_from} was trained on ({change}): "
+                "images the model trained on could land in the test split and inflate its score. "
+                "Resume with the same data folder, or start a new run (to continue anyway: "
+                "mlcls-gui train --resume FILE --allow-split-change; the test score is then "
+                "marked as not held out)."
+            )
+        self.test_held_out = False
+        self.notes.append(f"the split changed ({change}); the test score is marked as not held out")
 
     def _restore(self, payload: dict[str, Any]) -> None:
         try:
             self.model.load_state_dict(payload["model_state"])
-            saved_config = payload.get("config") or {}
-            same_parameters = saved_config.get("freeze_extractor", False) == self.config.freeze_extractor
-            if (payload.get("optimizer_state") and same_parameters
-                    and payload.get("optimizer_name") == self.config.optimizer):
+            if optimizer_state_usable(payload, self.config):
                 self.optimizer.load_state_dict(payload["optimizer_state"])
                 _move_optimizer_state(self.optimizer, self.device)
             else:
@@ -320,7 +378,7 @@ class Trainer:
             return None
         if payload.get("kind") in ("best", "model"):
             return {k: v.detach().cpu().clone() for k, v in payload["model_state"].items()}
-        candidate = self.output_dir / self.config.checkpoint_dir
+        candidate = Path(self.resume_from).expanduser().resolve().parent / self.config.checkpoint_dir
         try:
             best = load_model_file(candidate) if candidate.is_file() else None
         except CheckpointError as exc:
@@ -427,7 +485,10 @@ class Trainer:
                 continue
             targets = batch.targets.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
-            logits = self._logits("train", batch, features).float()
+            # One image (batch_size 1, or unreadable files leaving one) cannot give
+            # BatchNorm batch statistics: its running statistics stand in.
+            with models.batchnorm_frozen(self.model, count == 1):
+                logits = self._logits("train", batch, features).float()
             loss = self.criterion(logits, targets)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -489,7 +550,7 @@ class Trainer:
         source = self.sources[split]
         store = self.feature_stores[split]
         if self.cache_features_for[split] and store.complete:
-            for chunk in source.next_order().split(self.config.batch_size):
+            for chunk in batch_chunks(source.next_order(), self.config.batch_size):
                 chunk = store.readable(chunk)
                 if chunk.numel():
                     empty = torch.empty(0, dtype=torch.uint8)
@@ -596,15 +657,14 @@ class Trainer:
         self._emit(PhaseChanged("saving", self.progress.epoch))
         if test is not None:
             report = self._test_report(test)
-            (self.output_dir / EVALUATION_NAME).write_text(
-                json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
+            write_json_atomic(self.output_dir / EVALUATION_NAME, report.to_dict())
         final_path = self.output_dir / cfg.save_model_dir
         extra = {
             "thresholds": self.thresholds,
             "test_metrics": report_dict(test.report, test.loss) if test else None,
         }
         self._save_training_state(final_path, "model", None, extra=extra)
-        message = _finish_message(reason, self.progress, test)
+        message = _finish_message(reason, self.progress, test, held_out=self.test_held_out)
         summary = self._write_reports(reason, message, started, test, final_path, report)
         logger.info("%s", message)
         logger.info("Final model: %s", final_path)
@@ -641,7 +701,8 @@ class Trainer:
         return build_report(
             self.labels, self.thresholds, images,
             source={"model": str(self.output_dir / self.config.save_model_dir),
-                    "data_root": str(self.splits.root), "split": "test"},
+                    "data_root": str(self.splits.root), "split": "test",
+                    "held_out": self.test_held_out},
         )
 
     def _fail(self, exc: BaseException, started: float) -> None:
@@ -650,14 +711,18 @@ class Trainer:
         if isinstance(exc, KeyboardInterrupt):
             message = "Interrupted."
         details = traceback.format_exc()  # the original exception's traceback
-        logger.error("Run failed: %s", message)
-        if not is_user_error:
+        if is_user_error:
+            # Into the log file; the console and the window show the message themselves.
+            logger.info("Run failed: %s", message)
+        else:
+            logger.error("Run failed: %s", message)
             logger.error("%s", details)
         final_path = ""
         output_dir = str(getattr(self, "output_dir", ""))
         summary: dict[str, Any] = {}
-        # Nothing the run produced is lost: the best weights become the final model.
-        if self._best_state is not None and hasattr(self, "output_dir"):
+        # Nothing the run produced is lost: the best weights become the final model
+        # (only in a folder this run owns: never over another run's files).
+        if self._best_state is not None and self._lock is not None and self._lock.held:
             try:
                 self.model.load_state_dict(self._best_state)
                 target = self.output_dir / self.config.save_model_dir
@@ -699,7 +764,10 @@ class Trainer:
                 {k: v for k, v in evaluation.at_thresholds.to_dict().items() if k != "per_label"}
                 if evaluation else None
             ),
-            "test_images": len(self.splits.test),
+            # Images the test metrics count; unreadable ones are in skipped_files.
+            "test_images": len(test.indices) if test else 0,
+            "test_images_in_split": len(self.splits.test),
+            "test_held_out": self.test_held_out,
             "labels": list(self.labels),
             "split_sizes": {name: len(self.splits.split(name)) for name in ("train", "val", "test")},
             "wall_seconds": round(time.monotonic() - started, 3),
@@ -715,9 +783,29 @@ class Trainer:
                 "evaluation": EVALUATION_NAME if evaluation else None,
             },
         }
-        (self.output_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        cfg.save_json(self.output_dir / CONFIG_NAME)
+        write_json_atomic(self.output_dir / SUMMARY_NAME, summary)
+        self._write_run_record(reason.value)
         return summary
+
+    def _write_run_record(self, status: str) -> None:
+        """run.json: which run owns this folder (resume checks it) and how it ended."""
+        record = {
+            "run_id": self.run_id, "started_at": self.started_at, "status": status,
+            "resumed_from": self.resume_from or None,
+            "updated_at": datetime.now().isoformat(timespec="seconds"),
+        }
+        write_json_atomic(self.output_dir / RUN_RECORD_NAME, record)
+
+    def _release_output_folder(self) -> None:
+        if self._lock is None:
+            return
+        self._lock.release()
+        self._lock = None
+        if self._created_folder:
+            try:  # a run that failed before writing anything leaves no empty folder behind
+                self.output_dir.rmdir()
+            except OSError:
+                pass
 
     # ================================================================= helpers
     def _save_training_state(
@@ -750,6 +838,9 @@ class Trainer:
                 "augment": self.augment_generator.get_state(),
             },
             "saved_at": datetime.now().isoformat(timespec="seconds"),
+            "run_id": self.run_id,
+            "split": self.split_fingerprint,
+            "test_held_out": self.test_held_out,
             **(extra or {}),
         }
         if kind == "best":
@@ -858,7 +949,9 @@ def _check_same_labels(saved: list[str], current: list[str], source: str) -> Non
     )
 
 
-def _finish_message(reason: FinishReason, progress: _Progress, test: EvalResult | None) -> str:
+def _finish_message(
+    reason: FinishReason, progress: _Progress, test: EvalResult | None, *, held_out: bool = True,
+) -> str:
     what = {
         FinishReason.COMPLETED: "Training completed",
         FinishReason.STOPPED: "Training stopped by request",
@@ -872,4 +965,6 @@ def _finish_message(reason: FinishReason, progress: _Progress, test: EvalResult 
             f"; test exact-match {test.report.exact_match:.3f}, mAP "
             f"{test.report.mean_average_precision:.3f}, macro F1 {test.report.macro_f1:.3f}"
         )
+        if not held_out:
+            text += " (NOT held out: the split changed when the run was resumed)"
     return text + "."

@@ -27,3 +27,7 @@ class DeviceError(MlclsError):
 
 class TrainingError(MlclsError):
     """Training cannot go on (e.g. the loss became NaN, out of memory)."""
+
+
+class RunFolderBusyError(MlclsError):
+    """Another training run owns the output folder."""

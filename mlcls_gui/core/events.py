@@ -31,6 +31,8 @@ class RunStarted:
     device: str
     dataset: DatasetSummary | None = None
     fast_paths: dict[str, str] = field(default_factory=dict)
+    # What a resume took from its checkpoint or changed (one sentence each).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

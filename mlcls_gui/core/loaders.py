@@ -82,17 +82,35 @@ def collate_skipping_failures(items: list[tuple[torch.Tensor | None, torch.Tenso
     )
 
 
-class _OrderSampler(Sampler[int]):
-    """Yields whatever order the source set for this epoch (iterated in the main process)."""
+def batch_chunks(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """``order`` cut into batches; a last batch of one image joins the one before.
 
-    def __init__(self, count: int) -> None:
-        self.order: list[int] = list(range(count))
+    BatchNorm cannot train on one image whose feature maps are 1×1, so a lone
+    last image would end the run; dropping it (drop_last) would leave a
+    different image out of every epoch instead."""
+    chunks = list(order.split(batch_size))
+    if len(chunks) > 1 and chunks[-1].numel() == 1:
+        chunks[-2:] = [torch.cat(chunks[-2:])]
+    return chunks
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.order)
+
+def batch_count(images: int, batch_size: int) -> int:
+    if images % batch_size == 1 and images > 1:
+        return images // batch_size
+    return math.ceil(images / batch_size)
+
+
+class _ChunkSampler(Sampler[list[int]]):
+    """Yields the batches the source cut for this epoch (iterated in the main process)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.chunks)
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self.chunks)
 
 
 class BatchSource:
@@ -112,7 +130,7 @@ class BatchSource:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
-        self._sampler = _OrderSampler(len(dataset))
+        self._sampler = _ChunkSampler()
         extra: dict = {}
         if num_workers > 0:
             # Training batches come every epoch: keep its workers. Validation and
@@ -121,7 +139,7 @@ class BatchSource:
                      "persistent_workers": shuffle}
         self._num_workers = num_workers
         self._loader_args = dict(
-            batch_size=batch_size, sampler=self._sampler, num_workers=num_workers,
+            batch_sampler=self._sampler, num_workers=num_workers,
             pin_memory=pin_memory, collate_fn=collate_skipping_failures,
             # Without its own generator, every DataLoader pass draws a seed from
             # the global RNG — which dropout also uses — so a pass from disk and
@@ -131,7 +149,7 @@ class BatchSource:
         self._loader: DataLoader | None = None
 
     def __len__(self) -> int:
-        return math.ceil(len(self.dataset) / self.batch_size)
+        return batch_count(len(self.dataset), self.batch_size)
 
     def next_order(self) -> torch.Tensor:
         count = len(self.dataset)
@@ -143,12 +161,12 @@ class BatchSource:
         order = self.next_order() if order is None else order
         cache = self.dataset.cache
         if cache is not None and cache.complete:
-            for chunk in order.split(self.batch_size):
+            for chunk in batch_chunks(order, self.batch_size):
                 chunk = cache.readable(chunk)
                 if chunk.numel():
                     yield Batch(cache.gather(chunk), self.dataset.targets[chunk], chunk, [])
             return
-        self._sampler.order = order.tolist()
+        self._sampler.chunks = [chunk.tolist() for chunk in batch_chunks(order, self.batch_size)]
         if self._loader is None:
             self._loader = DataLoader(self.dataset, **self._loader_args)
         for batch in self._loader:

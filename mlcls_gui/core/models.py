@@ -7,10 +7,12 @@ the torch hub cache) or from a local file; a failed download becomes a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import urllib.error
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torchvision
@@ -140,6 +142,23 @@ def set_train_mode(model: nn.Module, arch: str, frozen: bool) -> None:
         head_module(model, arch).train()
     else:
         model.train()
+
+
+@contextlib.contextmanager
+def batchnorm_frozen(model: nn.Module, active: bool = True) -> Iterator[None]:
+    """BatchNorm layers in eval mode for the duration (running statistics used
+    and left unchanged), then back to the mode each had."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if not active or not layers:
+        yield
+        return
+    for layer in layers:
+        layer.eval()
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.train()
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:

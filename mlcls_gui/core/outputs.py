@@ -7,6 +7,7 @@ afterwards (metrics.csv, summary.json's parts).
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
@@ -18,6 +19,18 @@ from typing import Any
 from .config import TrainConfig
 from .errors import ConfigError
 from .metrics import MetricReport
+from .output_names import (  # noqa: F401 - re-exported for the engine and the GUI
+    ARCHIVE_FOLDER,
+    CONFIG_NAME,
+    EVALUATION_NAME,
+    FIXED_OUTPUT_NAMES,
+    LAST_CHECKPOINT_NAME,
+    LOCK_NAME,
+    MANUAL_CHECKPOINT_NAME,
+    METRICS_NAME,
+    RUN_RECORD_NAME,
+    SUMMARY_NAME,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,18 +38,9 @@ METRIC_COLUMNS = (
     "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_map",
     "val_macro_f1", "lr", "epoch_seconds", "images_per_second",
 )
-LAST_CHECKPOINT_NAME = "last_checkpoint.pt"
-MANUAL_CHECKPOINT_NAME = "manual_checkpoint.pt"
-METRICS_NAME = "metrics.csv"
-SUMMARY_NAME = "summary.json"
-CONFIG_NAME = "config.json"
-EVALUATION_NAME = "evaluation.json"
-ARCHIVE_FOLDER = "previous_runs"
-
-
-def prepare_output_folder(folder: Path, cfg: TrainConfig, *, archive_previous: bool) -> None:
-    """Create the folder, check it is writable, and move an earlier run's
-    files into previous_runs/<time>/ so nothing the user had is overwritten."""
+def create_output_folder(folder: Path) -> bool:
+    """Create the folder (True when it did not exist) and check it is writable."""
+    existed = folder.is_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".mlcls-write-test"
@@ -45,24 +49,90 @@ def prepare_output_folder(folder: Path, cfg: TrainConfig, *, archive_previous: b
     except OSError as exc:
         raise ConfigError(
             f"Cannot write to the output folder {folder} ({exc.strerror or exc}). Choose "
-            "another save_model_folder."
+            "another output folder (save_model_folder)."
         ) from None
-    if not archive_previous:
-        return
-    names = {cfg.save_model_dir, cfg.checkpoint_dir, cfg.log_name, LAST_CHECKPOINT_NAME,
-             MANUAL_CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CONFIG_NAME}
-    existing = [folder / name for name in sorted(names) if (folder / name).exists()]
+    return not existed
+
+
+def prepare_output_folder(folder: Path, cfg: TrainConfig, *, archive_previous: bool) -> list[str]:
+    """In a folder this run owns (locked): drop leftovers of interrupted writes
+    and move an earlier run's files into previous_runs/<time>/, so nothing the
+    user had is overwritten. Returns what was done, for the run's log (which
+    does not exist yet: an earlier run's log is among the files moved)."""
+    done = remove_stale_temporaries(folder, cfg)
+    archive = archive_previous_run(folder, cfg) if archive_previous else None
+    if archive is not None:
+        done.append(f"Moved the previous run's files to {archive}")
+    return done
+
+
+def run_file_names(cfg: TrainConfig) -> list[str]:
+    """Every file a run writes into its output folder."""
+    names = {cfg.save_model_dir, cfg.checkpoint_dir, cfg.log_name, *FIXED_OUTPUT_NAMES}
+    return sorted(names - {ARCHIVE_FOLDER, LOCK_NAME})
+
+
+def archive_previous_run(folder: Path, cfg: TrainConfig) -> Path | None:
+    """Move an earlier run's files into previous_runs/<time>/; return that folder."""
+    existing = [folder / name for name in run_file_names(cfg) if (folder / name).exists()]
     if not existing:
-        return
-    archive = folder / ARCHIVE_FOLDER / datetime.now().strftime("%Y%m%d-%H%M%S")
+        return None
+    base = folder / ARCHIVE_FOLDER
+    if base.exists() and not base.is_dir():
+        raise ConfigError(
+            f"{base} is a file, but the earlier run's files are moved into a folder of that "
+            "name. Rename or remove that file, or choose another output folder."
+        )
+    archive = base / datetime.now().strftime("%Y%m%d-%H%M%S")
     suffix = 1
     while archive.exists():
-        archive = archive.with_name(f"{archive.name}-{suffix}")
+        archive = archive.with_name(f"{archive.name.split('_')[0]}_{suffix}")
         suffix += 1
-    archive.mkdir(parents=True)
-    for path in existing:
-        shutil.move(str(path), archive / path.name)
-    logger.info("Moved the previous run's files to %s", archive)
+    try:
+        archive.mkdir(parents=True)
+        for path in existing:
+            shutil.move(str(path), archive / path.name)
+    except OSError as exc:
+        raise ConfigError(
+            f"Could not move the earlier run's files into {archive} ({exc.strerror or exc}); "
+            "they are left where they were. Free disk space or choose another output folder."
+        ) from None
+    return archive
+
+
+def remove_stale_temporaries(folder: Path, cfg: TrainConfig) -> list[str]:
+    """Delete the temporary files of writes that a killed run never finished
+    (``.name.XXXX.tmp`` from save_atomic, ``name.tmp`` from the CSV/JSON writers).
+    Only a run's own file names: other ``.tmp`` files in the folder are not ours."""
+    names = run_file_names(cfg)
+    removed: list[str] = []
+    for path in sorted(folder.glob("*.tmp")):
+        ours = path.name in {f"{name}.tmp" for name in names} or any(
+            path.name.startswith(f".{name}.") for name in names)
+        if not ours or not path.is_file():
+            continue
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except OSError as exc:
+            logger.warning("Could not remove the leftover temporary file %s: %s", path, exc)
+            continue
+        removed.append(f"Removed {path.name} ({size / 1e6:.1f} MB), left by an interrupted write")
+    return removed
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:

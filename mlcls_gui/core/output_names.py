@@ -1,0 +1,16 @@
+"""Names of the files a run writes into its output folder (no imports: config uses them)."""
+
+LAST_CHECKPOINT_NAME = "last_checkpoint.pt"
+MANUAL_CHECKPOINT_NAME = "manual_checkpoint.pt"
+METRICS_NAME = "metrics.csv"
+SUMMARY_NAME = "summary.json"
+CONFIG_NAME = "config.json"
+EVALUATION_NAME = "evaluation.json"
+RUN_RECORD_NAME = "run.json"
+ARCHIVE_FOLDER = "previous_runs"
+LOCK_NAME = ".mlcls-run.lock"
+# Names a run writes besides the three the config names; those may not take them.
+FIXED_OUTPUT_NAMES = (
+    LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CONFIG_NAME,
+    EVALUATION_NAME, RUN_RECORD_NAME, ARCHIVE_FOLDER, LOCK_NAME,
+)
