@@ -3,7 +3,8 @@
 Given scanned splits (``core.dataset.scan_data_root``) the view runs
 ``core.audit.audit_dataset`` off the GUI thread (it hashes files to find
 duplicates across splits) and shows the label co-occurrence as a heatmap
-(diagonal = images per label), the number of labels per image as a bar chart,
+(diagonal = images per label; a perceptual colour map over the whole range,
+with a colour bar, so every count has its own colour), the number of labels per image as a bar chart,
 and the audit's warnings (rare labels, strong imbalance, duplicates across
 splits) as a list.
 """
@@ -41,7 +42,8 @@ logger = logging.getLogger(__name__)
 MAX_CELL_TEXT_LABELS = 24  # more labels than this: no count text in the cells
 MAX_TICK_CHARACTERS = 14
 MAX_DUPLICATE_GROUPS_SHOWN = 50
-HEATMAP_COLORS = ((255, 255, 255), (187, 222, 251), (66, 133, 244), (13, 43, 110))
+HEATMAP_COLORMAP = "viridis"  # perceptual: equal steps in count look like equal steps in colour
+LIGHT_CELL = 0.6  # above this share of the top count the cell is light: dark text on it
 
 
 def run_audit(splits: DatasetSplits, cancel: threading.Event) -> DatasetAudit | None:
@@ -80,8 +82,8 @@ class AuditView(QWidget):
         self.heatmap.setMouseEnabled(x=False, y=False)
         heat_item = self.heatmap.getPlotItem()
         heat_item.setMenuEnabled(False)
-        heat_item.setTitle("Label co-occurrence (diagonal: images per label)",
-                           color="#222", size="9pt")
+        # Short: the title's width is a minimum of the plot, which also holds the colour bar.
+        heat_item.setTitle("Co-occurrence (diagonal: per label)", color="#222", size="9pt")
         heat_item.invertY(True)
         heat_item.setAspectLocked(True)
         heat_item.getViewBox().setDefaultPadding(0.0)
@@ -89,9 +91,14 @@ class AuditView(QWidget):
             heat_item.getAxis(side).setStyle(tickLength=0)
             heat_item.getAxis(side).setTextPen("#222")
         self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.image_item.setColorMap(pg.ColorMap(np.linspace(0.0, 1.0, len(HEATMAP_COLORS)),
-                                                [pg.mkColor(c) for c in HEATMAP_COLORS]))
         heat_item.addItem(self.image_item)
+        self.color_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(HEATMAP_COLORMAP),
+                                         interactive=False, width=14, label="images",
+                                         pen="#444", colorMapMenu=False)
+        self.color_bar.setImageItem(self.image_item, insert_in=heat_item)
+        for side in ("left", "right"):
+            self.color_bar.getAxis(side).setTextPen("#222")
+        self.color_bar.axis.setWidth(34)
         self.heatmap.scene().sigMouseMoved.connect(self._on_heatmap_mouse_moved)
         heat_item.getViewBox().sigResized.connect(self._on_heatmap_view_resized)
 
@@ -184,13 +191,11 @@ class AuditView(QWidget):
         self._cell_texts = []
         n = len(labels)
         if n:
-            off_diagonal = matrix[~np.eye(n, dtype=bool)]
-            # Scale by the off-diagonal counts: the diagonal (per-label counts)
-            # would otherwise wash every pair out; it saturates, and its
-            # numbers are printed in the cells.
-            top = float(off_diagonal.max()) if off_diagonal.size and off_diagonal.max() > 0 else float(matrix.max())
-            top = max(top, 1.0)
+            # The whole range, diagonal included: no colour saturates, so 100
+            # and 200 never look the same; the colour bar gives the scale.
+            top = max(float(matrix.max()), 1.0)
             self.image_item.setImage(matrix, levels=(0.0, top), autoLevels=False)
+            self.color_bar.setLevels((0.0, top))
             self.image_item.setRect(0.0, 0.0, float(n), float(n))
             self._update_ticks()
             self._fit_heatmap()
@@ -198,8 +203,8 @@ class AuditView(QWidget):
                 for i in range(n):
                     for j in range(n):
                         value = matrix[i, j]
-                        dark = min(value, top) / top > 0.55
-                        text = pg.TextItem(f"{int(value)}", color="w" if dark else "#222", anchor=(0.5, 0.5))
+                        light = value / top > LIGHT_CELL  # viridis runs from dark purple to yellow
+                        text = pg.TextItem(f"{int(value)}", color="#222" if light else "w", anchor=(0.5, 0.5))
                         text.setPos(j + 0.5, i + 0.5)
                         plot_item.addItem(text)
                         self._cell_texts.append(text)

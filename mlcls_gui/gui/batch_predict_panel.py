@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 
 from .background import BackgroundTask
 from .dialogs import show_error
-from .evaluate_panel import MODEL_FILTER, PROGRESS_POLL_MS, PathField, ProgressState, model_file_errors
+from .evaluate_panel import MODEL_FILTER, PROGRESS_POLL_MS, model_file_errors
+from .widgets import PathField, ProgressState
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class BatchPredictPanel(QWidget):
         self.summary_label = QLabel(
             "Labels are predicted at the thresholds stored in the model file.")
         self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.RichText)  # escaped text: show ' not &#x27;
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.sets_table = QTableWidget(0, 2)
         self.sets_table.setHorizontalHeaderLabels(["Predicted labels", "Images"])
@@ -325,6 +327,9 @@ class BatchPredictPanel(QWidget):
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
             self.progress_bar.setFormat(f"{phase} {done} / {total}")
+            if not self._cancel.is_set():
+                # The text follows the bar (not "Looking for images…" while it counts).
+                self.summary_label.setText(html.escape(f"{phase} {done} of {total} images…"))
         else:
             self.progress_bar.setRange(0, 0)
             if phase and not self._cancel.is_set():

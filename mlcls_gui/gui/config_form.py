@@ -2,9 +2,12 @@
 
 One row per field, in the groups of ``GROUPS``; tooltips are the fields' help
 texts; every edit is checked with the core's ``validate_field`` and a bad value
-is marked red with the core's message under it. The data folder is not edited
-here (the data panel sets it); the device field is a choice of this machine's
-devices.
+is marked red with the core's message under it, on a line reserved for it so
+that nothing below moves. Fields that differ from the defaults (or from the
+loaded settings) are marked. Combo boxes take the mouse wheel only when
+focused. The data folder is not edited here (the data panel sets it); the
+device field is a choice of this machine's devices. A relative output folder
+is shown and used resolved against the data folder's parent.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import dataclasses
 import functools
 import html
 import logging
+import os
 import weakref
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,24 +31,23 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from mlcls_gui.core.config import (
-    GROUPS,
-    TrainConfig,
-    field_default,
-    field_type,
-    parse_field_text,
-    validate_field,
-)
+from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_type, validate_field
 from mlcls_gui.core.errors import ConfigError
 
+from .device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice, device_choices_from  # noqa: F401 - re-exported
 from .dialogs import show_error
+from .field_labels import with_form_labels
+from .form_rows import FieldRow, format_value, inline_message, shown_differs
+from .output_folder import is_relative, output_base, resolve_output_folder
+from .wheel_guard import guard_wheel
+from .widgets import OneLineLabel
 
 logger = logging.getLogger(__name__)
 
@@ -51,80 +55,13 @@ ERROR_STYLE = "QLineEdit, QComboBox { border: 2px solid #d32f2f; border-radius: 
 # Fields the form does not show as text rows.
 DATA_ROOT_FIELD = "images_root"
 DEVICE_FIELD = "device"
-
-
-@dataclasses.dataclass(frozen=True)
-class DeviceChoice:
-    """One entry of the device list (built from core.devices.DeviceInfo)."""
-
-    id: str
-    text: str
-
-
-DEFAULT_DEVICE_CHOICES = (
-    DeviceChoice("auto", "auto — a GPU when there is one, else CPU"),
-    DeviceChoice("cpu", "cpu — CPU"),
-)
-
-
-def device_choices_from(infos: list[Any], precisions: dict[str, str] | None = None) -> list[DeviceChoice]:
-    """``core.devices.list_devices()`` → the entries of the device box.
-
-    ``precisions`` maps a device id to the mixed precision "auto" picks there
-    ("bf16", "fp16" or "off"), shown so the user sees where it applies."""
-    precisions = precisions or {}
-    choices = [DEFAULT_DEVICE_CHOICES[0]]
-    for info in infos:
-        text = info.describe()
-        precision = precisions.get(info.id)
-        if precision:
-            text += " · float32" if precision == "off" else f" · {precision} mixed precision"
-        choices.append(DeviceChoice(info.id, text))
-    return choices
-
-
-class _FieldRow:
-    """The editor of one field, its inline error label and how to read/write it."""
-
-    def __init__(self, name: str, editor: QWidget, value_widget: QWidget, error: QLabel) -> None:
-        self.name = name
-        self.editor = editor  # the widget holding the value
-        self.row_widget = value_widget  # what sits in the form row (editor + buttons)
-        self.error = error
-        self.kind = field_type(name)
-
-    def text_value(self) -> Any:
-        """The editor's value parsed into the field's type; raises ConfigError."""
-        if isinstance(self.editor, QCheckBox):
-            return self.editor.isChecked()
-        if isinstance(self.editor, QComboBox):
-            data = self.editor.currentData()
-            return data if data is not None else self.editor.currentText()
-        assert isinstance(self.editor, QLineEdit)
-        if self.kind is str:
-            return self.editor.text()
-        return parse_field_text(self.name, self.editor.text())
-
-    def set_value(self, value: Any) -> None:
-        if isinstance(self.editor, QCheckBox):
-            self.editor.setChecked(bool(value))
-        elif isinstance(self.editor, QComboBox):
-            index = self.editor.findData(value)
-            if index < 0:
-                self.editor.addItem(f"{value} (not available on this machine)", value)
-                index = self.editor.count() - 1
-            self.editor.setCurrentIndex(index)
-        else:
-            assert isinstance(self.editor, QLineEdit)
-            self.editor.setText(format_value(value))
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+OUTPUT_FIELD = "save_model_folder"
+ERROR_LINE_STYLE = "color: #c62828; font-size: 9pt;"
+WARNING_LINE_STYLE = "color: #b26a00; font-size: 9pt;"
+NOTE_LINE_STYLE = "color: #555; font-size: 9pt;"
+CHANGED_MARK = "● "
+CHANGED_STYLE = "color: #0d47a1; font-weight: bold;"
+LABEL_COLUMN_MAX = 190  # px; longer labels wrap, so the form fits the window's left column
 
 
 class ConfigForm(QWidget):
@@ -133,15 +70,18 @@ class ConfigForm(QWidget):
     changed = Signal()  # any edit (valid or not)
     validity_changed = Signal(bool)
     config_loaded = Signal(object)  # TrainConfig read from a JSON file
+    reset_done = Signal()  # the user reset every setting to its default
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._rows: dict[str, _FieldRow] = {}
+        self._rows: dict[str, FieldRow] = {}
         self._errors: dict[str, str] = {}
         self._images_root = ""
         self._valid = True
         self._loading = False
-        self._advanced_rows: list[tuple[QFormLayout, QWidget]] = []
+        self._advanced_rows: list[tuple[QFormLayout, QWidget]] = []  # (form, a widget of the row)
+        self._baseline = TrainConfig()
+        self._baseline_source = "the defaults"
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
@@ -152,6 +92,7 @@ class ConfigForm(QWidget):
             form = QFormLayout(box)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            form.setVerticalSpacing(2)
             self.group_boxes[group] = box
             content_layout.addWidget(box)
         for f in dataclasses.fields(TrainConfig):
@@ -159,16 +100,23 @@ class ConfigForm(QWidget):
                 continue
             self._add_row(f.name, f.metadata["spec"])
         content_layout.addStretch(1)
+        self._fix_label_column()
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(content)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # As needed, not off: a narrow window scrolls the form instead of
+        # hiding the right edge of the fields under the vertical scroll bar.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.scroll = scroll
+        # Never narrower than the fields: the splitter must not squeeze them under the scroll bar.
+        scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+                               + 2 * scroll.frameWidth())
 
         self.advanced_check = QCheckBox("Show advanced settings")
         self.advanced_check.toggled.connect(self._on_advanced_check_toggled)
         self.reset_button = QPushButton("Reset to defaults")
-        self.reset_button.setToolTip("Put every setting back to its default (the data folder stays).")
+        self.reset_button.setToolTip("Put every setting back to its default (asks first; the data folder stays).")
         self.reset_button.clicked.connect(self._on_reset_button_clicked)
         self.load_button = QPushButton("Load…")
         self.load_button.setToolTip("Load settings from a config JSON file.")
@@ -176,6 +124,10 @@ class ConfigForm(QWidget):
         self.save_button.setToolTip("Save these settings as a config JSON file.")
         self.load_button.clicked.connect(self._on_load_button_clicked)
         self.save_button.clicked.connect(self._on_save_button_clicked)
+        self.changed_label = QLabel()
+        self.changed_label.setObjectName("changedLabel")
+        self.changed_label.setWordWrap(True)
+        self.changed_label.setStyleSheet("color: #0d47a1;")
         self.form_error = QLabel()
         self.form_error.setWordWrap(True)
         self.form_error.setStyleSheet("color: #c62828;")
@@ -191,8 +143,11 @@ class ConfigForm(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
         layout.addWidget(self.advanced_check)
-        layout.addWidget(self.form_error)
+        layout.addWidget(self.changed_label)
         layout.addWidget(scroll, 1)
+        # Below the scroll area: appearing there shrinks the form from the
+        # bottom, so the fields under the pointer stay where they are.
+        layout.addWidget(self.form_error)
 
         self.set_device_choices(list(DEFAULT_DEVICE_CHOICES))
         self.set_config(TrainConfig())
@@ -209,22 +164,26 @@ class ConfigForm(QWidget):
         assert isinstance(form, QFormLayout)
         editor: QWidget
         value_widget: QWidget
-        if name == DEVICE_FIELD:
+        if name == DEVICE_FIELD or (spec.choices and kind is not bool):
             editor = QComboBox()
+            if name != DEVICE_FIELD:
+                for choice in spec.choices:
+                    editor.addItem(choice, choice)
+            # Long device names must not widen the whole form.
+            editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            editor.setMinimumContentsLength(10)
+            guard_wheel(editor)
             editor.currentIndexChanged.connect(functools.partial(type(self)._on_editor_changed, me, name))
             value_widget = editor
         elif kind is bool:
             editor = QCheckBox()
             editor.toggled.connect(functools.partial(type(self)._on_editor_changed, me, name))
             value_widget = editor
-        elif spec.choices:
-            editor = QComboBox()
-            for choice in spec.choices:
-                editor.addItem(choice, choice)
-            editor.currentIndexChanged.connect(functools.partial(type(self)._on_editor_changed, me, name))
-            value_widget = editor
         else:
             editor = QLineEdit()
+            editor.setMinimumWidth(60)
+            # The red error border must not change the row's height (the rows below would move).
+            editor.setFixedHeight(editor.sizeHint().height())
             editor.textChanged.connect(functools.partial(type(self)._on_editor_changed, me, name))
             value_widget = editor
             if spec.path_kind:
@@ -241,24 +200,36 @@ class ConfigForm(QWidget):
         default = html.escape(format_value(field_default(name)))
         tip += f"<br><i>Allowed: {allowed}; default {default}.</i>"
         editor.setToolTip(tip)
-        error = QLabel()
-        error.setWordWrap(True)
-        error.setStyleSheet("color: #c62828; font-size: 9pt;")
-        error.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        error.hide()
-        holder = QWidget()
-        holder_layout = QVBoxLayout(holder)
-        holder_layout.setContentsMargins(0, 0, 0, 0)
-        holder_layout.setSpacing(1)
-        holder_layout.addWidget(value_widget)
-        holder_layout.addWidget(error)
         label = QLabel(spec.label)
         label.setToolTip(tip)
         label.setBuddy(editor)
-        form.addRow(label, holder)
+        form.addRow(label, value_widget)
+        # Only values that can be wrong get a message line. It is always there
+        # (one line, empty when fine), so a message never moves the rows below,
+        # and it spans label and field, so the message has room to be read.
+        error = None if isinstance(editor, QCheckBox) or (spec.choices and name != DEVICE_FIELD) else OneLineLabel()
+        if error is not None:
+            error.setObjectName(f"message_{name}")
+            error.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            form.addRow(error)
         if spec.advanced:
-            self._advanced_rows.append((form, holder))
-        self._rows[name] = _FieldRow(name, editor, value_widget, error)
+            self._advanced_rows.append((form, value_widget))
+            if error is not None:
+                self._advanced_rows.append((form, error))
+        self._rows[name] = FieldRow(name, editor, value_widget, error, label, spec.label)
+
+    def _fix_label_column(self) -> None:
+        """One label column width for marked and unmarked labels alike, so a
+        change mark never widens the column and shifts every field sideways.
+        Sized for the usual labels; a longer one wraps onto a second line."""
+        bold = QFont(self.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        widths = sorted(metrics.horizontalAdvance(CHANGED_MARK + row.label_text) for row in self._rows.values())
+        width = min(widths[-1], LABEL_COLUMN_MAX) + 4
+        for row in self._rows.values():
+            row.label.setFixedWidth(width)
+            row.label.setWordWrap(True)
 
     # -------------------------------------------------------------- public
     def editor(self, name: str) -> QWidget:
@@ -277,8 +248,14 @@ class ConfigForm(QWidget):
         self._rows[DEVICE_FIELD].set_value(current)
         self._validate_all()
 
-    def set_config(self, config: TrainConfig) -> None:
-        """Show ``config`` in the form (the data folder included)."""
+    def set_config(self, config: TrainConfig, *, baseline_source: str = "") -> None:
+        """Show ``config`` in the form (the data folder included).
+
+        With ``baseline_source`` (e.g. "settings.json") the marks for changed
+        fields compare against ``config`` from now on; otherwise against the
+        current baseline (the defaults unless settings were loaded)."""
+        if baseline_source:
+            self._baseline, self._baseline_source = config, baseline_source
         self._loading = True
         try:
             for name, row in self._rows.items():
@@ -305,27 +282,49 @@ class ConfigForm(QWidget):
         return not self._errors
 
     def config(self) -> TrainConfig | None:
-        """The config the form shows, or None when a value is invalid."""
+        """The config the form shows, or None when a value is invalid.
+
+        A relative output folder comes back resolved (see ``output_folder``)."""
         values = self._values()
         if values is None:
             return None
+        values[OUTPUT_FIELD] = resolve_output_folder(values[OUTPUT_FIELD], self._images_root)
         try:
             return TrainConfig(**values)
         except ConfigError:
             return None
 
+    def changed_fields(self) -> list[str]:
+        """Fields whose shown value differs from the baseline (defaults or loaded settings)."""
+        return [name for name in self._rows if self._differs(name)]
+
+    def baseline_source(self) -> str:
+        return self._baseline_source
+
     def reset_to_defaults(self) -> None:
         root = self._images_root
-        self.set_config(dataclasses.replace(TrainConfig(), images_root=root))
+        self.set_config(dataclasses.replace(TrainConfig(), images_root=root), baseline_source="the defaults")
+
+    def confirm_reset(self, changed: list[str]) -> bool:
+        """Ask before the reset; tests replace this method."""
+        listing = ", ".join(self._rows[name].label_text for name in changed) or "none"
+        answer = QMessageBox.question(
+            self, "Reset to defaults — mlcls-gui",
+            f"Put every setting back to its default? The data folder stays.\n\n"
+            f"{len(changed)} setting(s) differ from the defaults now: {listing}.",
+            QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Reset
 
     def load_from_file(self, path: str) -> bool:
         """Read a config JSON into the form; a bad file gives an error dialog."""
         try:
             config = TrainConfig.load_json(path)
         except ConfigError as exc:
-            show_error(self, "Cannot load the config", str(exc))
+            show_error(self, "Cannot load the config", with_form_labels(str(exc)))
             return False
-        self.set_config(config)
+        self.set_config(config, baseline_source=os.path.basename(path))
         self.config_loaded.emit(config)
         logger.info("Loaded settings from %s", path)
         return True
@@ -334,7 +333,7 @@ class ConfigForm(QWidget):
         """Write the form's config as JSON; refuses while a value is invalid."""
         config = self.config()
         if config is None:
-            problems = "\n".join(self._errors.values())
+            problems = "\n".join(with_form_labels(m) for m in self._errors.values())
             show_error(self, "Cannot save the config",
                        "Some settings are invalid; fix the values marked in red first.", problems)
             return False
@@ -363,11 +362,23 @@ class ConfigForm(QWidget):
                 return None
         return values
 
+    def _differs(self, name: str) -> bool:
+        try:
+            value = self._rows[name].text_value()
+        except ConfigError:
+            return True
+        base = getattr(self._baseline, name)
+        if name == OUTPUT_FIELD:
+            return (resolve_output_folder(str(value), self._images_root)
+                    != resolve_output_folder(str(base), self._images_root))
+        return bool(value != base)
+
     def _validate_all(self) -> None:
         for name in self._rows:
             self._validate_field(name)
         self._validate_cross_fields()
         self._update_validity()
+        self._update_changed_marks()
 
     def _validate_field(self, name: str) -> None:
         row = self._rows[name]
@@ -379,21 +390,21 @@ class ConfigForm(QWidget):
             message = str(exc)
         if name == DEVICE_FIELD and not message and isinstance(row.editor, QComboBox):
             if "not available" in row.editor.currentText():
-                row.error.setText("This device is not available on this machine; the run will fail. Choose another.")
-                row.error.setStyleSheet("color: #b26a00; font-size: 9pt;")
-                row.error.show()
+                row.show_message("Not available on this machine; the run would fail. Choose another.",
+                                 WARNING_LINE_STYLE)
                 self._errors.pop(name, None)
                 return
-        row.error.setStyleSheet("color: #c62828; font-size: 9pt;")
         if message:
             self._errors[name] = message
-            row.error.setText(message)
-            row.error.show()
+            row.show_message(inline_message(name, message), ERROR_LINE_STYLE)
             row.editor.setStyleSheet(ERROR_STYLE)
-        else:
-            self._errors.pop(name, None)
-            row.error.hide()
-            row.editor.setStyleSheet("")
+            return
+        self._errors.pop(name, None)
+        row.editor.setStyleSheet("")
+        note = ""
+        if name == OUTPUT_FIELD and is_relative(str(value)):
+            note = f"→ {resolve_output_folder(str(value), self._images_root)}"
+        row.show_message(note, NOTE_LINE_STYLE)
 
     def _validate_cross_fields(self) -> None:
         self._errors.pop("", None)
@@ -405,7 +416,7 @@ class ConfigForm(QWidget):
             TrainConfig(**values)
         except ConfigError as exc:
             self._errors[""] = str(exc)
-            self.form_error.setText(str(exc))
+            self.form_error.setText(with_form_labels(str(exc)))
             self.form_error.show()
         else:
             self.form_error.hide()
@@ -416,6 +427,23 @@ class ConfigForm(QWidget):
             self._valid = valid
             self.validity_changed.emit(valid)
 
+    def _update_changed_marks(self) -> None:
+        changed = 0
+        for name, row in self._rows.items():
+            differs = self._differs(name)
+            changed += differs
+            row.label.setText(CHANGED_MARK + row.label_text if differs else row.label_text)
+            row.label.setStyleSheet(CHANGED_STYLE if differs else "")
+            if differs:
+                base = getattr(self._baseline, name)
+                row.label.setToolTip(f"<b>Differs from {html.escape(self._baseline_source)}</b> "
+                                     f"({html.escape(format_value(base))}).<br>" + row.editor.toolTip())
+            else:
+                row.label.setToolTip(row.editor.toolTip())
+        self.changed_label.setText(
+            f"{CHANGED_MARK}marks the {changed} setting(s) that differ from {self._baseline_source}."
+            if changed else f"All settings as in {self._baseline_source}.")
+
     @Slot()
     def _on_editor_changed(self, name: str, *_args: Any) -> None:
         if self._loading:
@@ -423,16 +451,20 @@ class ConfigForm(QWidget):
         self._validate_field(name)
         self._validate_cross_fields()
         self._update_validity()
+        self._update_changed_marks()
         self.changed.emit()
 
     @Slot()
     def _on_browse_clicked(self, name: str, path_kind: str, *_args: Any) -> None:
         editor = self._rows[name].editor
         assert isinstance(editor, QLineEdit)
+        start = editor.text()
+        if name == OUTPUT_FIELD:
+            start = resolve_output_folder(start, self._images_root) or str(output_base(self._images_root))
         if path_kind == "path_dir":
-            chosen = QFileDialog.getExistingDirectory(self, "Choose a folder", editor.text())
+            chosen = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
         else:
-            chosen, _ = QFileDialog.getOpenFileName(self, "Choose a file", editor.text())
+            chosen, _ = QFileDialog.getOpenFileName(self, "Choose a file", start)
         if chosen:
             editor.setText(chosen)
 
@@ -450,9 +482,16 @@ class ConfigForm(QWidget):
 
     @Slot(bool)
     def _on_advanced_check_toggled(self, shown: bool) -> None:
-        for form, holder in self._advanced_rows:
-            form.setRowVisible(holder, shown)
+        for form, widget in self._advanced_rows:
+            form.setRowVisible(widget, shown)
 
     @Slot()
     def _on_reset_button_clicked(self) -> None:
+        defaults = dataclasses.replace(TrainConfig(), images_root=self._images_root)
+        changed = [name for name, row in self._rows.items() if shown_differs(row, defaults)]
+        if not self.confirm_reset(changed):
+            return
         self.reset_to_defaults()
+        self.reset_done.emit()
+        logger.info("Settings reset to the defaults")
+

@@ -2,7 +2,9 @@
 
 The scan (``core.dataset.scan_data_root``) reads every image header, which
 takes seconds on large folders, so it runs on a background thread; a newer
-request waits for the running scan and then replaces it.
+request waits for the running scan and then replaces it. A folder joins the
+Recent list only once it scanned without problems, so Recent never offers a
+folder that is missing, empty or cannot train.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RECENT_ROOTS = 8
 MAX_SKIPPED_SHOWN = 500
+SPLIT_COLOURS = {"train": "#1e5ac8", "val": "#dc6e00", "test": "#009646"}  # bars and the title's legend
 
 
 def scan_splits(root: str, val_fraction: float, test_fraction: float, seed: int) -> tuple[DatasetSplits, DatasetSummary]:
@@ -146,7 +149,10 @@ class DataPanel(QWidget):
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.hideButtons()
         chart_item = self.chart.getPlotItem()
-        chart_item.setTitle("Images per label (train / val / test)", color="#222", size="9pt")
+        # The title is the legend: a legend box inside the plot would cover the bars.
+        chart_item.setTitle("Images per label: " + " ".join(
+            f"<span style='color:{SPLIT_COLOURS[split]}'>■</span> {split}" for split in SPLIT_COLOURS),
+            color="#222", size="9pt")
         chart_item.showGrid(y=True, alpha=0.25)
         chart_item.setMenuEnabled(False)
         self._bars: list[pg.BarGraphItem] = []
@@ -200,8 +206,6 @@ class DataPanel(QWidget):
         self._root = root
         if self.path_edit.text() != root:
             self.path_edit.setText(root)
-        if root:
-            self.add_recent_root(root)
         if scan:
             self.rescan()
 
@@ -229,7 +233,7 @@ class DataPanel(QWidget):
         return list(self._recent)
 
     def set_recent_roots(self, roots: list[str]) -> None:
-        self._recent = [r for r in roots if r][:MAX_RECENT_ROOTS]
+        self._recent = [r for r in roots if r and os.path.isdir(r)][:MAX_RECENT_ROOTS]
         self._update_recent_menu()
 
     def add_recent_root(self, root: str) -> None:
@@ -283,8 +287,19 @@ class DataPanel(QWidget):
         if self._pending_request is not None:
             self._start_scan(self._pending_request)
             return
+        self._update_recent()
         self._show_summary()
         self.summary_changed.emit()
+
+    def _update_recent(self) -> None:
+        """Remember a folder that can train; forget one that no longer can."""
+        if not self._root:
+            return
+        if self._summary is not None and not self._error and not self._summary.problems:
+            self.add_recent_root(self._root)
+        elif self._root in self._recent:
+            self._recent.remove(self._root)
+            self._update_recent_menu()
 
     # -------------------------------------------------------------- display
     def _show_summary(self) -> None:
@@ -293,6 +308,8 @@ class DataPanel(QWidget):
         for bar in self._bars:
             self.chart.removeItem(bar)
         self._bars = []
+        # No stale label names under an empty chart after a failed scan.
+        self.chart.getPlotItem().getAxis("bottom").setTicks([[]])
         if not self._root:
             self.status_label.setText("No data folder chosen yet. Choose one, or drop it on the field above.")
             self.problems_label.hide()
@@ -324,12 +341,11 @@ class DataPanel(QWidget):
         labels = list(summary.labels)
         if not labels:
             return
-        colours = {"train": (30, 90, 200), "val": (220, 110, 0), "test": (0, 150, 70)}
         width = 0.8 / 3
         for offset, split in enumerate(("train", "val", "test")):
             counts = [summary.label_counts.get(split, {}).get(label, 0) for label in labels]
             xs = [i + (offset - 1) * width for i in range(len(labels))]
-            bar = pg.BarGraphItem(x=xs, height=counts, width=width * 0.95, brush=colours[split],
+            bar = pg.BarGraphItem(x=xs, height=counts, width=width * 0.95, brush=SPLIT_COLOURS[split],
                                   pen=pg.mkPen(None), name=split)
             self.chart.addItem(bar)
             self._bars.append(bar)

@@ -28,3 +28,38 @@ def show_error(parent: QWidget | None, title: str, summary: str, details: str = 
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
+
+
+CLOSE_SKIP_TEST = "skip-test"
+CLOSE_FINISH_TEST = "finish-test"
+CLOSE_CANCEL = "cancel"
+
+
+def ask_close_during_run(parent: QWidget | None, has_test_split: bool) -> str:
+    """Quit during a run: stop now without the test evaluation, stop after it, or keep training.
+
+    Returns CLOSE_SKIP_TEST, CLOSE_FINISH_TEST or CLOSE_CANCEL."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Training is running — mlcls-gui")
+    box.setText("A training run is in progress. Stop it and close?")
+    test = (
+        "<b>Stop and close</b> skips the test evaluation: summary.json then has no test "
+        "metrics (the Evaluate tab can compute them later from the final model).<br>"
+        "<b>Finish the test evaluation first</b> evaluates the best model on the test split, "
+        "then closes."
+        if has_test_split else "")
+    box.setInformativeText(
+        "The current batch finishes; the best checkpoint and the final model are kept.<br><br>" + test)
+    skip = box.addButton("Stop and close", QMessageBox.ButtonRole.DestructiveRole)
+    finish = box.addButton("Finish the test evaluation first", QMessageBox.ButtonRole.AcceptRole) \
+        if has_test_split else None
+    cancel = box.addButton("Keep training", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is skip:
+        return CLOSE_SKIP_TEST
+    if finish is not None and clicked is finish:
+        return CLOSE_FINISH_TEST
+    return CLOSE_CANCEL

@@ -45,7 +45,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QListView,
     QListWidget,
     QListWidgetItem,
@@ -66,6 +65,8 @@ from mlcls_gui.core.metrics import MetricReport, compute_metrics, precision_reca
 from .background import BackgroundTask
 from .dialogs import show_error
 from .thumbnails import make_thumbnail
+from .wheel_guard import guard_wheel
+from .widgets import PathField, ProgressState  # noqa: F401 - PathField, ProgressState: used by the batch panel too
 
 logger = logging.getLogger(__name__)
 
@@ -99,68 +100,6 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
 # ----------------------------------------------------------------- helpers
-class ProgressState:
-    """Progress written by a worker thread and polled by a GUI timer.
-
-    One attribute holding a tuple: assigning it is atomic under the GIL, so
-    no lock and no cross-thread signal per step is needed."""
-
-    def __init__(self) -> None:
-        self.value: tuple[int, int, str] = (0, 0, "")
-
-    def set(self, done: int, total: int, phase: str = "") -> None:
-        self.value = (int(done), int(total), phase)
-
-
-class PathField(QWidget):
-    """A path line edit with a Browse… button (open file, save file or folder)."""
-
-    path_changed = Signal(str)
-
-    def __init__(self, mode: str, title: str, file_filter: str = "", placeholder: str = "",
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        assert mode in ("open", "save", "folder")
-        self._mode = mode
-        self._title = title
-        self._filter = file_filter
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText(placeholder)
-        self.edit.setClearButtonEnabled(True)
-        self.edit.editingFinished.connect(self._on_edit_editing_finished)
-        self.browse_button = QPushButton("Browse…")
-        self.browse_button.clicked.connect(self._on_browse_button_clicked)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.edit, 1)
-        layout.addWidget(self.browse_button)
-
-    def path(self) -> str:
-        return self.edit.text().strip()
-
-    def set_path(self, path: str) -> None:
-        path = str(path)
-        if path != self.edit.text():
-            self.edit.setText(path)
-            self.path_changed.emit(path)
-
-    @Slot()
-    def _on_edit_editing_finished(self) -> None:
-        self.path_changed.emit(self.path())
-
-    @Slot()
-    def _on_browse_button_clicked(self) -> None:
-        start = self.path() or str(Path.home())
-        if self._mode == "open":
-            path, _ = QFileDialog.getOpenFileName(self, self._title, start, self._filter)
-        elif self._mode == "save":
-            path, _ = QFileDialog.getSaveFileName(self, self._title, start, self._filter)
-        else:
-            path = QFileDialog.getExistingDirectory(self, self._title, start)
-        if path:
-            self.set_path(path)
-
-
 def label_mistakes(probabilities: np.ndarray, truth: np.ndarray, column: int,
                    threshold: float) -> tuple[list[int], list[int]]:
     """Image indices of one label's false positives (most confident first) and
@@ -336,6 +275,7 @@ class EvaluatePanel(QWidget):
         self.split_combo.setToolTip(
             "Which images to use. Train / validation / test are the splits as training made them "
             "(the model's own seed and fractions); the test split gives honest scores.")
+        guard_wheel(self.split_combo)
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setDefault(True)
         self.evaluate_button.clicked.connect(self._on_evaluate_button_clicked)
@@ -346,10 +286,12 @@ class EvaluatePanel(QWidget):
         self.progress_bar.hide()
         self.status_label = QLabel("Choose a model file and a labelled data folder, then Evaluate.")
         self.status_label.setWordWrap(True)
+        self.status_label.setTextFormat(Qt.TextFormat.RichText)  # escaped text: show ' not &#x27;
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label = QLabel()
         self.message_label.setObjectName("evaluateMessages")
         self.message_label.setWordWrap(True)
+        self.message_label.setTextFormat(Qt.TextFormat.RichText)  # escaped text: show ' not &#x27;
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setStyleSheet(
             "color: #8a4b00; background: #fff4e5; border: 1px solid #f3d19c; padding: 4px;")

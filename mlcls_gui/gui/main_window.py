@@ -9,25 +9,14 @@ final model too. Widgets only show things; this window decides.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QGroupBox,
-    QMainWindow,
-    QMessageBox,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from mlcls_gui.core.config import TrainConfig, demo_config
 from mlcls_gui.core.events import (
@@ -40,78 +29,43 @@ from mlcls_gui.core.events import (
     RunStarted,
 )
 
+from . import window_settings
 from .audit_view import AuditView
 from .background import BackgroundTask
 from .batch_predict_panel import BatchPredictPanel
-from .config_form import ConfigForm, DeviceChoice, device_choices_from
+from .config_form import ConfigForm, DeviceChoice
 from .data_panel import DataPanel
-from .dialogs import show_error
+from .dialogs import CLOSE_CANCEL, CLOSE_FINISH_TEST, CLOSE_SKIP_TEST, ask_close_during_run, show_error
 from .evaluate_panel import EvaluatePanel
 from .plots import TrainingPlots
+from .field_labels import with_form_labels
 from .predict_panel import PredictPanel
-from .run_panel import LogBridge, QtLogHandler, RunPanel, summary_html
+from .resume_info import ResumeChecker, ResumeInfo
+from .run_panel import LogBridge, QtLogHandler, RunPanel
+from .run_summary import summary_html
+from .startup import (  # noqa: F401 - re-exported: the demo's names are part of this module's API
+    DEMO_DATA_FOLDER,
+    DEMO_MARKER,
+    DEMO_OUTPUT_FOLDER,
+    app_data_dir,
+    ensure_demo_dataset,
+    fitting_size,
+    warm_up,
+)
+from .wheel_guard import guard_wheel_in
+from .window_layout import build_menu, lay_out, make_room_for_the_summary
 
 logger = logging.getLogger(__name__)
 
 WINDOW_TITLE = "mlcls-gui — train multi-label image classifiers"
-DEMO_DATA_FOLDER = "demo-data"
-DEMO_OUTPUT_FOLDER = "demo-output"
-DEMO_MARKER = ".mlcls-demo-complete"
-
-
-def warm_up() -> list[DeviceChoice]:
-    """Runs on a background thread right after the window shows: the torch
-    import (seconds) and the device list, so Start never waits for them."""
-    import mlcls_gui.core.engine  # noqa: F401 - imported for its side effect (torch loaded)
-    import mlcls_gui.core.predict  # noqa: F401
-    from mlcls_gui.core.devices import list_devices
-
-    devices = list_devices()
-    return device_choices_from(devices, auto_precisions([d.id for d in devices]))
-
-
-def auto_precisions(device_ids: list[str]) -> dict[str, str]:
-    """The mixed precision ``mixed_precision="auto"`` would use on each device."""
-    try:
-        import torch
-
-        from mlcls_gui.core.precision import choose_precision
-    except ImportError:
-        return {}
-    found = {}
-    for device_id in device_ids:
-        try:
-            found[device_id] = choose_precision("auto", torch.device(device_id)).name
-        except Exception:  # noqa: BLE001 - informative only; never block the device list
-            logger.debug("No precision for %s", device_id, exc_info=True)
-    return found
-
-
-def ensure_demo_dataset(folder: Path) -> Path:
-    """Write the demo set into ``folder`` unless a complete one is there already."""
-    if (folder / DEMO_MARKER).is_file():
-        return folder
-    from mlcls_gui.core.demo import write_demo_dataset
-
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    write_demo_dataset(partial)
-    (partial / DEMO_MARKER).write_text("complete\n", encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
-    logger.info("Demo dataset written to %s", folder)
-    return folder
-
-
-def app_data_dir() -> Path:
-    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(location or Path.home() / ".mlcls-gui")
+DEFAULT_SIZE = (1560, 940)
 
 
 class MainWindow(QMainWindow):
     run_ended = Signal(str)  # "completed", "stopped", "early-stopped" or "failed"; thread gone
     ready_changed = Signal(bool)  # Start became possible / impossible
     demo_ready = Signal()
+    resume_checked = Signal(str)  # what a resume would continue from ("" when the file is unusable)
 
     def __init__(self, settings: QSettings | None = None, *, warm_up_now: bool = True,
                  torch_threads: int | None = None) -> None:
@@ -133,6 +87,10 @@ class MainWindow(QMainWindow):
         self._last_finish: RunFinished | None = None
         self._end_reason = ""
         self._ready = False
+        self._ready_text = ""  # e.g. "Demo ready…": shown only while Start is possible
+        self._close_choice = ""
+        self._phase = ""
+        self._test_images = 0
         self.last_error_box: QMessageBox | None = None
 
         self.data_panel = DataPanel()
@@ -143,46 +101,12 @@ class MainWindow(QMainWindow):
         self.audit_view = AuditView()
         self.evaluate_panel = EvaluatePanel()
         self.batch_predict_panel = BatchPredictPanel()
+        self.resume_checker = ResumeChecker(self)
         self._audit_stale = True
 
-        left = QTabWidget()
-        left.addTab(self.data_panel, "1 · Data")
-        left.addTab(self.config_form, "2 · Settings")
-        left.addTab(self.audit_view, "Audit")
-        self.left_tabs = left
-        center = QSplitter(Qt.Orientation.Vertical)
-        center.addWidget(self.plots)
-        center.addWidget(self.run_panel)
-        center.setStretchFactor(0, 3)
-        center.setStretchFactor(1, 2)
-        center.setSizes([500, 440])
-        center.setChildrenCollapsible(False)
-        self.center_splitter = center
-        predict_box = QGroupBox("Try the model")
-        predict_layout = QVBoxLayout(predict_box)
-        predict_layout.setContentsMargins(4, 8, 4, 4)
-        predict_layout.addWidget(self.predict_panel)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(center)
-        splitter.addWidget(predict_box)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setStretchFactor(2, 2)
-        splitter.setSizes([430, 620, 500])
-        splitter.setChildrenCollapsible(False)
-        self.splitter = splitter
-        container = QWidget()
-        layout = QVBoxLayout(container)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
-        self.main_tabs = QTabWidget()
-        self.main_tabs.setDocumentMode(True)
-        self.main_tabs.addTab(container, "Train && try")
-        self.main_tabs.addTab(self.evaluate_panel, "Evaluate")
-        self.main_tabs.addTab(self.batch_predict_panel, "Batch predict")
-        self.setCentralWidget(self.main_tabs)
-        self._build_menu()
+        lay_out(self)
+        guard_wheel_in(self)
+        build_menu(self)
         self.statusBar().showMessage("Loading PyTorch in the background…")
 
         self._log_bridge = LogBridge(self)
@@ -197,42 +121,25 @@ class MainWindow(QMainWindow):
         self.data_panel.summary_changed.connect(self._on_data_panel_summary_changed)
         self.config_form.changed.connect(self._on_config_form_changed)
         self.config_form.config_loaded.connect(self._on_config_form_config_loaded)
+        self.config_form.reset_done.connect(self._on_config_form_reset_done)
         self.run_panel.start_clicked.connect(self._on_run_panel_start_clicked)
         self.run_panel.stop_clicked.connect(self._on_run_panel_stop_clicked)
         self.run_panel.checkpoint_clicked.connect(self._on_run_panel_checkpoint_clicked)
         self.run_panel.resume_clicked.connect(self._on_run_panel_resume_clicked)
+        self.resume_checker.checked.connect(self._on_resume_checker_checked)
+        self.resume_checker.failed.connect(self._on_resume_checker_failed)
         self.left_tabs.currentChanged.connect(self._on_left_tabs_current_changed)
         self.predict_panel.model_loaded.connect(self._on_predict_panel_model_loaded)
         self.evaluate_panel.open_image_requested.connect(self._on_evaluate_panel_open_image_requested)
         self.evaluate_panel.thresholds_saved.connect(self._on_evaluate_panel_thresholds_saved)
 
-        self.resize(1560, 940)
+        self.resize(*fitting_size(DEFAULT_SIZE))
         self._restore_settings()
         self._update_start_state()
         if warm_up_now:
             self.start_warm_up()
 
     # ================================================================ setup
-    def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        actions = [
-            ("Choose data folder…", None, self.data_panel._on_browse_button_clicked),
-            ("Load settings…", QKeySequence.StandardKey.Open, self.config_form._on_load_button_clicked),
-            ("Save settings…", QKeySequence.StandardKey.Save, self.config_form._on_save_button_clicked),
-            ("Open model for predictions…", None, self.predict_panel._on_open_model_button_clicked),
-        ]
-        for text, shortcut, slot in actions:
-            action = QAction(text, self)
-            if shortcut is not None:
-                action.setShortcut(QKeySequence(shortcut))
-            action.triggered.connect(slot)
-            file_menu.addAction(action)
-        file_menu.addSeparator()
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-
     def start_warm_up(self) -> None:
         task = BackgroundTask(warm_up, name="warm-up", parent=self)
         task.done.connect(self._on_warm_up_done)
@@ -242,45 +149,32 @@ class MainWindow(QMainWindow):
         task.start()
 
     def _restore_settings(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+        geometry = window_settings.stored_bytes(self.settings, "window/geometry")
+        if geometry is not None:
             self.restoreGeometry(geometry)
-        splitter = self.settings.value("window/splitter")
-        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
+        splitter = window_settings.stored_bytes(self.settings, "window/splitter")
+        if splitter is not None:
             self.splitter.restoreState(splitter)
-        recent = self.settings.value("data/recent_roots", "")
-        try:
-            roots = json.loads(recent) if isinstance(recent, str) and recent else []
-        except json.JSONDecodeError:
-            roots = []
-        self.data_panel.set_recent_roots([r for r in roots if isinstance(r, str)])
-        text = self.settings.value("config/last", "")
-        if isinstance(text, str) and text:
-            try:
-                config = TrainConfig.from_dict(json.loads(text), source="the last session's settings")
-            except (json.JSONDecodeError, Exception) as exc:  # noqa: BLE001 - never block the start
-                logger.warning("Ignoring the last session's settings: %s", exc)
-            else:
-                self.apply_config(config)
-        model = self.settings.value("predict/model", "")
-        if isinstance(model, str) and model and os.path.isfile(model):
+        self.data_panel.set_recent_roots(window_settings.recent_roots(self.settings))
+        config = window_settings.last_config(self.settings)
+        if config is not None:
+            self.apply_config(config)
+        model = window_settings.last_model(self.settings)
+        if model:
             self.predict_panel.set_model_file(model)  # loads in the background
 
     def save_settings(self) -> None:
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/splitter", self.splitter.saveState())
-        self.settings.setValue("data/recent_roots", json.dumps(self.data_panel.recent_roots()))
-        config = self.config_form.config()
-        if config is not None:
-            self.settings.setValue("config/last", json.dumps(config.to_dict()))
-        if self.predict_panel.has_model():
-            self.settings.setValue("predict/model", self.predict_panel.model_path())
-        self.settings.sync()
+        window_settings.save(
+            self.settings, geometry=self.saveGeometry(), splitter=self.splitter.saveState(),
+            roots=self.data_panel.recent_roots(), config=self.config_form.config(),
+            model=self.predict_panel.model_path() if self.predict_panel.has_model() else "")
 
     # =============================================================== public
-    def apply_config(self, config: TrainConfig) -> None:
-        """Show ``config`` in the form and select (and scan) its data folder."""
-        self.config_form.set_config(config)
+    def apply_config(self, config: TrainConfig, baseline_source: str = "") -> None:
+        """Show ``config`` in the form and select (and scan) its data folder.
+
+        ``baseline_source`` names it as what the changed-field marks compare against."""
+        self.config_form.set_config(config, baseline_source=baseline_source)
         self.data_panel.set_split_settings(config.val_fraction, config.test_fraction, config.seed)
         if config.images_root != self.data_panel.root():
             self.data_panel.set_root(config.images_root)
@@ -312,13 +206,15 @@ class MainWindow(QMainWindow):
             return f"PyTorch could not be loaded: {self._torch_error}"
         if not self._torch_ready:
             return "Loading PyTorch…"
+        if self.resume_checker.is_busy():
+            return "Reading the checkpoint to resume from…"
         errors = self.config_form.errors()
         if errors:
-            first = next(iter(errors.values()))
+            first = with_form_labels(next(iter(errors.values())))
             return f"Fix the settings marked in red (Settings tab): {first}"
         return self.data_panel.blocking_reason()
 
-    def start_run(self, resume_from: str = "") -> bool:
+    def start_run(self, resume_from: str = "", resume_info: ResumeInfo | None = None) -> bool:
         """Start training with the form's config (optionally resuming); False if blocked."""
         blocker = self.start_blocker()
         config = self.config_form.config()
@@ -345,8 +241,11 @@ class MainWindow(QMainWindow):
         self._stopping = False
         self._last_finish = None
         self._end_reason = ""
+        self._ready_text = ""
+        self._phase = ""
+        self._test_images = 0
         self.plots.reset()
-        self.run_panel.begin_run(resuming=self._resuming)
+        self.run_panel.begin_run(resuming=self._resuming, resume_text=resume_info.text() if resume_info else "")
         self._set_locked(True)
         self.save_settings()
         if resume_from:
@@ -364,6 +263,7 @@ class MainWindow(QMainWindow):
         if not self._stopping:
             self._stopping = True
             self.run_panel.set_state("Stopping… (finishing the current batch, keeping the best checkpoint)", "#b26a00")
+            self.run_panel.set_stopping()
             self.run_panel.stop_button.setEnabled(False)
             self.run_panel.checkpoint_button.setEnabled(False)
             logger.info("Stop requested")
@@ -377,26 +277,35 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if self._thread is not None:
             if not self._closing:
-                if not self.confirm_close_during_run():
+                answer = self.confirm_close_during_run()
+                # True / False: the plain "stop and close" / "keep training" (tests answer so).
+                choice = {True: CLOSE_SKIP_TEST, False: CLOSE_CANCEL}.get(answer, answer)  # type: ignore[arg-type]
+                if choice == CLOSE_CANCEL:
                     event.ignore()
                     return
                 self._closing = True
-                self.request_stop()
-                self.run_panel.set_state("Stopping… the window closes once the run has stopped.", "#b26a00")
+                self._close_choice = str(choice)
+                self._stop_for_close()
             event.ignore()
             return
         self._shutdown()
         event.accept()
 
-    def confirm_close_during_run(self) -> bool:
-        answer = QMessageBox.question(
-            self, "Training is running — mlcls-gui",
-            "A training run is in progress. Stop it and close?\n\n"
-            "The current batch finishes, the best checkpoint and the final model are kept.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+    def confirm_close_during_run(self) -> str | bool:
+        """CLOSE_SKIP_TEST, CLOSE_FINISH_TEST or CLOSE_CANCEL (tests replace this method)."""
+        return ask_close_during_run(self, has_test_split=self._test_images > 0)
+
+    def _stop_for_close(self) -> None:
+        if self._close_choice == CLOSE_FINISH_TEST:
+            # One stop request ends training; the engine then still tests. A
+            # second one (or one during the test) would skip the test.
+            if not self._stopping and self._phase not in ("testing", "saving"):
+                self.request_stop()
+            self.run_panel.set_state("Stopping… the test evaluation runs, then the window closes.", "#b26a00")
+        else:
+            self.request_stop()  # during the test evaluation this skips it
+            self.run_panel.set_state(
+                "Stopping… the window closes once the run has stopped (test evaluation skipped).", "#b26a00")
 
     def _shutdown(self) -> None:
         self.save_settings()
@@ -404,6 +313,7 @@ class MainWindow(QMainWindow):
         for panel in (self.evaluate_panel, self.batch_predict_panel, self.audit_view):
             panel.shutdown()
         self.data_panel.wait_for_scan()
+        self.resume_checker.wait()
         for task in (self._warm_up, self._demo_task):
             if task is not None:
                 task.wait()
@@ -419,6 +329,9 @@ class MainWindow(QMainWindow):
         ready = not blocker
         shown = "" if (ready or self._thread is not None) else blocker
         self.run_panel.set_start_allowed(ready, shown)
+        if self._ready_text and self._thread is None:
+            # "Demo ready" must not stand under a reason why Start is not possible.
+            self.run_panel.set_state(self._ready_text if ready else "")
         if ready != self._ready:
             self._ready = ready
             self.ready_changed.emit(ready)
@@ -444,9 +357,10 @@ class MainWindow(QMainWindow):
     def _on_demo_task_done(self, root: Path) -> None:
         output = self._demo_output
         config = demo_config(root, output)
-        self.apply_config(config)
+        self.apply_config(config, baseline_source="the demo settings")
         self.left_tabs.setCurrentWidget(self.data_panel)
-        self.run_panel.set_state("Demo ready: press Start training.")
+        self._ready_text = "Demo ready: press Start training."
+        self._update_start_state()
         logger.info("Demo: data %s, output %s", root, output)
         self.demo_ready.emit()
 
@@ -506,8 +420,17 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_config_form_config_loaded(self, config: TrainConfig) -> None:
+        self._ready_text = ""
         if config.images_root and config.images_root != self.data_panel.root():
             self.data_panel.set_root(config.images_root)
+
+    @Slot()
+    def _on_config_form_reset_done(self) -> None:
+        # The demo's (or loaded) settings are gone: "Demo ready" would no longer be true.
+        if self._ready_text and self._thread is None:
+            self.run_panel.set_state("")
+        self._ready_text = ""
+        self.statusBar().showMessage("Settings reset to their defaults.", 6000)
 
     @Slot()
     def _on_run_panel_start_clicked(self) -> None:
@@ -524,16 +447,53 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_run_panel_resume_clicked(self) -> None:
         config = self.config_form.config()
-        start = str(Path(config.save_model_folder).expanduser()) if config else ""
+        start = config.save_model_folder if config else ""
         path, _ = QFileDialog.getOpenFileName(
             self, "Resume from a checkpoint", start, "Checkpoints (*.pt *.pth);;All files (*)")
         if path:
-            self.start_run(resume_from=path)
+            self.prepare_resume(path)
+
+    def prepare_resume(self, path: str) -> None:
+        """Read what ``path`` continues from (in the background), say it, then resume."""
+        config = self.config_form.config()
+        if self.resume_checker.is_busy() or self._thread is not None or config is None:
+            return
+        self.run_panel.set_state(f"Reading {Path(path).name} to see where it continues…")
+        self.resume_checker.check(path, config.n_epochs)
+        self._update_start_state()
+
+    def confirm_resume(self, info: ResumeInfo) -> bool:
+        """Say what the resume continues from and ask; tests replace this method."""
+        answer = QMessageBox.question(
+            self, "Resume training — mlcls-gui", "\n\n".join(info.sentences()),
+            QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Ok)
+        return answer == QMessageBox.StandardButton.Ok
+
+    @Slot(object)
+    def _on_resume_checker_checked(self, info: ResumeInfo) -> None:
+        self._update_start_state()
+        self.run_panel.set_state(info.text())
+        self.resume_checked.emit(info.text())
+        if self._closing:
+            return
+        if self.confirm_resume(info):
+            self.start_run(resume_from=info.path, resume_info=info)
+        else:
+            self.run_panel.set_state("")
+
+    @Slot(str, str)
+    def _on_resume_checker_failed(self, summary: str, details: str) -> None:
+        self._update_start_state()
+        self.run_panel.set_state("Cannot resume from that file.", "#c62828")
+        self.resume_checked.emit("")
+        self.last_error_box = show_error(self, "Cannot resume", with_form_labels(summary), details)
 
     # ---------------------------------------------------------- worker events
     @Slot(object)
     def _on_worker_run_started(self, event: RunStarted) -> None:
         config = self.config_form.config()
+        self._test_images = int(event.split_sizes.get("test", 0))
         self.run_panel.show_run_started(event, config.learning_rate if config else None)
         if self._stopping:
             self.run_panel.set_state("Stopping… (finishing the current batch)", "#b26a00")
@@ -560,9 +520,11 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_worker_phase_changed(self, event: PhaseChanged) -> None:
+        self._phase = event.phase
         self.run_panel.show_phase(event)
-        if event.phase == "testing" and self._closing and self._control is not None:
-            # Closing: a second stop request skips the test evaluation.
+        if (event.phase == "testing" and self._closing and self._close_choice != CLOSE_FINISH_TEST
+                and self._control is not None):
+            # Closing without the test: a second stop request skips the test evaluation.
             self._control.request_stop()
 
     @Slot(object)
@@ -582,15 +544,16 @@ class MainWindow(QMainWindow):
         final_model = finish.final_model_path if finish else ""
         self.plots.set_best_epoch(int(summary.get("best_epoch") or 0))
         self.plots.redraw()
-        self.run_panel.finish_progress()
         states = {
-            "completed": ("Finished.", "#1b5e20"),
-            "early-stopped": ("Finished (stopped early: no more improvement).", "#1b5e20"),
-            "stopped": ("Stopped.", "#b26a00"),
+            "completed": ("Run finished.", "#1b5e20", "finished"),
+            "early-stopped": ("Run finished (stopped early: no more improvement).", "#1b5e20", "stopped early"),
+            "stopped": ("Run stopped.", "#b26a00", "stopped"),
         }
-        text, colour = states.get(reason, (f"Ended ({reason}).", "#222"))
+        text, colour, word = states.get(reason, (f"Run ended ({reason}).", "#222", "ended"))
+        self.run_panel.finish_progress(word)
         self.run_panel.set_state(text, colour)
         self.run_panel.show_summary(summary_html(summary, output_dir, final_model), output_dir)
+        make_room_for_the_summary(self)
         if final_model and os.path.isfile(final_model) and not self._closing:
             self.predict_panel.set_model_file(final_model)
             self._offer_evaluation(final_model)
@@ -608,8 +571,9 @@ class MainWindow(QMainWindow):
     def _on_worker_failed(self, summary: str, details: str) -> None:
         self._end_reason = "failed"
         finish = self._last_finish
-        self.run_panel.set_state(f"Failed: {summary}", "#c62828")
-        self.run_panel.finish_progress()
+        summary = with_form_labels(summary)
+        self.run_panel.set_state(f"Run failed: {summary}", "#c62828")
+        self.run_panel.finish_progress("failed")
         if finish is not None and finish.final_model_path:
             self.run_panel.show_summary(
                 summary_html(finish.summary or {"message": finish.message}, finish.output_dir,
@@ -631,3 +595,4 @@ class MainWindow(QMainWindow):
         self.run_ended.emit(reason)
         if self._closing:
             QTimer.singleShot(0, self.close)
+

@@ -120,10 +120,12 @@ class TrainingPlots(QWidget):
         item.setLabel("bottom", "epoch")
         item.setLabel("left", y_label)
         item.showGrid(x=True, y=True, alpha=0.25)
+        # No SI prefixes: during the first epoch the axis would read "epoch (x0.001)".
         item.getAxis("left").enableAutoSIPrefix(False)
+        item.getAxis("bottom").enableAutoSIPrefix(False)
         item.addLegend(offset=legend_offset, labelTextColor="#222", brush=(255, 255, 255, 210),
                        pen=pg.mkPen((200, 200, 200)))
-        widget.setMinimumHeight(140)
+        widget.setMinimumHeight(110)  # two plots and the run panel fit 1280×720
 
     # ------------------------------------------------------------------ input
     def reset(self) -> None:

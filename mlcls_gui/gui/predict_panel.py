@@ -20,40 +20,32 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTemporaryDir, QUrl, Signal, Slot
 from PySide6.QtGui import (
-    QColor,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
     QImage,
     QKeySequence,
-    QPixmap,
     QShortcut,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from .background import BackgroundTask
+from .prediction_card import CARD_MIN_WIDTH, THUMBNAIL_SIZE, PredictionCard
 from .thumbnails import make_thumbnail
+from .wheel_guard import guard_wheel
 
 logger = logging.getLogger(__name__)
 
-THUMBNAIL_SIZE = 112
 CHUNK_SIZE = 8
 MAX_CARDS = 200
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
@@ -96,108 +88,6 @@ def run_predictions(predictor: Any, inputs: list[str], cancel: threading.Event) 
         if prediction.ok:
             result.thumbnails[prediction.path] = make_thumbnail(prediction.path, THUMBNAIL_SIZE)
     return result
-
-
-class PredictionCard(QFrame):
-    """One image: thumbnail, file name, and its labels sorted by confidence."""
-
-    def __init__(self, path: str, probabilities: dict[str, float], thumbnail: QImage,
-                 thresholds: dict[str, float], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.path = path
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setObjectName("predictionCard")
-        self.rows = sorted(probabilities.items(), key=lambda kv: (-kv[1], kv[0]))
-
-        self.thumbnail = QLabel()
-        self.thumbnail.setFixedSize(THUMBNAIL_SIZE + 4, THUMBNAIL_SIZE + 4)
-        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.thumbnail.setStyleSheet("background: #eee; border: 1px solid #ccc;")
-        if not thumbnail.isNull():
-            self.thumbnail.setPixmap(QPixmap.fromImage(thumbnail))
-        else:
-            self.thumbnail.setText("no preview")
-        self.title = QLabel(f"<b>{html.escape(Path(path).name)}</b>")
-        self.title.setToolTip(path)
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.predicted_label = QLabel()
-        self.predicted_label.setWordWrap(True)
-
-        self.table = QTableWidget(len(self.rows), 4)
-        self.table.setHorizontalHeaderLabels(["Label", "Confidence", "", "Decision"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-        self.bars: list[QProgressBar] = []
-        for row, (label, probability) in enumerate(self.rows):
-            self.table.setItem(row, 0, QTableWidgetItem(label))
-            number = QTableWidgetItem(f"{probability:.3f}")
-            number.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.table.setItem(row, 1, number)
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
-            bar.setValue(int(round(probability * 1000)))
-            bar.setTextVisible(False)
-            bar.setMaximumHeight(14)
-            self.table.setCellWidget(row, 2, bar)
-            self.bars.append(bar)
-            self.table.setItem(row, 3, QTableWidgetItem(""))
-        self.table.resizeRowsToContents()
-        shown = min(len(self.rows), 8)
-        row_height = self.table.rowHeight(0) if self.rows else 22
-        self.table.setFixedHeight(header.sizeHint().height() + shown * row_height + 4)
-        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-        text = QVBoxLayout()
-        text.setSpacing(2)
-        text.addWidget(self.title)
-        text.addWidget(self.predicted_label)
-        text.addWidget(self.table)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.thumbnail, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addLayout(text, 1)
-        self.set_thresholds(thresholds)
-
-    def labels_in_order(self) -> list[str]:
-        return [self.table.item(row, 0).text() for row in range(self.table.rowCount())]
-
-    def decisions(self) -> dict[str, bool]:
-        return {label: p >= self._thresholds[label] for label, p in self.rows}
-
-    def set_thresholds(self, thresholds: dict[str, float]) -> None:
-        """Mark each label above / below its threshold (one value or per label)."""
-        self._thresholds = {label: thresholds.get(label, 0.5) for label, _ in self.rows}
-        above_brush = QColor("#e3f4e6")
-        plain = QColor(Qt.GlobalColor.white)
-        predicted = []
-        for row, (label, probability) in enumerate(self.rows):
-            threshold = self._thresholds[label]
-            above = probability >= threshold
-            decision = self.table.item(row, 3)
-            decision.setText(f"✔ ≥ {threshold:.2f}" if above else f"< {threshold:.2f}")
-            decision.setToolTip(f"{label}: confidence {probability:.3f}, threshold {threshold:.3f}")
-            decision.setForeground(QColor("#1b5e20") if above else QColor("#777777"))
-            for column in (0, 1, 3):
-                item = self.table.item(row, column)
-                item.setBackground(above_brush if above else plain)
-                font = item.font()
-                font.setBold(above)
-                item.setFont(font)
-            self.bars[row].setStyleSheet(
-                "QProgressBar::chunk { background: %s; }" % ("#2e7d32" if above else "#90a4ae"))
-            if above:
-                predicted.append(label)
-        if predicted:
-            self.predicted_label.setText(f"Predicted: <b>{html.escape(', '.join(predicted))}</b>")
-        else:
-            self.predicted_label.setText("No label reaches its threshold.")
 
 
 class PredictPanel(QWidget):
@@ -245,6 +135,7 @@ class PredictPanel(QWidget):
         self.threshold_spin.setValue(0.5)
         self.threshold_spin.setToolTip("A label is predicted when its confidence is at least this value.")
         self.threshold_spin.valueChanged.connect(self._on_threshold_spin_value_changed)
+        guard_wheel(self.threshold_spin)
         self.per_label_check = QCheckBox("Per-label")
         self.per_label_check.setToolTip(
             "Use the model's own threshold for each label (tuned on the validation images at "
@@ -260,15 +151,20 @@ class PredictPanel(QWidget):
         tools.addWidget(self.paste_button)
         tools.addWidget(self.clear_button)
         tools.addStretch(1)
-        tools.addWidget(QLabel("Threshold"))
-        tools.addWidget(self.threshold_spin)
-        tools.addWidget(self.per_label_check)
+        # Its own row: one row of six controls made the panel too wide for 1280×720.
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(QLabel("Threshold"))
+        threshold_row.addWidget(self.threshold_spin)
+        threshold_row.addWidget(self.per_label_check)
+        threshold_row.addStretch(1)
 
         self.status_label = QLabel()
         self.status_label.setStyleSheet("color: #555;")
+        self.status_label.setWordWrap(True)  # a long count must not widen the window
         self.message_label = QLabel()
         self.message_label.setObjectName("predictMessages")
         self.message_label.setWordWrap(True)
+        self.message_label.setTextFormat(Qt.TextFormat.RichText)  # escaped text: show ' not &#x27;
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setStyleSheet(
             "color: #8a4b00; background: #fff4e5; border: 1px solid #f3d19c; padding: 4px;")
@@ -286,11 +182,14 @@ class PredictPanel(QWidget):
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.cards_widget)
+        # Never so narrow that a card's decision column is cut off.
+        self.scroll.setMinimumWidth(CARD_MIN_WIDTH + self.scroll.verticalScrollBar().sizeHint().width() + 4)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(model_row)
         layout.addLayout(tools)
+        layout.addLayout(threshold_row)
         layout.addWidget(self.status_label)
         layout.addWidget(self.message_label)
         layout.addWidget(self.scroll, 1)
@@ -441,9 +340,10 @@ class PredictPanel(QWidget):
             self.drop_hint.hide()
         self._set_messages(messages)
         skipped = len(messages)
-        text = f"{shown} image(s) predicted"
-        if skipped:
-            text += f", {skipped} not used (see above)"
+        # Counts what is on screen, not only this drop (cards from earlier drops stay).
+        text = f"{len(self.cards)} image(s) shown"
+        if shown != len(self.cards) or skipped:
+            text += f" — this drop: {shown} predicted" + (f", {skipped} not used (see above)" if skipped else "")
         if result.cancelled:
             text += " — cancelled"
         self.status_label.setText(text + ".")

@@ -11,7 +11,6 @@ import html
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QFont
@@ -23,12 +22,14 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from mlcls_gui.core.events import BatchEnd, EpochEnd, PhaseChanged, RunStarted
+
+from .run_summary import fmt_metric
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +67,6 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _fmt_metric(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    try:
-        return f"{float(value):.{digits}f}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
 class RunPanel(QWidget):
     start_clicked = Signal()
     stop_clicked = Signal()
@@ -92,10 +84,15 @@ class RunPanel(QWidget):
         self._batch_dirty = False
         self._phase = ""
         self._lr: float | None = None
+        self._stopping = False
 
         self.start_button = QPushButton("▶  Start training")
         self.start_button.setObjectName("startButton")
-        self.start_button.setStyleSheet("QPushButton:enabled { font-weight: bold; }")
+        # Bold by font, not by a ":enabled" style rule: Qt sizes a button for
+        # its plain font, so a rule's bold text would be clipped.
+        bold = QFont(self.start_button.font())
+        bold.setBold(True)
+        self.start_button.setFont(bold)
         self.start_button.clicked.connect(self.start_clicked)
         self.stop_button = QPushButton("■  Stop")
         self.stop_button.setToolTip("Finish the current batch, keep the best checkpoint and end the run.")
@@ -124,6 +121,11 @@ class RunPanel(QWidget):
         state_font.setBold(True)
         self.state_label.setFont(state_font)
         self.state_label.setWordWrap(True)
+        self.resume_label = QLabel()
+        self.resume_label.setObjectName("resumeLabel")
+        self.resume_label.setWordWrap(True)
+        self.resume_label.setStyleSheet("color: #0d47a1;")
+        self.resume_label.hide()
 
         self.epoch_bar = QProgressBar()
         self.epoch_bar.setRange(0, 1)
@@ -156,29 +158,45 @@ class RunPanel(QWidget):
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.open_folder_button = QPushButton("Open output folder")
         self.open_folder_button.clicked.connect(self._on_open_folder_button_clicked)
-        self.summary_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
-        self.summary_frame.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        summary_layout = QHBoxLayout(self.summary_frame)
-        summary_layout.addWidget(self.summary_label, 1)
-        summary_layout.addWidget(self.open_folder_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.summary_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # In its own scroll area: a long summary must not push the window past
+        # 1280×720 (the log below gives way first, then the summary scrolls).
+        self.summary_scroll = QScrollArea()
+        self.summary_scroll.setWidgetResizable(True)
+        self.summary_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.summary_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.summary_scroll.setWidget(self.summary_label)
+        self.summary_scroll.viewport().setAutoFillBackground(False)
+        self.summary_scroll.setMinimumHeight(80)
+        self.summary_scroll.setMaximumHeight(230)
+        # The button under the text, not beside it: the text gets the panel's full width.
+        summary_layout = QVBoxLayout(self.summary_frame)
+        summary_layout.setContentsMargins(6, 4, 6, 4)
+        summary_layout.setSpacing(2)
+        summary_layout.addWidget(self.summary_scroll, 1)
+        summary_layout.addWidget(self.open_folder_button, 0, Qt.AlignmentFlag.AlignRight)
         self.summary_frame.hide()
 
         self.log_view = QPlainTextEdit()
         self.log_view.setObjectName("logView")
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(MAX_LOG_LINES)
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        # Wrapped: with no sideways scrolling, a new line is never shown blank
+        # because the view kept an earlier line's horizontal scroll position.
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.log_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         mono.setPointSize(max(8, self.font().pointSize() - 1))
         self.log_view.setFont(mono)
-        self.log_view.setMinimumHeight(70)
+        self.log_view.setMinimumHeight(60)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(buttons)
         layout.addWidget(self.start_hint)
         layout.addWidget(self.state_label)
+        layout.addWidget(self.resume_label)
         layout.addLayout(grid)
         layout.addLayout(stats)
         layout.addWidget(self.summary_frame)
@@ -199,7 +217,8 @@ class RunPanel(QWidget):
     def set_start_allowed(self, allowed: bool, reason: str) -> None:
         self.start_button.setEnabled(allowed)
         self.resume_button.setEnabled(allowed)
-        self.start_hint.setText(reason)
+        # Said as what it is, so it never reads as the outcome of the last run.
+        self.start_hint.setText(f"Start is not possible yet: {reason}" if reason else "")
         self.start_hint.setVisible(bool(reason))
 
     def set_state(self, text: str, colour: str = "#222") -> None:
@@ -207,11 +226,14 @@ class RunPanel(QWidget):
         self.state_label.setStyleSheet(f"color: {colour};")
 
     # --------------------------------------------------------------- events
-    def begin_run(self, *, resuming: bool) -> None:
+    def begin_run(self, *, resuming: bool, resume_text: str = "") -> None:
         self._output_dir = ""
         self._last_batch = None
         self._lr = None
         self._phase = ""
+        self._stopping = False
+        self.resume_label.setText(f"<b>Resumed:</b> {html.escape(resume_text)}" if resume_text else "")
+        self.resume_label.setVisible(bool(resume_text))
         self.summary_frame.hide()
         self.epoch_bar.setRange(0, 1)
         self.epoch_bar.setValue(0)
@@ -237,6 +259,11 @@ class RunPanel(QWidget):
             f"Training on {event.device}{precision_text}: {len(event.labels)} labels, train "
             f"{sizes.get('train', 0)} · val {sizes.get('val', 0)} · test {sizes.get('test', 0)} images")
         self.set_fast_paths(event.fast_paths or {})
+        notes = tuple(getattr(event, "notes", ()) or ())
+        if notes:
+            text = self.resume_label.text()
+            self.resume_label.setText((text + "<br>" if text else "") + "<br>".join(f"• {html.escape(n)}" for n in notes))
+            self.resume_label.show()
         self.epoch_bar.setRange(0, self._batches)
         self.run_bar.setRange(0, 1000)
         self.run_bar.setFormat(f"Epoch {event.start_epoch - 1}/{event.total_epochs} done")
@@ -258,8 +285,8 @@ class RunPanel(QWidget):
         m = event.metrics
         best = f"best epoch {event.best_epoch}" if event.best_epoch else "no best epoch yet"
         self.stats_label.setText(
-            f"Epoch {event.epoch}: val loss {_fmt_metric(m.get('val_loss'), 4)}, "
-            f"val accuracy {_fmt_metric(m.get('val_accuracy'))}, val mAP {_fmt_metric(m.get('val_map'))} — {best}")
+            f"Epoch {event.epoch}: val loss {fmt_metric(m.get('val_loss'), 4)}, "
+            f"val accuracy {fmt_metric(m.get('val_accuracy'))}, val mAP {fmt_metric(m.get('val_map'))} — {best}")
 
     def show_phase(self, event: PhaseChanged) -> None:
         self._phase = event.phase
@@ -272,6 +299,7 @@ class RunPanel(QWidget):
     def show_summary(self, html_text: str, output_dir: str) -> None:
         self._output_dir = output_dir
         self.summary_label.setText(html_text)
+        self.resume_label.hide()  # said before and during the run; the summary matters now
         self.open_folder_button.setEnabled(bool(output_dir) and Path(output_dir).is_dir())
         self.summary_frame.show()
         QTimer.singleShot(0, self.scroll_log_to_end)
@@ -279,10 +307,27 @@ class RunPanel(QWidget):
     def output_dir(self) -> str:
         return self._output_dir
 
-    def finish_progress(self) -> None:
+    def set_stopping(self) -> None:
+        """A stop was requested: no more ETA (the run ends after this batch)."""
+        self._stopping = True
+        self._batch_dirty = True
+
+    def finish_progress(self, outcome: str = "finished") -> None:
+        """The bars at the end of a run: where it got to, without an ETA."""
         self._batch_dirty = False
-        if self._last_batch is not None:
-            self._refresh_batch(self._last_batch)
+        event = self._last_batch
+        if event is None:
+            # Ended before the first batch (e.g. a failed start): nothing stays on "Preparing…".
+            self.epoch_bar.setRange(0, 1)
+            self.epoch_bar.setValue(0)
+            self.epoch_bar.setFormat("Epoch —")
+            self.run_bar.setRange(0, 1)
+            self.run_bar.setValue(0)
+            self.run_bar.setFormat(f"Run {outcome} before the first batch")
+            return
+        self._refresh_batch(event)
+        elapsed = time.monotonic() - self._run_started_at
+        self.run_bar.setFormat(f"{self.run_bar.value() / 10:.0f}% — run {outcome} after {format_duration(elapsed)}")
 
     @Slot(str, int)
     def append_log(self, text: str, level: int) -> None:
@@ -311,8 +356,9 @@ class RunPanel(QWidget):
         self.run_bar.setValue(int(done * 1000))
         elapsed = time.monotonic() - self._run_started_at
         eta = elapsed * (1 - done) / done if done > 0 else 0.0
+        remaining = "stopping after this batch" if self._stopping else f"ETA {format_duration(eta)}"
         self.run_bar.setFormat(
-            f"{done * 100:.0f}% — elapsed {format_duration(elapsed)}, ETA {format_duration(eta)} — "
+            f"{done * 100:.0f}% — elapsed {format_duration(elapsed)}, {remaining} — "
             f"{event.images_per_second:.1f} images/s")
 
     @Slot()
@@ -326,26 +372,3 @@ class RunPanel(QWidget):
         if self._output_dir:
             QDesktopServices.openUrl(QUrl.fromLocalFile(self._output_dir))
 
-
-def summary_html(summary: dict[str, Any], output_dir: str, final_model_path: str) -> str:
-    """The end-of-run summary: best epoch, validation and test metrics, files."""
-    parts = [f"<b>{html.escape(str(summary.get('message', 'Run ended.')))}</b>"]
-    best_epoch = summary.get("best_epoch")
-    best_val = summary.get("best_val") or {}
-    if best_epoch:
-        parts.append(
-            f"Best epoch <b>{best_epoch}</b> ({html.escape(str(summary.get('monitor', '')))}): "
-            f"val loss {_fmt_metric(best_val.get('val_loss'), 4)}, exact-match "
-            f"{_fmt_metric(best_val.get('val_accuracy'))}, mAP {_fmt_metric(best_val.get('val_map'))}, "
-            f"macro F1 {_fmt_metric(best_val.get('val_macro_f1'))}")
-    if summary.get("test_images"):
-        parts.append(
-            f"Test ({summary.get('test_images')} images): exact-match "
-            f"{_fmt_metric(summary.get('test_exact_match'))}, mAP {_fmt_metric(summary.get('test_map'))}, "
-            f"macro F1 {_fmt_metric(summary.get('test_macro_f1'))}, loss {_fmt_metric(summary.get('test_loss'), 4)}")
-    if output_dir:
-        files = summary.get("files") or {}
-        names = ", ".join(html.escape(str(v)) for v in files.values())
-        model = f"model <b>{html.escape(Path(final_model_path).name)}</b>; " if final_model_path else ""
-        parts.append(f"Files in <code>{html.escape(output_dir)}</code>: {model}{names}")
-    return "<br>".join(parts)

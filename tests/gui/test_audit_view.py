@@ -92,3 +92,38 @@ def test_a_new_dataset_replaces_the_running_audit(qtbot: QtBot, demo_root: Path,
     assert blocker.args == ["done"]
     assert list(view.audit().labels) == ["a", "b"]
     np.testing.assert_array_equal(view.heatmap_values(), [[2, 1], [1, 1]])
+
+
+def test_no_count_saturates_and_a_colour_bar_gives_the_scale(qtbot: QtBot, demo_root: Path) -> None:
+    """Issue 15: the diagonal saturated, so 100 and 200 looked the same."""
+    view = audited(qtbot, scan_data_root(demo_root))
+    values = view.heatmap_values()
+    top = float(values.max())
+    assert tuple(view.image_item.getLevels()) == (0.0, top)
+    assert tuple(view.color_bar.levels()) == (0.0, top)
+    lut = view.image_item.getColorMap().getLookupTable(nPts=256)
+    # Perceptual map: the two ends differ, and the largest diagonal count is not clipped.
+    assert not np.array_equal(lut[0], lut[-1])
+    counts = sorted(set(np.diag(values).tolist()))
+    if len(counts) > 1:
+        low, high = (view.image_item.getColorMap().map(c / top, mode="byte") for c in (counts[0], counts[-1]))
+        assert not np.array_equal(low, high)
+
+
+def test_the_epoch_axis_has_no_si_prefix(qtbot: QtBot) -> None:
+    """Issue 15: during the first epoch the axis read "epoch (x0.001)", ticks 100-600."""
+    from mlcls_gui.core.events import BatchEnd
+    from mlcls_gui.gui.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(600, 400)
+    plots.show()
+    for batch in range(1, 7):
+        plots.add_batch(BatchEnd(epoch=1, batch=batch, batches=10, loss=0.7, images=8,
+                                 images_per_second=50.0, global_step=batch))
+    plots.redraw()
+    qtbot.wait(50)
+    for plot in (plots.loss_plot, plots.accuracy_plot):
+        axis = plot.getPlotItem().getAxis("bottom")
+        assert axis.autoSIPrefixScale == 1.0 and "x0.0" not in axis.labelString()

@@ -159,3 +159,16 @@ def test_cancel_stops_before_the_csv_is_written(
     assert len(calls) == 1
     assert not output.exists()
     assert "Cancelled" in panel.summary_label.text()
+
+
+def test_the_text_follows_the_progress_bar(qtbot: QtBot) -> None:
+    """Issue 15: "Looking for images…" stayed while the bar said "Predicting 352/450"."""
+    panel = make_panel(qtbot)
+    panel.progress_bar.show()
+    panel._progress.set(0, 0, "Looking for images…")
+    panel._on_progress_timer_timeout()
+    assert panel.summary_label.text() == "Looking for images…"
+    panel._progress.set(352, 450, "Predicting")
+    panel._on_progress_timer_timeout()
+    assert panel.progress_bar.format() == "Predicting 352 / 450"
+    assert panel.summary_label.text() == "Predicting 352 of 450 images…"

@@ -35,7 +35,9 @@ def type_into(form: ConfigForm, name: str, text: str) -> None:
 
 def test_form_round_trips_a_config(qtbot: QtBot) -> None:
     form = make_form(qtbot)
-    assert form.config() == dataclasses.replace(TrainConfig(), images_root="")
+    # The relative default output folder comes back resolved (never the working directory).
+    assert form.config() == dataclasses.replace(
+        TrainConfig(), images_root="", save_model_folder=str(Path.home() / "mlcls_output"))
     form.set_config(CUSTOM)
     assert form.config() == CUSTOM
     assert isinstance(form.editor("arch"), QComboBox) and form.editor("arch").currentText() == "mobilenet_v3_small"
@@ -59,15 +61,15 @@ def test_invalid_values_are_marked_inline_and_block_the_config(qtbot: QtBot) -> 
     type_into(form, "batch_size", "sixteen")
     row = form._rows["batch_size"]
     assert not form.is_valid() and form.config() is None
-    assert row.error.isVisible() and "batch_size" in row.error.text()
+    assert row.error.isVisible() and "'sixteen' is not valid" in row.error.full_text()
     assert "red" in row.editor.styleSheet() or "#d32f2f" in row.editor.styleSheet()
     type_into(form, "batch_size", "0")
-    assert "out of range" in row.error.text()
+    assert "out of range" in row.error.full_text()
     type_into(form, "learning_rate", "0")  # exclusive minimum
     assert "learning_rate" in form.errors()
     type_into(form, "batch_size", "8")
     type_into(form, "learning_rate", "0.01")
-    assert form.is_valid() and not row.error.isVisible() and row.editor.styleSheet() == ""
+    assert form.is_valid() and row.error.full_text() == "" and row.editor.styleSheet() == ""
     assert form.config() is not None and form.config().batch_size == 8
 
 
@@ -77,7 +79,8 @@ def test_cross_field_rule_is_shown(qtbot: QtBot) -> None:
     type_into(form, "val_fraction", "0.5")
     type_into(form, "test_fraction", "0.5")
     assert form.config() is None
-    assert form.form_error.isVisible() and "val_fraction + test_fraction" in form.form_error.text()
+    # Named by the form's labels, not the config fields.
+    assert form.form_error.isVisible() and "“Validation share” + “Test share”" in form.form_error.text()
     type_into(form, "test_fraction", "0.1")
     assert form.config() is not None and not form.form_error.isVisible()
 
@@ -100,8 +103,18 @@ def test_reset_restores_defaults_but_keeps_the_data_folder(qtbot: QtBot) -> None
     form = make_form(qtbot)
     form.set_config(CUSTOM)
     type_into(form, "batch_size", "abc")
+    asked: list[list[str]] = []
+    form.confirm_reset = lambda changed: (asked.append(changed), False)[1]  # "Cancel"
     form.reset_button.click()
-    assert form.config() == dataclasses.replace(TrainConfig(), images_root=CUSTOM.images_root)
+    assert asked and "batch_size" in asked[0] and "arch" in asked[0]
+    assert form.editor("batch_size").text() == "abc"  # declined: nothing changed
+    form.confirm_reset = lambda changed: True  # "Reset"
+    with qtbot.waitSignal(form.reset_done):
+        form.reset_button.click()
+    # The default output folder resolves next to the data folder, shown absolute.
+    assert form.config() == dataclasses.replace(
+        TrainConfig(), images_root=CUSTOM.images_root, save_model_folder="/data/mlcls_output")
+    assert form._rows["save_model_folder"].error.full_text() == "→ /data/mlcls_output"
 
 
 def test_save_and_load_json(qtbot: QtBot, tmp_path: Path) -> None:
@@ -122,7 +135,7 @@ def test_loading_a_bad_file_shows_an_error_and_keeps_the_form(qtbot: QtBot, tmp_
     bad.write_text('{"batch_size": -3}', encoding="utf-8")
     assert not form.load_from_file(str(bad))
     boxes = [b for b in form.findChildren(QMessageBox) if b.isVisible()]
-    assert boxes and "batch_size" in boxes[0].text()
+    assert boxes and "“Batch size”: -3 is out of range" in boxes[0].text()  # the form's label
     assert form.config() == CUSTOM
     for box in boxes:
         box.close()
@@ -150,7 +163,7 @@ def test_device_choice_writes_the_device_field(qtbot: QtBot) -> None:
     # A config from another machine names a device this one lacks: shown, flagged, not lost.
     form.set_config(dataclasses.replace(TrainConfig(), device="cuda:3"))
     assert form.config().device == "cuda:3"
-    assert "not available" in form._rows["device"].error.text()
+    assert "not available" in form._rows["device"].error.full_text().lower()
 
 
 def test_locking_disables_the_editors(qtbot: QtBot) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.gui.data_panel import DataPanel
+from mlcls_gui.gui.data_panel import SPLIT_COLOURS, DataPanel
 
 from .conftest import drop_urls, tiny_config
 
@@ -99,3 +99,39 @@ def test_dropping_a_file_on_the_field_says_it_is_not_a_folder(qtbot: QtBot, demo
     assert drop_urls(panel.path_edit, [image])
     assert "is not a folder" in panel.status_label.text()
     assert panel.root() == ""
+
+
+def test_recent_folders_are_only_folders_that_scanned_well(qtbot: QtBot, demo_root: Path, tmp_path: Path) -> None:
+    """Issue 15: Recent listed folders that were missing or empty."""
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    scan(qtbot, panel, tmp_path / "nowhere")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    scan(qtbot, panel, empty)
+    assert panel.recent_roots() == []
+    assert not panel.recent_button.isEnabled()
+    scan(qtbot, panel, demo_root)
+    assert panel.recent_roots() == [str(demo_root)]
+    assert [a.text() for a in panel.recent_menu.actions()] == [str(demo_root)]
+    # A folder remembered from an earlier session that is gone now is not offered.
+    panel.set_recent_roots([str(tmp_path / "gone"), str(demo_root)])
+    assert panel.recent_roots() == [str(demo_root)]
+
+
+def test_the_chart_names_its_colours_and_forgets_labels_after_a_failed_scan(
+        qtbot: QtBot, demo_root: Path, tmp_path: Path) -> None:
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    scan(qtbot, panel, demo_root)
+    title = panel.chart.getPlotItem().titleLabel.text
+    for split, bar in zip(("train", "val", "test"), panel._bars):
+        colour = SPLIT_COLOURS[split]
+        assert f"<span style='color:{colour}'>■</span> {split}" in title  # the title is the legend
+        assert bar.opts["brush"] == colour
+    axis = panel.chart.getPlotItem().getAxis("bottom")
+    assert [name for _, name in axis._tickLevels[0]] == ["circle", "cross", "square", "triangle"]
+    scan(qtbot, panel, tmp_path / "nowhere")
+    assert axis._tickLevels == [[]] and panel._bars == []

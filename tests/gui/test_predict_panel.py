@@ -151,3 +151,17 @@ def test_per_label_thresholds_of_the_model_are_used(qtbot: QtBot, trained_model:
     panel.per_label_check.setChecked(False)
     panel.threshold_spin.setValue(0.99)
     assert panel.cards[0].decisions()[labels[0]] is False
+
+
+def test_the_status_counts_every_card_on_screen(qtbot: QtBot, trained_model: Path, demo_root: Path,
+                                                tmp_path: Path) -> None:
+    """Issue 15: a PDF dropped after three images said "0 image(s) predicted, 1 not used"
+    with three cards on screen."""
+    panel = loaded_panel(qtbot, trained_model)
+    predict(qtbot, panel, sorted((demo_root / "circle").iterdir())[:3])
+    assert panel.status_label.text() == "3 image(s) shown."
+    pdf = tmp_path / "notes.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    predict(qtbot, panel, [pdf])
+    assert len(panel.cards) == 3
+    assert panel.status_label.text() == "3 image(s) shown — this drop: 0 predicted, 1 not used (see above)."

@@ -34,9 +34,18 @@ def test_run_from_start_to_finished(qtbot: QtBot, make_window, demo_root: Path, 
         assert window.plots.epoch_points(name) == 2, name
     assert window.plots.epoch_points("batch_loss") == 2 * 5  # 36 train images / batch 8
     assert window.plots.best_lines[0].isVisible()
-    assert window.run_panel.state_label.text().startswith("Finished")
+    assert window.run_panel.state_label.text().startswith("Run finished")
     summary = window.run_panel.summary_label.text()
-    assert "Best epoch" in summary and "Test (9 images)" in summary and str(output) in summary
+    assert "Best epoch" in summary and "<b>Test</b>, 9 images" in summary and str(output) in summary
+    # Both exact-matches, at 0.5 and at the tuned thresholds the model uses (issue 15, item 4).
+    written = json.loads((output / "summary.json").read_text())
+    assert f"{written['test_exact_match']:.3f}" in summary
+    assert f"{written['test_at_thresholds']['exact_match']:.3f}" in summary
+    assert "at 0.5" in summary and "at the" in summary and "thresholds" in summary
+    assert ("(used)" in summary) == any(t != 0.5 for t in written["thresholds"].values())
+    # Every file once (issue 15, item 6).
+    files = summary.split("</code>:")[1]
+    assert files.count("final_model.pt") == 1 and "manual_checkpoint.pt" not in files
     assert window.run_panel.output_dir() == str(output)
     assert window.run_panel.open_folder_button.isEnabled()
     assert "Training completed" in window.run_panel.log_view.toPlainText()
@@ -63,7 +72,8 @@ def test_stop_mid_run_keeps_a_checkpoint_and_resume_continues(
         assert not window.run_panel.stop_button.isEnabled()
     assert ended.args == ["stopped"]
     assert states[0].startswith("Stopping")
-    assert window.run_panel.state_label.text() == "Stopped."
+    assert window.run_panel.state_label.text() == "Run stopped."
+    assert "ETA" not in window.run_panel.run_bar.format()  # no time left to wait for
     assert (output / "checkpoint.pt").is_file()
     assert (output / "last_checkpoint.pt").is_file()
     assert (output / "final_model.pt").is_file()
@@ -110,7 +120,7 @@ def test_a_failing_run_shows_a_dialog_and_the_app_stays_usable(
     assert isinstance(box, QMessageBox) and box.isVisible()
     assert "cuda:7" in box.text() and "\n" not in box.text().strip()
     assert "Traceback" in box.detailedText()
-    assert window.run_panel.state_label.text().startswith("Failed")
+    assert window.run_panel.state_label.text().startswith("Run failed")
     box.close()
     # Fix the device and train again in the same window.
     combo = window.config_form.editor("device")

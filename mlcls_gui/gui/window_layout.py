@@ -1,0 +1,102 @@
+"""The main window's layout and menu: Data / Settings / Audit on the left, plots
+and the run panel in the middle, Predict on the right; Evaluate and Batch
+predict as tabs. The whole of it sits in a scroll area, so a window smaller than the
+layout's minimum scrolls instead of clipping buttons and fields."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFrame, QGroupBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+logger = logging.getLogger(__name__)
+
+MINIMUM_SIZE = (640, 480)  # the window itself; below the layout's minimum it scrolls
+
+
+def lay_out(window: Any) -> None:
+    """Arrange ``window``'s panels (a MainWindow) and set its central widget.
+
+    Sets ``left_tabs``, ``center_splitter``, ``splitter``, ``main_tabs`` and
+    ``central_scroll`` on the window."""
+    left = QTabWidget()
+    left.addTab(window.data_panel, "1 · Data")
+    left.addTab(window.config_form, "2 · Settings")
+    left.addTab(window.audit_view, "Audit")
+    window.left_tabs = left
+    center = QSplitter(Qt.Orientation.Vertical)
+    center.addWidget(window.plots)
+    center.addWidget(window.run_panel)
+    center.setStretchFactor(0, 3)
+    center.setStretchFactor(1, 2)
+    center.setSizes([500, 440])
+    center.setChildrenCollapsible(False)
+    window.center_splitter = center
+    predict_box = QGroupBox("Try the model")
+    predict_layout = QVBoxLayout(predict_box)
+    predict_layout.setContentsMargins(4, 8, 4, 4)
+    predict_layout.addWidget(window.predict_panel)
+    splitter = QSplitter(Qt.Orientation.Horizontal)
+    splitter.addWidget(left)
+    splitter.addWidget(center)
+    splitter.addWidget(predict_box)
+    splitter.setStretchFactor(0, 2)
+    splitter.setStretchFactor(1, 3)
+    splitter.setStretchFactor(2, 2)
+    splitter.setSizes([430, 620, 500])
+    splitter.setChildrenCollapsible(False)
+    window.splitter = splitter
+    container = QWidget()
+    layout = QVBoxLayout(container)
+    layout.setContentsMargins(4, 4, 4, 4)
+    layout.addWidget(splitter)
+    window.main_tabs = QTabWidget()
+    window.main_tabs.setDocumentMode(True)
+    window.main_tabs.addTab(container, "Train && try")
+    window.main_tabs.addTab(window.evaluate_panel, "Evaluate")
+    window.main_tabs.addTab(window.batch_predict_panel, "Batch predict")
+    # Smaller than the layout's minimum, the window scrolls instead of clipping.
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(window.main_tabs)
+    window.central_scroll = scroll
+    window.setCentralWidget(scroll)
+    window.setMinimumSize(*MINIMUM_SIZE)
+
+
+def build_menu(window: Any) -> None:
+    """The File menu of ``window`` (a MainWindow)."""
+    file_menu = window.menuBar().addMenu("&File")
+    actions = [
+        ("Choose data folder…", None, window.data_panel._on_browse_button_clicked),
+        ("Load settings…", QKeySequence.StandardKey.Open, window.config_form._on_load_button_clicked),
+        ("Save settings…", QKeySequence.StandardKey.Save, window.config_form._on_save_button_clicked),
+        ("Open model for predictions…", None, window.predict_panel._on_open_model_button_clicked),
+    ]
+    for text, shortcut, slot in actions:
+        action = QAction(text, window)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        file_menu.addAction(action)
+    file_menu.addSeparator()
+    quit_action = QAction("Quit", window)
+    quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+    quit_action.triggered.connect(window.close)
+    file_menu.addAction(quit_action)
+
+
+def make_room_for_the_summary(window: Any) -> None:
+    """Give the run panel the height its end-of-run summary needs, taken from the
+    plots (down to 40 % of the column), so the summary scrolls as little as possible."""
+    plots, panel = window.center_splitter.sizes()
+    wanted = window.run_panel.sizeHint().height() - panel
+    # The plots keep at least 40 % of the column: the curves stay readable.
+    spare = plots - max(window.plots.minimumSizeHint().height(), int(0.4 * (plots + panel)))
+    if wanted > 0 and spare > 0:
+        move = min(wanted, spare)
+        window.center_splitter.setSizes([plots - move, panel + move])
