@@ -79,6 +79,13 @@ class ImageCache:
         """Every image is either cached or known to be unreadable."""
         return self.count > 0 and len(self._slots) + len(self._unreadable) == self.count
 
+    def complete_for(self, indices: torch.Tensor) -> bool:
+        """Every one of ``indices`` is cached or known to be unreadable (a process
+        of a distributed run only ever holds its own images)."""
+        if self.complete:
+            return True
+        return all(i in self._slots or i in self._unreadable for i in indices.tolist())
+
     def mark_unreadable(self, index: int) -> None:
         self._unreadable.add(index)
 
@@ -116,6 +123,11 @@ class FeatureStore:
     @property
     def complete(self) -> bool:
         return self.count > 0 and bool((self.filled | self.unreadable).all())
+
+    def complete_for(self, indices: torch.Tensor | None) -> bool:
+        if indices is None or indices.numel() == 0:
+            return self.complete
+        return bool((self.filled | self.unreadable)[indices].all())
 
     def mark_unreadable(self, index: int) -> None:
         self.unreadable[index] = True

@@ -227,6 +227,15 @@ class TrainConfig:
         True, label="Cache frozen features", group="Performance",
         help="With a frozen extractor, compute each un-augmented image's features once and "
         "train the classifier on them (validation always; training when augmentation is off).")
+    processes: int = _spec(
+        1, label="Training processes", group="Performance", minimum=1, maximum=1024,
+        help="Processes that train together with torch.distributed on this machine (one per "
+        "GPU; on the CPU each takes a share of the cores). batch_size stays the global batch "
+        "and must divide evenly by it. Under torchrun, the launcher's count is used instead.")
+    sync_batchnorm: bool = _spec(
+        True, label="Sync BatchNorm across processes", group="Performance", advanced=True,
+        help="With several GPU processes, BatchNorm layers use statistics of the whole global "
+        "batch (SyncBatchNorm). No effect with one process or on the CPU.")
     compile_model: bool = _spec(
         False, label="torch.compile", group="Performance", advanced=True,
         help="Compile the model (slow first epoch, faster later ones on some machines).")
@@ -251,6 +260,12 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             validate_field(f.name, getattr(self, f.name))
         _check_output_names(self.save_model_dir, self.checkpoint_dir, self.log_name)
+        if self.batch_size % self.processes:
+            raise ConfigError(
+                f"batch_size {self.batch_size} does not divide evenly by processes={self.processes}: "
+                "batch_size is the global batch, shared out equally. Choose e.g. batch_size "
+                f"{self.batch_size - self.batch_size % self.processes or self.processes}."
+            )
         # Cross-field rule: the fractions must leave images to train on.
         if self.val_fraction + self.test_fraction >= 0.95:
             raise ConfigError(

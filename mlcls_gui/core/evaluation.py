@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class EvaluationReport:
     at_half: MetricReport
     at_thresholds: MetricReport
     images: list[ImageResult]
-    source: dict[str, str] = field(default_factory=dict)  # model, data root, split
+    source: dict[str, Any] = field(default_factory=dict)  # model, data root, split, held_out
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 

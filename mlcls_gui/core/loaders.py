@@ -69,11 +69,16 @@ class DecodedImageDataset(Dataset):
         return pil_to_uint8_tensor(image), self.targets[index], index, ""
 
 
+def _empty_batch(failures: list[tuple[int, str]] | None = None) -> Batch:
+    return Batch(torch.empty(0, dtype=torch.uint8), torch.empty(0), torch.empty(0, dtype=torch.long),
+                 failures or [])
+
+
 def collate_skipping_failures(items: list[tuple[torch.Tensor | None, torch.Tensor, int, str]]) -> Batch:
     good = [item for item in items if item[0] is not None]
     failures = [(index, reason) for image, _, index, reason in items if image is None]
     if not good:
-        return Batch(torch.empty(0, dtype=torch.uint8), torch.empty(0), torch.empty(0, dtype=torch.long), failures)
+        return _empty_batch(failures)
     return Batch(
         torch.stack([item[0] for item in good]),
         torch.stack([item[1] for item in good]),
@@ -82,22 +87,23 @@ def collate_skipping_failures(items: list[tuple[torch.Tensor | None, torch.Tenso
     )
 
 
-def batch_chunks(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """``order`` cut into batches; a last batch of one image joins the one before.
+def batch_chunks(order: torch.Tensor, batch_size: int, *, min_size: int = 2) -> list[torch.Tensor]:
+    """``order`` cut into batches; a last batch under ``min_size`` images joins the one before.
 
     BatchNorm cannot train on one image whose feature maps are 1×1, so a lone
     last image would end the run; dropping it (drop_last) would leave a
     different image out of every epoch instead."""
     chunks = list(order.split(batch_size))
-    if len(chunks) > 1 and chunks[-1].numel() == 1:
+    if len(chunks) > 1 and chunks[-1].numel() < min_size:
         chunks[-2:] = [torch.cat(chunks[-2:])]
     return chunks
 
 
-def batch_count(images: int, batch_size: int) -> int:
-    if images % batch_size == 1 and images > 1:
-        return images // batch_size
-    return math.ceil(images / batch_size)
+def batch_count(images: int, batch_size: int, *, min_size: int = 2) -> int:
+    full, rest = divmod(images, batch_size)
+    if full and 0 < rest < min_size:
+        return full
+    return full + (1 if rest else 0)
 
 
 class _ChunkSampler(Sampler[list[int]]):
@@ -159,14 +165,21 @@ class BatchSource:
 
     def epoch(self, order: torch.Tensor | None = None) -> Iterator[Batch]:
         order = self.next_order() if order is None else order
+        yield from self.batches(batch_chunks(order, self.batch_size))
+
+    def batches(self, chunks: list[torch.Tensor]) -> Iterator[Batch]:
+        """One batch per chunk of split indices, in order (an empty chunk gives an
+        empty batch, so every process of a distributed run steps in lockstep)."""
         cache = self.dataset.cache
-        if cache is not None and cache.complete:
-            for chunk in batch_chunks(order, self.batch_size):
+        if cache is not None and chunks and cache.complete_for(torch.cat(chunks)):
+            for chunk in chunks:
                 chunk = cache.readable(chunk)
                 if chunk.numel():
                     yield Batch(cache.gather(chunk), self.dataset.targets[chunk], chunk, [])
+                else:
+                    yield _empty_batch()
             return
-        self._sampler.chunks = [chunk.tolist() for chunk in batch_chunks(order, self.batch_size)]
+        self._sampler.chunks = [chunk.tolist() for chunk in chunks]
         if self._loader is None:
             self._loader = DataLoader(self.dataset, **self._loader_args)
         for batch in self._loader:

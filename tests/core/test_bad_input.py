@@ -149,17 +149,17 @@ def test_dataset_error_message_names_the_folder(tmp_path):
 
 
 def test_stop_during_a_checkpoint_write_keeps_it_whole(tiny_root, tmp_path, monkeypatch):
-    from mlcls_gui.core import engine
     from mlcls_gui.core.checkpoint import load_model_file
+    from mlcls_gui.core.engine import hooks
 
     control = RunControl()
-    real_save = engine.save_atomic
+    real_save = hooks.save_atomic
 
     def save_while_stop_is_pressed(payload, path):
         control.request_stop()  # pressed while the file is being written
         real_save(payload, path)
 
-    monkeypatch.setattr(engine, "save_atomic", save_while_stop_is_pressed)
+    monkeypatch.setattr(hooks, "save_atomic", save_while_stop_is_pressed)
     out = tmp_path / "out"
     result = Trainer(tiny_config(tiny_root, out, n_epochs=4), control=control).run()
     assert result.reason is ev.FinishReason.STOPPED

@@ -222,7 +222,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_best(tiny_root, tmp_path):
 
     def poison_after_epoch_one(event):
         if isinstance(event, ev.EpochEnd) and event.epoch == 1:
-            trainer.criterion = lambda logits, targets: (logits * float("nan")).mean()
+            trainer.state.criterion = lambda logits, targets: (logits * float("nan")).mean()
 
     trainer = Trainer(tiny_config(tiny_root, out, n_epochs=3), on_event=poison_after_epoch_one)
     with pytest.raises(TrainingError, match="loss became nan"):

@@ -137,7 +137,7 @@ def test_audit_counts_cooccurrence_imbalance_and_leaks(tmp_path, capsys):
 def test_pos_weight_uses_training_frequencies(tiny_root, tmp_path):
     trainer = Trainer(tiny_config(tiny_root, tmp_path / "o", n_epochs=1, pos_weight=True))
     trainer.run()
-    weight = trainer.criterion.pos_weight
+    weight = trainer.state.criterion.pos_weight
     train = trainer.splits.train
     j = trainer.labels.index("circle")
     positives = sum("circle" in s.labels for s in train)

@@ -114,8 +114,8 @@ def test_frozen_without_augmentation_trains_on_cached_features(tiny_root, tmp_pa
     trainer = Trainer(tiny_config(tiny_root, out, freeze_extractor=True, rotation_degrees=0.0,
                                   horizontal_flip=False, n_epochs=2))
     trainer.run()
-    assert trainer.cache_features_for == {"train": True, "val": True, "test": True}
-    assert trainer.feature_stores["train"].complete
+    assert trainer.state.cache_features_for == {"train": True, "val": True, "test": True}
+    assert trainer.state.feature_stores["train"].complete
     assert "frozen feature cache: train, val, test" in (out / "train.log").read_text()
 
 
@@ -124,7 +124,7 @@ def test_partial_image_cache_still_trains(tiny_root, tmp_path):
     trainer = Trainer(tiny_config(tiny_root, out, cache_budget_mb=1, image_size=256, batch_size=16,
                                   n_epochs=1))
     trainer.run()
-    train_cache = trainer.sources["train"].dataset.cache
+    train_cache = trainer.state.sources["train"].dataset.cache
     assert 0 < train_cache.capacity < len(trainer.splits.train)
     import re
 

@@ -1,0 +1,23 @@
+"""The training run, in a few files with one job each.
+
+``loop.py``        Trainer: fit / train one epoch / evaluate, calling a fixed set of hooks
+``hooks.py``       metrics.csv + log, checkpoints, early stopping, events, final outputs
+``strategy.py``    one device, or torch.distributed processes (DDP under torchrun)
+``run_state.py``   the model, optimiser, schedule and batches, built and torn down in one place
+``checkpoints.py`` what a checkpoint holds, and how a resume restores it
+``control.py``     stop / checkpoint-now requests from other threads
+"""
+
+from .control import RunControl, StopRequested
+from .loop import RunResult, Trainer
+from .reports import EvalResult
+from .run_state import make_optimizer
+from .strategy import Distributed, SingleDevice, Strategy, strategy_for
+
+# Older name, kept for the tests that check the optimiser's weight-decay rule.
+_make_optimizer = make_optimizer
+
+__all__ = [
+    "Distributed", "EvalResult", "RunControl", "RunResult", "SingleDevice", "StopRequested",
+    "Strategy", "Trainer", "make_optimizer", "strategy_for",
+]

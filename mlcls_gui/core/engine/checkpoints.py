@@ -1,0 +1,127 @@
+"""What a checkpoint or final model holds, and how a resume restores it.
+
+One copy of the plain (unwrapped) weights, the optimiser and schedule, the
+progress, the random state and the split's fingerprint — enough to continue
+exactly, at any process count, or to predict.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import load_model_file
+from ..errors import CheckpointError
+from ..resume import optimizer_state_usable
+from ..transforms import IMAGENET_MEAN, IMAGENET_STD
+from .run_state import Progress, RunState, move_optimizer_state
+
+logger = logging.getLogger(__name__)
+
+
+def training_payload(
+    state: RunState, progress: Progress, kind: str, *, run_id: str, split: dict[str, Any],
+    test_held_out: bool, weights_epoch: int | None = None, extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    cfg = state.cfg
+    payload = {
+        "kind": kind,
+        "arch": cfg.arch,
+        "labels": list(state.labels),
+        "image_size": cfg.image_size,
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "threshold": cfg.threshold,
+        "config": cfg.to_dict(),
+        "model_state": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
+        "optimizer_name": cfg.optimizer,
+        "optimizer_state": state.optimizer.state_dict(),
+        "scheduler_state": state.scheduler.state_dict(),
+        "epoch": progress.best_epoch if kind == "best" else progress.epoch,
+        "best_score": progress.best_score,
+        "best_epoch": progress.best_epoch,
+        "epochs_without_improvement": progress.epochs_without_improvement,
+        "history": [dict(row) for row in progress.history],
+        "global_step": progress.global_step,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "loader": state.loader_generator.get_state(),
+            "augment": state.augment_generator.get_state(),
+        },
+        "saved_at": datetime.now().isoformat(timespec="seconds"),
+        "run_id": run_id,
+        "split": split,
+        "test_held_out": test_held_out,
+        **(extra or {}),
+    }
+    if weights_epoch is not None:
+        payload["partial_epoch"] = weights_epoch
+    return payload
+
+
+def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Progress, dict[str, torch.Tensor] | None]:
+    """Load weights, optimiser, schedule and random state; return the progress
+    and the best epoch's weights (None when they cannot be found)."""
+    cfg = state.cfg
+    try:
+        state.model.load_state_dict(payload["model_state"])
+        if optimizer_state_usable(payload, cfg):
+            state.optimizer.load_state_dict(payload["optimizer_state"])
+            move_optimizer_state(state.optimizer, state.device)
+        else:
+            logger.info("Resuming with a fresh %s optimizer state", cfg.optimizer)
+        if payload.get("scheduler_state"):
+            state.scheduler.load_state_dict(payload["scheduler_state"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{source} does not fit this model ({str(exc)[:200]}).") from None
+    # The configured learning-rate schedule applies from the resumed epoch on.
+    state.scheduler.step_size = cfg.lr_step
+    state.scheduler.gamma = cfg.lr_decrease
+    progress = Progress(
+        epoch=int(payload.get("epoch", 0)),
+        best_score=float(payload.get("best_score", math.nan)),
+        best_epoch=int(payload.get("best_epoch", 0)),
+        epochs_without_improvement=int(payload.get("epochs_without_improvement", 0)),
+        history=[dict(row) for row in payload.get("history", [])],
+        global_step=int(payload.get("global_step", 0)),
+    )
+    best = _find_best_weights(payload, Path(source).expanduser().resolve().parent, cfg.checkpoint_dir, state.labels)
+    if best is None and progress.best_epoch:
+        logger.warning("The best weights of epoch %d are not beside %s; the best score restarts.",
+                       progress.best_epoch, source)
+        progress.best_score, progress.best_epoch = math.nan, 0
+    rng = payload.get("rng") or {}
+    if isinstance(rng.get("torch"), torch.Tensor):
+        torch.set_rng_state(rng["torch"])
+    if isinstance(rng.get("loader"), torch.Tensor):
+        state.loader_generator.set_state(rng["loader"])
+    if isinstance(rng.get("augment"), torch.Tensor) and state.strategy.rank == 0:
+        state.augment_generator.set_state(rng["augment"])  # process 0's stream; others keep their seed
+    logger.info("Resumed from %s at epoch %d (best epoch %d)", source, progress.epoch, progress.best_epoch)
+    return progress, best
+
+
+def _find_best_weights(
+    payload: dict[str, Any], folder: Path, checkpoint_name: str, labels: list[str],
+) -> dict[str, torch.Tensor] | None:
+    """The best epoch's weights: in the payload itself (a best checkpoint or
+    a final model) or in the best checkpoint beside the resumed file."""
+    best_epoch = int(payload.get("best_epoch", 0))
+    if not best_epoch:
+        return None
+    if payload.get("kind") in ("best", "model"):
+        return {k: v.detach().cpu().clone() for k, v in payload["model_state"].items()}
+    candidate = folder / checkpoint_name
+    try:
+        best = load_model_file(candidate) if candidate.is_file() else None
+    except CheckpointError as exc:
+        logger.warning("Ignoring %s: %s", candidate, exc)
+        best = None
+    if best and best.get("best_epoch") == best_epoch and list(best["labels"]) == labels:
+        return dict(best["model_state"])
+    return None

@@ -1,0 +1,56 @@
+"""The output folder a run owns: claimed (created and locked), tidied, logged into, released."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..config import TrainConfig
+from ..outputs import create_output_folder, prepare_output_folder
+from ..run_lock import RunFolderLock
+
+logger = logging.getLogger(__name__)
+
+
+class OwnedFolder:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = RunFolderLock(path)
+        self._created = False
+        self._log_handler: logging.Handler | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._lock.held
+
+    def claim(self) -> None:
+        """Create and lock the folder: from here on a second run into it is refused."""
+        self._created = create_output_folder(self.path)
+        self._lock.acquire()
+
+    def tidy(self, cfg: TrainConfig, *, archive_previous: bool) -> list[str]:
+        return prepare_output_folder(self.path, cfg, archive_previous=archive_previous)
+
+    def attach_log(self, name: str) -> None:
+        handler = logging.FileHandler(self.path / name, mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        package_logger = logging.getLogger("mlcls_gui")
+        if package_logger.level == logging.NOTSET or package_logger.level > logging.INFO:
+            package_logger.setLevel(logging.INFO)
+        package_logger.addHandler(handler)
+        self._log_handler = handler
+
+    def release(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("mlcls_gui").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+        if not self._lock.held:
+            return
+        self._lock.release()
+        if self._created:
+            try:  # a run that failed before writing anything leaves no empty folder behind
+                self.path.rmdir()
+            except OSError:
+                pass
