@@ -55,6 +55,8 @@ ERROR_STYLE = "QLineEdit, QComboBox { border: 2px solid #d32f2f; border-radius: 
 # Fields the form does not show as text rows.
 DATA_ROOT_FIELD = "images_root"
 DEVICE_FIELD = "device"
+# Item data of the device box: how many training processes an entry stands for.
+PROCESSES_ROLE = Qt.ItemDataRole.UserRole + 1
 OUTPUT_FIELD = "save_model_folder"
 ERROR_LINE_STYLE = "color: #c62828; font-size: 9pt;"
 WARNING_LINE_STYLE = "color: #b26a00; font-size: 9pt;"
@@ -79,6 +81,7 @@ class ConfigForm(QWidget):
         self._images_root = ""
         self._valid = True
         self._loading = False
+        self._processes_from_device = False  # Training processes set by "All N GPUs"
         self._advanced_rows: list[tuple[QFormLayout, QWidget]] = []  # (form, a widget of the row)
         self._baseline = TrainConfig()
         self._baseline_source = "the defaults"
@@ -244,6 +247,7 @@ class ConfigForm(QWidget):
         for choice in choices:
             combo.addItem(choice.text, choice.id)
             combo.setItemData(combo.count() - 1, choice.text, Qt.ItemDataRole.ToolTipRole)
+            combo.setItemData(combo.count() - 1, choice.processes, PROCESSES_ROLE)
         self._loading = False
         self._rows[DEVICE_FIELD].set_value(current)
         self._validate_all()
@@ -448,11 +452,22 @@ class ConfigForm(QWidget):
     def _on_editor_changed(self, name: str, *_args: Any) -> None:
         if self._loading:
             return
+        if name == DEVICE_FIELD:
+            self._follow_device_processes()
         self._validate_field(name)
         self._validate_cross_fields()
         self._update_validity()
         self._update_changed_marks()
         self.changed.emit()
+
+    def _follow_device_processes(self) -> None:
+        """"All N GPUs" sets Training processes to N; another device sets it back to 1."""
+        combo = self._rows[DEVICE_FIELD].editor
+        assert isinstance(combo, QComboBox)
+        wanted = int(combo.currentData(PROCESSES_ROLE) or 1)
+        if wanted > 1 or self._processes_from_device:
+            self._processes_from_device = wanted > 1
+            self._rows["processes"].set_value(wanted)
 
     @Slot()
     def _on_browse_clicked(self, name: str, path_kind: str, *_args: Any) -> None:

@@ -15,6 +15,7 @@ class DeviceChoice:
 
     id: str
     text: str
+    processes: int = 1  # "All N GPUs": one training process per GPU
 
 
 DEFAULT_DEVICE_CHOICES = (
@@ -36,4 +37,9 @@ def device_choices_from(infos: list[Any], precisions: dict[str, str] | None = No
         if precision:
             text += " · float32" if precision == "off" else f" · {precision} mixed precision"
         choices.append(DeviceChoice(info.id, text))
+    gpus = [info for info in infos if info.id.startswith("cuda:")]
+    if len(gpus) >= 2:
+        choices.append(DeviceChoice(
+            "cuda", f"All {len(gpus)} GPUs — one training process each (torch.distributed)",
+            processes=len(gpus)))
     return choices

@@ -96,6 +96,9 @@ class TrainingWorker(QObject):
                 torch.set_num_threads(self._torch_threads)
             if self.resume_from:
                 self._emit_history(self.resume_from)
+            if self.config.processes > 1:
+                self._run_processes()
+                return
             trainer = Trainer(
                 self.config, on_event=self._on_trainer_event, control=self.control,
                 resume_from=self.resume_from or None,
@@ -107,6 +110,21 @@ class TrainingWorker(QObject):
         else:
             return_to_gui_thread(self)
             self.finished.emit(result.reason.value, dict(result.summary))
+
+    def _run_processes(self) -> None:
+        """Several processes (torch.distributed) run as a child process this thread
+        supervises; single-device runs stay in this thread."""
+        from mlcls_gui.core.events import FinishReason
+
+        from .process_run import run_processes
+
+        outcome = run_processes(self.config, self.control, self._on_trainer_event,
+                                resume_from=self.resume_from)
+        return_to_gui_thread(self)
+        if outcome.reason is FinishReason.FAILED:
+            self.failed.emit(outcome.message, outcome.details)
+        else:
+            self.finished.emit(outcome.reason.value, outcome.summary)
 
     def _emit_history(self, path: str) -> None:
         """The epochs before the checkpoint, so the plots show the whole run."""
