@@ -159,7 +159,8 @@ class FinalOutputs(Hook):
         return write_summary(
             run.output_dir, run.config, reason=outcome.reason, message=message, started=outcome.started,
             progress=run.progress, splits=run.splits, labels=run.labels, thresholds=run.thresholds,
-            test=outcome.test, evaluation=report, final_path=final_path, device=run.strategy.describe(),
+            test=outcome.test, evaluation=report, final_path=final_path,
+            device=run.strategy.describe() if run.strategy else run.config.device,
             skipped=run.skipped, identity=run.identity,
         )
 

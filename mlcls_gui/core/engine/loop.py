@@ -42,6 +42,7 @@ from ..events import (
     PhaseChanged,
     RunStarted,
 )
+from ..launch import process_rank
 from ..loaders import Batch, batch_count
 from ..metrics import compute_metrics, exact_match_count
 from ..outputs import CONFIG_NAME
@@ -88,8 +89,9 @@ class Trainer:
         self.allow_split_change = allow_split_change
         self.identity = RunIdentity(new_run_id(), datetime.now().isoformat(timespec="seconds"), self.resume_from)
         self.notes: list[str] = []  # what a resume took from its checkpoint, said in the log
-        self.strategy = strategy or strategy_for(config)
-        self.hooks: list[Hook] = default_hooks(self.strategy.is_main)
+        # Chosen in run(), so that a device that is not there ends the run with its event.
+        self.strategy: Strategy | None = strategy
+        self.hooks: list[Hook] = default_hooks(strategy.is_main if strategy else process_rank() == 0)
         self.progress = Progress()
         self.skipped: list[SkippedFile] = []
         self.output_dir: Path | None = None
@@ -111,12 +113,15 @@ class Trainer:
         a stop request ends the run normally with reason STOPPED."""
         started = time.monotonic()
         try:
+            if self.strategy is None:
+                self.strategy = strategy_for(self.config)
             self.strategy.setup()
             self._prepare()
             reason = self._fit()
             return self._finish(reason, started)
         except BaseException as exc:
-            translated = as_user_error(exc, self.config, distributed=self.strategy.distributed)
+            distributed = self.strategy is not None and self.strategy.distributed
+            translated = as_user_error(exc, self.config, distributed=distributed)
             self._fail(translated or exc, started)
             if translated is not None:
                 raise translated from exc
@@ -125,7 +130,7 @@ class Trainer:
             self._teardown()
 
     def emit(self, event: Event) -> None:
-        if self.strategy.is_main:
+        if self.strategy.is_main if self.strategy is not None else process_rank() == 0:
             self._sink(event)
 
     # ============================================================ preparation
@@ -462,7 +467,8 @@ class Trainer:
             self.state.close()
         if self.folder is not None:
             self.folder.release()
-        self.strategy.teardown()
+        if self.strategy is not None:
+            self.strategy.teardown()
 
     def _note_failures(self, batch: Batch, split: str) -> None:
         if not batch.failures:
