@@ -7,6 +7,7 @@
     mlcls-gui demo-data DIR
     mlcls-gui scan DATA_ROOT
     mlcls-gui audit DATA_ROOT [--json FILE]
+    mlcls-gui export MODEL --format onnx|torchscript [--out FILE] [--check IMAGE...]
 
 User errors exit with status 2 and one clear line on stderr, no traceback.
 """
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--save-config", metavar="FILE",
                        help="write the resulting config to FILE and exit without training")
     train.add_argument("--quiet", action="store_true", help="print only the epoch lines")
+    train.add_argument("--events", metavar="FILE",
+                       help="also append every training event to FILE as JSON lines (the window "
+                       "follows multi-process runs this way); SIGUSR1 then saves a checkpoint")
 
     predict = commands.add_parser("predict", help="per-label probabilities for images")
     predict.add_argument("model", help="final model or checkpoint file")
@@ -102,11 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--val-fraction", type=float, default=0.15)
     audit.add_argument("--test-fraction", type=float, default=0.15)
     audit.add_argument("--seed", type=int, default=42)
+
+    export = commands.add_parser("export", help="write the model as ONNX or TorchScript, parity-checked")
+    export.add_argument("model", help="final model or checkpoint file (.pt)")
+    export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    export.add_argument("--out", metavar="FILE",
+                        help="output file (default: beside MODEL, .onnx or .torchscript.pt)")
+    export.add_argument("--check", nargs="+", default=[], metavar="IMAGE",
+                        help="images to compare the export with PyTorch on (default: a random batch)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     _configure_logging(args.verbose)
     if args.command is None:
         problem = _no_display_problem()
@@ -123,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scan": _cmd_scan,
         "evaluate": _cmd_evaluate,
         "audit": _cmd_audit,
+        "export": _cmd_export,
     }[args.command]
     try:
         return handler(args)
@@ -178,13 +192,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"Wrote {args.save_config}")
         return 0
 
+    from mlcls_gui.core.launch import launch_processes, process_rank, under_launcher
+
+    if config.processes > 1 and not under_launcher():
+        launch_processes(config.processes, args.argv)
+        return 0
     control = RunControl()
-    display = _ProgressDisplay(quiet=args.quiet)
-    trainer = Trainer(config, on_event=display, control=control, resume_from=args.resume,
-                      allow_split_change=args.allow_split_change)
-    with _stop_on_signals(control):
+    # Only the main process reports; the others train quietly beside it.
+    sinks = [_ProgressDisplay(quiet=args.quiet)] if process_rank() == 0 else []
+    if args.events and process_rank() == 0:
+        from mlcls_gui.core.event_stream import EventWriter
+
+        sinks.append(EventWriter(args.events))
+    trainer = Trainer(config, on_event=lambda event: [sink(event) for sink in sinks], control=control,
+                      resume_from=args.resume, allow_split_change=args.allow_split_change)
+    # Under a launcher, the launcher ends what does not stop: a second signal must
+    # not abort a process that is still writing its share of the outputs.
+    with _stop_on_signals(control, abort_on_second=not under_launcher()):
         result = trainer.run()
-    print(f"Output folder: {result.output_dir}")
+    if process_rank() == 0:
+        print(f"Output folder: {result.output_dir}")
     return 0 if result.reason is not FinishReason.FAILED else EXIT_FAILED
 
 
@@ -194,21 +221,27 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "S
 
 
 @contextlib.contextmanager
-def _stop_on_signals(control: "RunControl") -> Iterator[None]:
+def _stop_on_signals(control: "RunControl", *, abort_on_second: bool = True) -> Iterator[None]:
     previous = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
 
     def on_signal(signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
-        if control.stop_requested:
+        if control.stop_requested and abort_on_second:
             for number, handler in previous.items():  # a second signal interrupts for real
                 signal.signal(number, handler)
             raise KeyboardInterrupt
-        hint = "; Ctrl-C again to abort" if signum == signal.SIGINT else ""
+        if control.stop_requested:
+            return
+        hint = "; Ctrl-C again to abort" if signum == signal.SIGINT and abort_on_second else ""
         print(f"\nStopping after this batch and saving ({name}{hint})…", file=sys.stderr, flush=True)
         control.request_stop()
 
     for signum in _STOP_SIGNALS:
         signal.signal(signum, on_signal)
+    checkpoint_signal = getattr(signal, "SIGUSR1", None)
+    if checkpoint_signal is not None:
+        previous[checkpoint_signal] = signal.getsignal(checkpoint_signal)
+        signal.signal(checkpoint_signal, lambda signum, frame: control.request_checkpoint())
     try:
         yield
     finally:
@@ -332,6 +365,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(audit.to_text())
     if args.json_file:
         Path(args.json_file).write_text(json.dumps(audit.to_dict(), indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from mlcls_gui.core.export import export_model
+
+    result = export_model(args.model, args.format, args.out, args.check)
+    print(f"Wrote {result.path}")
+    print(f"Wrote {result.sidecar}")
+    print(f"Parity: max abs difference {result.max_abs_difference:.2e} on {result.checked_on} "
+          f"(PyTorch vs {result.format})")
     return 0
 
 

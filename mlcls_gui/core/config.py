@@ -18,21 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from . import registry
+from .errors import ConfigError, ModelError
 from .output_names import FIXED_OUTPUT_NAMES
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FORMAT_VERSION = 1
 
-ARCHITECTURES: tuple[str, ...] = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "efficientnet_b0",
-)
+# The short list a choice box offers; ``arch`` accepts any name the registry
+# knows (every timm model as ``timm:<name>``), so the choices are suggestions.
+ARCHITECTURES: tuple[str, ...] = registry.SUGGESTED
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adam")
 MONITORS: tuple[str, ...] = ("val_loss", "val_map", "val_accuracy")
 GROUPS: tuple[str, ...] = (
@@ -137,15 +133,19 @@ class TrainConfig:
     # --- Model
     arch: str = _spec(
         "resnet18", label="Architecture", group="Model", choices=ARCHITECTURES,
-        help="torchvision network whose classifier is replaced by one output per label.")
+        help="Network whose classifier is replaced by one output per label: a torchvision "
+        "name (resnet18, resnet34, resnet50, mobilenet_v3_small, mobilenet_v3_large, "
+        "efficientnet_b0), any timm model as timm:<name> (e.g. timm:convnext_atto), or "
+        "tiny_cnn (a few thousand weights, for tests and quick trials).")
     pretrained: bool = _spec(
         True, label="ImageNet weights", group="Model",
-        help="Start from torchvision's ImageNet weights (downloaded once, needs internet) "
-        "or from the weights file below. Off: train from random weights.")
+        help="Start from pretrained weights (torchvision's ImageNet weights, or a timm model's "
+        "from the Hugging Face Hub; downloaded once, needs internet) or from the weights file "
+        "below. Off: train from random weights.")
     weights_file: str = _spec(
         "", label="Weights file", group="Model", path_kind="path_file",
-        help="Local .pth/.pt file with the architecture's weights, used instead of a "
-        "download when pretrained is on (for offline machines).")
+        help="Local .pth/.pt/.safetensors file with the architecture's weights, used instead "
+        "of a download when pretrained is on (for offline machines).")
     freeze_extractor: bool = _spec(
         False, label="Freeze feature extractor", group="Model",
         help="Train only the new classifier layer; all other layers keep their weights "
@@ -413,6 +413,9 @@ def validate_field(name: str, value: Any) -> None:
     spec = field_spec(name)
     value = coerce_field(name, value)
     allowed = spec.describe_allowed(kind)
+    if name == "arch":
+        _validate_arch(value)
+        return
     if spec.choices is not None and value not in spec.choices:
         raise ConfigError(f"{name}: {value!r} is not allowed; expected {allowed}.")
     if spec.pattern is not None and not re.match(spec.pattern, value):
@@ -432,6 +435,14 @@ def validate_field(name: str, value: Any) -> None:
                 f"{name}: {value!r} must be a plain file name (no folders), e.g. "
                 f"{field_default(name)!r}."
             )
+
+
+def _validate_arch(value: str) -> None:
+    """Any architecture the registry knows; the field's choices are only suggestions."""
+    try:
+        registry.validate(value)
+    except ModelError as exc:
+        raise ConfigError(f"arch: {exc}") from None
 
 
 def _check_output_names(*names: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from . import registry
 from .config import TrainConfig, field_names, validate_field
 from .dataset import LABEL_SEPARATOR
 from .errors import ConfigError
@@ -131,12 +132,9 @@ def _check_head(name: str, state: Mapping[str, torch.Tensor], payload: Mapping[s
     """The classifier must have one output per label: the model is built from
     the label count before its weights load, so a forged count of millions
     would allocate gigabytes first."""
-    # Imported here: torchvision takes a second or two, which importing the
-    # checkpoint module alone should not cost.
-    from .models import HEAD_MODULES
-
     arch, labels = payload["arch"], payload["labels"]
-    key = f"{HEAD_MODULES[arch]}.weight"
+    # The registry knows where each architecture's head is without building it.
+    key = f"{registry.head_path(arch)}.weight"
     weight = state.get(key)
     if weight is None or weight.dim() != 2:
         _fail(name, f"lacks the classifier weights {key!r} of a {arch} (a 2-D tensor).")

@@ -1,8 +1,10 @@
-"""torchvision architectures by name, with the classifier head replaced.
+"""Models by architecture name, with one output per label: the engine's view
+of the architecture registry (``registry.py``).
 
-Pretrained weights come from torchvision's weights API (downloaded once into
-the torch hub cache) or from a local file; a failed download becomes a
-``ModelError`` that suggests ``weights_file`` or ``pretrained=false``.
+Pretrained weights come from the family's own loading (torchvision's weights
+API, timm's Hugging Face Hub cache) or from a local ``weights_file``; a failed
+download becomes a ``ModelError`` that suggests ``weights_file`` or
+``pretrained=false``.
 """
 
 from __future__ import annotations
@@ -10,27 +12,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import urllib.error
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import torch
-import torchvision
 from torch import nn
 
+from . import registry
+from .architectures.base import SaliencyTarget, short_reason
 from .errors import ModelError
 
 logger = logging.getLogger(__name__)
 
-# Dotted path of the final Linear layer that gets replaced, per architecture.
-HEAD_MODULES: dict[str, str] = {
-    "resnet18": "fc",
-    "resnet34": "fc",
-    "resnet50": "fc",
-    "mobilenet_v3_small": "classifier.3",
-    "mobilenet_v3_large": "classifier.3",
-    "efficientnet_b0": "classifier.1",
-}
+# Wrappers that checkpoints of other tools put around a state dict.
+_STATE_KEYS = ("model_state", "state_dict", "model")
 
 
 def build_model(
@@ -40,53 +35,43 @@ def build_model(
     pretrained: bool = False,
     weights_file: str = "",
     freeze_extractor: bool = False,
+    image_size: int | None = None,
 ) -> nn.Module:
-    """The architecture with one output per label; weights as requested."""
-    if arch not in HEAD_MODULES:
-        raise ModelError(f"Unknown architecture {arch!r}; choose one of {', '.join(HEAD_MODULES)}.")
+    """The architecture with one output per label; weights as requested.
+
+    ``image_size`` is the square input size the model will see; only models
+    whose shape depends on it (ViT-like timm models) use it, the others
+    accept any size."""
+    entry = registry.resolve(arch)
     if num_labels < 1:
         raise ModelError("A model needs at least one label.")
-    model = _backbone(arch, pretrained=pretrained and not weights_file)
+    model = entry.build(num_labels, pretrained=pretrained and not weights_file, image_size=image_size)
     if pretrained and weights_file:
         load_backbone_weights(model, arch, weights_file)
-    replace_head(model, arch, num_labels)
     set_extractor_frozen(model, arch, freeze_extractor)
     return model
 
 
-def _backbone(arch: str, *, pretrained: bool) -> nn.Module:
-    if not pretrained:
-        return torchvision.models.get_model(arch, weights=None)
-    weights = torchvision.models.get_model_weights(arch).DEFAULT
-    try:
-        return torchvision.models.get_model(arch, weights=weights)
-    except (urllib.error.URLError, OSError, RuntimeError, ValueError) as exc:
-        raise ModelError(
-            f"Could not get the ImageNet weights for {arch} ({_short(exc)}). Without internet, "
-            "set weights_file to a local weights file (.pth) for this architecture, "
-            "or set pretrained=false to train from random weights."
-        ) from None
-
-
 def load_backbone_weights(model: nn.Module, arch: str, weights_file: str | os.PathLike[str]) -> None:
-    """Load a local state dict; a head of another size (e.g. ImageNet's 1000) is dropped."""
+    """Load a local state dict (.pth/.pt, or .safetensors); a head of another size
+    (e.g. ImageNet's 1000 classes) is dropped, every other weight must fit."""
     path = Path(weights_file).expanduser()
     if not path.is_file():
-        raise ModelError(f"Weights file {path} does not exist. Choose a .pth file or turn pretrained off.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a weights file"
         raise ModelError(
-            f"{path} is not a readable weights file ({_short(exc)}). It must be a PyTorch "
-            f"state dict for {arch}."
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("model_state"), dict):
-        state = state["model_state"]  # one of our own checkpoints or model files
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path} does not hold a state dict of tensors for {arch}.")
+            f"Weights file {path} does not exist. Choose a .pth or .safetensors file or turn pretrained off."
+        )
+    entry = registry.resolve(arch)
+    state = entry.adapt_state_dict(_read_state_dict(path, arch), model)
     own = model.state_dict()
-    head = HEAD_MODULES[arch] + "."
+    head = entry.head_path() + "."
     usable = {k: v for k, v in state.items() if not (k.startswith(head) and own.get(k, v).shape != v.shape)}
+    # load_state_dict raises on a shape mismatch even when not strict: check first.
+    wrong = [k for k, v in usable.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        raise ModelError(
+            f"{path} does not match {arch}: {len(wrong)} weights have another shape (e.g. {wrong[:3]}). "
+            f"Choose weights for {arch}."
+        )
     result = model.load_state_dict(usable, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith(head)]
     if missing or result.unexpected_keys:
@@ -98,33 +83,47 @@ def load_backbone_weights(model: nn.Module, arch: str, weights_file: str | os.Pa
     logger.info("Loaded %s weights from %s", arch, path)
 
 
-def head_module(model: nn.Module, arch: str) -> nn.Linear:
-    return model.get_submodule(HEAD_MODULES[arch])
+def _read_state_dict(path: Path, arch: str) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not a weights file"
+        raise ModelError(
+            f"{path} is not a readable weights file ({short_reason(exc)}). It must be a PyTorch "
+            f"state dict (.pth/.pt) or a .safetensors file for {arch}."
+        ) from None
+    if isinstance(state, Mapping):
+        for key in _STATE_KEYS:  # one of our own model files, or another tool's checkpoint
+            if isinstance(state.get(key), Mapping):
+                state = state[key]
+                break
+    if not isinstance(state, Mapping) or not state or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise ModelError(f"{path} does not hold a state dict of tensors for {arch}.")
+    if all(k.startswith("module.") for k in state):  # saved from DataParallel
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return dict(state)
 
 
-def replace_head(model: nn.Module, arch: str, num_labels: int) -> None:
-    parent_name, _, child_name = HEAD_MODULES[arch].rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    old = getattr(parent, child_name) if not child_name.isdigit() else parent[int(child_name)]
-    new = nn.Linear(old.in_features, num_labels)
-    if child_name.isdigit():
-        parent[int(child_name)] = new
-    else:
-        setattr(parent, child_name, new)
+def head_module(model: nn.Module, arch: str) -> nn.Module:
+    """The classifier: features → one logit per label."""
+    return model.get_submodule(registry.head_path(arch))
 
 
 def feature_extractor(model: nn.Module, arch: str) -> nn.Module:
     """Everything before the head, sharing the model's modules (no copy):
     ``head_module(model, arch)(feature_extractor(model, arch)(x)) == model(x)``."""
-    if arch.startswith("resnet"):
-        return nn.Sequential(
-            model.conv1, model.bn1, model.relu, model.maxpool,
-            model.layer1, model.layer2, model.layer3, model.layer4,
-            model.avgpool, nn.Flatten(1),
-        )
-    if arch.startswith(("mobilenet_v3", "efficientnet")):
-        return nn.Sequential(model.features, model.avgpool, nn.Flatten(1), *list(model.classifier)[:-1])
-    raise ModelError(f"No feature extractor defined for {arch!r}.")
+    return registry.resolve(arch).feature_extractor(model)
+
+
+def saliency_target(model: nn.Module, arch: str) -> SaliencyTarget:
+    """The last convolution or attention block, for saliency maps."""
+    return registry.resolve(arch).saliency_target(model)
 
 
 def set_extractor_frozen(model: nn.Module, arch: str, frozen: bool) -> None:
@@ -163,8 +162,3 @@ def batchnorm_frozen(model: nn.Module, active: bool = True) -> Iterator[None]:
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]

@@ -57,7 +57,8 @@ class Predictor:
         )
         self.config: dict = dict(payload.get("config") or {})
         self.device = resolve_device(device)
-        model = models.build_model(self.arch, len(self.labels), pretrained=False)
+        # image_size: a ViT's position embeddings were made for the size it trained at.
+        model = models.build_model(self.arch, len(self.labels), pretrained=False, image_size=self.image_size)
         try:
             model.load_state_dict(payload["model_state"])
         except (RuntimeError, KeyError) as exc:
@@ -78,7 +79,24 @@ class Predictor:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> "Predictor":
+        """A .pt model or checkpoint file, or an exported .onnx file (run with onnxruntime)."""
+        if Path(path).suffix.lower() == ".onnx":
+            from .onnx_model import OnnxPredictor  # onnxruntime only when an .onnx file is opened
+
+            return OnnxPredictor.from_file(path, device=device)
         return cls(load_model_file(path), device=device, source=str(path))
+
+    def load_image(self, path: str | os.PathLike[str]) -> torch.Tensor:
+        """uint8 (3, size, size): decoded and resized exactly as for training's
+        validation. Raises ImageLoadError."""
+        image = load_rgb_resized(path, self.image_size, fast_decode=self.fast_decode)
+        return pil_to_uint8_tensor(image)
+
+    @torch.inference_mode()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 3, size, size) → float32 (B, labels) probabilities on the CPU."""
+        inputs = self.batch_transform(images, augment=False)
+        return torch.sigmoid(self.model(inputs).float()).cpu()
 
     @torch.inference_mode()
     def predict_paths(
@@ -93,8 +111,7 @@ class Predictor:
         pending: list[tuple[int, torch.Tensor]] = []
         for index, path in enumerate(paths):
             try:
-                image = load_rgb_resized(path, self.image_size, fast_decode=self.fast_decode)
-                pending.append((index, pil_to_uint8_tensor(image)))
+                pending.append((index, self.load_image(path)))
             except ImageLoadError as exc:
                 results[index] = Prediction(str(path), error=exc.reason)
             if len(pending) >= batch_size:
@@ -111,8 +128,7 @@ class Predictor:
         self, pending: list[tuple[int, torch.Tensor]], paths: Sequence, cut: list[float],
         results: dict[int, Prediction],
     ) -> None:
-        inputs = self.batch_transform(torch.stack([tensor for _, tensor in pending]), augment=False)
-        probs = torch.sigmoid(self.model(inputs).float()).cpu().tolist()
+        probs = self.probabilities(torch.stack([tensor for _, tensor in pending])).tolist()
         for (index, _), row in zip(pending, probs):
             probabilities = dict(zip(self.labels, row))
             predicted = tuple(label for (label, p), t in zip(probabilities.items(), cut) if p >= t)

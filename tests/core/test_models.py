@@ -4,12 +4,11 @@ import pytest
 import torch
 import torchvision
 
-from mlcls_gui.core import models
-from mlcls_gui.core.config import ARCHITECTURES
+from mlcls_gui.core import models, registry
 from mlcls_gui.core.errors import ModelError
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", registry.BUILTIN_NAMES)
 def test_head_has_one_output_per_label(arch):
     model = models.build_model(arch, 5)
     assert models.head_module(model, arch).out_features == 5
@@ -52,6 +51,34 @@ def test_weights_file_of_another_architecture_is_refused(tmp_path):
     junk.write_bytes(b"garbage")
     with pytest.raises(ModelError, match="not a readable weights file"):
         models.build_model("resnet18", 2, pretrained=True, weights_file=str(junk))
+
+
+@pytest.mark.parametrize("arch", registry.BUILTIN_NAMES)
+def test_feature_extractor_then_head_is_the_model(arch):
+    model = models.build_model(arch, 3).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        composed = models.head_module(model, arch)(models.feature_extractor(model, arch)(x))
+        assert torch.allclose(composed, model(x), atol=1e-6)
+
+
+def test_weights_saved_from_a_model_of_ours_load_through_its_model_state(tmp_path):
+    source = models.build_model("tiny_cnn", 5)
+    path = tmp_path / "final_model.pt"
+    torch.save({"model_state": source.state_dict(), "labels": ["a"]}, path)
+    model = models.build_model("tiny_cnn", 2, pretrained=True, weights_file=str(path))
+    assert torch.equal(model.features[0][0].weight, source.features[0][0].weight)
+    assert model.fc.out_features == 2  # the 5-output head was dropped, not loaded
+
+
+def test_safetensors_weights_file_is_used(tmp_path):
+    from safetensors.torch import save_file
+
+    source = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18.safetensors"
+    save_file(source.state_dict(), str(path))
+    model = models.build_model("resnet18", 4, pretrained=True, weights_file=str(path))
+    assert torch.equal(model.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
 
 
 def test_offline_pretrained_gives_an_actionable_error(monkeypatch):

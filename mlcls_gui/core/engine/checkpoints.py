@@ -18,7 +18,6 @@ import torch
 from ..checkpoint import load_model_file
 from ..errors import CheckpointError
 from ..resume import optimizer_state_usable
-from ..transforms import IMAGENET_MEAN, IMAGENET_STD
 from .run_state import Progress, RunState, move_optimizer_state
 
 logger = logging.getLogger(__name__)
@@ -34,8 +33,8 @@ def training_payload(
         "arch": cfg.arch,
         "labels": list(state.labels),
         "image_size": cfg.image_size,
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
+        "mean": list(state.mean),
+        "std": list(state.std),
         "threshold": cfg.threshold,
         "config": cfg.to_dict(),
         "model_state": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import models
+from .. import models, registry
 from ..batch_transforms import BatchTransform
 from ..cache import CacheBudget, FeatureStore, ImageCache, cache_budget_bytes
 from ..config import TrainConfig
@@ -75,6 +75,8 @@ class RunState:
     batch_transform: BatchTransform
     loader_generator: torch.Generator
     augment_generator: torch.Generator
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     fast_paths: dict[str, str]
 
     @property
@@ -155,10 +157,11 @@ def build_run_state(
     if strategy.distributed and pretrained and not cfg.weights_file:
         # The main process downloads the weights once; the others then find them
         # in the cache instead of all downloading into it at the same time.
-        strategy.on_main(lambda: models.build_model(cfg.arch, len(labels), pretrained=True) and None)
+        strategy.on_main(lambda: models.build_model(cfg.arch, len(labels), pretrained=True,
+                                                    image_size=cfg.image_size) and None)
     model = models.build_model(
         cfg.arch, len(labels), pretrained=pretrained, weights_file=cfg.weights_file,
-        freeze_extractor=cfg.freeze_extractor,
+        freeze_extractor=cfg.freeze_extractor, image_size=cfg.image_size,
     )
     model = strategy.prepare_model(model, cfg.sync_batchnorm).to(device)
     if cfg.channels_last:
@@ -174,9 +177,13 @@ def build_run_state(
     optimizer = make_optimizer(cfg, models.trainable_parameters(model))
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decrease)
     criterion = nn.BCEWithLogitsLoss(pos_weight=_pos_weight(cfg, splits, labels, device))
+    # The normalisation the architecture's pretrained weights expect (ImageNet's for
+    # torchvision; timm's pretrained_cfg): stored in every model file.
+    normalisation = registry.default_input(cfg.arch)
     batch_transform = BatchTransform(
         device, rotation_degrees=cfg.rotation_degrees, horizontal_flip=cfg.horizontal_flip,
         channels_last=cfg.channels_last, generator=augment_generator,
+        mean=normalisation.mean, std=normalisation.std,
     )
     sources, stores, cached_bytes = _make_sources(cfg, splits, labels, strategy, loader_generator)
     # Frozen features can stand in for images whenever the images are not
@@ -189,6 +196,7 @@ def build_run_state(
         optimizer=optimizer, scheduler=scheduler, criterion=criterion, sources=sources,
         feature_stores=stores, cache_features_for=cache_features_for, batch_transform=batch_transform,
         loader_generator=loader_generator, augment_generator=augment_generator,
+        mean=tuple(normalisation.mean), std=tuple(normalisation.std),
         fast_paths=_fast_paths(cfg, splits, precision, cached_bytes, cache_features_for, strategy),
     )
 

@@ -1,0 +1,137 @@
+"""Exported models: the file contract, and running an ``.onnx`` file as a Predictor.
+
+An exported model (``export.py``) is usable alone:
+
+* input ``images``: uint8 ``[batch, 3, image_size, image_size]``, RGB, 0–255,
+  the image already resized to ``image_size``² (Pillow bilinear, no crop);
+  the graph scales and normalises it itself;
+* output ``probabilities``: float32 ``[batch, labels]``, sigmoid applied, in
+  the order of ``labels``.
+
+Everything else a user needs travels inside the file (ONNX ``metadata_props``,
+TorchScript extra file ``mlcls.json``) and in a ``<file>.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError
+from .model_file_rules import FieldProblem, check_model_payload
+from .predict import Predictor
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "mlcls-gui-export/1"
+INPUT_NAME = "images"
+OUTPUT_NAME = "probabilities"
+TORCHSCRIPT_METADATA = "mlcls.json"
+INPUT_CONTRACT = (
+    "images: uint8 [batch, 3, image_size, image_size], RGB 0-255; the graph divides by 255 "
+    "and normalises with mean/std"
+)
+OUTPUT_CONTRACT = "probabilities: float32 [batch, labels], sigmoid applied, in the order of labels"
+RESIZE_RULE = (
+    "EXIF orientation applied, converted to RGB (transparency onto white), resized to "
+    "image_size x image_size with Pillow's bilinear filter (no crop, aspect ratio not kept)"
+)
+# Fields whose values are JSON in ONNX metadata_props (which holds only strings).
+_JSON_FIELDS = ("labels", "thresholds", "threshold", "image_size", "mean", "std", "config")
+# Settings that evaluation needs to rebuild the model's split; paths are never exported.
+SPLIT_SETTINGS = ("seed", "val_fraction", "test_fraction", "fast_decode")
+
+
+def metadata_to_props(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """Plain metadata → ONNX metadata_props (strings; lists and numbers as JSON)."""
+    return {key: json.dumps(value) if key in _JSON_FIELDS else str(value) for key, value in metadata.items()}
+
+
+def props_to_metadata(props: Mapping[str, str], source: str) -> dict[str, Any]:
+    """ONNX metadata_props → plain metadata, checked like a model file's fields."""
+    if props.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(
+            f"{source} is not an ONNX file exported by mlcls-gui (no '{EXPORT_FORMAT}' metadata); "
+            "export it with mlcls-gui export."
+        )
+    metadata: dict[str, Any] = dict(props)
+    try:
+        for key in _JSON_FIELDS:
+            if key in props:
+                metadata[key] = json.loads(props[key])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{source}: metadata field {key} is not valid JSON ({exc.msg}).") from None
+    missing = [key for key in ("labels", "image_size", "mean", "std") if key not in metadata]
+    if missing:
+        raise CheckpointError(f"{source} lacks the metadata {', '.join(missing)}; export it again.")
+    # The same rules as a .pt file's fields (arch is informational here: checking
+    # it would need its family's package, e.g. timm, just to read the name).
+    fields = {k: metadata[k] for k in ("labels", "image_size", "mean", "std", "threshold", "thresholds")
+              if k in metadata}
+    try:
+        check_model_payload(fields)
+    except FieldProblem as exc:
+        raise CheckpointError(f"{source} is not a usable model file: {exc}") from None
+    return metadata
+
+
+class OnnxPredictor(Predictor):
+    """A Predictor over an exported ``.onnx`` file, run with onnxruntime on the CPU."""
+
+    def __init__(self, path: str | os.PathLike[str], *, device: str = "cpu") -> None:  # noqa: D107
+        ort = _onnxruntime()
+        self.source = str(path)
+        try:
+            self.session = ort.InferenceSession(self.source, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for damaged files
+            raise CheckpointError(
+                f"{self.source} is not a readable ONNX model ({str(exc).strip().splitlines()[0][:160]})."
+            ) from None
+        metadata = props_to_metadata(self.session.get_modelmeta().custom_metadata_map, self.source)
+        self.arch = str(metadata.get("arch", "onnx"))
+        self.labels = list(metadata["labels"])
+        self.image_size = int(metadata["image_size"])
+        self.threshold = float(metadata.get("threshold", 0.5))
+        saved = metadata.get("thresholds")
+        self.thresholds = (
+            [float(t) for t in saved] if saved and len(saved) == len(self.labels)
+            else [self.threshold] * len(self.labels)
+        )
+        self.config = dict(metadata.get("config") or {})
+        self.fast_decode = bool(self.config.get("fast_decode", True))
+        self.device = torch.device("cpu")
+        if device not in ("cpu", "auto"):
+            logger.info("%s runs with onnxruntime on the CPU (device %s ignored)", self.source, device)
+        self.metadata = {"kind": "onnx", "exported_from": metadata.get("source_model"),
+                         "mlcls_gui_version": metadata.get("mlcls_gui_version")}
+        self.export_metadata = metadata
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> "OnnxPredictor":
+        if not Path(path).expanduser().is_file():
+            raise CheckpointError(f"Model file {path} does not exist.")
+        return cls(Path(path).expanduser(), device=device)
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        batch = np.ascontiguousarray(images.cpu().numpy(), dtype=np.uint8)
+        (probs,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+        return torch.from_numpy(np.asarray(probs, dtype=np.float32))
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise CheckpointError(
+            "Opening .onnx files needs onnxruntime, which is not installed: "
+            "pip install 'mlcls-gui[export]' (or pip install onnxruntime)."
+        ) from None
+    onnxruntime.set_default_logger_severity(3)  # errors only: its warnings are not the user's business
+    return onnxruntime
+
