@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,44 @@ def finite_or_none(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
+
+
+@dataclass(frozen=True)
+class ArchivedRun:
+    """One earlier run kept in previous_runs/<date-time>/."""
+
+    path: Path
+    size_bytes: int
+
+
+def archived_runs(folder: str | os.PathLike[str]) -> list[ArchivedRun]:
+    """The earlier runs under ``folder``/previous_runs, newest first, with their sizes."""
+    base = Path(folder) / ARCHIVE_FOLDER
+    try:
+        entries = [p for p in base.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    runs = [ArchivedRun(p, _tree_size(p)) for p in entries]
+    return sorted(runs, key=lambda run: run.path.name, reverse=True)
+
+
+def prune_archived_runs(folder: str | os.PathLike[str], keep: int) -> list[ArchivedRun]:
+    """Delete all but the ``keep`` newest earlier runs; return what was deleted."""
+    removed = []
+    for run in archived_runs(folder)[max(0, keep):]:
+        shutil.rmtree(run.path, ignore_errors=True)
+        if not run.path.exists():
+            removed.append(run)
+            logger.info("Deleted the earlier run %s (%.0f MB)", run.path, run.size_bytes / 1e6)
+    return removed
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total

@@ -239,3 +239,33 @@ def test_batches_of_one_image_never_end_a_run(tiny_root, tmp_path, arch):
     odd = train - 1  # leaves one image for the last batch
     result = _train(tiny_config(tiny_root, tmp_path / "odd", n_epochs=1, batch_size=odd, arch=arch))
     assert result.reason is ev.FinishReason.COMPLETED
+
+
+# ------------------------------------------------------------------ disk
+def test_the_final_model_holds_no_optimiser_state_and_still_resumes(tiny_root, tmp_path, caplog):
+    out = tmp_path / "out"
+    _train(tiny_config(tiny_root, out, n_epochs=2, lr_step=1, lr_decrease=0.5))
+    final, last = out / "final_model.pt", out / "last_checkpoint.pt"
+    payload = load_model_file(final)
+    assert "optimizer_state" not in payload and "rng" not in payload
+    assert final.stat().st_size < 0.6 * last.stat().st_size  # weights only: Adam keeps two more copies
+    with caplog.at_level("INFO", logger="mlcls_gui"):
+        _train(tiny_config(tiny_root, out, n_epochs=3, lr_step=1, lr_decrease=0.5), resume_from=final)
+    assert "holds no optimiser state" in caplog.text
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert float(rows[-1].split(",")[7]) == pytest.approx(1e-3 * 0.5 ** 2)  # the schedule went on
+
+
+def test_earlier_runs_are_listed_with_their_size_and_pruned(tiny_root, tmp_path):
+    from mlcls_gui.core.outputs import archived_runs, prune_archived_runs
+
+    out = tmp_path / "out"
+    for _ in range(3):
+        _train(tiny_config(tiny_root, out, n_epochs=1))
+    runs = archived_runs(out)
+    assert len(runs) == 2 and all(run.size_bytes > 1_000_000 for run in runs)
+    assert runs[0].path.name > runs[1].path.name  # newest first
+    removed = prune_archived_runs(out, keep=1)
+    assert [run.path for run in removed] == [runs[1].path] and not runs[1].path.exists()
+    assert [run.path for run in archived_runs(out)] == [runs[0].path]
+    assert (out / "final_model.pt").is_file()  # the current run is never touched

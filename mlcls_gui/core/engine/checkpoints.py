@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,11 @@ logger = logging.getLogger(__name__)
 def training_payload(
     state: RunState, progress: Progress, kind: str, *, run_id: str, split: dict[str, Any],
     test_held_out: bool, weights_epoch: int | None = None, extra: dict[str, Any] | None = None,
+    resumable: bool = True,
 ) -> dict[str, Any]:
+    """A checkpoint (``resumable``: with the optimiser, schedule and random state to
+    continue exactly) or a final model (weights and what prediction needs — the
+    optimiser state alone is twice the weights)."""
     cfg = state.cfg
     payload = {
         "kind": kind,
@@ -60,6 +65,9 @@ def training_payload(
     }
     if weights_epoch is not None:
         payload["partial_epoch"] = weights_epoch
+    if not resumable:
+        for key in ("optimizer_state", "scheduler_state", "rng"):
+            payload.pop(key)
     return payload
 
 
@@ -76,6 +84,8 @@ def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Prog
             logger.info("Resuming with a fresh %s optimizer state", cfg.optimizer)
         if payload.get("scheduler_state"):
             state.scheduler.load_state_dict(payload["scheduler_state"])
+        else:
+            _replay_schedule(state, int(payload.get("epoch", 0)), source)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{source} does not fit this model ({str(exc)[:200]}).") from None
     # The configured learning-rate schedule applies from the resumed epoch on.
@@ -103,6 +113,20 @@ def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Prog
         state.augment_generator.set_state(rng["augment"])  # process 0's stream; others keep their seed
     logger.info("Resumed from %s at epoch %d (best epoch %d)", source, progress.epoch, progress.best_epoch)
     return progress, best
+
+
+def _replay_schedule(state: RunState, epochs: int, source: str) -> None:
+    """A file without a schedule (a final model): bring the learning rate to where
+    the schedule had it after ``epochs`` epochs. Adam's moments restart."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "step() before optimizer.step()"
+        for _ in range(epochs):
+            state.scheduler.step()
+    logger.info(
+        "%s holds no optimiser state (a final model): the learning rate continues from epoch %d, "
+        "the optimiser's moments start afresh. Resume from last_checkpoint.pt to continue exactly.",
+        source, epochs,
+    )
 
 
 def _find_best_weights(

@@ -57,6 +57,7 @@ def save_training_state(
     payload = training_payload(
         run.state, run.progress, kind, run_id=run.identity.run_id, split=run.split_fingerprint,
         test_held_out=run.identity.test_held_out, weights_epoch=weights_epoch, extra=extra,
+        resumable=kind != "model",
     )
     save_atomic(payload, path)
     if event_reason:
