@@ -34,10 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mlcls_gui.core.model_file_errors import model_file_errors
+
 from .background import BackgroundTask
 from .dialogs import show_error
-from .evaluate_panel import MODEL_FILTER, PROGRESS_POLL_MS, model_file_errors
-from .widgets import PathField, ProgressState
+from .widgets import MODEL_FILTER, PROGRESS_POLL_MS, PathField, ProgressState
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """Small reusable widgets: a path field with Browse…, a one-line elided label,
-and the progress state a worker thread shares with a GUI timer."""
+and the progress state a worker thread shares with a GUI timer (polled every
+``PROGRESS_POLL_MS``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QWidget
 
 logger = logging.getLogger(__name__)
+
+MODEL_FILTER = "mlcls-gui model (*.pt *.pth);;All files (*)"  # a PathField's filter for model files
+PROGRESS_POLL_MS = 100  # how often a panel's timer reads its ProgressState
 
 
 class ProgressState:

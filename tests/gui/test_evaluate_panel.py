@@ -18,7 +18,8 @@ from mlcls_gui.core.checkpoint import load_model_file
 from mlcls_gui.core.evaluation import EvaluationReport, evaluate_model_file
 from mlcls_gui.core.metrics import compute_metrics
 from mlcls_gui.core.predict import Predictor
-from mlcls_gui.gui.evaluate_panel import (
+from mlcls_gui.gui.evaluate_panel import EvaluatePanel
+from mlcls_gui.gui.metric_tables import (
     COL_AP,
     COL_F1,
     COL_F1_HALF,
@@ -28,11 +29,8 @@ from mlcls_gui.gui.evaluate_panel import (
     COL_SUPPORT,
     COL_THRESHOLD,
     OVERALL_ROWS,
-    PATH_ROLE,
-    THUMBNAIL_SIZE,
-    EvaluatePanel,
-    thumbnail_image,
 )
+from mlcls_gui.gui.thumbnail_gallery import PATH_ROLE, THUMBNAIL_SIZE, thumbnail_image
 
 TIMEOUT = 30_000
 
@@ -96,8 +94,8 @@ def test_evaluation_fills_the_tables_with_the_models_labels_and_metrics(
     report = panel.report()
     assert report is not None and len(report.images) == len(expected.images) == 54
     # One precision-recall curve per label, each with its threshold point.
-    assert len(panel._curves) == len(labels)
-    assert all(len(curve.xData) > 1 for curve in panel._curves)
+    assert len(panel.pr_plot.curves) == len(labels)
+    assert all(len(curve.xData) > 1 for curve in panel.pr_plot.curves)
     assert panel.export_button.isEnabled()
     assert not panel.save_button.isEnabled()  # nothing edited: nothing to save
 
@@ -126,7 +124,7 @@ def test_editing_a_threshold_recomputes_the_metrics_like_compute_metrics(
     assert panel.thresholds_edited() and panel.reset_button.isEnabled() and panel.save_button.isEnabled()
     assert "not saved" in panel.thresholds_note.text()
     # The threshold point on the curve moved to the new recall / precision.
-    point = panel._points[row].data[0]
+    point = panel.pr_plot.points[row].data[0]
     assert (point["x"], point["y"]) == pytest.approx(
         (expected.per_label[row].recall, expected.per_label[row].precision))
 
