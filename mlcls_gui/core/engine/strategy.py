@@ -133,10 +133,7 @@ class Distributed(SingleDevice):
         return DistributedDataParallel(module, device_ids=device_ids)
 
     def local_part(self, chunk: torch.Tensor) -> torch.Tensor:
-        # Each image has a home process (index mod world size): a process reads
-        # and caches only its own images, while every global batch stays the
-        # one a single process would train on.
-        return chunk[chunk % self.world_size == self.rank]
+        return home_shares(chunk, self.world_size)[self.rank]
 
     def eval_indices(self, count: int) -> torch.Tensor:
         indices = torch.arange(count)
@@ -184,6 +181,25 @@ class Distributed(SingleDevice):
     @property
     def _comm_device(self) -> torch.device:
         return self.device if self.backend == "nccl" else torch.device("cpu")
+
+
+def home_shares(chunk: torch.Tensor, world_size: int) -> list[torch.Tensor]:
+    """Each process's images of one global batch.
+
+    Each image has a home process (index mod world size), so a process reads
+    and caches only its own images while every global batch stays the one a
+    single process would train on. Where chance leaves a process fewer than two
+    images (BatchNorm needs two), images move to it from the fullest process;
+    every process computes the same shares from the chunk alone."""
+    shares = [chunk[chunk % world_size == rank] for rank in range(world_size)]
+    need = min(2, chunk.numel() // world_size)
+    while True:
+        sizes = [share.numel() for share in shares]
+        small, large = sizes.index(min(sizes)), sizes.index(max(sizes))
+        if sizes[small] >= need or sizes[large] <= need:
+            return shares
+        shares[small] = torch.cat([shares[small], shares[large][-1:]])
+        shares[large] = shares[large][:-1]
 
 
 def strategy_for(cfg: TrainConfig) -> SingleDevice:
