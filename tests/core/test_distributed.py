@@ -49,7 +49,12 @@ def _metrics(out: Path) -> list[dict[str, float]]:
 
 def test_two_processes_train_like_one(tiny_root, tmp_path):
     """Frozen extractor, no augmentation: the only difference left between 1 and 2
-    processes is the order of floating-point sums, so the numbers agree closely.
+    processes is the order of floating-point sums (each process sums its share of a
+    batch, then DDP averages), about 1e-7 per step. Adam divides each gradient by
+    its running magnitude, which lifts such rounding on near-zero gradients to the
+    size of a real step, so after 15 steps losses agree to ~1e-4 (seen: at most
+    1.3e-4): the tolerance is 1e-3. mAP on 9 validation images moves in steps of
+    ~0.005 when two close probabilities swap order: 0.02, as the issue asks.
     (With BatchNorm in training mode each CPU process normalises with its own half
     batch — SyncBatchNorm needs CUDA — which is a different, equally valid model.)"""
     settings = ("freeze_extractor=true", "rotation_degrees=0", "horizontal_flip=false", "n_epochs=3",
@@ -61,8 +66,8 @@ def test_two_processes_train_like_one(tiny_root, tmp_path):
     rows_one, rows_two = _metrics(one), _metrics(two)
     assert len(rows_one) == len(rows_two) == 3
     for a, b in zip(rows_one, rows_two):
-        for key in ("train_loss", "val_loss", "val_map"):
-            assert a[key] == pytest.approx(b[key], abs=1e-4), (key, a, b)
+        for key, tolerance in (("train_loss", 1e-3), ("val_loss", 1e-3), ("val_map", 0.02)):
+            assert a[key] == pytest.approx(b[key], abs=tolerance), (key, a, b)
     model_one, model_two = load_model_file(one / "final_model.pt"), load_model_file(two / "final_model.pt")
     assert model_one["global_step"] == model_two["global_step"]  # the same optimiser steps
     summary_one = json.loads((one / "summary.json").read_text())

@@ -90,16 +90,17 @@ class RunState:
 
     # ------------------------------------------------------------ batches
     def train_chunks(self) -> list[torch.Tensor]:
-        """This epoch's global batches (the same in every process, from one generator)."""
+        """This process's part of each of this epoch's global batches (the global
+        batches are the same in every process: one generator draws the order)."""
         min_size = 2 * self.strategy.world_size  # BatchNorm needs two images per process
-        return batch_chunks(self.sources["train"].next_order(), self.cfg.batch_size, min_size=min_size)
+        chunks = batch_chunks(self.sources["train"].next_order(), self.cfg.batch_size, min_size=min_size)
+        return [self.strategy.local_part(chunk) for chunk in chunks]
 
-    def batches(self, split: str, chunks: list[torch.Tensor]) -> Iterator[tuple[Batch, torch.Tensor | None]]:
-        """This process's part of each chunk, with its frozen features when they
-        are already stored (then the images are not even loaded)."""
+    def batches(self, split: str, local: list[torch.Tensor]) -> Iterator[tuple[Batch, torch.Tensor | None]]:
+        """A batch for each chunk of this process's indices, with its frozen features
+        when they are already stored (then the images are not even loaded)."""
         source = self.sources[split]
         store = self.feature_stores[split]
-        local = [self.strategy.local_part(chunk) for chunk in chunks]
         if self.cache_features_for[split] and store.complete_for(torch.cat(local) if local else None):
             for chunk in local:
                 readable = store.readable(chunk)
