@@ -6,8 +6,9 @@ is marked red with the core's message under it, on a line reserved for it so
 that nothing below moves. Fields that differ from the defaults (or from the
 loaded settings) are marked. Combo boxes take the mouse wheel only when
 focused. The data folder is not edited here (the data panel sets it); the
-device field is a choice of this machine's devices. A relative output folder
-is shown and used resolved against the data folder's parent.
+device field is a choice of this machine's devices; the architecture field is
+a searchable picker (``arch_picker``) with a line describing the choice. A
+relative output folder is shown and used resolved against the data folder's parent.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_type
 from mlcls_gui.core.errors import ConfigError
 
 from .device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice, device_choices_from  # noqa: F401 - re-exported
+from .arch_picker import ArchPicker
 from .dialogs import show_error
 from .field_labels import with_form_labels
 from .form_rows import FieldRow, format_value, inline_message, shown_differs
@@ -55,6 +57,7 @@ ERROR_STYLE = "QLineEdit, QComboBox { border: 2px solid #d32f2f; border-radius: 
 # Fields the form does not show as text rows.
 DATA_ROOT_FIELD = "images_root"
 DEVICE_FIELD = "device"
+ARCH_FIELD = "arch"  # a searchable picker: any registry name, not only the suggested ones
 # Item data of the device box: how many training processes an entry stands for.
 PROCESSES_ROLE = Qt.ItemDataRole.UserRole + 1
 OUTPUT_FIELD = "save_model_folder"
@@ -167,7 +170,13 @@ class ConfigForm(QWidget):
         assert isinstance(form, QFormLayout)
         editor: QWidget
         value_widget: QWidget
-        if name == DEVICE_FIELD or (spec.choices and kind is not bool):
+        if name == ARCH_FIELD:
+            editor = ArchPicker()
+            guard_wheel(editor)
+            editor.value_changed.connect(functools.partial(type(self)._on_editor_changed, me, name))
+            editor.summary_changed.connect(functools.partial(type(self)._on_arch_summary_changed, me))
+            value_widget = editor
+        elif name == DEVICE_FIELD or (spec.choices and kind is not bool):
             editor = QComboBox()
             if name != DEVICE_FIELD:
                 for choice in spec.choices:
@@ -210,7 +219,8 @@ class ConfigForm(QWidget):
         # Only values that can be wrong get a message line. It is always there
         # (one line, empty when fine), so a message never moves the rows below,
         # and it spans label and field, so the message has room to be read.
-        error = None if isinstance(editor, QCheckBox) or (spec.choices and name != DEVICE_FIELD) else OneLineLabel()
+        error = (None if isinstance(editor, QCheckBox) or (spec.choices and name not in (DEVICE_FIELD, ARCH_FIELD))
+                 else OneLineLabel())
         if error is not None:
             error.setObjectName(f"message_{name}")
             error.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -349,6 +359,19 @@ class ConfigForm(QWidget):
         logger.info("Saved settings to %s", path)
         return True
 
+    def load_architectures(self) -> None:
+        """Describe the architectures the picker lists (off the GUI thread; after torch is loaded)."""
+        self.arch_picker().start_loading()
+
+    def arch_picker(self) -> ArchPicker:
+        picker = self._rows[ARCH_FIELD].editor
+        assert isinstance(picker, ArchPicker)
+        return picker
+
+    def shutdown(self) -> None:
+        """Wait for the picker's background work (closing the window)."""
+        self.arch_picker().catalog.shutdown()
+
     def set_locked(self, locked: bool) -> None:
         """Lock every editor while a run trains."""
         for button in (self.reset_button, self.load_button):
@@ -408,6 +431,8 @@ class ConfigForm(QWidget):
         note = ""
         if name == OUTPUT_FIELD and is_relative(str(value)):
             note = f"→ {resolve_output_folder(str(value), self._images_root)}"
+        elif isinstance(row.editor, ArchPicker):
+            note = row.editor.summary()
         row.show_message(note, NOTE_LINE_STYLE)
 
     def _validate_cross_fields(self) -> None:
@@ -459,6 +484,10 @@ class ConfigForm(QWidget):
         self._update_validity()
         self._update_changed_marks()
         self.changed.emit()
+
+    @Slot()
+    def _on_arch_summary_changed(self) -> None:
+        self._validate_field(ARCH_FIELD)  # the note under the field now has the figures
 
     def _follow_device_processes(self) -> None:
         """"All N GPUs" sets Training processes to N; another device sets it back to 1."""

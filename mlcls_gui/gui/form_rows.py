@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QWidget
 from mlcls_gui.core.config import TrainConfig, field_type, parse_field_text
 from mlcls_gui.core.errors import ConfigError
 
+from .arch_picker import ArchPicker
 from .field_labels import with_form_labels
 from .widgets import OneLineLabel
 
@@ -38,6 +39,8 @@ class FieldRow:
         """The editor's value parsed into the field's type; raises ConfigError."""
         if isinstance(self.editor, QCheckBox):
             return self.editor.isChecked()
+        if isinstance(self.editor, ArchPicker):
+            return self.editor.value()
         if isinstance(self.editor, QComboBox):
             data = self.editor.currentData()
             return data if data is not None else self.editor.currentText()
@@ -49,6 +52,8 @@ class FieldRow:
     def set_value(self, value: Any) -> None:
         if isinstance(self.editor, QCheckBox):
             self.editor.setChecked(bool(value))
+        elif isinstance(self.editor, ArchPicker):
+            self.editor.set_value(str(value))
         elif isinstance(self.editor, QComboBox):
             index = self.editor.findData(value)
             if index < 0:

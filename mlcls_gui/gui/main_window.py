@@ -30,6 +30,7 @@ from mlcls_gui.core.events import (
 )
 
 from . import window_settings
+from .archive_panel import ArchivePanel
 from .audit_view import AuditView
 from .background import BackgroundTask
 from .batch_predict_panel import BatchPredictPanel
@@ -37,6 +38,7 @@ from .config_form import ConfigForm, DeviceChoice
 from .data_panel import DataPanel
 from .dialogs import CLOSE_CANCEL, CLOSE_FINISH_TEST, CLOSE_SKIP_TEST, ask_close_during_run, show_error
 from .evaluate_panel import EvaluatePanel
+from .export_dialog import ExportDialog
 from .plots import TrainingPlots
 from .field_labels import with_form_labels
 from .predict_panel import PredictPanel
@@ -101,6 +103,8 @@ class MainWindow(QMainWindow):
         self.audit_view = AuditView()
         self.evaluate_panel = EvaluatePanel()
         self.batch_predict_panel = BatchPredictPanel()
+        self.archive_panel = ArchivePanel()
+        self.export_dialog: ExportDialog | None = None  # File → Export model…
         self.resume_checker = ResumeChecker(self)
         self._audit_stale = True
 
@@ -122,9 +126,9 @@ class MainWindow(QMainWindow):
         self.config_form.changed.connect(self._on_config_form_changed)
         self.config_form.config_loaded.connect(self._on_config_form_config_loaded)
         self.config_form.reset_done.connect(self._on_config_form_reset_done)
-        self.run_panel.start_clicked.connect(self._on_run_panel_start_clicked)
-        self.run_panel.stop_clicked.connect(self._on_run_panel_stop_clicked)
-        self.run_panel.checkpoint_clicked.connect(self._on_run_panel_checkpoint_clicked)
+        self.run_panel.start_clicked.connect(self.start_run)
+        self.run_panel.stop_clicked.connect(self.request_stop)
+        self.run_panel.checkpoint_clicked.connect(self.request_checkpoint)
         self.run_panel.resume_clicked.connect(self._on_run_panel_resume_clicked)
         self.resume_checker.checked.connect(self._on_resume_checker_checked)
         self.resume_checker.failed.connect(self._on_resume_checker_failed)
@@ -197,6 +201,11 @@ class MainWindow(QMainWindow):
 
     def is_running(self) -> bool:
         return self._thread is not None
+
+    def final_model_path(self) -> str:
+        """The last run's final model file, or "" when there is none."""
+        path = self._last_finish.final_model_path if self._last_finish else ""
+        return path if path and os.path.isfile(path) else ""
 
     def start_blocker(self) -> str:
         """Why Start is not possible now, or "" when it is."""
@@ -310,7 +319,8 @@ class MainWindow(QMainWindow):
     def _shutdown(self) -> None:
         self.save_settings()
         self.predict_panel.shutdown()
-        for panel in (self.evaluate_panel, self.batch_predict_panel, self.audit_view):
+        for panel in (self.evaluate_panel, self.batch_predict_panel, self.audit_view, self.config_form,
+                      self.archive_panel, *self.findChildren(ExportDialog)):
             panel.shutdown()
         self.data_panel.wait_for_scan()
         self.resume_checker.wait()
@@ -323,6 +333,7 @@ class MainWindow(QMainWindow):
         self.config_form.set_locked(locked)
         self.data_panel.set_locked(locked)
         self.run_panel.set_running(locked)
+        self.archive_panel.set_running(locked)
 
     def _update_start_state(self) -> None:
         blocker = self.start_blocker()
@@ -341,6 +352,7 @@ class MainWindow(QMainWindow):
     def _on_warm_up_done(self, devices: list[DeviceChoice]) -> None:
         self._torch_ready = True
         self.config_form.set_device_choices(devices)
+        self.config_form.load_architectures()  # torch is loaded: describing them is quick now
         self.statusBar().showMessage("PyTorch ready.", 3000)
 
     @Slot(str, str)
@@ -416,6 +428,7 @@ class MainWindow(QMainWindow):
         config = self.config_form.config()
         if config is not None:
             self.data_panel.set_split_settings(config.val_fraction, config.test_fraction, config.seed)
+            self.archive_panel.set_folder(config.save_model_folder)
         self._update_start_state()
 
     @Slot(object)
@@ -431,18 +444,6 @@ class MainWindow(QMainWindow):
             self.run_panel.set_state("")
         self._ready_text = ""
         self.statusBar().showMessage("Settings reset to their defaults.", 6000)
-
-    @Slot()
-    def _on_run_panel_start_clicked(self) -> None:
-        self.start_run()
-
-    @Slot()
-    def _on_run_panel_stop_clicked(self) -> None:
-        self.request_stop()
-
-    @Slot()
-    def _on_run_panel_checkpoint_clicked(self) -> None:
-        self.request_checkpoint()
 
     @Slot()
     def _on_run_panel_resume_clicked(self) -> None:

@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 8
 MAX_CARDS = 200
+# Exported .onnx files too: Predictor.from_file runs them with onnxruntime.
+MODEL_FILE_FILTER = ("Model files (*.pt *.pth *.onnx);;mlcls-gui model (*.pt *.pth);;"
+                     "Exported ONNX model (*.onnx);;All files (*)")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
 
 
@@ -115,11 +118,12 @@ class PredictPanel(QWidget):
         self._model_thresholds: dict[str, float] = {}
         self.cards: list[PredictionCard] = []
 
-        self._model_text = "No model yet: train one, or open a model file (.pt)."
+        self._model_text = "No model yet: train one, or open a model file (.pt, or an exported .onnx)."
         self.model_label = QLabel(self._model_text)
         self.model_label.setWordWrap(True)
         self.open_model_button = QPushButton("Open model…")
-        self.open_model_button.setToolTip("Use a model file written by mlcls-gui (final_model.pt or a checkpoint).")
+        self.open_model_button.setToolTip(
+            "Use a model file written by mlcls-gui (final_model.pt or a checkpoint) or exported from it (.onnx).")
         self.open_model_button.clicked.connect(self._on_open_model_button_clicked)
         self.add_button = QPushButton("Add images…")
         self.add_button.clicked.connect(self._on_add_button_clicked)
@@ -448,7 +452,7 @@ class PredictPanel(QWidget):
     def _on_open_model_button_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Open a model file", self._model_path or str(Path.home()),
-            "mlcls-gui model (*.pt *.pth);;All files (*)")
+            MODEL_FILE_FILTER)
         if path:
             self.set_model_file(path)
 

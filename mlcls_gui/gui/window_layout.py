@@ -5,12 +5,15 @@ layout's minimum scrolls instead of clipping buttons and fields."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFrame, QGroupBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from .export_dialog import open_export_dialog
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,9 @@ def lay_out(window: Any) -> None:
     left = QTabWidget()
     left.addTab(window.data_panel, "1 · Data")
     left.addTab(window.config_form, "2 · Settings")
+    # Under the output folder field: the size of the folder's earlier runs, and pruning them
+    # (a whole row, so the form needs no more width than before).
+    window.config_form.group_boxes["Output"].layout().addRow(window.archive_panel)
     left.addTab(window.audit_view, "Audit")
     window.left_tabs = left
     center = QSplitter(Qt.Orientation.Vertical)
@@ -76,6 +82,7 @@ def build_menu(window: Any) -> None:
         ("Load settings…", QKeySequence.StandardKey.Open, window.config_form._on_load_button_clicked),
         ("Save settings…", QKeySequence.StandardKey.Save, window.config_form._on_save_button_clicked),
         ("Open model for predictions…", None, window.predict_panel._on_open_model_button_clicked),
+        ("Export model…", None, functools.partial(open_export_dialog, window)),
     ]
     for text, shortcut, slot in actions:
         action = QAction(text, window)
