@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,9 +45,9 @@ def create_output_folder(folder: Path) -> bool:
     existed = folder.is_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".mlcls-write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        # A probe of its own: two runs starting together must not delete each other's.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".mlcls-write-test-") as probe:
+            probe.write(b"ok")
     except OSError as exc:
         raise ConfigError(
             f"Cannot write to the output folder {folder} ({exc.strerror or exc}). Choose "
