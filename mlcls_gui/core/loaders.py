@@ -7,7 +7,6 @@ is dropped from its batch and reported in ``Batch.failures``; it never ends a ru
 from __future__ import annotations
 
 import logging
-import math
 import multiprocessing
 from typing import Iterator, NamedTuple, Sequence
 
