@@ -64,7 +64,7 @@ class EvaluationReport:
                     "path": r.path,
                     "labels": list(r.labels),
                     "probabilities": dict(zip(self.labels, r.probabilities)),
-                    "predicted": [l for l, p, t in zip(self.labels, r.probabilities, self.thresholds) if p >= t],
+                    "predicted": [label for label, p, t in zip(self.labels, r.probabilities, self.thresholds) if p >= t],
                 }
                 for r in self.images
             ],

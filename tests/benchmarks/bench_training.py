@@ -183,7 +183,7 @@ def _mb(n: int) -> str:
 def compare(name: str, cfg: TrainConfig, repeat: int, later_only: bool = False) -> dict:
     """Alternate baseline and product `repeat` times; report images/s and ratios."""
     base_runs, prod_runs = [], []
-    for i in range(repeat):
+    for _ in range(repeat):
         out = Path(cfg.save_model_folder)
         shutil.rmtree(out, ignore_errors=True)
         with PeakRss() as b_mem:
@@ -223,7 +223,7 @@ def data_pipeline(root: Path, size: int, epochs: int) -> dict:
     base_ips, prod_ips = [], []
     for _ in range(epochs):  # alternate: one baseline epoch, one product epoch
         started = time.perf_counter()
-        for x, _y in base_loader:
+        for _x, _y in base_loader:
             pass
         base_ips.append(len(samples) / (time.perf_counter() - started))
         started = time.perf_counter()

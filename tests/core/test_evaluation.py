@@ -59,8 +59,8 @@ def test_evaluate_json_metrics_can_be_recomputed(trained, tiny_root, tmp_path, c
     assert "Overall at 0.5" in capsys.readouterr().out
     report = json.loads(out_json.read_text())
     labels = report["labels"]
-    probs = np.array([[img["probabilities"][l] for l in labels] for img in report["images"]])
-    truth = np.array([[l in img["labels"] for l in labels] for img in report["images"]], dtype=int)
+    probs = np.array([[img["probabilities"][label] for label in labels] for img in report["images"]])
+    truth = np.array([[label in img["labels"] for label in labels] for img in report["images"]], dtype=int)
     assert len(report["images"]) == 54
     for key, cut in (("metrics_at_0.5", np.full(len(labels), 0.5)),
                      ("metrics_at_thresholds", np.array(report["thresholds"]))):
@@ -77,7 +77,7 @@ def test_evaluate_json_metrics_can_be_recomputed(trained, tiny_root, tmp_path, c
                 (p[j], r[j], f[j], support[j]))
             assert row["average_precision"] == pytest.approx(average_precision_score(truth[:, j], probs[:, j]))
     for image in report["images"]:
-        expected = [l for l, t in zip(labels, report["thresholds"]) if image["probabilities"][l] >= t]
+        expected = [label for label, t in zip(labels, report["thresholds"]) if image["probabilities"][label] >= t]
         assert image["predicted"] == expected
 
 

@@ -13,7 +13,7 @@ from mlcls_gui.core import events as ev
 from mlcls_gui.core.checkpoint import load_model_file
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.errors import CheckpointError, ConfigError, RunFolderBusyError
+from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, RunFolderBusyError
 from mlcls_gui.core.loaders import batch_chunks, batch_count
 from mlcls_gui.core.run_lock import RunFolderLock, read_lock_owner
 from mlcls_gui.core.output_names import LOCK_NAME
@@ -70,7 +70,7 @@ def test_the_lock_names_its_owner_while_held(tmp_path):
 
 def test_a_failed_start_leaves_no_empty_output_folder(tmp_path):
     out = tmp_path / "never"
-    with pytest.raises(Exception):
+    with pytest.raises(DatasetError, match="does not exist"):
         _train(TrainConfig(images_root=str(tmp_path / "missing"), save_model_folder=str(out)))
     assert not out.exists()
 
