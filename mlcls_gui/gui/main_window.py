@@ -180,7 +180,8 @@ class MainWindow(QMainWindow):
         ``baseline_source`` names it as what the changed-field marks compare against."""
         self.config_form.set_config(config, baseline_source=baseline_source)
         self.data_panel.set_split_settings(config.val_fraction, config.test_fraction, config.seed)
-        if config.images_root != self.data_panel.root():
+        if config.images_root != self.data_panel.root() or self.data_panel.blocking_reason():
+            # The same folder again after a failed scan (e.g. the demo just written) is rescanned.
             self.data_panel.set_root(config.images_root)
 
     def prepare_demo(self) -> None:

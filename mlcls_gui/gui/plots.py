@@ -51,6 +51,13 @@ class _Series:
         return self._y[: self.size]
 
 
+def title_with_legend(title: str, entries: list[tuple[str, str, str]]) -> str:
+    """``title`` followed by (colour, mark, name) entries, as the plot title's HTML."""
+    keys = "&nbsp;&nbsp;".join(
+        f"<span style='color:{colour}'>{mark}</span>&nbsp;{name}" for colour, mark, name in entries)
+    return f"<b>{title}</b>&nbsp;&nbsp;&nbsp;<span style='font-size:8pt'>{keys}</span>"
+
+
 class TrainingPlots(QWidget):
     """Two stacked plots sharing the epoch axis; x is in epochs (batches fractional)."""
 
@@ -67,8 +74,12 @@ class TrainingPlots(QWidget):
 
         self.loss_plot = pg.PlotWidget(background="w")
         self.accuracy_plot = pg.PlotWidget(background="w")
-        self._style(self.loss_plot, "Loss", "BCE loss", legend_offset=(-10, 10))
-        self._style(self.accuracy_plot, "Exact-match accuracy", "accuracy", legend_offset=(10, 10))
+        # The titles are the legends: a legend box inside the plot covered the curves.
+        self._style(self.loss_plot, title_with_legend("Loss", [
+            ("#96b4e6", "━", "batch"), ("#1e5ac8", "━", "smoothed"),
+            ("#14328c", "●", "train"), ("#dc6e00", "●", "validation")]), "BCE loss")
+        self._style(self.accuracy_plot, title_with_legend("Exact-match accuracy", [
+            ("#1e5ac8", "●", "train"), ("#dc6e00", "●", "validation")]), "accuracy")
         self.accuracy_plot.setXLink(self.loss_plot)
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
         self.accuracy_plot.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.05)
@@ -113,8 +124,7 @@ class TrainingPlots(QWidget):
         self._timer.start()
 
     @staticmethod
-    def _style(widget: pg.PlotWidget, title: str, y_label: str,
-               legend_offset: tuple[int, int]) -> None:
+    def _style(widget: pg.PlotWidget, title: str, y_label: str) -> None:
         item = widget.getPlotItem()
         item.setTitle(title, color="#222", size="10pt")
         item.setLabel("bottom", "epoch")
@@ -123,8 +133,6 @@ class TrainingPlots(QWidget):
         # No SI prefixes: during the first epoch the axis would read "epoch (x0.001)".
         item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("bottom").enableAutoSIPrefix(False)
-        item.addLegend(offset=legend_offset, labelTextColor="#222", brush=(255, 255, 255, 210),
-                       pen=pg.mkPen((200, 200, 200)))
         widget.setMinimumHeight(110)  # two plots and the run panel fit 1280×720
 
     # ------------------------------------------------------------------ input

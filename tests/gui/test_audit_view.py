@@ -127,3 +127,17 @@ def test_the_epoch_axis_has_no_si_prefix(qtbot: QtBot) -> None:
     for plot in (plots.loss_plot, plots.accuracy_plot):
         axis = plot.getPlotItem().getAxis("bottom")
         assert axis.autoSIPrefixScale == 1.0 and "x0.0" not in axis.labelString()
+
+
+def test_the_training_plots_legends_sit_in_the_titles_not_over_the_curves(qtbot) -> None:
+    from mlcls_gui.gui.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    for plot, names in ((plots.loss_plot, ["batch", "smoothed", "train", "validation"]),
+                        (plots.accuracy_plot, ["train", "validation"])):
+        item = plot.getPlotItem()
+        assert item.legend is None  # nothing drawn inside the data area
+        title = item.titleLabel.text
+        for name in names:
+            assert name in title, (name, title)

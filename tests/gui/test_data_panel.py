@@ -135,3 +135,19 @@ def test_the_chart_names_its_colours_and_forgets_labels_after_a_failed_scan(
     assert [name for _, name in axis._tickLevels[0]] == ["circle", "cross", "square", "triangle"]
     scan(qtbot, panel, tmp_path / "nowhere")
     assert axis._tickLevels == [[]] and panel._bars == []
+
+
+def test_applying_a_config_rescans_its_folder_after_a_failed_scan(qtbot, make_window, tmp_path) -> None:
+    """A folder that did not exist at start-up (the demo, written later) is scanned again."""
+    from mlcls_gui.core.demo import write_demo_dataset
+
+    from .conftest import tiny_config
+
+    window = make_window()
+    root = tmp_path / "later"
+    window.data_panel.set_root(str(root))
+    qtbot.waitUntil(lambda: not window.data_panel.is_scanning(), timeout=30_000)
+    assert "does not exist" in window.data_panel.blocking_reason()
+    write_demo_dataset(root, images_per_folder=4, image_size=16)
+    window.apply_config(tiny_config(root, tmp_path / "out"))
+    qtbot.waitUntil(lambda: window.data_panel.blocking_reason() == "", timeout=30_000)
