@@ -107,7 +107,8 @@ class TrainingPlots(QWidget):
             line = pg.InfiniteLine(
                 angle=90, movable=False, pen=pg.mkPen((0, 150, 70), width=1.5,
                                                       style=Qt.PenStyle.DotLine),
-                label="best", labelOpts={"position": 0.92, "color": (0, 120, 60)},
+                # Text to the left of the line: the best epoch is often the last, at the right edge.
+                label="best ", labelOpts={"position": 0.92, "color": (0, 120, 60), "anchors": [(1, 0.5), (1, 0.5)]},
             )
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)
