@@ -111,7 +111,9 @@ class PredictPanel(QWidget):
         self._waiting_for_model: list[str] = []
         self._shown_inputs: list[str] = []
         self._messages: list[str] = []
-        self._paste_dir = QTemporaryDir()
+        # Made at the first paste: a folder per window that never pastes was left behind
+        # whenever the panel outlived Qt's clean-up (e.g. at interpreter exit).
+        self._paste_dir: QTemporaryDir | None = None
         self._paste_count = 0
         self._loading_model_path = ""
         self._job_inputs: list[str] = []
@@ -437,8 +439,13 @@ class PredictPanel(QWidget):
         self.open_model_button.setEnabled(self._model_task is None)
 
     def _add_clipboard_image(self, image: QImage) -> None:
-        if image.isNull() or not self._paste_dir.isValid():
+        if image.isNull():
             self._set_messages(["The clipboard holds no image or image files."])
+            return
+        if self._paste_dir is None:
+            self._paste_dir = QTemporaryDir()
+        if not self._paste_dir.isValid():
+            self._set_messages(["Could not keep the pasted image (no temporary folder could be made)."])
             return
         self._paste_count += 1
         target = os.path.join(self._paste_dir.path(), f"pasted-{self._paste_count}.png")
