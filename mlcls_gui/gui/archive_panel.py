@@ -70,7 +70,7 @@ class PruneDialog(QDialog):
 
     def __init__(self, folder: str, runs: list[ArchivedRun], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Delete earlier runs — mlcls-gui")
+        self.setWindowTitle("Delete earlier runs")
         self._runs = runs
         total = sum(run.size_bytes for run in runs)
         intro = QLabel(

@@ -323,7 +323,7 @@ class ConfigForm(QWidget):
         """Ask before the reset; tests replace this method."""
         listing = ", ".join(self._rows[name].label_text for name in changed) or "none"
         answer = QMessageBox.question(
-            self, "Reset to defaults — mlcls-gui",
+            self, "Reset to defaults",
             f"Put every setting back to its default? The data folder stays.\n\n"
             f"{len(changed)} setting(s) differ from the defaults now: {listing}.",
             QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel,

@@ -19,7 +19,7 @@ def show_error(parent: QWidget | None, title: str, summary: str, details: str = 
     box = QMessageBox(parent)
     box.setObjectName("errorBox")
     box.setIcon(QMessageBox.Icon.Critical)
-    box.setWindowTitle(f"{title} — mlcls-gui")
+    box.setWindowTitle(title)
     box.setText(summary)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if details:
@@ -41,7 +41,7 @@ def ask_close_during_run(parent: QWidget | None, has_test_split: bool) -> str:
     Returns CLOSE_SKIP_TEST, CLOSE_FINISH_TEST or CLOSE_CANCEL."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
-    box.setWindowTitle("Training is running — mlcls-gui")
+    box.setWindowTitle("Training is running")
     box.setText("A training run is in progress. Stop it and close?")
     test = (
         "<b>Stop and close</b> skips the test evaluation: summary.json then has no test "

@@ -341,7 +341,7 @@ class EvaluatePanel(QWidget):
         """Ask the user; tests replace this method."""
         listing = ", ".join(f"{label} {t:.3f}" for label, t in zip(self.labels(), thresholds))
         answer = QMessageBox.question(
-            self, "Save thresholds — mlcls-gui",
+            self, "Save thresholds",
             f"Write these per-label thresholds into\n{model_path}?\n\n{listing}\n\n"
             "Predictions with this model file will use them from now on.",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,

@@ -96,7 +96,7 @@ class ExportDialog(QDialog):
 
     def __init__(self, model_file: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Export model — mlcls-gui")
+        self.setWindowTitle("Export model")
         self._task: BackgroundTask | None = None
         self._output_is_default = True
         self._setting_output = False
@@ -192,7 +192,7 @@ class ExportDialog(QDialog):
     def confirm_replace(self, path: str) -> bool:
         """Ask before an export replaces an existing file; tests replace this method."""
         answer = QMessageBox.question(
-            self, "Replace the file? — mlcls-gui",
+            self, "Replace the file?",
             f"{path} exists already. Replace it with the new export (once it passes the check)?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel)

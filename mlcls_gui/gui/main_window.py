@@ -59,7 +59,8 @@ from .window_layout import build_menu, lay_out, make_room_for_the_summary
 
 logger = logging.getLogger(__name__)
 
-WINDOW_TITLE = "mlcls-gui — train multi-label image classifiers"
+# Qt appends " — mlcls-gui" (the application display name) to every window title.
+WINDOW_TITLE = "Train multi-label image classifiers"
 DEFAULT_SIZE = (1560, 940)
 
 
@@ -467,7 +468,7 @@ class MainWindow(QMainWindow):
     def confirm_resume(self, info: ResumeInfo) -> bool:
         """Say what the resume continues from and ask; tests replace this method."""
         answer = QMessageBox.question(
-            self, "Resume training — mlcls-gui", "\n\n".join(info.sentences()),
+            self, "Resume training", "\n\n".join(info.sentences()),
             QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Ok)
         return answer == QMessageBox.StandardButton.Ok
