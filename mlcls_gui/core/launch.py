@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from typing import Any, Sequence
 
 from .errors import TrainingError
@@ -33,8 +35,11 @@ def launch_processes(processes: int, argv: Sequence[str]) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
+    # The launcher's own files (error records) go to a folder removed afterwards;
+    # by default it leaves a torchelastic_* folder in /tmp for every run.
+    log_dir = tempfile.mkdtemp(prefix="mlcls-torchrun-")
     launcher_args = get_args_parser().parse_args([
-        "--standalone", f"--nproc-per-node={processes}", "--max-restarts=0",
+        "--standalone", f"--nproc-per-node={processes}", "--max-restarts=0", f"--log-dir={log_dir}",
         "-m", "mlcls_gui", *argv,
     ])
     logger.info("Starting %d training processes (torch.distributed.run)", processes)
@@ -51,6 +56,8 @@ def launch_processes(processes: int, argv: Sequence[str]) -> None:
             f"Training process {rank} of {processes} failed ({how}); the others were stopped. "
             "Its messages are above; the best checkpoint so far is kept."
         ) from None
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def _first_cause(failures: dict) -> tuple[int, Any]:
