@@ -19,15 +19,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from mlcls_gui.core.config import TrainConfig, demo_config
-from mlcls_gui.core.events import (
-    BatchEnd,
-    CheckpointSaved,
-    EpochEnd,
-    FilesSkipped,
-    PhaseChanged,
-    RunFinished,
-    RunStarted,
-)
+from mlcls_gui.core.events import PhaseChanged, RunFinished, RunStarted
 
 from . import window_settings
 from .archive_panel import ArchivePanel
@@ -45,6 +37,7 @@ from .predict_panel import PredictPanel
 from .resume_info import ResumeChecker, ResumeInfo
 from .run_panel import LogBridge, QtLogHandler, RunPanel
 from .run_summary import summary_html
+from .run_view import RunView
 from .startup import (  # noqa: F401 - re-exported: the demo's names are part of this module's API
     DEMO_DATA_FOLDER,
     DEMO_MARKER,
@@ -100,6 +93,7 @@ class MainWindow(QMainWindow):
         self.config_form = ConfigForm()
         self.plots = TrainingPlots()
         self.run_panel = RunPanel()
+        self.run_view = RunView(self.plots, self.run_panel, self.statusBar(), self)
         self.predict_panel = PredictPanel()
         self.audit_view = AuditView()
         self.evaluate_panel = EvaluatePanel()
@@ -236,14 +230,10 @@ class MainWindow(QMainWindow):
 
         threads = self.torch_threads if self.torch_threads is not None else default_torch_threads()
         worker = TrainingWorker(config, resume_from=resume_from, torch_threads=threads)
+        self.run_view.follow(worker)
         worker.run_started.connect(self._on_worker_run_started)
-        worker.batch_finished.connect(self._on_worker_batch_finished)
-        worker.epoch_finished.connect(self._on_worker_epoch_finished)
-        worker.checkpoint_saved.connect(self._on_worker_checkpoint_saved)
         worker.phase_changed.connect(self._on_worker_phase_changed)
-        worker.files_skipped.connect(self._on_worker_files_skipped)
         worker.run_finished.connect(self._on_worker_run_finished)
-        worker.history_loaded.connect(self._on_worker_history_loaded)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
         self._worker = worker
@@ -502,26 +492,6 @@ class MainWindow(QMainWindow):
             self.run_panel.set_state("Stopping… (finishing the current batch)", "#b26a00")
 
     @Slot(object)
-    def _on_worker_history_loaded(self, rows: list[dict[str, float]]) -> None:
-        self.plots.add_history(rows)
-
-    @Slot(object)
-    def _on_worker_batch_finished(self, event: BatchEnd) -> None:
-        self.plots.add_batch(event)
-        self.run_panel.show_batch(event)
-
-    @Slot(object)
-    def _on_worker_epoch_finished(self, event: EpochEnd) -> None:
-        self.plots.add_epoch(event)
-        self.run_panel.show_epoch(event)
-
-    @Slot(object)
-    def _on_worker_checkpoint_saved(self, event: CheckpointSaved) -> None:
-        what = {"improved": "best checkpoint", "requested": "checkpoint (requested)", "end": "checkpoint"}
-        self.statusBar().showMessage(
-            f"Saved {what.get(event.reason, 'checkpoint')}: {event.path}", 6000)
-
-    @Slot(object)
     def _on_worker_phase_changed(self, event: PhaseChanged) -> None:
         self._phase = event.phase
         self.run_panel.show_phase(event)
@@ -529,11 +499,6 @@ class MainWindow(QMainWindow):
                 and self._control is not None):
             # Closing without the test: a second stop request skips the test evaluation.
             self._control.request_stop()
-
-    @Slot(object)
-    def _on_worker_files_skipped(self, event: FilesSkipped) -> None:
-        self.statusBar().showMessage(
-            f"{len(event.files)} image(s) could not be read and were skipped (see the log).", 6000)
 
     @Slot(object)
     def _on_worker_run_finished(self, event: RunFinished) -> None:
