@@ -170,13 +170,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
     from mlcls_gui.core.events import FinishReason
 
+    payload = None
     if args.config:
         config = TrainConfig.load_json(args.config)
     elif args.resume:
         from mlcls_gui.core.checkpoint import load_model_file
         from mlcls_gui.core.resume import checkpoint_config
 
-        config = checkpoint_config(load_model_file(args.resume), args.resume)
+        payload = load_model_file(args.resume)
+        config = checkpoint_config(payload, args.resume)
     else:
         config = TrainConfig()
     changes = {}
@@ -205,7 +207,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         sinks.append(EventWriter(args.events))
     trainer = Trainer(config, on_event=lambda event: [sink(event) for sink in sinks], control=control,
-                      resume_from=args.resume, allow_split_change=args.allow_split_change)
+                      resume_from=args.resume, allow_split_change=args.allow_split_change,
+                      resume_payload=payload)
+    payload = None  # the Trainer lets go of it once restored; so must we (weights, optimiser state)
     # Under a launcher, the launcher ends what does not stop: a second signal must
     # not abort a process that is still writing its share of the outputs.
     with _stop_on_signals(control, abort_on_second=not under_launcher()):

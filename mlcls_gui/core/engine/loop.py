@@ -79,11 +79,15 @@ class Trainer:
         resume_from: str | os.PathLike[str] | None = None,
         allow_split_change: bool = False,
         strategy: Strategy | None = None,
+        resume_payload: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.control = control or RunControl()
         self._sink: EventSink = on_event or (lambda event: None)
         self.resume_from = str(resume_from) if resume_from else ""
+        # ``resume_from`` already loaded by the caller (the CLI reads its config first):
+        # a checkpoint can be hundreds of MB, so it is not read twice.
+        self._resume_payload = resume_payload
         # Resuming on a different split is refused unless asked for; the test
         # score is then reported as not held out.
         self.allow_split_change = allow_split_change
@@ -136,7 +140,10 @@ class Trainer:
     # ============================================================ preparation
     def _prepare(self) -> None:
         self.emit(PhaseChanged("loading", 0))
-        payload = load_model_file(self.resume_from) if self.resume_from else None
+        payload = self._resume_payload
+        if payload is None and self.resume_from:
+            payload = load_model_file(self.resume_from)
+        self._resume_payload = None  # the run state holds what it needs from here on
         if payload is not None:
             self._take_from_checkpoint(payload)
         else:
