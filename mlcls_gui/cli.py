@@ -114,7 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output file (default: beside MODEL, .onnx or .torchscript.pt)")
     export.add_argument("--check", nargs="+", default=[], metavar="IMAGE",
                         help="images to compare the export with PyTorch on (default: a random batch)")
+    for module in _command_modules():
+        module.add_parser(commands)
     return parser
+
+
+# Sub-commands with a module of their own in mlcls_gui/commands/ (add_parser + run).
+_COMMAND_MODULES = ("lr_find", "review", "explain", "runs")
+
+
+def _command_modules() -> list:
+    import importlib
+
+    found = []
+    for name in _COMMAND_MODULES:
+        try:
+            found.append(importlib.import_module(f"mlcls_gui.commands.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mlcls_gui.commands.{name}":
+                raise
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": _cmd_evaluate,
         "audit": _cmd_audit,
         "export": _cmd_export,
-    }[args.command]
+    }.get(args.command) or args.run_command  # commands/ modules set run_command
     try:
         return handler(args)
     except MlclsError as exc:
