@@ -23,6 +23,8 @@ from mlcls_gui.core.events import PhaseChanged, RunFinished, RunStarted
 
 from . import window_settings
 from .archive_panel import ArchivePanel
+from .runs_tab import RunsTab
+from .tab_links import RunsTabLinks
 from .audit_view import AuditView
 from .background import BackgroundTask
 from .batch_predict_panel import BatchPredictPanel
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
         self.evaluate_panel = EvaluatePanel()
         self.batch_predict_panel = BatchPredictPanel()
         self.archive_panel = ArchivePanel()
+        self.runs_tab = RunsTab()
         self.export_dialog: ExportDialog | None = None  # File → Export model…
         self.resume_checker = ResumeChecker(self)
         self._audit_stale = True
@@ -106,6 +109,7 @@ class MainWindow(QMainWindow):
         lay_out(self)
         guard_wheel_in(self)
         build_menu(self)
+        self._runs_links = RunsTabLinks(self)
         self.statusBar().showMessage("Loading PyTorch in the background…")
 
         self._log_bridge = LogBridge(self)
@@ -312,7 +316,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.predict_panel.shutdown()
         for panel in (self.evaluate_panel, self.batch_predict_panel, self.audit_view, self.config_form,
-                      self.archive_panel, *self.findChildren(ExportDialog)):
+                      self.archive_panel, self.runs_tab, *self.findChildren(ExportDialog)):
             panel.shutdown()
         self.data_panel.wait_for_scan()
         self.resume_checker.wait()
@@ -326,6 +330,7 @@ class MainWindow(QMainWindow):
         self.data_panel.set_locked(locked)
         self.run_panel.set_running(locked)
         self.archive_panel.set_running(locked)
+        self.runs_tab.refresh()  # a run starting (archiving the last) or ending changes the list
 
     def _update_start_state(self) -> None:
         blocker = self.start_blocker()
@@ -421,6 +426,7 @@ class MainWindow(QMainWindow):
         if config is not None:
             self.data_panel.set_split_settings(config.val_fraction, config.test_fraction, config.seed)
             self.archive_panel.set_folder(config.save_model_folder)
+            self.runs_tab.set_output_folder(config.save_model_folder)
         self._update_start_state()
 
     @Slot(object)
