@@ -3,7 +3,8 @@
 Per-label counts, which labels occur together (co-occurrence), how many
 labels images carry (cardinality), rare and strongly imbalanced labels, and
 the same image file (by content hash) in more than one split — a leak that
-makes test scores look better than they are.
+makes test scores look better than they are. For a CSV root, how many
+images leave each label unknown (masked out of the loss and the metrics).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -32,6 +33,7 @@ class DatasetAudit:
     cardinality: dict[int, int]  # labels per image -> images
     duplicates: tuple[tuple[str, ...], ...]  # groups of identical files in different splits
     warnings: tuple[str, ...]
+    unknown_counts: dict[str, int] = field(default_factory=dict)  # label -> images where it is unknown
 
     def to_dict(self) -> dict:
         return {
@@ -41,6 +43,7 @@ class DatasetAudit:
             "cardinality": {str(k): v for k, v in sorted(self.cardinality.items())},
             "duplicates_across_splits": [list(group) for group in self.duplicates],
             "warnings": list(self.warnings),
+            "unknown_counts": dict(self.unknown_counts),
         }
 
     def to_text(self) -> str:
@@ -54,6 +57,9 @@ class DatasetAudit:
             "Labels per image: "
             + ", ".join(f"{k}: {v} image(s)" for k, v in sorted(self.cardinality.items()))
         )
+        if any(self.unknown_counts.values()):
+            lines.append("Unknown labels (images): " + ", ".join(
+                f"{label} {n}" for label, n in self.unknown_counts.items() if n))
         if self.duplicates:
             lines.append(f"Identical files in more than one split: {len(self.duplicates)} group(s)")
             for group in self.duplicates[:10]:
@@ -80,6 +86,8 @@ def audit_dataset(
                 matrix[a, b] += 1
         cardinality[len(ids)] += 1
     counts = {label: int(matrix[i, i]) for i, label in enumerate(labels)}
+    unknown = Counter(label for _, sample in everything for label in sample.unknown)
+    unknown_counts = {label: unknown.get(label, 0) for label in labels}
     train_counts = Counter(label for s in splits.train for label in s.labels)
     warnings = []
     for label in labels:
@@ -97,13 +105,21 @@ def audit_dataset(
             f"{train_counts[rare]} ({train_counts[common] / train_counts[rare]:.0f}×). Consider pos_weight, "
             "and judge the model by per-label F1 and AP rather than accuracy."
         )
+    for label in labels:
+        if unknown_counts[label]:
+            warnings.append(
+                f"Label {label!r} is unknown for {unknown_counts[label]} of {len(everything)} image(s) "
+                "(empty or -1 cells): those are left out of its loss and metrics. Fill them in for a "
+                "fuller picture."
+            )
     duplicates = _duplicates_across_splits(everything, should_stop) if check_duplicates else ()
     if duplicates:
         warnings.append(
             f"{len(duplicates)} image file(s) appear in more than one split: test scores on them "
             "are not honest. Remove the copies."
         )
-    return DatasetAudit(tuple(labels), counts, matrix, dict(cardinality), duplicates, tuple(warnings))
+    return DatasetAudit(tuple(labels), counts, matrix, dict(cardinality), duplicates, tuple(warnings),
+                        unknown_counts)
 
 
 def _duplicates_across_splits(

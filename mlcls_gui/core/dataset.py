@@ -7,6 +7,10 @@ layout, uses those splits as given. A ``train/`` or ``test/`` folder that holds
 images directly is a label folder (a "train" label), not a split; the reason for
 the choice is kept in ``layout_reason``.
 
+A root may instead be a CSV file, or a folder holding ``labels.csv`` (see
+``csv_labels``); its images may have "unknown" labels (``Sample.unknown``),
+which are masked out of the loss and the metrics rather than counted as negatives.
+
 This module does not import torch: the GUI scans folders with it cheaply.
 """
 
@@ -37,7 +41,14 @@ _SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 @dataclass(frozen=True)
 class Sample:
     path: str
-    labels: tuple[str, ...]
+    labels: tuple[str, ...]  # known positives
+    unknown: tuple[str, ...] = ()  # labels whose value nobody gave (CSV cells empty or -1)
+
+
+def label_set_name(sample: Sample) -> str:
+    """'cat+dog', '(none)' for an image known to carry no label, plus what is unknown."""
+    name = LABEL_SEPARATOR.join(sample.labels) or "(none)"
+    return f"{name} (unknown: {', '.join(sample.unknown)})" if sample.unknown else name
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,7 @@ class DatasetSummary:
     """Plain-data description of a scanned root, for the GUI and the CLI."""
 
     root: str
-    layout: str  # "folders" (seeded split) or "splits" (train/val/test given)
+    layout: str  # "folders"/"csv" (seeded split) or "splits"/"csv-splits" (splits given)
     labels: tuple[str, ...]
     split_sizes: dict[str, int]
     label_counts: dict[str, dict[str, int]]  # split -> label -> images
@@ -60,15 +71,36 @@ class DatasetSummary:
     warnings: tuple[str, ...]
     problems: tuple[str, ...]  # blocking: training cannot start
     layout_reason: str = ""  # one sentence: why this layout was chosen
+    csv_format: str = ""  # CSV roots: "labels column" or "0/1 columns"
+    unknown_counts: dict[str, int] = field(default_factory=dict)  # label -> images where it is unknown
+    unknown_images: int = 0  # images with at least one unknown label
 
     @property
     def total_images(self) -> int:
         return sum(self.split_sizes.values())
 
+    @property
+    def unknown_cells(self) -> int:
+        """(image, label) pairs that are unknown: masked out of loss and metrics."""
+        return sum(self.unknown_counts.values())
+
+    @property
+    def layout_text(self) -> str:
+        return {
+            "splits": "train/val/test folders", "folders": "label folders, seeded split",
+            "csv": f"CSV, {self.csv_format}, seeded split", "csv-splits": f"CSV, {self.csv_format}, split column",
+        }.get(self.layout, self.layout)
+
     def to_text(self) -> str:
-        lines = [f"Data root: {self.root} ({'train/val/test folders' if self.layout == 'splits' else 'label folders, seeded split'})"]
+        lines = [f"Data root: {self.root} ({self.layout_text})"]
         if self.layout_reason:
             lines.append(f"Layout: {self.layout_reason}")
+        if self.csv_format:
+            lines.append(
+                f"Unknown label cells: {self.unknown_cells} in {self.unknown_images} image(s) "
+                "(left out of the loss and the metrics)"
+                + "".join(f"; {label} {n}" for label, n in sorted(self.unknown_counts.items()) if n)
+            )
         lines.append(
             "Images: "
             + ", ".join(f"{name} {self.split_sizes.get(name, 0)}" for name in SPLIT_NAMES)
@@ -108,6 +140,16 @@ class DatasetSplits:
     skipped: list[SkippedFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     layout_reason: str = ""
+    csv_format: str = ""  # CSV roots: "labels column" or "0/1 columns"
+
+    @property
+    def is_csv(self) -> bool:
+        return self.layout.startswith("csv")
+
+    @property
+    def folder(self) -> str:
+        """The folder image paths are relative to (a CSV root's own folder)."""
+        return os.path.dirname(self.root) if self.is_csv else self.root
 
     def split(self, name: str) -> list[Sample]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -118,6 +160,8 @@ class DatasetSplits:
         total = len(self.train) + len(self.val) + len(self.test)
         if total == 0:
             found.append(
+                f"No usable images in {self.root}. Add rows whose path names an image beside the CSV."
+                if self.is_csv else
                 f"No usable images in {self.root}. Put images into sub-folders named after "
                 "their labels, e.g. cat/, dog/, cat+dog/."
             )
@@ -126,26 +170,31 @@ class DatasetSplits:
             found.append(f"The training split of {self.root} has no images.")
         if not self.val:
             found.append(
-                "The validation split is empty: add images, raise val_fraction, or add a "
-                "val/ folder."
+                "The validation split is empty: add images, raise val_fraction, or "
+                + ("give rows the split val." if self.is_csv else "add a val/ folder.")
             )
         label_sets = {s.labels for s in self.train + self.val + self.test}
         if len(label_sets) < 2:
             only = LABEL_SEPARATOR.join(next(iter(label_sets)))
             found.append(
                 f"Every image in {self.root} has the same labels ({only!r}), so there is "
-                "nothing to learn. Add folders for other labels or label combinations."
+                "nothing to learn. Add " + ("rows" if self.is_csv else "folders")
+                + " for other labels or label combinations."
             )
         return found
 
     def summary(self) -> DatasetSummary:
         label_counts: dict[str, dict[str, int]] = {}
         set_counts: Counter[str] = Counter()
+        unknown: Counter[str] = Counter()
+        unknown_images = 0
         for name in SPLIT_NAMES:
             counts: Counter[str] = Counter()
             for sample in self.split(name):
                 counts.update(sample.labels)
-                set_counts[LABEL_SEPARATOR.join(sample.labels)] += 1
+                unknown.update(sample.unknown)
+                unknown_images += bool(sample.unknown)
+                set_counts[label_set_name(sample)] += 1
             label_counts[name] = {label: counts.get(label, 0) for label in self.labels}
         return DatasetSummary(
             root=self.root,
@@ -158,6 +207,9 @@ class DatasetSplits:
             warnings=tuple(self.warnings),
             problems=tuple(self.problems()),
             layout_reason=self.layout_reason,
+            csv_format=self.csv_format,
+            unknown_counts={label: unknown.get(label, 0) for label in self.labels} if self.is_csv else {},
+            unknown_images=unknown_images,
         )
 
     def require_trainable(self) -> None:
@@ -176,6 +228,17 @@ def label_matrix(label_sets: Iterable[Sequence[str]], labels: Sequence[str]) -> 
         for label in item_labels:
             if label in index:
                 matrix[i, index[label]] = 1.0
+    return matrix
+
+
+def target_matrix(samples: Sequence[Sample], labels: Sequence[str]) -> np.ndarray:
+    """(N, L) float32 training targets: 1 positive, 0 negative, NaN unknown."""
+    matrix = label_matrix((s.labels for s in samples), labels)
+    index = {label: j for j, label in enumerate(labels)}
+    for i, sample in enumerate(samples):
+        for label in sample.unknown:
+            if label in index:
+                matrix[i, index[label]] = np.nan
     return matrix
 
 
@@ -204,8 +267,15 @@ def scan_data_root(
 
     Raises DatasetError when the root itself is unusable (missing, not a
     folder, unreadable, badly named label folders); problems that only stop
-    training (e.g. an empty validation split) are in ``.problems()``."""
+    training (e.g. an empty validation split) are in ``.problems()``.
+    A CSV root (a .csv file, or a folder holding labels.csv) reads its labels
+    from the CSV."""
     base = check_data_root(root)
+    from .csv_labels import find_labels_csv, scan_csv_root  # it builds on this module
+
+    csv_file = find_labels_csv(base)
+    if csv_file is not None:
+        return scan_csv_root(csv_file, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     skipped: list[SkippedFile] = []
     warnings: list[str] = []
     split_dirs, layout_reason = choose_layout(base, warnings)
@@ -228,7 +298,7 @@ def scan_data_root(
         train, val, test = stratified_split(samples, val_fraction, test_fraction, seed)
 
     labels = sorted({label for sample in train + val + test for label in sample.labels})
-    _warn_about_labels(labels, train, warnings)
+    warn_about_labels(labels, train, warnings)
     splits = DatasetSplits(
         root=str(base), layout=layout, labels=labels, train=train, val=val, test=test,
         skipped=skipped, warnings=warnings, layout_reason=layout_reason,
@@ -242,9 +312,13 @@ def scan_data_root(
 
 
 def check_data_root(root: str | os.PathLike[str]) -> Path:
-    """The resolved data root, or DatasetError (one line) saying why it cannot be used."""
+    """The resolved data root (a folder or a .csv file), or DatasetError (one
+    line) saying why it cannot be used."""
     if not str(root).strip():
-        raise DatasetError("No data folder chosen: set images_root to the folder with your labelled images.")
+        raise DatasetError(
+            "No data folder chosen: set images_root to the folder with your labelled images "
+            "(or to a labels CSV file)."
+        )
     base = Path(root).expanduser()
     try:
         # Python 3.11 raises (ENAMETOOLONG, EACCES on a parent) instead of returning False.
@@ -252,10 +326,15 @@ def check_data_root(root: str | os.PathLike[str]) -> Path:
     except (OSError, ValueError) as exc:
         raise DatasetError(f"Cannot use data folder {base} ({os_reason(exc)}).") from None
     if not exists:
+        if base.suffix.lower() == ".csv":
+            raise DatasetError(f"Labels CSV {base} does not exist. Choose an existing file (or a data folder).")
         raise DatasetError(f"Data folder {base} does not exist. Choose an existing folder.")
     if not is_dir:
+        if base.suffix.lower() == ".csv":
+            return base.resolve()
         raise DatasetError(
-            f"{base} is a file, not a folder. Choose the folder that holds the label folders."
+            f"{base} is a file, not a folder or a .csv file. Choose the folder that holds the "
+            "label folders, or a CSV of labels."
         )
     try:
         next(os.scandir(base), None)
@@ -433,7 +512,7 @@ def _images_under(folder: Path, skipped: list[SkippedFile]) -> Iterable[str]:
             yield path
 
 
-def _warn_about_labels(labels: list[str], train: list[Sample], warnings: list[str]) -> None:
+def warn_about_labels(labels: list[str], train: list[Sample], warnings: list[str]) -> None:
     by_fold: defaultdict[str, list[str]] = defaultdict(list)
     for label in labels:
         by_fold[label.casefold()].append(label)
@@ -457,6 +536,8 @@ def stratified_split(
 
     Splitting each label combination separately keeps the label mix of the
     three splits alike, and every label that has images appears in train."""
+    # Grouped by the known labels only: making a 0 cell unknown changes the
+    # loss mask, never which split an image lands in.
     groups: defaultdict[tuple[str, ...], list[Sample]] = defaultdict(list)
     for sample in sorted(samples, key=lambda s: s.path):
         groups[sample.labels].append(sample)

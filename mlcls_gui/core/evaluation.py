@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .dataset import Sample, check_data_root, label_matrix, scan_data_root
+from .dataset import Sample, check_data_root, scan_data_root, target_matrix
 from .errors import DatasetError
 from .metrics import MetricReport, compute_metrics
 
@@ -28,8 +28,9 @@ REPORT_VERSION = 1
 @dataclass(frozen=True)
 class ImageResult:
     path: str
-    labels: tuple[str, ...]  # the true labels (from the folder name)
+    labels: tuple[str, ...]  # the true labels (from the folder name or the CSV)
     probabilities: tuple[float, ...]  # in the order of the report's labels
+    unknown: tuple[str, ...] = ()  # labels nobody gave (CSV): left out of the metrics
 
 
 @dataclass
@@ -63,6 +64,7 @@ class EvaluationReport:
                 {
                     "path": r.path,
                     "labels": list(r.labels),
+                    "unknown": list(r.unknown),
                     "probabilities": dict(zip(self.labels, r.probabilities)),
                     "predicted": [label for label, p, t in zip(self.labels, r.probabilities, self.thresholds) if p >= t],
                 }
@@ -98,7 +100,9 @@ class EvaluationReport:
 
 
 def targets_for(images: Sequence[ImageResult], labels: Sequence[str]) -> np.ndarray:
-    return label_matrix((r.labels for r in images), labels).astype(np.float64)
+    """(N, L): 1 positive, 0 negative, NaN unknown (masked by the metrics)."""
+    samples = [Sample(r.path, r.labels, r.unknown) for r in images]
+    return target_matrix(samples, labels).astype(np.float64)
 
 
 def build_report(
@@ -125,7 +129,7 @@ def evaluate_model_file(
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> EvaluationReport:
-    """Evaluate a model file on a labelled data root.
+    """Evaluate a model file on a labelled data root (label folders or a CSV).
 
     ``split`` "all" uses every image under the root; "train", "val" or "test"
     uses that split as training would make it (the model's own seed and
@@ -153,6 +157,9 @@ def evaluate_model_file(
     missing = sorted(set(predictor.labels) - set(splits.labels))
     if missing:
         warnings.append(f"No images carry the model's label(s) {', '.join(missing)}: their AP is undefined.")
+    masked = sum(len(set(s.unknown) & set(predictor.labels)) for s in samples)
+    if masked:
+        warnings.append(f"{masked} label entries are unknown (empty CSV cells) and left out of the metrics.")
     thresholds = [threshold] * len(predictor.labels) if threshold is not None else predictor.thresholds
     images: list[ImageResult] = []
     skipped = [(s.path, s.reason) for s in splits.skipped]
@@ -167,6 +174,7 @@ def evaluate_model_file(
             images.append(ImageResult(
                 sample.path, sample.labels,
                 tuple(prediction.probabilities[label] for label in predictor.labels),
+                sample.unknown,
             ))
         if on_progress is not None:
             on_progress(min(start + batch_size, len(samples)), len(samples))

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .cache import ImageCache
-from .dataset import Sample, label_matrix
+from .dataset import Sample, target_matrix
 from .images import ImageLoadError, load_rgb_resized
 
 logger = logging.getLogger(__name__)
@@ -22,13 +22,14 @@ logger = logging.getLogger(__name__)
 
 class Batch(NamedTuple):
     images: torch.Tensor  # (B, 3, S, S) uint8
-    targets: torch.Tensor  # (B, L) float 0/1
+    targets: torch.Tensor  # (B, L) float: 1, 0, NaN where the label is unknown (masked)
     indices: torch.Tensor  # (B,) sample indices in the split
     failures: list[tuple[int, str]]  # (sample index, reason) of files dropped from the batch
 
 
 def multi_hot(samples: Sequence[Sample], labels: Sequence[str]) -> torch.Tensor:
-    return torch.from_numpy(label_matrix((s.labels for s in samples), labels))
+    """(N, L) targets; NaN marks an unknown label, which the loss and the metrics mask."""
+    return torch.from_numpy(target_matrix(samples, labels))
 
 
 def pil_to_uint8_tensor(image) -> torch.Tensor:

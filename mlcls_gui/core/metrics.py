@@ -6,6 +6,11 @@
   and average precision (step-wise, ties grouped, as sklearn);
 * mAP is the mean AP over labels that have at least one positive: a label
   absent from the split has no defined AP and is reported as NaN.
+
+A NaN target means "unknown" (a CSV cell left empty): it is left out of every
+figure — per-label metrics use the known entries only, an image is an exact
+match when all its known labels are right, Hamming loss and micro F1 count
+known entries only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ class LabelMetrics:
     recall: float
     f1: float
     average_precision: float  # NaN when the label has no positives
-    support: int  # images that carry the label
+    support: int  # images that carry the label (unknown entries not counted)
     threshold: float = 0.5
 
 
@@ -66,39 +71,46 @@ def compute_metrics(
 ) -> MetricReport:
     """Metrics at one threshold for all labels, or one threshold per label."""
     probs = np.asarray(probabilities, dtype=np.float64)
-    truth = np.asarray(targets) >= 0.5
-    if probs.ndim != 2 or truth.shape != probs.shape:
-        raise ValueError(f"probabilities {probs.shape} and targets {truth.shape} must be (N, L)")
+    raw = np.asarray(targets, dtype=np.float64)
+    if probs.ndim != 2 or raw.shape != probs.shape:
+        raise ValueError(f"probabilities {probs.shape} and targets {raw.shape} must be (N, L)")
+    known = ~np.isnan(raw)
+    truth = raw >= 0.5  # NaN compares False; ``known`` keeps those entries out
     cuts = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (probs.shape[1],))
     predicted = probs >= cuts[None, :]
     n = probs.shape[0]
     per_label = []
     for j, label in enumerate(labels):
-        p, r, f = _precision_recall_f1(predicted[:, j], truth[:, j])
+        rows = known[:, j]
+        p, r, f = _precision_recall_f1(predicted[rows, j], truth[rows, j])
         per_label.append(
             LabelMetrics(
                 label=label, precision=p, recall=r, f1=f,
-                average_precision=average_precision(probs[:, j], truth[:, j]),
-                support=int(truth[:, j].sum()),
+                average_precision=average_precision(probs[rows, j], truth[rows, j]),
+                support=int(truth[rows, j].sum()),
                 threshold=float(cuts[j]),
             )
         )
     aps = np.array([m.average_precision for m in per_label], dtype=np.float64)
     defined = aps[~np.isnan(aps)]
-    _, _, micro = _precision_recall_f1(predicted.ravel(), truth.ravel())
+    _, _, micro = _precision_recall_f1(predicted[known], truth[known])
+    wrong = (predicted != truth) & known
     return MetricReport(
-        exact_match=float((predicted == truth).all(axis=1).mean()) if n else float("nan"),
+        exact_match=float((~wrong).all(axis=1).mean()) if n else float("nan"),
         mean_average_precision=float(defined.mean()) if defined.size else float("nan"),
         macro_f1=float(np.mean([m.f1 for m in per_label])) if per_label else float("nan"),
         micro_f1=micro,
-        hamming_loss=float((predicted != truth).mean()) if n else float("nan"),
+        hamming_loss=float(wrong.sum() / known.sum()) if known.any() else float("nan"),
         per_label=tuple(per_label),
     )
 
 
 def exact_match_count(logits: np.ndarray, targets: np.ndarray) -> int:
-    """Images whose every label is right at threshold 0.5 (logit ≥ 0)."""
-    return int(((np.asarray(logits) >= 0) == (np.asarray(targets) >= 0.5)).all(axis=1).sum())
+    """Images whose every known label is right at threshold 0.5 (logit ≥ 0);
+    NaN targets (unknown) are ignored, so an image with none known counts as right."""
+    raw = np.asarray(targets, dtype=np.float64)
+    wrong = ((np.asarray(logits) >= 0) != (raw >= 0.5)) & ~np.isnan(raw)
+    return int((~wrong).all(axis=1).sum())
 
 
 def precision_recall_curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

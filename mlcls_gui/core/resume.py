@@ -92,11 +92,15 @@ def resume_folder(resume_file: str | os.PathLike[str], payload: dict[str, Any]) 
 # ------------------------------------------------------------------ the split
 def split_fingerprint(splits: DatasetSplits) -> dict[str, dict[str, Any]]:
     """Per split: the image count and a hash of its files (relative to the data
-    root, so a moved data folder still matches) and their labels."""
+    root, so a moved data folder still matches) and their labels. Unknown
+    labels (CSV roots) enter the hash only where there are any, so folder
+    roots hash as before."""
     out: dict[str, dict[str, Any]] = {}
     for name in SPLIT_NAMES:
         lines = sorted(
-            f"{os.path.relpath(s.path, splits.root)}\t{'+'.join(s.labels)}" for s in splits.split(name)
+            f"{os.path.relpath(s.path, splits.folder)}\t{'+'.join(s.labels)}"
+            + (f"\t?{'|'.join(s.unknown)}" if s.unknown else "")
+            for s in splits.split(name)
         )
         digest = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
         out[name] = {"images": len(lines), "sha256": digest}

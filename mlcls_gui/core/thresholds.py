@@ -15,6 +15,7 @@ one with a worse F1. A label with fewer than ``min_positives`` positive
 validation images keeps 0.5: a threshold fitted to one or two images would be
 noise. The default itself (0.5, or the configured threshold) is always
 allowed, even outside the bounds: it is the user's choice, not a fit.
+NaN targets (unknown labels) are left out of each label's fit.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ def tune_thresholds(
     bounds: tuple[float, float] = (MIN_TUNED_THRESHOLD, MAX_TUNED_THRESHOLD),
 ) -> list[float]:
     probs = np.asarray(probabilities, dtype=np.float64)
-    truth = np.asarray(targets) >= 0.5
+    raw = np.asarray(targets, dtype=np.float64)
+    known = ~np.isnan(raw)
+    truth = raw >= 0.5
     return [
-        _best_threshold(probs[:, j], truth[:, j], default, min_positives, bounds)
+        _best_threshold(probs[known[:, j], j], truth[known[:, j], j], default, min_positives, bounds)
         for j in range(probs.shape[1])
     ]
 

@@ -4,7 +4,8 @@ The scan (``core.dataset.scan_data_root``) reads every image header, which
 takes seconds on large folders, so it runs on a background thread; a newer
 request waits for the running scan and then replaces it. A folder joins the
 Recent list only once it scanned without problems, so Recent never offers a
-folder that is missing, empty or cannot train.
+folder that is missing, empty or cannot train. The root may also be a labels
+CSV (the "CSV file…" button, or drop the .csv on the panel).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import os
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QUrl, Signal, Slot
@@ -51,14 +52,27 @@ def scan_splits(root: str, val_fraction: float, test_fraction: float, seed: int)
     return splits, splits.summary()
 
 
-def local_folders(urls: list[QUrl]) -> list[str]:
-    return [url.toLocalFile() for url in urls if url.isLocalFile() and os.path.isdir(url.toLocalFile())]
+def is_data_root(path: str) -> bool:
+    """A folder, or a labels CSV file."""
+    return os.path.isdir(path) or (path.lower().endswith(".csv") and os.path.isfile(path))
+
+
+def local_data_roots(urls: list[QUrl]) -> list[str]:
+    return [url.toLocalFile() for url in urls if url.isLocalFile() and is_data_root(url.toLocalFile())]
+
+
+def accept_url_drags(event: Any) -> bool:
+    """Accept a drag that carries files; the drop decides what they are."""
+    if event.mimeData().hasUrls():
+        event.acceptProposedAction()
+        return True
+    return False
 
 
 class FolderLineEdit(QLineEdit):
-    """A path field that accepts a folder dropped from the file manager."""
+    """A path field that accepts a folder or a .csv file dropped from the file manager."""
 
-    folder_dropped = Signal(str)
+    folder_dropped = Signal(str)  # a folder or a .csv file
     not_a_folder_dropped = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -66,15 +80,11 @@ class FolderLineEdit(QLineEdit):
         self.setAcceptDrops(True)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-        else:
+        if not accept_url_drags(event):
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-        else:
+        if not accept_url_drags(event):
             super().dragMoveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
@@ -83,17 +93,22 @@ class FolderLineEdit(QLineEdit):
             super().dropEvent(event)
             return
         event.acceptProposedAction()
-        folders = local_folders(urls)
-        if folders:
-            self.folder_dropped.emit(folders[0])
-        else:
-            self.not_a_folder_dropped.emit(urls[0].toLocalFile() or urls[0].toString())
+        handle_dropped_root(urls, self.folder_dropped.emit, self.not_a_folder_dropped.emit)
+
+
+def handle_dropped_root(urls: list[QUrl], chosen: Callable[[str], Any], refused: Callable[[str], Any]) -> None:
+    """``chosen`` with the first folder or .csv file among ``urls``, else ``refused``."""
+    roots = local_data_roots(urls)
+    if roots:
+        chosen(roots[0])
+    else:
+        refused(urls[0].toLocalFile() or urls[0].toString())
 
 
 class DataPanel(QWidget):
     """Choose the data folder; shows what the scan found and whether it can train."""
 
-    root_chosen = Signal(str)  # the user picked / dropped / typed a folder
+    root_chosen = Signal(str)  # the user picked / dropped / typed a folder or a CSV
     summary_changed = Signal()  # a scan ended (or the root was cleared)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -109,15 +124,21 @@ class DataPanel(QWidget):
         self._recent: list[str] = []
 
         self.path_edit = FolderLineEdit()
-        self.path_edit.setPlaceholderText("Drop a folder here or choose one…")
+        self.path_edit.setPlaceholderText("Drop a folder or a labels CSV here, or choose one…")
         self.path_edit.setToolTip(
             "The data folder: one sub-folder per label set, named after its labels joined "
-            "by '+' (cat/, dog/, cat+dog/), or train/ val/ test/ folders in that layout.")
+            "by '+' (cat/, dog/, cat+dog/), or train/ val/ test/ folders in that layout. "
+            "Or a labels CSV (or a folder holding labels.csv): a path column, and a labels "
+            "column (joined by '|') or one 0/1 column per label; empty cells are unknown.")
         self.path_edit.folder_dropped.connect(self._on_path_edit_folder_dropped)
         self.path_edit.not_a_folder_dropped.connect(self._on_path_edit_not_a_folder_dropped)
         self.path_edit.editingFinished.connect(self._on_path_edit_editing_finished)
         self.browse_button = QPushButton("Choose…")
         self.browse_button.clicked.connect(self._on_browse_button_clicked)
+        self.csv_button = QPushButton("CSV file…")
+        self.csv_button.setToolTip("Choose a CSV file that lists the images and their labels.")
+        self.csv_button.clicked.connect(self._on_csv_button_clicked)
+        self.setAcceptDrops(True)
         self.recent_button = QToolButton()
         self.recent_button.setText("Recent")
         self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -131,6 +152,7 @@ class DataPanel(QWidget):
         picker = QHBoxLayout()
         picker.addWidget(self.path_edit, 1)
         picker.addWidget(self.browse_button)
+        picker.addWidget(self.csv_button)
         picker.addWidget(self.recent_button)
         picker.addWidget(self.rescan_button)
 
@@ -148,6 +170,7 @@ class DataPanel(QWidget):
         self.chart.setMaximumHeight(230)
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.hideButtons()
+        self.chart.setAcceptDrops(False)  # a file dropped on the chart goes to the panel
         chart_item = self.chart.getPlotItem()
         # The title is the legend: a legend box inside the plot would cover the bars.
         chart_item.setTitle("Images per label: " + " ".join(
@@ -233,7 +256,7 @@ class DataPanel(QWidget):
         return list(self._recent)
 
     def set_recent_roots(self, roots: list[str]) -> None:
-        self._recent = [r for r in roots if r and os.path.isdir(r)][:MAX_RECENT_ROOTS]
+        self._recent = [r for r in roots if r and is_data_root(r)][:MAX_RECENT_ROOTS]
         self._update_recent_menu()
 
     def add_recent_root(self, root: str) -> None:
@@ -243,8 +266,10 @@ class DataPanel(QWidget):
         self._update_recent_menu()
 
     def set_locked(self, locked: bool) -> None:
-        for widget in (self.path_edit, self.browse_button, self.recent_button, self.rescan_button):
+        for widget in (self.path_edit, self.browse_button, self.csv_button, self.recent_button,
+                       self.rescan_button):
             widget.setEnabled(not locked)
+        self.setAcceptDrops(not locked)
 
     def wait_for_scan(self, msecs: int = 30_000) -> None:
         """Block until a running scan thread ended (shutdown only)."""
@@ -319,11 +344,12 @@ class DataPanel(QWidget):
             self._show_problems([self._error] if self._error else [])
             return
         sizes = summary.split_sizes
-        layout = "train/val/test folders" if summary.layout == "splits" else "label folders, seeded split"
+        unknown = f" · <b>{summary.unknown_cells}</b> unknown label cells" if summary.csv_format else ""
         self.status_label.setText(
-            f"<b>{summary.total_images}</b> images, <b>{len(summary.labels)}</b> labels ({layout}) — "
+            f"<b>{summary.total_images}</b> images, <b>{len(summary.labels)}</b> labels "
+            f"({html.escape(summary.layout_text)}) — "
             f"train <b>{sizes.get('train', 0)}</b> · val <b>{sizes.get('val', 0)}</b> · "
-            f"test <b>{sizes.get('test', 0)}</b>"
+            f"test <b>{sizes.get('test', 0)}</b>{unknown}"
         )
         self._show_problems(list(summary.problems))
         self._draw_chart(summary)
@@ -356,6 +382,14 @@ class DataPanel(QWidget):
         self.chart.getPlotItem().setYRange(0, max(top, 1) * 1.08, padding=0)
 
     def _fill_details(self, summary: DatasetSummary) -> None:
+        if summary.csv_format:
+            unknown_item = QTreeWidgetItem(self.details, [
+                f"Unknown label cells ({summary.unknown_cells})",
+                f"CSV with {summary.csv_format}; {summary.unknown_images} image(s) with unknown labels"])
+            unknown_item.setToolTip(1, "Empty or -1 cells: left out of the loss and the metrics.")
+            for label, count in summary.unknown_counts.items():
+                if count:
+                    QTreeWidgetItem(unknown_item, [label, str(count)])
         labels_item = QTreeWidgetItem(self.details, [f"Labels ({len(summary.labels)})", "train / val / test"])
         for label in summary.labels:
             counts = [summary.label_counts.get(s, {}).get(label, 0) for s in ("train", "val", "test")]
@@ -365,7 +399,8 @@ class DataPanel(QWidget):
             QTreeWidgetItem(sets_item, [name, str(count)])
         skipped_item = QTreeWidgetItem(self.details, [f"Skipped files ({len(summary.skipped)})", ""])
         for item in summary.skipped[:MAX_SKIPPED_SHOWN]:
-            child = QTreeWidgetItem(skipped_item, [_relative(item.path, summary.root), item.reason])
+            base = os.path.dirname(summary.root) if summary.csv_format else summary.root
+            child = QTreeWidgetItem(skipped_item, [_relative(item.path, base), item.reason])
             child.setToolTip(0, item.path)
             child.setToolTip(1, item.reason)
         if len(summary.skipped) > MAX_SKIPPED_SHOWN:
@@ -394,7 +429,17 @@ class DataPanel(QWidget):
     @Slot()
     def _on_browse_button_clicked(self) -> None:
         start = self._root or str(Path.home())
+        start = os.path.dirname(start) if os.path.isfile(start) else start  # after a CSV root
         chosen = QFileDialog.getExistingDirectory(self, "Choose the data folder", start)
+        if chosen:
+            self._choose(chosen)
+
+    @Slot()
+    def _on_csv_button_clicked(self) -> None:
+        start = self._root or str(Path.home())
+        start = os.path.dirname(start) if os.path.isfile(start) else start
+        chosen, _ = QFileDialog.getOpenFileName(self, "Choose a labels CSV", start,
+                                                "CSV files (*.csv *.CSV);;All files (*)")
         if chosen:
             self._choose(chosen)
 
@@ -405,7 +450,25 @@ class DataPanel(QWidget):
     @Slot(str)
     def _on_path_edit_not_a_folder_dropped(self, path: str) -> None:
         self.status_label.setText(
-            f"{html.escape(path)} is not a folder. Drop the folder that holds the label folders.")
+            f"{html.escape(path)} is not a folder or a .csv file. Drop the folder that holds the "
+            "label folders, or a labels CSV.")
+
+    # Drops elsewhere on the panel (chart, details) choose the root like the field does.
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if not accept_url_drags(event):
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        if not accept_url_drags(event):
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        urls = event.mimeData().urls()
+        if not urls:
+            super().dropEvent(event)
+            return
+        event.acceptProposedAction()
+        handle_dropped_root(urls, self._choose, self._on_path_edit_not_a_folder_dropped)
 
     @Slot()
     def _on_path_edit_editing_finished(self) -> None:
