@@ -21,11 +21,14 @@ LOWER_IS_BETTER = frozenset({"hamming_loss"})  # MetricReport attributes where l
 def label_mistakes(probabilities: np.ndarray, truth: np.ndarray, column: int,
                    threshold: float) -> tuple[list[int], list[int]]:
     """Image indices of one label's false positives (most confident first) and
-    false negatives (least confident first) at ``threshold``."""
+    false negatives (least confident first) at ``threshold``. Unknown (NaN)
+    truth is neither."""
     scores = np.asarray(probabilities, dtype=np.float64)[:, column]
-    positive = np.asarray(truth).astype(bool)[:, column]
+    raw = np.asarray(truth, dtype=np.float64)[:, column]
+    known = ~np.isnan(raw)
+    positive = known & (np.nan_to_num(raw) >= 0.5)
     predicted = scores >= threshold
-    false_pos = np.nonzero(predicted & ~positive)[0]
+    false_pos = np.nonzero(predicted & ~positive & known)[0]
     false_neg = np.nonzero(~predicted & positive)[0]
     # Stable sorts: equal scores keep the report's image order.
     false_pos = false_pos[np.argsort(-scores[false_pos], kind="mergesort")]

@@ -117,9 +117,12 @@ def precision_recall_curve(scores: np.ndarray, truth: np.ndarray) -> tuple[np.nd
     """(recall, precision) at every distinct score, highest score first.
 
     Tied images share one threshold. The curve starts at recall 0, precision 1
-    (as sklearn's); empty arrays when the label has no positive image."""
+    (as sklearn's); empty arrays when the label has no positive image. Unknown
+    (NaN) truth entries are left out."""
     scores = np.asarray(scores, dtype=np.float64)
-    truth = np.asarray(truth).astype(bool)
+    raw = np.asarray(truth, dtype=np.float64)
+    known = ~np.isnan(raw)
+    scores, truth = scores[known], raw[known] >= 0.5
     n_pos = int(truth.sum())
     if n_pos == 0 or scores.size == 0:
         return np.empty(0), np.empty(0)

@@ -30,7 +30,8 @@ class ThresholdEdits:
     def __init__(self, report: EvaluationReport) -> None:
         self._report = report
         self.probabilities: np.ndarray = report.probabilities()
-        self.truth: np.ndarray = report.targets() >= 0.5
+        # 1 / 0, and NaN for a label a CSV left unknown: masked, never a negative.
+        self.truth: np.ndarray = report.targets()
         self._thresholds = [float(t) for t in report.thresholds]
         self._saved = list(self._thresholds)
         # The report's own metrics until the first edit: no recomputation on load.

@@ -119,6 +119,21 @@ def test_mistakes_follow_the_edited_threshold(report: EvaluationReport) -> None:
 def test_an_empty_report_can_be_edited_without_errors() -> None:
     report = build_report(LABELS, [0.5, 0.5, 0.5], [])
     edits = ThresholdEdits(report)
-    assert edits.probabilities.shape == (0, 3) and edits.truth.dtype == np.bool_
+    assert edits.probabilities.shape == (0, 3) and edits.truth.shape == (0, 3)
     edits.set_threshold(2, 0.7)
     assert edits.edited() and edits.mistakes(2) == ([], [])
+
+
+def test_an_unknown_label_is_neither_a_mistake_nor_a_negative_in_the_curve() -> None:
+    from mlcls_gui.core.metrics import precision_recall_curve
+
+    images = [ImageResult(path, labels, probs) for path, probs, labels in IMAGES]
+    # d.png's cat is unknown (a CSV's empty cell): at 0.15 it would be a false positive.
+    images[3] = ImageResult("d.png", (), (0.20, 0.10, 0.80), unknown=("cat",))
+    edits = ThresholdEdits(build_report(LABELS, [0.5, 0.6, 0.5], images))
+    assert math.isnan(edits.truth[3, 0])
+    edits.set_threshold(0, 0.15)
+    assert edits.mistakes(0) == ([1], [])
+    recall, _ = precision_recall_curve(edits.probabilities[:, 0], edits.truth[:, 0])
+    # Five known images, three distinct scores among them above the unknown one's: no NaN step.
+    assert len(recall) == 1 + 5 and not np.isnan(recall).any()
