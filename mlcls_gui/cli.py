@@ -1,6 +1,7 @@
 """Command line: no sub-command opens the window; sub-commands run headless.
 
     mlcls-gui [--demo]                           the window
+    mlcls-gui --install-desktop-entry            add it to the desktop's menu (Linux)
     mlcls-gui train [CONFIG.json] [--set F=V ...] [--resume CKPT]
     mlcls-gui predict MODEL IMAGE_OR_FOLDER... [--json] [--csv FILE] [--copy-to DIR]
     mlcls-gui evaluate MODEL DATA_ROOT [--json FILE] [--split all|train|val|test]
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="open the window with the built-in demo data selected")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="add mlcls-gui to the desktop's application menu (Linux: writes "
+                        "mlcls-gui.desktop and its icon under ~/.local/share) and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train from a config file and/or --set values")
@@ -140,8 +144,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     _configure_logging(args.verbose)
+    if args.install_desktop_entry:
+        from mlcls_gui.desktop_entry import install_desktop_entry
+
+        try:
+            written = install_desktop_entry()
+        except MlclsError as exc:
+            print(f"mlcls-gui: error: {exc}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        for path in written:
+            print(f"Wrote {path}")
+        return 0
     if args.command is None:
-        problem = _no_display_problem()
+        from mlcls_gui.platform_check import xcb_problem
+
+        problem = _no_display_problem() or xcb_problem()
         if problem:
             print(f"mlcls-gui: error: {problem}", file=sys.stderr)
             return EXIT_USER_ERROR
@@ -317,10 +334,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not paths:
         raise ConfigError("No image files to predict: give image files or folders that hold images.")
     predictions = predictor.predict_paths(paths, threshold=args.threshold)
-    threshold = predictor.threshold if args.threshold is None else args.threshold
     if args.json:
+        # The thresholds that decided "predicted", per label: the model's own (tuned
+        # per label at the end of training), or --threshold for every label.
         print(json.dumps(
-            {"model": args.model, "labels": predictor.labels, "threshold": threshold,
+            {"model": args.model, "labels": predictor.labels,
+             "thresholds": predictor.thresholds_used(args.threshold),
+             "thresholds_from": "model" if args.threshold is None else "--threshold",
              "predictions": [_prediction_dict(p) for p in predictions]},
             indent=2,
         ))

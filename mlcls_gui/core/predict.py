@@ -106,7 +106,7 @@ class Predictor:
         """Predictions in the order of ``paths``; unreadable images carry an error.
 
         A label is predicted at its own threshold, or at ``threshold`` for all."""
-        cut = self.thresholds if threshold is None else [threshold] * len(self.labels)
+        cut = list(self.thresholds_used(threshold).values())
         results: dict[int, Prediction] = {}
         pending: list[tuple[int, torch.Tensor]] = []
         for index, path in enumerate(paths):
@@ -120,6 +120,10 @@ class Predictor:
         if pending:
             self._run_batch(pending, paths, cut, results)
         return [results[i] for i in range(len(paths))]
+
+    def thresholds_used(self, threshold: float | None = None) -> dict[str, float]:
+        """label -> the threshold that decides it: the model's own per label, or ``threshold`` for all."""
+        return dict(zip(self.labels, self.thresholds if threshold is None else [threshold] * len(self.labels)))
 
     def predict_path(self, path: str | os.PathLike[str], threshold: float | None = None) -> Prediction:
         return self.predict_paths([path], threshold=threshold)[0]

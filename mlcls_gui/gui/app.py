@@ -11,8 +11,12 @@ import logging
 import sys
 import time
 
+from mlcls_gui.desktop_entry import APP_ID, ICON_PNG, ICON_SVG
+
 logger = logging.getLogger(__name__)
 
+# Settings live in <config>/mlcls-gui/mlcls-gui.conf (kept where they always were);
+# the data folder is named after the application alone (startup.app_data_dir).
 ORGANIZATION_NAME = "mlcls-gui"
 APPLICATION_NAME = "mlcls-gui"
 
@@ -54,7 +58,23 @@ def create_application(argv: list[str] | None = None):  # -> QApplication
     app.setOrganizationName(ORGANIZATION_NAME)
     app.setApplicationName(APPLICATION_NAME)
     app.setApplicationDisplayName("mlcls-gui")
+    app.setWindowIcon(application_icon())
+    # Taskbars (Wayland app id, GNOME/KDE) match the window to mlcls-gui.desktop by this name.
+    app.setDesktopFileName(APP_ID)
     return app
+
+
+def application_icon():  # -> QIcon
+    """The tag icon: the SVG for any size, the PNG where SVG support is missing."""
+    from PySide6.QtGui import QIcon
+
+    icon = QIcon()
+    for path in (ICON_SVG, ICON_PNG):
+        if path.is_file():
+            icon.addFile(str(path))
+    if icon.isNull():
+        logger.warning("The application icon is missing from %s", ICON_PNG.parent)
+    return icon
 
 
 def run_app(*, demo: bool = False) -> int:
@@ -63,12 +83,18 @@ def run_app(*, demo: bool = False) -> int:
     configure_logging()
     share_the_gil_with_the_gui()
     app = create_application()
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QSettings, QTimer
 
     from .main_window import MainWindow
+    from .startup import migrate_legacy_app_data
 
     app.aboutToQuit.connect(_wait_for_background_threads)
+    try:
+        migrate_legacy_app_data(QSettings())
+    except Exception:  # noqa: BLE001 - an old folder left in place must never stop the window
+        logger.warning("Could not move the data folder of an earlier version", exc_info=True)
     window = MainWindow()
+    window.setWindowIcon(app.windowIcon())
     window.show()
     logger.info("Window shown after %.2f s", time.perf_counter() - started)
     if demo:

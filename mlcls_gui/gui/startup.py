@@ -1,14 +1,17 @@
 """Start-up work for the window: the background warm-up (torch and the device
-list) and the demo dataset in the user's data folder."""
+list), the demo dataset in the user's data folder, and moving that folder
+from where earlier versions kept it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths
+from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
 from PySide6.QtGui import QGuiApplication
 
 from .device_choices import DeviceChoice, device_choices_from
@@ -65,8 +68,80 @@ def ensure_demo_dataset(folder: Path) -> Path:
 
 
 def app_data_dir() -> Path:
+    """The app's data folder, named once: ~/.local/share/mlcls-gui on Linux,
+    ~/Library/Application Support/mlcls-gui on macOS, %LOCALAPPDATA%\\mlcls-gui on Windows."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    if not base:
+        return Path.home() / ".mlcls-gui"
+    return Path(base) / (QCoreApplication.applicationName() or "mlcls-gui")
+
+
+def legacy_app_data_dir() -> Path | None:
+    """Where earlier versions kept it: Qt's AppDataLocation, <data>/<organisation>/<application>,
+    which read …/mlcls-gui/mlcls-gui/ since both names are mlcls-gui."""
     location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(location or Path.home() / ".mlcls-gui")
+    return Path(location) if location else None
+
+
+def migrate_legacy_app_data(settings: QSettings | None = None) -> list[tuple[Path, Path]]:
+    """Move what the old data folder holds (demo data, demo runs) into ``app_data_dir()``.
+
+    An entry whose new place is taken already stays where it is. Paths in
+    ``settings`` (recent folders, the last config, the Predict model) that
+    pointed into a moved entry are rewritten. Returns the (old, new) pairs moved."""
+    old, new = legacy_app_data_dir(), app_data_dir()
+    if old is None or old == new or not old.is_dir():
+        return []
+    moved: list[tuple[Path, Path]] = []
+    for entry in sorted(old.iterdir()):
+        target = new / entry.name
+        if target.exists() or target.is_symlink():
+            logger.info("Left %s where it is: %s exists already", entry, target)
+            continue
+        try:
+            new.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(entry), str(target))
+        except OSError as exc:
+            logger.warning("Could not move %s to %s (%s); it stays where it is", entry, target, exc)
+            continue
+        logger.info("Moved %s to %s", entry, target)
+        moved.append((entry, target))
+    # The emptied old folder, and on Linux/macOS the organisation folder if that empties too.
+    for folder in (old, old.parent):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+    if moved and settings is not None:
+        _rewrite_setting_paths(settings, moved)
+    return moved
+
+
+def _rewrite_setting_paths(settings: QSettings, moved: list[tuple[Path, Path]]) -> None:
+    """Replace moved paths in every string setting, also inside JSON text (backslashes doubled)."""
+    replacements = []
+    for old, new in moved:
+        for before, after in ((str(old), str(new)), (json.dumps(str(old))[1:-1], json.dumps(str(new))[1:-1])):
+            # Only whole path components: ".../demo-data" must not match ".../demo-data-2".
+            replacements.append((re.compile(re.escape(before) + r'(?=$|[/\\"])'), after))
+
+    def rewrite(text: str) -> str:
+        for pattern, after in replacements:
+            text = pattern.sub(lambda _match, new=after: new, text)  # a literal replacement, not a template
+        return text
+
+    for key in settings.allKeys():
+        value = settings.value(key)
+        if isinstance(value, str):
+            updated: object = rewrite(value)
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            updated = [rewrite(item) for item in value]
+        else:
+            continue
+        if updated != value:
+            settings.setValue(key, updated)
+            logger.info("Setting %s now points to the moved data folder", key)
+    settings.sync()
 
 
 def fitting_size(preferred: tuple[int, int]) -> tuple[int, int]:
