@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="per-label and overall metrics on labelled data")
     evaluate.add_argument("model", help="final model or checkpoint file")
-    evaluate.add_argument("data_root", help="folder in the training layout (labels from folder names)")
+    evaluate.add_argument("data_root", help="folder in the training layout (labels from folder names) "
+                          "or a labels CSV")
     evaluate.add_argument("--json", dest="json_file", metavar="FILE",
                           help="write the report with every image's probabilities to FILE")
     evaluate.add_argument("--split", choices=("all", "train", "val", "test"), default="all",
@@ -99,13 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also write the demo config (training into FOLDER-output) to FILE")
 
     scan = commands.add_parser("scan", help="print the dataset summary of a data root")
-    scan.add_argument("root")
+    scan.add_argument("root", help="data folder, or a labels CSV (or a folder holding labels.csv)")
     scan.add_argument("--val-fraction", type=float, default=0.15)
     scan.add_argument("--test-fraction", type=float, default=0.15)
     scan.add_argument("--seed", type=int, default=42)
 
     audit = commands.add_parser("audit", help="label co-occurrence, cardinality, imbalance, leaks")
-    audit.add_argument("root")
+    audit.add_argument("root", help="data folder, or a labels CSV (or a folder holding labels.csv)")
     audit.add_argument("--json", dest="json_file", metavar="FILE", help="also write the audit as JSON")
     audit.add_argument("--val-fraction", type=float, default=0.15)
     audit.add_argument("--test-fraction", type=float, default=0.15)
