@@ -101,6 +101,7 @@ class EvaluationResultsView(QWidget):
         """Show ``report``; the label selected before stays selected when it has one."""
         previous = self.selected_label()
         self._edits = edits = ThresholdEdits(report)
+        self.gallery.set_model_source(str(report.source.get("model", "")))
         self.label_table.set_labels(report.labels, edits.thresholds())
         self.pr_plot.set_curves(report.labels, edits.probabilities, edits.truth)
         self._show_selection()

@@ -3,8 +3,12 @@
 The model is the run's final model (handed over by the main window) or a
 model file the user opens. Loading the model, reading the images and the
 inference all run off the GUI thread (``BackgroundTask``); one job at a time,
-later requests queue. Files that are not images, folders without images and
-corrupt images are named in the panel's message area with the reason.
+later requests queue. A model chosen while another is still loading wins:
+the earlier load is abandoned (its thread finishes on its own, its result is
+ignored), so the window never waits for it. Files that are not images,
+folders without images and corrupt images are named in the panel's message
+area with the reason. Each card can lay a label's saliency map over its
+thumbnail (computed in the background: ``saliency_view.CardOverlays``).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from .background import BackgroundTask
 from .prediction_card import CARD_MIN_WIDTH, THUMBNAIL_SIZE, PredictionCard
+from .saliency_view import CardOverlays
 from .thumbnails import make_thumbnail
 from .wheel_guard import guard_wheel
 
@@ -98,6 +103,7 @@ class PredictPanel(QWidget):
 
     model_loaded = Signal(str)  # the model file now in use
     predictions_shown = Signal()  # a job ended and its cards / messages are shown
+    saliency_shown = Signal(str, str)  # image path, label: a card now has that overlay
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,6 +111,10 @@ class PredictPanel(QWidget):
         self._predictor: Any = None
         self._model_path = ""
         self._model_task: BackgroundTask | None = None
+        # Loads superseded by a later choice: kept referenced until their threads end.
+        self._abandoned_tasks: list[BackgroundTask] = []
+        self.saliency = CardOverlays(lambda: self.cards, THUMBNAIL_SIZE, self)
+        self.saliency.shown.connect(self.saliency_shown)
         self._job: BackgroundTask | None = None
         self._cancel = threading.Event()
         self._queue: list[list[str]] = []
@@ -218,6 +228,9 @@ class PredictPanel(QWidget):
     def is_busy(self) -> bool:
         return self._job is not None or self._model_task is not None or bool(self._queue)
 
+    def is_computing_saliency(self) -> bool:
+        return self.saliency.is_busy()
+
     def threshold(self) -> float:
         return self.threshold_spin.value()
 
@@ -229,9 +242,11 @@ class PredictPanel(QWidget):
         return {label: self.threshold() for label in labels}
 
     def set_model_file(self, path: str) -> None:
-        """Load ``path`` in the background; the panel uses it once loaded."""
+        """Load ``path`` in the background; the panel uses it once loaded.
+
+        Never waits: a load still running is abandoned, and its result ignored."""
         if self._model_task is not None:
-            self._model_task.wait()
+            self._abandon_model_task(self._model_task)
         self.model_label.setText(f"Loading model {html.escape(path)} …")
         task = BackgroundTask(functools.partial(load_predictor, path), name="load-model", parent=self)
         # Context lives on the panel, not in partials: a connection must not
@@ -264,6 +279,7 @@ class PredictPanel(QWidget):
             card.deleteLater()
         self.cards = []
         self._shown_inputs = []
+        self.saliency.clear()
         self._set_messages([])
         self.status_label.setText("")
         self.drop_hint.show()
@@ -272,7 +288,8 @@ class PredictPanel(QWidget):
         """Cancel queued work and wait for the running threads (window closing)."""
         self._queue.clear()
         self._cancel.set()
-        for task in (self._job, self._model_task):
+        self.saliency.shutdown(msecs)
+        for task in (self._job, self._model_task, *self._abandoned_tasks):
             if task is not None:
                 task.wait(msecs)
 
@@ -334,6 +351,7 @@ class PredictPanel(QWidget):
                                   result.thumbnails.get(prediction.path, QImage()),
                                   {**{label: self.threshold() for label in prediction.probabilities},
                                    **self.thresholds()})
+            self.saliency.attach(card)
             new_cards.append(card)
             shown += 1
         for index, card in enumerate(new_cards):
@@ -373,11 +391,29 @@ class PredictPanel(QWidget):
             self._update_buttons()
             self.predictions_shown.emit()
 
+    def _abandon_model_task(self, task: BackgroundTask) -> None:
+        """Stop listening to ``task``; it runs to its end unobserved, then is deleted."""
+        for signal, slot in ((task.done, self._on_model_task_done),
+                             (task.failed, self._on_model_task_failed),
+                             (task.finished, self._on_model_task_finished)):
+            signal.disconnect(slot)
+        task.finished.connect(self._on_abandoned_task_finished)
+        self._abandoned_tasks.append(task)
+        self._model_task = None
+        logger.info("Model load of %s abandoned: another model was chosen", self._loading_model_path)
+
+    @Slot()
+    def _on_abandoned_task_finished(self) -> None:
+        for task in [t for t in self._abandoned_tasks if not t.is_running()]:
+            self._abandoned_tasks.remove(task)
+            task.deleteLater()
+
     @Slot(object)
     def _on_model_task_done(self, predictor: Any) -> None:
         path = self._loading_model_path
         self._predictor = predictor
         self._model_path = path
+        self.saliency.set_model(predictor)
         meta = predictor.metadata or {}
         epoch = meta.get("best_epoch") or meta.get("epoch")
         extra = f", best epoch {epoch}" if epoch else ""
@@ -436,7 +472,6 @@ class PredictPanel(QWidget):
 
     def _update_buttons(self) -> None:
         self.clear_button.setEnabled(self._job is None)
-        self.open_model_button.setEnabled(self._model_task is None)
 
     def _add_clipboard_image(self, image: QImage) -> None:
         if image.isNull():

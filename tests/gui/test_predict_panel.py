@@ -3,6 +3,7 @@ bad input gets a clear message."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
@@ -165,3 +166,43 @@ def test_the_status_counts_every_card_on_screen(qtbot: QtBot, trained_model: Pat
     predict(qtbot, panel, [pdf])
     assert len(panel.cards) == 3
     assert panel.status_label.text() == "3 image(s) shown — this drop: 0 predicted, 1 not used (see above)."
+
+
+def test_opening_a_model_while_another_loads_never_blocks_the_window(
+        qtbot: QtBot, trained_model: Path, tmp_path: Path, monkeypatch) -> None:
+    """Issue 13: a second set_model_file waited on the GUI thread for the first load."""
+    import time
+
+    from mlcls_gui.gui import predict_panel
+
+    slow = tmp_path / "slow.pt"
+    slow.write_bytes(trained_model.read_bytes())
+    fast = tmp_path / "fast.pt"
+    fast.write_bytes(trained_model.read_bytes())
+    real_load = predict_panel.load_predictor
+    slow_started = threading.Event()
+
+    def load(path: str):  # the first model takes 2 s to load
+        if path == str(slow):
+            slow_started.set()
+            time.sleep(2.0)
+        return real_load(path)
+
+    monkeypatch.setattr(predict_panel, "load_predictor", load)
+    panel = PredictPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    loaded: list[str] = []
+    panel.model_loaded.connect(loaded.append)
+    panel.set_model_file(str(slow))
+    assert slow_started.wait(5.0)
+    started = time.monotonic()
+    panel.set_model_file(str(fast))
+    assert time.monotonic() - started < 0.2
+    assert panel.open_model_button.isEnabled()  # a third choice may follow at once
+    qtbot.waitUntil(lambda: panel.model_path() == str(fast), timeout=TIMEOUT)
+    # The abandoned load ends later; its model is never used.
+    qtbot.waitUntil(lambda: not panel._abandoned_tasks, timeout=TIMEOUT)
+    assert loaded == [str(fast)]
+    assert panel.model_path() == str(fast) and panel.has_model()
+    assert "fast.pt" in panel.model_label.text()

@@ -1,0 +1,196 @@
+"""Saliency overlays in the window: the toggle on Predict cards and on the
+Evaluate panel's mistake thumbnails, computed off the GUI thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtGui import QImage, QPixmap
+from pytestqt.qtbot import QtBot
+
+from mlcls_gui.core.errors import ModelError
+from mlcls_gui.gui.evaluate_panel import EvaluatePanel
+from mlcls_gui.gui.predict_panel import PredictPanel
+from mlcls_gui.gui.thumbnail_gallery import PATH_ROLE, THUMBNAIL_SIZE, thumbnail_image
+
+from .tiny_model import train_tiny_cnn
+
+TIMEOUT = 30_000
+
+
+@pytest.fixture(scope="module")
+def tiny_model(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny_cnn(demo_root, tmp_path_factory.mktemp("saliency-model"))
+
+
+@pytest.fixture
+def wide_image(demo_root: Path, tmp_path: Path) -> Path:
+    """A demo image stretched to 2:1, so that its thumbnail is 96×48."""
+    path = tmp_path / "wide.png"
+    Image.open(sorted((demo_root / "circle+square").iterdir())[0]).convert("RGB").resize((64, 32)).save(path)
+    return path
+
+
+def rgb(image: QImage | QPixmap) -> QImage:
+    picture = image.toImage() if isinstance(image, QPixmap) else image
+    return picture.convertToFormat(QImage.Format.Format_RGB888)
+
+
+def pixels(image: QImage | QPixmap) -> np.ndarray:
+    picture = rgb(image)
+    data = np.frombuffer(picture.constBits(), dtype=np.uint8, count=picture.sizeInBytes())
+    return data.reshape(picture.height(), picture.bytesPerLine())[:, :picture.width() * 3].reshape(
+        picture.height(), picture.width(), 3)
+
+
+def predict_panel(qtbot: QtBot, model: Path, image: Path) -> PredictPanel:
+    panel = PredictPanel()
+    qtbot.addWidget(panel)
+    panel.resize(640, 500)
+    panel.show()
+    with qtbot.waitSignal(panel.model_loaded, timeout=TIMEOUT):
+        panel.set_model_file(str(model))
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+    with qtbot.waitSignal(panel.predictions_shown, timeout=TIMEOUT):
+        panel.add_paths([str(image)])
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+    assert len(panel.cards) == 1
+    return panel
+
+
+def test_the_card_toggle_lays_each_labels_map_over_the_thumbnail(
+        qtbot: QtBot, tiny_model: Path, wide_image: Path, tmp_path: Path) -> None:
+    panel = predict_panel(qtbot, tiny_model, wide_image)
+    card = panel.cards[0]
+    plain = rgb(card.thumbnail.pixmap())
+    assert (plain.width(), plain.height()) == (96, 48)
+    assert card.saliency_label() == card.labels_in_order()[0]  # the most confident label first
+    assert card.overlay_label() == ""
+
+    first, second = card.labels_in_order()[:2]
+    with qtbot.waitSignal(panel.saliency_shown, timeout=TIMEOUT) as blocker:
+        card.set_saliency(True, first)
+        assert card.saliency_status.text() == "Computing…"  # the GUI thread did not compute it
+    assert blocker.args == [str(wide_image), first]
+    assert card.overlay_label() == first
+    overlay = rgb(card.thumbnail.pixmap())
+    # The overlay keeps the image's own aspect ratio, and it is not the plain thumbnail.
+    assert (overlay.width(), overlay.height()) == (96, 48)
+    assert np.abs(pixels(overlay).astype(int) - pixels(plain).astype(int)).mean() > 10
+
+    # Another label: its own map; the first one is kept for later.
+    with qtbot.waitSignal(panel.saliency_shown, timeout=TIMEOUT) as blocker:
+        card.saliency_combo.setCurrentText(second)
+    assert blocker.args == [str(wide_image), second] and card.overlay_label() == second
+    with qtbot.assertNotEmitted(panel.saliency_shown, wait=200):
+        card.saliency_combo.setCurrentText(first)
+    assert rgb(card.thumbnail.pixmap()) == overlay
+
+    # Off: the plain thumbnail again.
+    card.set_saliency(False)
+    assert card.overlay_label() == "" and rgb(card.thumbnail.pixmap()) == plain
+    qtbot.waitUntil(lambda: not panel.is_computing_saliency(), timeout=TIMEOUT)
+
+    # A screenshot of the card with its overlay, to look at.
+    card.set_saliency(True, first)
+    shot = panel.grab()
+    assert not shot.isNull() and shot.save(str(tmp_path / "predict-saliency.png"))
+
+
+def test_a_map_that_cannot_be_made_says_why_on_the_card(
+        qtbot: QtBot, tiny_model: Path, wide_image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_gradients(*args: object) -> QImage:
+        raise ModelError("Saliency maps need the PyTorch model file (.pt); model.onnx runs without gradients.")
+
+    monkeypatch.setattr("mlcls_gui.gui.saliency_view.overlay_image", no_gradients)
+    panel = predict_panel(qtbot, tiny_model, wide_image)
+    card = panel.cards[0]
+    plain = rgb(card.thumbnail.pixmap())
+    card.set_saliency(True)
+    qtbot.waitUntil(lambda: not card.saliency_check.isChecked(), timeout=TIMEOUT)
+    assert card.saliency_status.isVisible()
+    assert card.saliency_status.text().startswith("No saliency map: Saliency maps need the PyTorch model file")
+    assert rgb(card.thumbnail.pixmap()) == plain
+    qtbot.waitUntil(lambda: not panel.is_computing_saliency(), timeout=TIMEOUT)
+
+
+def test_the_evaluate_thumbnails_show_the_selected_labels_maps(
+        qtbot: QtBot, tiny_model: Path, demo_root: Path, tmp_path: Path) -> None:
+    panel = EvaluatePanel()
+    qtbot.addWidget(panel)
+    panel.resize(1200, 800)
+    panel.show()
+    gallery = panel.gallery
+    assert not gallery.saliency_check.isEnabled()  # no model evaluated yet
+    panel.set_model_path(str(tiny_model))
+    panel.set_data_root(str(demo_root))
+    with qtbot.waitSignal(panel.evaluation_finished, timeout=TIMEOUT):
+        assert panel.start_evaluation()
+    qtbot.waitUntil(lambda: panel.fp_list.count() + panel.fn_list.count() > 0, timeout=TIMEOUT)
+    assert gallery.saliency_check.isEnabled()
+    # Two labels with mistakes, so that a change of label can be seen.
+    labels = [label for label in panel.labels() if _mistakes(qtbot, panel, label)]
+    assert len(labels) >= 2, "the tiny model should make mistakes on two labels"
+    first, second = labels[:2]
+    with qtbot.waitSignal(panel.examples_shown, timeout=TIMEOUT):
+        panel.select_label(first)
+    listed = panel.false_positive_paths() + panel.false_negative_paths()
+
+    with qtbot.waitSignal(gallery.overlays_shown, timeout=TIMEOUT):
+        gallery.saliency_check.setChecked(True)
+    assert sorted(gallery.overlay_paths()) == sorted(listed)
+    listing = panel.fp_list if panel.fp_list.count() else panel.fn_list
+    item = listing.item(0)
+    shown = rgb(item.icon().pixmap(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    plain = rgb(thumbnail_image(item.data(PATH_ROLE)))
+    assert (shown.width(), shown.height()) == (plain.width(), plain.height())
+    assert np.abs(pixels(shown).astype(int) - pixels(plain).astype(int)).mean() > 10
+
+    # Another label: its own maps, for its own mistakes.
+    with qtbot.waitSignal(gallery.overlays_shown, timeout=TIMEOUT):
+        panel.select_label(second)
+    assert sorted(gallery.overlay_paths()) == sorted(panel.false_positive_paths() + panel.false_negative_paths())
+    panel.grab().save(str(tmp_path / "evaluate-saliency.png"))
+
+    # Off: the plain thumbnails again.
+    gallery.saliency_check.setChecked(False)
+    assert gallery.overlay_paths() == []
+    item = (panel.fp_list if panel.fp_list.count() else panel.fn_list).item(0)
+    assert rgb(item.icon().pixmap(THUMBNAIL_SIZE, THUMBNAIL_SIZE)) == rgb(thumbnail_image(item.data(PATH_ROLE)))
+    qtbot.waitUntil(lambda: not gallery.saliency.is_busy(), timeout=TIMEOUT)
+    panel.shutdown()
+
+
+def test_a_model_without_gradients_turns_the_evaluate_toggle_off_with_a_reason(
+        qtbot: QtBot, tiny_model: Path, demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_gradients(*args: object) -> QImage:
+        raise ModelError("Saliency maps need the PyTorch model file (.pt).")
+
+    monkeypatch.setattr("mlcls_gui.gui.saliency_view.overlay_image", no_gradients)
+    panel = EvaluatePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_model_path(str(tiny_model))
+    panel.set_data_root(str(demo_root))
+    with qtbot.waitSignal(panel.evaluation_finished, timeout=TIMEOUT):
+        assert panel.start_evaluation()
+    label = next(label for label in panel.labels() if _mistakes(qtbot, panel, label))
+    with qtbot.waitSignal(panel.examples_shown, timeout=TIMEOUT):
+        panel.select_label(label)
+    panel.gallery.saliency_check.setChecked(True)
+    qtbot.waitUntil(lambda: not panel.gallery.saliency_check.isChecked(), timeout=TIMEOUT)
+    assert "No saliency maps: Saliency maps need the PyTorch model file" in panel.gallery.saliency_note.text()
+    assert panel.gallery.overlay_paths() == []
+    qtbot.waitUntil(lambda: not panel.gallery.saliency.is_busy(), timeout=TIMEOUT)
+    panel.shutdown()
+
+
+def _mistakes(qtbot: QtBot, panel: EvaluatePanel, label: str) -> bool:
+    """Whether ``label`` has false positives or negatives (selecting it to see)."""
+    if panel.selected_label() != label:
+        with qtbot.waitSignal(panel.examples_shown, timeout=TIMEOUT):
+            panel.select_label(label)
+    return bool(panel.false_positive_paths() or panel.false_negative_paths())
