@@ -2,13 +2,17 @@
 
     mlcls-gui [--demo]                           the window
     mlcls-gui --install-desktop-entry            add it to the desktop's menu (Linux)
-    mlcls-gui train [CONFIG.json] [--set F=V ...] [--resume CKPT]
+    mlcls-gui train [CONFIG.json] [--preset NAME] [--set F=V ...] [--resume CKPT]
+    mlcls-gui lr-find [CONFIG.json] [--set F=V ...]      suggest a learning rate
     mlcls-gui predict MODEL IMAGE_OR_FOLDER... [--json] [--csv FILE] [--copy-to DIR]
     mlcls-gui evaluate MODEL DATA_ROOT [--json FILE] [--split all|train|val|test]
     mlcls-gui demo-data DIR
     mlcls-gui scan DATA_ROOT
     mlcls-gui audit DATA_ROOT [--json FILE]
     mlcls-gui export MODEL --format onnx|torchscript [--out FILE] [--check IMAGE...]
+    mlcls-gui explain MODEL IMAGE [--label LABEL] --out heatmap.png [--raw heatmap.npy]
+    mlcls-gui review DATA_ROOT [--model MODEL] [--json FILE] [--csv FILE]
+    mlcls-gui runs FOLDER... [--json]
 
 User errors exit with status 2 and one clear line on stderr, no traceback.
 """
