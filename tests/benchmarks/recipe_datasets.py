@@ -1,0 +1,184 @@
+"""Three small multi-label datasets for ``bench_recipe.py``, built from data that
+pip or Debian packages ship, so they need no download from a dataset site.
+
+Each is written in the app's split layout (``train/`` and ``test/``, label
+folders joined by '+'; validation is taken from train), and in each the test
+images come from other sources than the training ones:
+
+* shapes   — the app's demo shapes; test images drawn with another seed.
+* digits   — 2×2 mosaics of handwritten digit scans (scikit-learn's
+             ``load_digits``, 1797 scans of 8×8); labels = the digits present.
+             Training mosaics use the first 1200 scans, test mosaics the others.
+* textures — 2×2 collages of texture photographs shipped by Debian's
+             ``gimp-data`` (its ``patterns/``); labels = the texture classes
+             present (wood, stone, water, sky), other cells hold distractor
+             textures (paper, fabric, leather…). Each class's photos are split
+             by file: test collages use photos never seen in training.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from mlcls_gui.core.demo import write_demo_dataset
+
+logger = logging.getLogger("bench.datasets")
+
+DATASETS = ("shapes", "digits", "textures")
+GIMP_PATTERNS = Path("/usr/share/gimp/2.0/patterns")
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DIGIT_TRAIN_SCANS = 1200  # of 1797: scans after this index only appear in test mosaics
+
+# Texture class -> (training photos, test photos), GIMP pattern file stems.
+TEXTURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "wood": (("bark", "burlwood", "corkboard", "parque1", "pine", "walnut", "wood1", "wood2", "wood3"),
+             ("parque2", "parque3", "wood4", "wood5")),
+    "stone": (("brick", "cracked", "granite1", "marble1", "marble2", "rock", "slate", "stone33", "Craters"),
+              ("ground1", "marble3", "pink_marble", "terra", "amethyst", "Moonfoot")),
+    "water": (("ice", "rain"), ("pool", "electric")),
+    "sky": (("sky", "lightning"), ("starfield",)),
+}
+DISTRACTORS = (("paper", "burlap", "leather", "choc_swirl"), ("crinklepaper", "leopard", "java", "leaves"))
+
+
+class DataUnavailable(RuntimeError):
+    """A source the dataset needs is not installed; the message says how to get it."""
+
+
+def build_dataset(name: str, folder: Path, *, train_images: int, test_images: int, image_size: int,
+                  work: Path, seed: int = 0) -> Path:
+    """Write dataset ``name`` under ``folder`` and return its root. A ``val/`` split of a
+    fifth of ``train_images`` is drawn from the training sources (a seeded split of
+    mosaics with many label sets would leave validation nearly empty)."""
+    root = folder / name
+    counts = {"train": train_images, "val": max(8, train_images // 5), "test": test_images}
+    if name == "shapes":
+        for offset, (split, count) in enumerate(counts.items()):
+            write_demo_dataset(root / split, images_per_folder=max(2, count // 9), image_size=image_size,
+                               seed=seed + 1000 * offset)
+        return root
+    writers: dict[str, Callable[..., None]] = {"digits": _write_digits, "textures": _write_textures}
+    if name not in writers:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    writers[name](root, counts, image_size, np.random.default_rng(seed), work)
+    return root
+
+
+# ------------------------------------------------------------------ mosaics
+def _mosaic(cells: list[np.ndarray], size: int) -> Image.Image:
+    """Four RGB uint8 cells (any size) as a 2×2 image of ``size`` px."""
+    half = size // 2
+    canvas = Image.new("RGB", (2 * half, 2 * half))
+    for index, cell in enumerate(cells):
+        tile = Image.fromarray(cell).resize((half, half), Image.Resampling.BILINEAR)
+        canvas.paste(tile, ((index % 2) * half, (index // 2) * half))
+    return canvas.resize((size, size), Image.Resampling.BILINEAR) if 2 * half != size else canvas
+
+
+def _save(root: Path, split: str, labels: list[str], image: Image.Image, index: int) -> None:
+    folder = root / split / "+".join(sorted(labels))
+    folder.mkdir(parents=True, exist_ok=True)
+    image.save(folder / f"{split}_{index:05d}.png")
+
+
+def _label_count(rng: np.random.Generator) -> int:
+    return int(rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]))
+
+
+# ------------------------------------------------------------------ digits
+def _write_digits(root: Path, counts: dict[str, int], size: int, rng: np.random.Generator, work: Path) -> None:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise DataUnavailable("the digits dataset needs scikit-learn: pip install scikit-learn") from exc
+    digits = load_digits()
+    scans = (digits.images / 16.0 * 255).astype(np.uint8)
+    ranges = {"train": (0, DIGIT_TRAIN_SCANS), "val": (0, DIGIT_TRAIN_SCANS),
+              "test": (DIGIT_TRAIN_SCANS, len(scans))}
+    by_digit = {split: {d: np.flatnonzero(digits.target[lo:hi] == d) + lo for d in range(10)}
+                for split, (lo, hi) in ranges.items()}
+    for split, count in counts.items():
+        for index in range(count):
+            chosen = rng.choice(10, size=_label_count(rng), replace=False)
+            cells = [np.zeros((8, 8, 3), np.uint8) for _ in range(4)]
+            for digit, cell in zip(chosen, rng.permutation(4)):
+                scan = scans[rng.choice(by_digit[split][int(digit)])]
+                cells[cell] = np.repeat(scan[:, :, None], 3, axis=2)
+            _save(root, split, [DIGIT_NAMES[d] for d in chosen], _mosaic(cells, size), index)
+
+
+# ------------------------------------------------------------------ textures
+def _write_textures(root: Path, counts: dict[str, int], size: int, rng: np.random.Generator, work: Path) -> None:
+    patterns = _load_patterns(gimp_patterns_dir(work))
+    labels = sorted(TEXTURES)
+    for split, count in counts.items():
+        split_index = int(split == "test")  # validation draws on the training photos
+        sources = {label: [patterns[stem] for stem in TEXTURES[label][split_index]] for label in labels}
+        fillers = [patterns[stem] for stem in DISTRACTORS[split_index]]
+        for index in range(count):
+            chosen = list(rng.choice(labels, size=_label_count(rng), replace=False))
+            cells = [_crop(fillers[rng.integers(len(fillers))], rng) for _ in range(4)]
+            for label, cell in zip(chosen, rng.permutation(4)):
+                photos = sources[label]
+                cells[cell] = _crop(photos[rng.integers(len(photos))], rng)
+            _save(root, split, [str(label) for label in chosen], _mosaic(cells, size), index)
+
+
+def _crop(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random square crop of half to all of the photo's shorter side."""
+    height, width = photo.shape[:2]
+    side = int(min(height, width) * rng.uniform(0.5, 1.0))
+    top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+    return photo[top:top + side, left:left + side]
+
+
+def gimp_patterns_dir(work: Path) -> Path:
+    """The installed GIMP patterns, or those of a gimp-data package fetched with apt into ``work``."""
+    if GIMP_PATTERNS.is_dir():
+        return GIMP_PATTERNS
+    target = work / "gimp-data"
+    extracted = target / "usr/share/gimp/2.0/patterns"
+    if extracted.is_dir():
+        return extracted
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["apt-get", "download", "gimp-data"], cwd=target, check=True, capture_output=True)
+        package = next(target.glob("gimp-data_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(package), str(target)], check=True, capture_output=True)
+        package.unlink()
+    except (OSError, subprocess.CalledProcessError, StopIteration) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise DataUnavailable("the textures dataset needs Debian's gimp-data patterns: "
+                              "sudo apt-get install gimp-data (or run with --datasets shapes digits)") from exc
+    return extracted
+
+
+def _load_patterns(folder: Path) -> dict[str, np.ndarray]:
+    wanted = {stem for train, test in TEXTURES.values() for stem in train + test}
+    wanted |= set(DISTRACTORS[0] + DISTRACTORS[1])
+    found = {path.stem: read_gimp_pattern(path) for path in folder.rglob("*.pat") if path.stem in wanted}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise DataUnavailable(f"GIMP patterns missing from {folder}: {', '.join(missing)}")
+    return found
+
+
+def read_gimp_pattern(path: Path) -> np.ndarray:
+    """A GIMP .pat file (header, name, raw 1–4 byte pixels) as RGB uint8."""
+    data = path.read_bytes()
+    header_size, _version, width, height, depth = struct.unpack(">5I", data[:20])
+    if data[20:24] != b"GPAT" or depth not in (1, 2, 3, 4):
+        raise ValueError(f"{path} is not a GIMP pattern")
+    pixels = np.frombuffer(data[header_size:header_size + width * height * depth], np.uint8)
+    pixels = pixels.reshape(height, width, depth)
+    if depth in (1, 2):
+        return np.repeat(pixels[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(pixels[:, :, :3])
