@@ -2,7 +2,7 @@
 
 The list of every timm model imports timm (and torch) and ``registry.describe``
 builds each model on the meta device (tens of milliseconds a name), so both
-run on ``BackgroundTask`` threads: the picker shows names at once and fills in
+run off the GUI thread (``TaskRunner``): the picker shows names at once and fills in
 parameters, input size and pretrained weights as they arrive. Descriptions
 come in small batches, the most recently wanted names first, so the rows the
 user is looking at fill in before the ones scrolled past.
@@ -10,7 +10,6 @@ user is looking at fill in before the ones scrolled past.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -20,7 +19,7 @@ from mlcls_gui.core import registry
 from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.registry import ArchitectureInfo
 
-from .background import BackgroundTask
+from .task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +53,14 @@ class ArchCatalog(QObject):
         super().__init__(parent)
         self._names_ready = False
         self.names_problem = ""  # why timm's list could not be read (e.g. timm missing)
-        self._names_task: BackgroundTask | None = None
-        self._describe_task: BackgroundTask | None = None
+        self._names_runner = TaskRunner("arch-names", parent=self)
+        self._names_runner.done.connect(self._on_names_task_done)
+        self._names_runner.failed.connect(self._on_names_task_failed)
+        self._names_runner.finished.connect(self._start_next)
+        self._describe_runner = TaskRunner("arch-describe", parent=self)
+        self._describe_runner.done.connect(self._on_describe_task_done)
+        self._describe_runner.failed.connect(self._on_describe_task_failed)
+        self._describe_runner.finished.connect(self._start_next)
         self._info: dict[str, ArchitectureInfo | str] = {}
         self._wanted: list[str] = []
         self._closed = False
@@ -63,14 +68,9 @@ class ArchCatalog(QObject):
     # -------------------------------------------------------------- public
     def load_names(self) -> None:
         """Start reading every timm model name (imports timm) unless done or under way."""
-        if self._names_ready or self._names_task is not None or self._closed:
+        if self._names_ready or self._closed:
             return
-        task = BackgroundTask(registry.all_names, name="arch-names", parent=self)
-        task.done.connect(self._on_names_task_done)
-        task.failed.connect(self._on_names_task_failed)
-        task.finished.connect(self._on_names_task_finished)
-        self._names_task = task
-        task.start()
+        self._names_runner.start(lambda _job: registry.all_names())
 
     def names_ready(self) -> bool:
         return self._names_ready
@@ -97,30 +97,24 @@ class ArchCatalog(QObject):
         self._start_next()
 
     def is_busy(self) -> bool:
-        return self._names_task is not None or self._describe_task is not None
+        return self._names_runner.is_busy() or self._describe_runner.is_busy()
 
     def shutdown(self, msecs: int = 30_000) -> None:
         """Stop asking for more and wait for the running tasks (closing the window, tests)."""
         self._closed = True
         self._wanted = []
-        for task in (self._names_task, self._describe_task):
-            if task is not None:
-                task.wait(msecs)
+        for runner in (self._names_runner, self._describe_runner):
+            runner.shutdown(msecs)
 
     # ------------------------------------------------------------ internal
+    @Slot()
     def _start_next(self) -> None:
         # Not beside the names task: two threads importing timm/torchvision at once
         # can see each other's half-initialised modules.
-        busy = self._describe_task is not None or self._names_task is not None
-        if busy or not self._wanted or self._closed:
+        if self.is_busy() or not self._wanted or self._closed:
             return
         batch, self._wanted = self._wanted[:BATCH], self._wanted[BATCH:]
-        task = BackgroundTask(functools.partial(describe_names, batch), name="arch-describe", parent=self)
-        task.done.connect(self._on_describe_task_done)
-        task.failed.connect(self._on_describe_task_failed)
-        task.finished.connect(self._on_describe_task_finished)
-        self._describe_task = task
-        task.start()
+        self._describe_runner.start(lambda _job: describe_names(batch))
 
     @Slot(object)
     def _on_names_task_done(self, _names: Any) -> None:
@@ -134,11 +128,6 @@ class ArchCatalog(QObject):
         logger.warning("Could not list the timm models: %s", summary)
         logger.debug("%s", details)
 
-    @Slot()
-    def _on_names_task_finished(self) -> None:
-        self._names_task = None
-        self._start_next()
-
     @Slot(object)
     def _on_describe_task_done(self, found: dict[str, ArchitectureInfo | str]) -> None:
         self._info.update(found)
@@ -148,8 +137,3 @@ class ArchCatalog(QObject):
     def _on_describe_task_failed(self, summary: str, details: str) -> None:
         logger.warning("Could not describe architectures: %s", summary)
         logger.debug("%s", details)
-
-    @Slot()
-    def _on_describe_task_finished(self) -> None:
-        self._describe_task = None
-        self._start_next()

@@ -12,7 +12,6 @@ trains here, and a folder another process is training into is refused.
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 from pathlib import Path
@@ -34,8 +33,8 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.outputs import ARCHIVE_FOLDER, ArchivedRun, archived_runs, prune_archived_runs
 
-from .background import BackgroundTask
 from .dialogs import show_error
+from .task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +139,14 @@ class ArchivePanel(QWidget):
         self._runs: list[ArchivedRun] = []
         self._counted_folder = ""
         self._running = False
-        self._count_task: BackgroundTask | None = None
-        self._prune_task: BackgroundTask | None = None
+        self._count_runner = TaskRunner("archive-size", parent=self)
+        self._count_runner.done.connect(self._on_count_task_done)
+        self._count_runner.failed.connect(self._on_count_task_failed)
+        self._count_runner.finished.connect(self._after_task)
+        self._prune_runner = TaskRunner("archive-prune", parent=self)
+        self._prune_runner.done.connect(self._on_prune_task_done)
+        self._prune_runner.failed.connect(self._on_prune_task_failed)
+        self._prune_runner.finished.connect(self._on_prune_task_finished)
         self._recount = False
         self._counting_folder = ""
         self.last_error_box: QMessageBox | None = None
@@ -183,12 +188,12 @@ class ArchivePanel(QWidget):
         return list(self._runs)
 
     def is_busy(self) -> bool:
-        return self._count_task is not None or self._prune_task is not None or self._timer.isActive()
+        return self._tasks_running() or self._timer.isActive()
 
     def refresh(self) -> None:
         """Count the earlier runs and their size off the GUI thread."""
         self._timer.stop()
-        if self._count_task is not None or self._prune_task is not None:
+        if self._tasks_running():
             self._recount = True
             return
         folder = self._folder
@@ -197,14 +202,9 @@ class ArchivePanel(QWidget):
             return
         if not self._runs:
             self.size_label.setText("Earlier runs: counting…")
-        task = BackgroundTask(functools.partial(archived_runs, folder), name="archive-size", parent=self)
         self._counting_folder = folder
-        task.done.connect(self._on_count_task_done)
-        task.failed.connect(self._on_count_task_failed)
-        task.finished.connect(self._on_count_task_finished)
-        self._count_task = task
+        self._count_runner.start(lambda _job: archived_runs(folder))
         self._update_button()
-        task.start()
 
     def confirm_prune(self, runs: list[ArchivedRun]) -> int | None:
         """Ask how many of the newest to keep; None: cancelled. Tests replace this method."""
@@ -213,25 +213,19 @@ class ArchivePanel(QWidget):
 
     def prune(self, keep: int) -> bool:
         """Delete all but the ``keep`` newest earlier runs (off the GUI thread)."""
-        if self._running or self._prune_task is not None or not self._counted_folder:
+        if self._running or self._prune_runner.is_busy() or not self._counted_folder:
             return False
         folder = self._counted_folder
         logger.info("Deleting the earlier runs in %s, keeping the newest %d", folder, keep)
         self.size_label.setText("Earlier runs: deleting…")
-        task = BackgroundTask(functools.partial(prune_runs, folder, keep), name="archive-prune", parent=self)
-        task.done.connect(self._on_prune_task_done)
-        task.failed.connect(self._on_prune_task_failed)
-        task.finished.connect(self._on_prune_task_finished)
-        self._prune_task = task
+        self._prune_runner.start(lambda _job: prune_runs(folder, keep))
         self._update_button()
-        task.start()
         return True
 
     def shutdown(self, msecs: int = 30_000) -> None:
         self._timer.stop()
-        for task in (self._count_task, self._prune_task):
-            if task is not None:
-                task.wait(msecs)
+        for runner in (self._count_runner, self._prune_runner):
+            runner.shutdown(msecs)
 
     # ------------------------------------------------------------ internal
     def _show(self, runs: list[ArchivedRun], folder: str) -> None:
@@ -248,8 +242,11 @@ class ArchivePanel(QWidget):
             f"{run.path.name}: {format_size(run.size_bytes)}" for run in runs) or "")
         self._update_button()
 
+    def _tasks_running(self) -> bool:
+        return self._count_runner.is_busy() or self._prune_runner.is_busy()
+
     def _update_button(self) -> None:
-        idle = self._count_task is None and self._prune_task is None
+        idle = not self._tasks_running()
         self.delete_button.setEnabled(idle and not self._running and bool(self._runs))
         self.delete_button.setToolTip("Not while a run trains." if self._running else DELETE_TIP)
 
@@ -275,11 +272,6 @@ class ArchivePanel(QWidget):
         logger.warning("Could not count the earlier runs: %s", summary)
         self.size_label.setText("Earlier runs: could not be counted")
 
-    @Slot()
-    def _on_count_task_finished(self) -> None:
-        self._count_task = None
-        self._after_task()
-
     @Slot(object)
     def _on_prune_task_done(self, removed: Any) -> None:
         self.pruned.emit(len(removed))
@@ -290,10 +282,10 @@ class ArchivePanel(QWidget):
 
     @Slot()
     def _on_prune_task_finished(self) -> None:
-        self._prune_task = None
         self._recount = True
         self._after_task()
 
+    @Slot()
     def _after_task(self) -> None:
         if self._recount:
             self._recount = False

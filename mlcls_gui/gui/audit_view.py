@@ -11,7 +11,6 @@ splits) as a list.
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import threading
@@ -35,7 +34,7 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.audit import DatasetAudit
 from mlcls_gui.core.dataset import DatasetSplits
 
-from .background import BackgroundTask
+from .task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +65,10 @@ class AuditView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._audit: DatasetAudit | None = None
-        self._task: BackgroundTask | None = None
-        self._cancel = threading.Event()
-        self._pending: DatasetSplits | None = None
+        self._runner = TaskRunner("audit", parent=self)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_task_failed)
+        self._runner.finished.connect(self._on_task_finished)
         self._outcome = "failed"
         self._cell_texts: list[pg.TextItem] = []
         self._last_error = ""
@@ -140,11 +140,9 @@ class AuditView(QWidget):
     # -------------------------------------------------------------- public
     def set_splits(self, splits: DatasetSplits) -> None:
         """Audit these splits (in the background); a newer call replaces a running one."""
-        if self._task is not None:
-            self._pending = splits
-            self._cancel.set()
-            return
-        self._start(splits)
+        self._outcome = "failed"
+        self.status_label.setText(f"Auditing {html.escape(splits.root)} …")
+        self._runner.replace(lambda job: run_audit(splits, job.cancel))
 
     def audit(self) -> DatasetAudit | None:
         return self._audit
@@ -158,29 +156,15 @@ class AuditView(QWidget):
         return [self.warnings_list.item(row).text() for row in range(self.warnings_list.count())]
 
     def is_busy(self) -> bool:
-        return self._task is not None or self._pending is not None
+        return self._runner.is_busy()
 
     def last_error(self) -> str:
         return self._last_error
 
     def shutdown(self, msecs: int = 30_000) -> None:
-        self._pending = None
-        self._cancel.set()
-        if self._task is not None:
-            self._task.wait(msecs)
+        self._runner.shutdown(msecs)
 
-    # ------------------------------------------------------------- running
-    def _start(self, splits: DatasetSplits) -> None:
-        self._cancel = threading.Event()
-        self._outcome = "failed"
-        task = BackgroundTask(functools.partial(run_audit, splits, self._cancel), name="audit", parent=self)
-        task.done.connect(self._on_task_done)
-        task.failed.connect(self._on_task_failed)
-        task.finished.connect(self._on_task_finished)
-        self._task = task
-        self.status_label.setText(f"Auditing {html.escape(splits.root)} …")
-        task.start()
-
+    # ------------------------------------------------------------- drawing
     def _show(self, audit: DatasetAudit) -> None:
         self._audit = audit
         labels = list(audit.labels)
@@ -292,14 +276,6 @@ class AuditView(QWidget):
 
     @Slot()
     def _on_task_finished(self) -> None:
-        task = self._task
-        self._task = None
-        if task is not None:
-            task.deleteLater()
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self._start(pending)
-            return
         self.audit_finished.emit(self._outcome)
 
     @Slot(object)

@@ -4,7 +4,8 @@ Folder scans, the first torch import, model loading and predictions take
 longer than the GUI may block (~100 ms), so each runs on its own QThread with
 the textbook ``moveToThread`` wiring. Results and errors arrive on the GUI
 thread as signals. Every thread started here is tracked so that closing the
-window (and the tests) can wait for all of them.
+window (and the tests) can wait for all of them. Panels use it through
+``task_runner.TaskRunner``, which adds Cancel, progress and replacing.
 """
 
 from __future__ import annotations

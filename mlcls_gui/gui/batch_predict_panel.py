@@ -10,7 +10,6 @@ chunks, with a progress bar and Cancel.
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import threading
@@ -18,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -36,9 +35,9 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.model_file_errors import model_file_errors
 
-from .background import BackgroundTask
 from .dialogs import show_error
-from .widgets import MODEL_FILTER, PROGRESS_POLL_MS, PathField, ProgressState
+from .task_runner import ProgressState, TaskRunner
+from .widgets import MODEL_FILTER, PathField
 
 logger = logging.getLogger(__name__)
 
@@ -129,9 +128,11 @@ class BatchPredictPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._task: BackgroundTask | None = None
-        self._cancel = threading.Event()
-        self._progress = ProgressState()
+        self._runner = TaskRunner("batch-predict", parent=self, poll_progress=True)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_task_failed)
+        self._runner.finished.connect(self._on_task_finished)
+        self._runner.progressed.connect(self._on_task_progressed)
         self._result: BatchResult | None = None
         self._outcome = "failed"
         self._last_error = ""
@@ -174,9 +175,6 @@ class BatchPredictPanel(QWidget):
         self.sets_table.setToolTip("How many images got each predicted label set "
                                    f"({NO_LABEL}: no label reached its threshold).")
         self.sets_table.hide()
-        self._progress_timer = QTimer(self)
-        self._progress_timer.setInterval(PROGRESS_POLL_MS)
-        self._progress_timer.timeout.connect(self._on_progress_timer_timeout)
 
         grid = QGridLayout()
         grid.addWidget(QLabel("Model"), 0, 0)
@@ -219,7 +217,7 @@ class BatchPredictPanel(QWidget):
         self.copy_field.set_path(str(path or ""))
 
     def is_busy(self) -> bool:
-        return self._task is not None
+        return self._runner.is_busy()
 
     def result(self) -> BatchResult | None:
         return self._result
@@ -229,7 +227,7 @@ class BatchPredictPanel(QWidget):
 
     def start(self) -> bool:
         """Run in the background; False (and a message) when it cannot start."""
-        if self._task is not None:
+        if self._runner.is_busy():
             return False
         model, folder, csv_path = self.model_field.path(), self.folder_field.path(), self.csv_field.path()
         copy_target = self.copy_field.path() if self.copy_check.isChecked() else ""
@@ -244,36 +242,22 @@ class BatchPredictPanel(QWidget):
         self._result = None
         self._outcome = "failed"
         self._show_label_sets({})
-        self._cancel.clear()
-        self._progress = ProgressState()
-        task = BackgroundTask(
-            functools.partial(run_batch, model, folder, csv_path, copy_target, self._progress, self._cancel),
-            name="batch-predict", parent=self,
-        )
-        task.done.connect(self._on_task_done)
-        task.failed.connect(self._on_task_failed)
-        task.finished.connect(self._on_task_finished)
-        self._task = task
+        self._runner.start(lambda job: run_batch(model, folder, csv_path, copy_target, job.progress, job.cancel))
         self.summary_label.setStyleSheet("")
         self.summary_label.setText(f"Predicting the images in {html.escape(folder)} …")
         self.progress_bar.setRange(0, 0)
         self.progress_bar.show()
-        self._progress_timer.start()
         self._update_buttons()
         logger.info("Batch prediction of %s with %s → %s", folder, model, csv_path)
-        task.start()
         return True
 
     def cancel(self) -> None:
-        if self._task is not None:
-            self._cancel.set()
+        if self._runner.cancel():
             self.summary_label.setText("Cancelling…")
             self._update_buttons()
 
     def shutdown(self, msecs: int = 30_000) -> None:
-        self._cancel.set()
-        if self._task is not None:
-            self._task.wait(msecs)
+        self._runner.shutdown(msecs)
 
     # ------------------------------------------------------------- helpers
     def _show_problem(self, text: str) -> None:
@@ -292,9 +276,9 @@ class BatchPredictPanel(QWidget):
         self._stretch.setVisible(not counts)
 
     def _update_buttons(self) -> None:
-        running = self._task is not None
+        running = self._runner.is_busy()
         self.run_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running and not self._cancel.is_set())
+        self.cancel_button.setEnabled(running and not self._runner.is_cancelled())
         for widget in (self.model_field, self.folder_field, self.csv_field, self.copy_check):
             widget.setEnabled(not running)
         self.copy_field.setEnabled(not running and self.copy_check.isChecked())
@@ -321,19 +305,18 @@ class BatchPredictPanel(QWidget):
             self._auto_csv = str(source.with_name(f"{source.name or 'images'}_predictions.csv"))
             self.csv_field.set_path(self._auto_csv)
 
-    @Slot()
-    def _on_progress_timer_timeout(self) -> None:
-        done, total, phase = self._progress.value
+    @Slot(int, int, str)
+    def _on_task_progressed(self, done: int, total: int, phase: str) -> None:
         if total > 0:
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
             self.progress_bar.setFormat(f"{phase} {done} / {total}")
-            if not self._cancel.is_set():
+            if not self._runner.is_cancelled():
                 # The text follows the bar (not "Looking for images…" while it counts).
                 self.summary_label.setText(html.escape(f"{phase} {done} of {total} images…"))
         else:
             self.progress_bar.setRange(0, 0)
-            if phase and not self._cancel.is_set():
+            if phase and not self._runner.is_cancelled():
                 self.summary_label.setText(html.escape(phase))
 
     @Slot(object)
@@ -366,11 +349,6 @@ class BatchPredictPanel(QWidget):
 
     @Slot()
     def _on_task_finished(self) -> None:
-        task = self._task
-        self._task = None
-        if task is not None:
-            task.deleteLater()
-        self._progress_timer.stop()
         self.progress_bar.hide()
         self._update_buttons()
         self.finished.emit(self._outcome)

@@ -2,7 +2,7 @@
 
 ``core.export.export_model`` writes the file, runs it and compares its
 probabilities with PyTorch's — seconds to a minute — so it runs on a
-BackgroundTask while a busy bar moves. The dialog then shows the file and the
+TaskRunner while a busy bar moves. The dialog then shows the file and the
 parity figure (the largest probability difference found), or the one-line
 reason the export failed. ONNX needs the ``export`` extra; when its packages
 are missing the dialog says how to install them before anything runs.
@@ -10,7 +10,6 @@ are missing the dialog says how to install them before anything runs.
 
 from __future__ import annotations
 
-import functools
 import html
 import importlib.util
 import logging
@@ -32,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .background import BackgroundTask
+from .task_runner import TaskRunner
 from .widgets import PathField
 
 logger = logging.getLogger(__name__)
@@ -97,7 +96,10 @@ class ExportDialog(QDialog):
     def __init__(self, model_file: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export model")
-        self._task: BackgroundTask | None = None
+        self._runner = TaskRunner("export", parent=self)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_task_failed)
+        self._runner.finished.connect(self._on_task_finished)
         self._output_is_default = True
         self._setting_output = False
         self.result: Any = None  # core.export.ExportResult of the last export
@@ -163,11 +165,11 @@ class ExportDialog(QDialog):
         self.format_combo.setCurrentIndex(self.format_combo.findData(format))
 
     def is_busy(self) -> bool:
-        return self._task is not None
+        return self._runner.is_busy()
 
     def start_export(self) -> bool:
         """Export with the dialog's choices off the GUI thread; False (with the reason shown) if it cannot."""
-        if self._task is not None:
+        if self._runner.is_busy():
             return False
         model, out, format = self.model_field.path(), self.output_field.path(), self.format()
         problem = self._input_problem(model, out, format)
@@ -180,13 +182,8 @@ class ExportDialog(QDialog):
         self._set_busy(True)
         self.result_label.setStyleSheet("")
         self.result_label.setText(f"Exporting to {html.escape(Path(out).name)} and checking it against PyTorch…")
-        task = BackgroundTask(functools.partial(run_export, model, format, out), name="export", parent=self)
-        task.done.connect(self._on_task_done)
-        task.failed.connect(self._on_task_failed)
-        task.finished.connect(self._on_task_finished)
-        self._task = task
         logger.info("Exporting %s as %s to %s", model, format, out)
-        task.start()
+        self._runner.start(lambda _job: run_export(model, format, out))
         return True
 
     def confirm_replace(self, path: str) -> bool:
@@ -199,16 +196,15 @@ class ExportDialog(QDialog):
         return answer == QMessageBox.StandardButton.Yes
 
     def shutdown(self, msecs: int = 120_000) -> None:
-        if self._task is not None:
-            self._task.wait(msecs)
+        self._runner.shutdown(msecs)
 
     # ------------------------------------------------------------ closing
     def reject(self) -> None:
-        if self._task is None:  # no leaving while the export runs: its result would be lost
+        if not self._runner.is_busy():  # no leaving while the export runs: its result would be lost
             super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        if self._task is not None:
+        if self._runner.is_busy():
             event.ignore()
             return
         super().closeEvent(event)
@@ -239,7 +235,7 @@ class ExportDialog(QDialog):
             f"ONNX export needs the packages {', '.join(missing)}, which are not installed. "
             f"Install them with: <code>{html.escape(INSTALL_COMMAND)}</code>" if missing else "")
         self.requirement_label.setVisible(bool(missing))
-        self.export_button.setEnabled(self._task is None and not missing)
+        self.export_button.setEnabled(not self._runner.is_busy() and not missing)
 
     def _set_busy(self, busy: bool) -> None:
         self.busy_bar.setVisible(busy)
@@ -282,7 +278,6 @@ class ExportDialog(QDialog):
 
     @Slot()
     def _on_task_finished(self) -> None:
-        self._task = None
         self._set_busy(False)
 
 

@@ -10,7 +10,6 @@ runs off the GUI thread.
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import math
@@ -20,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from .background import BackgroundTask
+from .task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -130,26 +129,21 @@ class ResumeChecker(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._task: BackgroundTask | None = None
+        self._runner = TaskRunner("resume-info", parent=self)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_task_failed)
+        self._runner.finished.connect(self._on_task_finished)
         self._outcome: tuple[Any, ...] = ()
 
     def is_busy(self) -> bool:
-        return self._task is not None
+        return self._runner.is_busy()
 
     def check(self, path: str, total_epochs: int) -> None:
-        if self._task is not None:
-            return
-        task = BackgroundTask(functools.partial(read_resume_info, path, total_epochs),
-                              name="resume-info", parent=self)
-        task.done.connect(self._on_task_done)
-        task.failed.connect(self._on_task_failed)
-        task.finished.connect(self._on_task_finished)
-        self._task = task
-        task.start()
+        self._runner.start(lambda _job: read_resume_info(path, total_epochs))
 
     def wait(self, msecs: int = 30_000) -> None:
-        if self._task is not None:
-            self._task.wait(msecs)
+        """Closing the window: no result is delivered any more."""
+        self._runner.shutdown(msecs)
 
     @Slot(object)
     def _on_task_done(self, info: ResumeInfo) -> None:
@@ -161,9 +155,6 @@ class ResumeChecker(QObject):
 
     @Slot()
     def _on_task_finished(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.deleteLater()
         outcome, self._outcome = self._outcome, ()
         if len(outcome) == 1:
             self.checked.emit(outcome[0])

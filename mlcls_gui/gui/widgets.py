@@ -1,6 +1,4 @@
-"""Small reusable widgets: a path field with Browse…, a one-line elided label,
-and the progress state a worker thread shares with a GUI timer (polled every
-``PROGRESS_POLL_MS``)."""
+"""Small reusable widgets: a path field with Browse… and a one-line elided label."""
 
 from __future__ import annotations
 
@@ -11,23 +9,12 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QWidget
 
+# Moved to task_runner, which polls them; evaluate_panel still imports them from here.
+from .task_runner import PROGRESS_POLL_MS, ProgressState  # noqa: F401
+
 logger = logging.getLogger(__name__)
 
 MODEL_FILTER = "mlcls-gui model (*.pt *.pth);;All files (*)"  # a PathField's filter for model files
-PROGRESS_POLL_MS = 100  # how often a panel's timer reads its ProgressState
-
-
-class ProgressState:
-    """Progress written by a worker thread and polled by a GUI timer.
-
-    One attribute holding a tuple: assigning it is atomic under the GIL, so
-    no lock and no cross-thread signal per step is needed."""
-
-    def __init__(self) -> None:
-        self.value: tuple[int, int, str] = (0, 0, "")
-
-    def set(self, done: int, total: int, phase: str = "") -> None:
-        self.value = (int(done), int(total), phase)
 
 
 class PathField(QWidget):

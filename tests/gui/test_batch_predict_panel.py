@@ -165,10 +165,8 @@ def test_the_text_follows_the_progress_bar(qtbot: QtBot) -> None:
     """Issue 15: "Looking for images…" stayed while the bar said "Predicting 352/450"."""
     panel = make_panel(qtbot)
     panel.progress_bar.show()
-    panel._progress.set(0, 0, "Looking for images…")
-    panel._on_progress_timer_timeout()
+    panel._runner.progressed.emit(0, 0, "Looking for images…")
     assert panel.summary_label.text() == "Looking for images…"
-    panel._progress.set(352, 450, "Predicting")
-    panel._on_progress_timer_timeout()
+    panel._runner.progressed.emit(352, 450, "Predicting")
     assert panel.progress_bar.format() == "Predicting 352 / 450"
     assert panel.summary_label.text() == "Predicting 352 of 450 images…"
