@@ -41,6 +41,9 @@ GROUPS: tuple[str, ...] = (
     "Output",
 )
 PRECISIONS: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
+LOSSES: tuple[str, ...] = ("bce", "asl", "focal")
+SCHEDULES: tuple[str, ...] = ("step", "cosine", "onecycle")
+AUTO_AUGMENTS: tuple[str, ...] = ("off", "trivialaugment", "randaugment")
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda|cuda:\d+)$")
 
@@ -129,6 +132,35 @@ class TrainConfig:
     horizontal_flip: bool = _spec(
         True, label="Random horizontal flip", group="Augmentation",
         help="Mirror half of the training images left-right.")
+    random_resized_crop: bool = _spec(
+        False, label="Random resized crop", group="Augmentation",
+        help="Train on a random crop of each image (a random share of its area and aspect "
+        "ratio 3:4 to 4:3), resized back to the image size.")
+    crop_scale_min: float = _spec(
+        0.08, label="Smallest crop (share of area)", group="Augmentation", minimum=0.01,
+        maximum=1.0,
+        help="Random resized crop: the smallest crop, as a share of the image's area "
+        "(0.08 is ImageNet's; small data sets often do better with 0.25-0.5).")
+    auto_augment: str = _spec(
+        "off", label="Automatic augmentation", group="Augmentation", choices=AUTO_AUGMENTS,
+        help="trivialaugment: one random colour or geometry operation of random strength "
+        "per image (TrivialAugment Wide). randaugment: two random operations of strength 9 "
+        "(RandAugment). off: none.")
+    random_erasing: float = _spec(
+        0.0, label="Random erasing (probability)", group="Augmentation", minimum=0.0,
+        maximum=1.0,
+        help="Share of the training images in which a random rectangle is blanked out "
+        "(Random Erasing). 0 turns it off.")
+    mixup_alpha: float = _spec(
+        0.0, label="Mixup alpha", group="Augmentation", minimum=0.0, maximum=10.0,
+        help="Blend pairs of training images and their label vectors by a Beta(alpha, alpha) "
+        "share (mixup). 0 turns it off; 0.2-0.8 is usual. With cutmix on too, each batch "
+        "uses one of the two at random.")
+    cutmix_alpha: float = _spec(
+        0.0, label="CutMix alpha", group="Augmentation", minimum=0.0, maximum=10.0,
+        help="Paste a rectangle of another training image into each image and mix the label "
+        "vectors by the pasted area (CutMix; the area share is Beta(alpha, alpha)). 0 turns "
+        "it off; 1.0 is usual.")
 
     # --- Model
     arch: str = _spec(
@@ -177,6 +209,34 @@ class TrainConfig:
         False, label="Weight rare labels", group="Optimisation",
         help="Weigh each label's positive images by negatives ÷ positives in the training "
         "split (between 1 and 100), so rare labels count as much as common ones.")
+    loss: str = _spec(
+        "bce", label="Loss", group="Optimisation", choices=LOSSES,
+        help="bce: binary cross-entropy per label (the seed's). asl: asymmetric loss, which "
+        "turns down easy negatives (suits many labels with few positives each). focal: "
+        "focal loss, which turns down every easy label. Unknown labels never count.")
+    asl_gamma_neg: float = _spec(
+        4.0, label="ASL negative focusing", group="Optimisation", minimum=0.0, maximum=20.0,
+        help="Asymmetric loss: how strongly easy negatives are turned down (gamma_neg).")
+    asl_gamma_pos: float = _spec(
+        0.0, label="ASL positive focusing", group="Optimisation", minimum=0.0, maximum=20.0,
+        help="Asymmetric loss: how strongly easy positives are turned down (gamma_pos).")
+    asl_clip: float = _spec(
+        0.05, label="ASL probability margin", group="Optimisation", minimum=0.0, maximum=0.5,
+        help="Asymmetric loss: negatives whose confidence is below this margin count no loss "
+        "at all (clip), which also discounts mislabelled negatives.")
+    focal_gamma: float = _spec(
+        2.0, label="Focal loss gamma", group="Optimisation", minimum=0.0, maximum=20.0,
+        help="Focal loss: how strongly labels the model already gets right are turned down.")
+    no_decay_bias_norm: bool = _spec(
+        False, label="No decay on biases and norms", group="Optimisation",
+        help="Apply weight decay only to weight matrices and convolution kernels, not to "
+        "biases and normalisation layers (whose decay only hurts).")
+    ema_decay: float = _spec(
+        0.0, label="Weight EMA decay", group="Optimisation", minimum=0.0, maximum=0.99999,
+        help="Keep an exponential moving average (EMA) of the weights with this decay "
+        "(e.g. 0.999; it warms up, so short runs average over fewer steps). Validation scores "
+        "both the raw and the EMA weights; the checkpoint and the final model keep the "
+        "better. 0 turns it off.")
 
     # --- Schedule & early stop
     n_epochs: int = _spec(
@@ -201,6 +261,24 @@ class TrainConfig:
         0.1, label="LR decrease factor", group="Schedule & early stop", minimum=0.0,
         maximum=1.0, exclusive_minimum=True,
         help="Learning-rate decrease after each step: new_lr = old_lr * lr_decrease.")
+    lr_schedule: str = _spec(
+        "step", label="LR schedule", group="Schedule & early stop", choices=SCHEDULES,
+        help="step: multiply the learning rate by the decrease factor every LR step epochs "
+        "(the seed's). cosine: linear warmup, then a cosine decay to zero by the last epoch. "
+        "onecycle: rise to the learning rate, then anneal to near zero (one cycle). cosine "
+        "and onecycle change the rate after every batch.")
+    warmup_epochs: float = _spec(
+        0.0, label="Warmup (epochs)", group="Schedule & early stop", minimum=0.0,
+        maximum=100000.0,
+        help="cosine and onecycle: epochs over which the learning rate rises linearly at the "
+        "start (fractions allowed; at most half the run). onecycle with 0 rises over its "
+        "usual first 30%.")
+    early_stop_share: float = _spec(
+        0.0, label="Early stop after (share of epochs)", group="Schedule & early stop",
+        minimum=0.0, maximum=1.0,
+        help="Above 0: stop after this share of the run's epochs without improvement "
+        "(0.25 of 40 epochs = 10), so the patience follows the run's length; replaces "
+        "'Early stop after (epochs)'. 0: use that fixed number of epochs.")
 
     # --- Performance (each switch keeps results equivalent; off = the plain path)
     mixed_precision: str = _spec(
@@ -252,6 +330,10 @@ class TrainConfig:
         help="Name of the checkpoint file (best validation score so far).")
     log_name: str = _spec(
         "train.log", label="Log file", group="Output", help="Name of the log file.")
+    tensorboard: bool = _spec(
+        False, label="TensorBoard logs", group="Output",
+        help="Write TensorBoard event files into <output folder>/tensorboard (needs "
+        "pip install mlcls-gui[tensorboard]).")
     device: str = _spec(
         "auto", label="Device", group="Output", pattern=_DEVICE_PATTERN.pattern,
         help="auto (a GPU when there is one), cpu, cuda:N (GPU number N) or mps (Apple).")
@@ -340,6 +422,14 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------- helpers
+def early_stop_limit(cfg: TrainConfig) -> int:
+    """Epochs without improvement after which the run stops (the share, when set,
+    is of this run's epochs, so short and long runs wait in proportion)."""
+    if cfg.early_stop_share > 0:
+        return max(1, math.ceil(cfg.early_stop_share * cfg.n_epochs))
+    return cfg.early_stop_epoch_limit
+
+
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(TrainConfig)]
 

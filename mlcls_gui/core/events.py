@@ -44,6 +44,7 @@ class BatchEnd:
     images: int
     images_per_second: float
     global_step: int
+    lr: float = float("nan")  # the learning rate this batch's step used
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class EpochEnd:
     best_epoch: int
     best_score: float
     epochs_without_improvement: int
+    early_stop_limit: int = 0  # epochs without improvement that stop the run (0: unknown)
+    weights: str = ""  # "EMA" or "raw": which weights the epoch's val_* scores are (EMA on)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ focused. The data folder is not edited here (the data panel sets it); the
 device field is a choice of this machine's devices; the architecture field is
 a searchable picker (``arch_picker``) with a line describing the choice. A
 relative output folder is shown and used resolved against the data folder's parent.
+A preset box at the top sets a preset's fields; those it changed from the seed
+script's values are marked ◆ until edited.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_type, validate_field
 from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.presets import PRESET_DESCRIPTIONS, PRESET_NAMES, PRESET_TITLES, changed_from_seed
+from mlcls_gui.core.presets import matching_preset, preset_values
 
 from .device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice, device_choices_from  # noqa: F401 - re-exported
 from .arch_picker import ArchPicker
@@ -66,6 +70,9 @@ WARNING_LINE_STYLE = "color: #b26a00; font-size: 9pt;"
 NOTE_LINE_STYLE = "color: #555; font-size: 9pt;"
 CHANGED_MARK = "● "
 CHANGED_STYLE = "color: #0d47a1; font-weight: bold;"
+PRESET_MARK = "◆ "
+PRESET_STYLE = "color: #1b5e20; font-weight: bold;"
+CUSTOM_PRESET = "Custom"  # the preset box's entry when the values match no preset
 LABEL_COLUMN_MAX = 190  # px; longer labels wrap, so the form fits the window's left column
 
 
@@ -88,6 +95,7 @@ class ConfigForm(QWidget):
         self._advanced_rows: list[tuple[QFormLayout, QWidget]] = []  # (form, a widget of the row)
         self._baseline = TrainConfig()
         self._baseline_source = "the defaults"
+        self._preset: str | None = "seed"  # the preset last chosen or matched
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
@@ -119,6 +127,23 @@ class ConfigForm(QWidget):
         scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
                                + 2 * scroll.frameWidth())
 
+        self.preset_combo = QComboBox()
+        self.preset_combo.setObjectName("preset_combo")
+        for name in PRESET_NAMES:
+            self.preset_combo.addItem(PRESET_TITLES[name], name)
+            self.preset_combo.setItemData(self.preset_combo.count() - 1, PRESET_DESCRIPTIONS[name],
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo.addItem(CUSTOM_PRESET, None)
+        self.preset_combo.setToolTip("Set the training recipe's fields to a preset's values; "
+                                     "◆ marks the fields it changed from the seed script's.")
+        guard_wheel(self.preset_combo)
+        self.preset_combo.activated.connect(self._on_preset_activated)
+        preset_line = QHBoxLayout()
+        preset_label = QLabel("Preset:")
+        preset_label.setBuddy(self.preset_combo)
+        preset_line.addWidget(preset_label)
+        preset_line.addWidget(self.preset_combo, 1)
+
         self.advanced_check = QCheckBox("Show advanced settings")
         self.advanced_check.toggled.connect(self._on_advanced_check_toggled)
         self.reset_button = QPushButton("Reset to defaults")
@@ -147,6 +172,7 @@ class ConfigForm(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(preset_line)
         layout.addLayout(buttons)
         layout.addWidget(self.advanced_check)
         layout.addWidget(self.changed_label)
@@ -277,8 +303,48 @@ class ConfigForm(QWidget):
             self._images_root = config.images_root
         finally:
             self._loading = False
+        self._show_preset(matching_preset(config))
         self._validate_all()
         self.changed.emit()
+
+    def preset(self) -> str | None:
+        """The preset last chosen in the box (or matched by loaded values), or None."""
+        return self._preset
+
+    def apply_preset(self, name: str) -> None:
+        """Set preset ``name``'s fields in the form; the other fields stay."""
+        self._loading = True
+        try:
+            for field_name, value in preset_values(name).items():
+                self._rows[field_name].set_value(value)
+        finally:
+            self._loading = False
+        self._show_preset(name)
+        self._validate_all()
+        self.changed.emit()
+        logger.info("Applied the preset %s", PRESET_TITLES[name])
+
+    def preset_marked_fields(self) -> list[str]:
+        """Fields marked as set by the current preset (changed from the seed's, not edited since)."""
+        marked = changed_from_seed(self._preset) if self._preset else {}
+        return [name for name, value in marked.items() if self._shows(name, value)]
+
+    def _shows(self, name: str, value: Any) -> bool:
+        try:
+            return bool(self._rows[name].text_value() == value)
+        except ConfigError:
+            return False
+
+    def _show_preset(self, name: str | None) -> None:
+        self._preset = name
+        self.preset_combo.setCurrentIndex(self.preset_combo.findData(name))
+
+    @Slot(int)
+    def _on_preset_activated(self, index: int) -> None:
+        name = self.preset_combo.itemData(index)
+        if name is None:
+            return  # "Custom" is what the box shows after edits; choosing it changes nothing
+        self.apply_preset(name)
 
     def set_images_root(self, root: str) -> None:
         self._images_root = root
@@ -458,9 +524,18 @@ class ConfigForm(QWidget):
 
     def _update_changed_marks(self) -> None:
         changed = 0
+        by_preset = set(self.preset_marked_fields())
+        title = PRESET_TITLES.get(self._preset or "", "")
         for name, row in self._rows.items():
             differs = self._differs(name)
             changed += differs
+            if name in by_preset:
+                row.label.setText(PRESET_MARK + row.label_text)
+                row.label.setStyleSheet(PRESET_STYLE)
+                seed = html.escape(format_value(field_default(name)))
+                row.label.setToolTip(f"<b>Set by preset {html.escape(title)}</b> (the seed script: {seed}).<br>"
+                                     + row.editor.toolTip())
+                continue
             row.label.setText(CHANGED_MARK + row.label_text if differs else row.label_text)
             row.label.setStyleSheet(CHANGED_STYLE if differs else "")
             if differs:
@@ -469,9 +544,11 @@ class ConfigForm(QWidget):
                                      f"({html.escape(format_value(base))}).<br>" + row.editor.toolTip())
             else:
                 row.label.setToolTip(row.editor.toolTip())
-        self.changed_label.setText(
-            f"{CHANGED_MARK}marks the {changed} setting(s) that differ from {self._baseline_source}."
-            if changed else f"All settings as in {self._baseline_source}.")
+        text = (f"{CHANGED_MARK}marks the {changed} setting(s) that differ from {self._baseline_source}."
+                if changed else f"All settings as in {self._baseline_source}.")
+        if by_preset:
+            text = f"{PRESET_MARK}marks the {len(by_preset)} setting(s) set by preset {title}. " + text
+        self.changed_label.setText(text)
 
     @Slot()
     def _on_editor_changed(self, name: str, *_args: Any) -> None:
@@ -479,6 +556,11 @@ class ConfigForm(QWidget):
             return
         if name == DEVICE_FIELD:
             self._follow_device_processes()
+        values = self._values()
+        if values is not None and self._preset and any(
+                values[k] != v for k, v in preset_values(self._preset).items()):
+            # Edited away from the preset: the box says so; the untouched fields keep their ◆.
+            self.preset_combo.setCurrentIndex(self.preset_combo.findData(None))
         self._validate_field(name)
         self._validate_cross_fields()
         self._update_validity()

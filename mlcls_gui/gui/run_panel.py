@@ -60,6 +60,13 @@ class QtLogHandler(logging.Handler):
             self.handleError(record)
 
 
+def patience_text(event: EpochEnd) -> str:
+    """", no improvement for N of M epochs" while the early-stop counter runs."""
+    if not event.early_stop_limit or not event.epochs_without_improvement:
+        return ""
+    return f", no improvement for {event.epochs_without_improvement} of {event.early_stop_limit} epochs"
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
@@ -284,9 +291,11 @@ class RunPanel(QWidget):
         self._show_lr()
         m = event.metrics
         best = f"best epoch {event.best_epoch}" if event.best_epoch else "no best epoch yet"
+        weights = f" ({event.weights} weights)" if event.weights else ""
         self.stats_label.setText(
             f"Epoch {event.epoch}: val loss {fmt_metric(m.get('val_loss'), 4)}, "
-            f"val accuracy {fmt_metric(m.get('val_accuracy'))}, val mAP {fmt_metric(m.get('val_map'))} — {best}")
+            f"val accuracy {fmt_metric(m.get('val_accuracy'))}, val mAP {fmt_metric(m.get('val_map'))}"
+            f"{weights} — {best}{patience_text(event)}")
 
     def show_phase(self, event: PhaseChanged) -> None:
         self._phase = event.phase

@@ -49,7 +49,8 @@ def summary_html(summary: dict[str, Any], output_dir: str, final_model_path: str
             f"Best epoch <b>{best_epoch}</b> ({html.escape(str(summary.get('monitor', '')))}): "
             f"val loss {fmt_metric(best_val.get('val_loss'), 4)}, exact-match "
             f"{fmt_metric(best_val.get('val_accuracy'))}, mAP {fmt_metric(best_val.get('val_map'))}, "
-            f"macro F1 {fmt_metric(best_val.get('val_macro_f1'))}")
+            f"macro F1 {fmt_metric(best_val.get('val_macro_f1'))}"
+            + (f"; kept the <b>{html.escape(str(summary['weights']))}</b>" if summary.get("weights") else ""))
     parts.append(thresholds_note)
     if output_dir:
         parts.append(_files_html(summary, output_dir, final_model_path))

@@ -18,6 +18,7 @@ import torch
 
 from ..checkpoint import load_model_file
 from ..errors import CheckpointError
+from ..recipe.schedules import seek, steps_per_batch
 from ..resume import optimizer_state_usable
 from .run_state import Progress, RunState, move_optimizer_state
 
@@ -27,12 +28,16 @@ logger = logging.getLogger(__name__)
 def training_payload(
     state: RunState, progress: Progress, kind: str, *, run_id: str, split: dict[str, Any],
     test_held_out: bool, weights_epoch: int | None = None, extra: dict[str, Any] | None = None,
-    resumable: bool = True,
+    resumable: bool = True, weights: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """A checkpoint (``resumable``: with the optimiser, schedule and random state to
-    continue exactly) or a final model (weights and what prediction needs — the
-    optimiser state alone is twice the weights)."""
+    """A checkpoint (``resumable``: with the optimiser, schedule, EMA and random state
+    to continue exactly) or a final model (weights and what prediction needs — the
+    optimiser state alone is twice the weights).
+
+    ``weights`` (the EMA's, when they scored better) replace the model's as the
+    file's weights; a resumable file then keeps the model's as ``raw_model_state``."""
     cfg = state.cfg
+    raw = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
     payload = {
         "kind": kind,
         "arch": cfg.arch,
@@ -42,7 +47,7 @@ def training_payload(
         "std": list(state.std),
         "threshold": cfg.threshold,
         "config": cfg.to_dict(),
-        "model_state": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
+        "model_state": weights if weights is not None else raw,
         "optimizer_name": cfg.optimizer,
         "optimizer_state": state.optimizer.state_dict(),
         "scheduler_state": state.scheduler.state_dict(),
@@ -65,6 +70,10 @@ def training_payload(
     }
     if weights_epoch is not None:
         payload["partial_epoch"] = weights_epoch
+    if resumable and weights is not None:
+        payload["raw_model_state"] = raw
+    if resumable and state.ema is not None:
+        payload["ema_state"] = {k: v.detach().cpu() for k, v in state.ema.state_dict().items()}
     if not resumable:
         for key in ("optimizer_state", "scheduler_state", "rng"):
             payload.pop(key)
@@ -76,21 +85,26 @@ def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Prog
     and the best epoch's weights (None when they cannot be found)."""
     cfg = state.cfg
     try:
-        state.model.load_state_dict(payload["model_state"])
-        if optimizer_state_usable(payload, cfg):
+        # A best checkpoint whose EMA weights won holds the raw ones beside them.
+        state.model.load_state_dict(payload.get("raw_model_state") or payload["model_state"])
+        _restore_ema(state, payload)
+        if optimizer_state_usable(payload, cfg) and _same_groups(state, payload):
             state.optimizer.load_state_dict(payload["optimizer_state"])
             move_optimizer_state(state.optimizer, state.device)
         else:
             logger.info("Resuming with a fresh %s optimizer state", cfg.optimizer)
-        if payload.get("scheduler_state"):
+        saved_schedule = (payload.get("config") or {}).get("lr_schedule", "step")
+        if payload.get("scheduler_state") and saved_schedule == cfg.lr_schedule == "step":
             state.scheduler.load_state_dict(payload["scheduler_state"])
         else:
-            _replay_schedule(state, int(payload.get("epoch", 0)), source)
+            _replay_schedule(state, int(payload.get("epoch", 0)), source,
+                             exact=bool(payload.get("scheduler_state")) and saved_schedule == cfg.lr_schedule)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{source} does not fit this model ({str(exc)[:200]}).") from None
-    # The configured learning-rate schedule applies from the resumed epoch on.
-    state.scheduler.step_size = cfg.lr_step
-    state.scheduler.gamma = cfg.lr_decrease
+    if not steps_per_batch(cfg):
+        # The configured learning-rate schedule applies from the resumed epoch on.
+        state.scheduler.step_size = cfg.lr_step
+        state.scheduler.gamma = cfg.lr_decrease
     progress = Progress(
         epoch=int(payload.get("epoch", 0)),
         best_score=float(payload.get("best_score", math.nan)),
@@ -115,9 +129,33 @@ def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Prog
     return progress, best
 
 
-def _replay_schedule(state: RunState, epochs: int, source: str) -> None:
-    """A file without a schedule (a final model): bring the learning rate to where
-    the schedule had it after ``epochs`` epochs. Adam's moments restart."""
+def _restore_ema(state: RunState, payload: dict[str, Any]) -> None:
+    """The EMA continues from the file's; a file without one starts it from the
+    restored weights."""
+    if state.ema is None:
+        return
+    if payload.get("ema_state"):
+        state.ema.load_state_dict(payload["ema_state"])
+    else:
+        state.ema.module.load_state_dict(state.model.state_dict())
+        logger.info("The checkpoint holds no weight EMA: it starts from the resumed weights.")
+
+
+def _same_groups(state: RunState, payload: dict[str, Any]) -> bool:
+    """The saved optimiser has the same parameter groups (no-decay groups on or off)."""
+    saved = payload["optimizer_state"].get("param_groups", [])
+    return [len(g["params"]) for g in saved] == [len(g["params"]) for g in state.optimizer.param_groups]
+
+
+def _replay_schedule(state: RunState, epochs: int, source: str, *, exact: bool = False) -> None:
+    """A file without this schedule's state (a final model, or another schedule):
+    bring the learning rate to where the schedule has it after ``epochs`` epochs.
+    Per-batch schedules are closed-form in the step, so they continue exactly."""
+    if steps_per_batch(state.cfg):
+        seek(state.scheduler, epochs * state.steps_per_epoch)
+        if not exact:
+            logger.info("%s: the %s schedule continues from epoch %d.", source, state.cfg.lr_schedule, epochs)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "step() before optimizer.step()"
         for _ in range(epochs):

@@ -9,12 +9,14 @@ gathered metrics, so every process stops at the same epoch.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..checkpoint import save_atomic
+from ..config import TrainConfig, early_stop_limit
 from ..evaluation import EvaluationReport, ImageResult, build_report
 from ..events import CheckpointSaved, EpochEnd, FinishReason, RunFinished
 from ..outputs import EVALUATION_NAME, LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME
@@ -40,6 +42,10 @@ class Outcome:
 
 
 class Hook:
+    def on_batch_end(self, run: "Trainer", epoch: int, batch: int, loss: float, lr: float) -> None:
+        """After each optimiser step, in every process (a hook decides main-only
+        itself); ``lr`` is the rate that step used."""
+
     def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
         """After validation, with the epoch's row of metrics."""
 
@@ -53,11 +59,12 @@ class Hook:
 def save_training_state(
     run: "Trainer", path: Path, kind: str, event_reason: str | None, *,
     weights_epoch: int | None = None, extra: dict[str, Any] | None = None,
+    weights: dict[str, Any] | None = None,
 ) -> None:
     payload = training_payload(
         run.state, run.progress, kind, run_id=run.identity.run_id, split=run.split_fingerprint,
         test_held_out=run.identity.test_held_out, weights_epoch=weights_epoch, extra=extra,
-        resumable=kind != "model",
+        resumable=kind != "model", weights=weights,
     )
     save_atomic(payload, path)
     if event_reason:
@@ -72,10 +79,10 @@ class MetricsLog(Hook):
         write_metrics_csv(run.output_dir / METRICS_NAME, run.progress.history)
         logger.info(
             "Epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f mAP %.3f F1 %.3f | "
-            "lr %.2e | %.1fs %.1f img/s%s",
+            "lr %.2e | %.1fs %.1f img/s%s%s",
             epoch, run.config.n_epochs, row["train_loss"], row["train_accuracy"], row["val_loss"],
             row["val_accuracy"], row["val_map"], row["val_macro_f1"], row["lr"],
-            row["epoch_seconds"], row["images_per_second"], "  [best]" if improved else "",
+            row["epoch_seconds"], row["images_per_second"], _ema_note(row), "  [best]" if improved else "",
         )
 
 
@@ -84,7 +91,11 @@ class Checkpoints(Hook):
 
     def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
         if improved:
-            save_training_state(run, run.output_dir / run.config.checkpoint_dir, "best", "improved")
+            # With EMA chosen the best checkpoint's weights are the EMA's (the raw
+            # ones ride along for a resume); run.best_state holds the chosen ones.
+            weights = run.best_state if row.get("ema_weights") else None
+            save_training_state(run, run.output_dir / run.config.checkpoint_dir, "best", "improved",
+                                weights=weights)
         save_training_state(run, run.output_dir / LAST_CHECKPOINT_NAME, "last", None)
 
     def on_checkpoint_request(self, run: "Trainer", epoch: int) -> None:
@@ -99,13 +110,14 @@ class EpochEvents(Hook):
             epoch=epoch, total_epochs=run.config.n_epochs, metrics=dict(row), improved=improved,
             best_epoch=progress.best_epoch, best_score=progress.best_score,
             epochs_without_improvement=progress.epochs_without_improvement,
+            early_stop_limit=early_stop_limit(run.config), weights=weights_name(row),
         ))
 
 
 class EarlyStopping(Hook):
     def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
         waited = run.progress.epochs_without_improvement
-        if waited >= run.config.early_stop_epoch_limit:
+        if waited >= early_stop_limit(run.config):
             logger.info("Early stop: %d epochs without improvement of %s.", waited, run.config.monitor)
             run.finish_reason = FinishReason.EARLY_STOPPED
 
@@ -179,7 +191,34 @@ def _test_report(run: "Trainer", test: EvalResult) -> EvaluationReport:
     )
 
 
-def default_hooks(is_main: bool) -> list[Hook]:
+def weights_name(row: dict[str, float] | None) -> str:
+    """"EMA" or "raw" for a row of a run with EMA on; "" without EMA."""
+    if not row or "ema_weights" not in row:
+        return ""
+    return "EMA" if row["ema_weights"] else "raw"
+
+
+def _ema_note(row: dict[str, float]) -> str:
+    name = weights_name(row)
+    if not name:
+        return ""
+    return f" | EMA mAP {row['val_map_ema']:.3f} raw {row['val_map_raw']:.3f}, {name} kept"
+
+
+def default_hooks(is_main: bool, cfg: TrainConfig | None = None) -> list[Hook]:
     if not is_main:
         return [EarlyStopping()]
-    return [MetricsLog(), Checkpoints(), EpochEvents(), EarlyStopping(), FinalOutputs()]
+    hooks: list[Hook] = [MetricsLog(), Checkpoints(), EpochEvents(), EarlyStopping(), FinalOutputs()]
+    if cfg is not None and cfg.tensorboard:
+        hooks.insert(1, _tensorboard_hook())
+    return hooks
+
+
+def _tensorboard_hook() -> Hook:
+    # Imported here: the TensorBoard writer (and its optional dependency) is
+    # only loaded by runs that ask for it.
+    if importlib.util.find_spec(f"{__package__}.tensorboard_log") is None:
+        logger.warning("TensorBoard logs are not available in this installation; training without them.")
+        return Hook()
+    from .tensorboard_log import TensorBoardLog
+    return TensorBoardLog()

@@ -46,6 +46,7 @@ from ..launch import process_rank
 from ..loaders import Batch, batch_count
 from ..metrics import compute_metrics, exact_match_count
 from ..outputs import CONFIG_NAME
+from ..recipe.schedules import seek, steps_per_batch
 from ..resume import config_for_resume, describe_split_change, new_run_id, resume_folder, split_fingerprint
 from ..thresholds import tune_thresholds
 from .checkpoints import restore
@@ -54,7 +55,7 @@ from .failures import as_user_error
 from .hooks import Hook, Outcome, default_hooks, save_training_state
 from .output_folder import OwnedFolder
 from .reports import EvalResult, RunIdentity
-from .run_state import Progress, RunState, build_run_state, concat_or_empty
+from .run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
 from .strategy import Strategy, strategy_for
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,8 @@ class Trainer:
         self.notes: list[str] = []  # what a resume took from its checkpoint, said in the log
         # Chosen in run(), so that a device that is not there ends the run with its event.
         self.strategy: Strategy | None = strategy
-        self.hooks: list[Hook] = default_hooks(strategy.is_main if strategy else process_rank() == 0)
+        self.hooks: list[Hook] = default_hooks(strategy.is_main if strategy else process_rank() == 0,
+                                               config)
         self.progress = Progress()
         self.skipped: list[SkippedFile] = []
         self.output_dir: Path | None = None
@@ -269,7 +271,7 @@ class Trainer:
                 return FinishReason.STOPPED
             improved = progress.record(row, cfg.monitor)
             if improved:
-                self.best_state = self.state.weights()
+                self.best_state = self.state.weights(use_ema=bool(row.get("ema_weights")))
             for hook in self.hooks:
                 hook.on_epoch_end(self, epoch, row, improved)
             if self.finish_reason is not None:
@@ -281,6 +283,11 @@ class Trainer:
     def _run_epoch(self, epoch: int) -> dict[str, float]:
         cfg, state = self.config, self.state
         self.emit(PhaseChanged("training", epoch))
+        per_batch = steps_per_batch(cfg)
+        if per_batch:
+            # From the epoch's first step, however the last epoch ended (a resume,
+            # or an epoch trained again after a mid-epoch checkpoint).
+            seek(state.scheduler, (epoch - 1) * state.steps_per_epoch)
         lr = state.optimizer.param_groups[0]["lr"]
         models.set_train_mode(state.model, cfg.arch, cfg.freeze_extractor)
         loss_sum, correct, seen = 0.0, 0, 0
@@ -295,17 +302,23 @@ class Trainer:
                 raise StopRequested
             if total == 0 or starved:
                 continue  # nothing readable here (or, distributed, a process without images)
+            batch_lr = state.optimizer.param_groups[0]["lr"]
             loss_value, batch_correct = self._train_step(batch, features, count, total, epoch, number)
             loss_sum += loss_value * count
             correct += batch_correct
             seen += count
             window_images += total
             self.progress.global_step += 1
+            state.update_ema(self.progress.global_step)
+            if per_batch:
+                state.scheduler.step()
+            for hook in self.hooks:
+                hook.on_batch_end(self, epoch, number, loss_value, batch_lr)
             now = time.monotonic()
             self.emit(BatchEnd(
                 epoch=epoch, batch=number, batches=len(chunks), loss=loss_value, images=total,
                 images_per_second=window_images / max(now - window_started, 1e-9),
-                global_step=self.progress.global_step,
+                global_step=self.progress.global_step, lr=batch_lr,
             ))
             if now - window_started > 5.0:
                 window_started, window_images = now, 0
@@ -318,18 +331,39 @@ class Trainer:
             raise DatasetError("No training image of this epoch could be read; see the skipped files.")
         self.emit(PhaseChanged("validating", epoch))
         val = self.evaluate("val", stoppable=True)
-        state.scheduler.step()
-        return {
+        if not per_batch:
+            state.scheduler.step()
+        row = {
             "epoch": epoch,
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / seen,
-            "val_loss": val.loss,
-            "val_accuracy": val.report.exact_match,
-            "val_map": val.report.mean_average_precision,
-            "val_macro_f1": val.report.macro_f1,
+            **_val_columns(val),
             "lr": lr,
             "epoch_seconds": time.monotonic() - epoch_started,
             "images_per_second": seen / max(train_seconds, 1e-9),
+        }
+        if state.ema is not None:
+            row.update(self._validate_ema(val))
+        return row
+
+    def _validate_ema(self, raw: EvalResult) -> dict[str, float]:
+        """Score the EMA weights too; the row's val_* columns are then those of the
+        better weights (by the monitored score), which the checkpoint keeps."""
+        state = self.state
+        current = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+        state.model.load_state_dict(state.ema.module.state_dict())
+        try:
+            ema = self.evaluate("val", stoppable=True)
+        finally:
+            state.model.load_state_dict(current)
+        raw_cols, ema_cols = _val_columns(raw), _val_columns(ema)
+        monitor = self.config.monitor
+        use_ema = is_better(ema_cols[monitor], raw_cols[monitor], lower_is_better=monitor == "val_loss")
+        return {
+            **(ema_cols if use_ema else raw_cols),
+            **{f"{k}_raw": v for k, v in raw_cols.items()},
+            **{f"{k}_ema": v for k, v in ema_cols.items()},
+            "ema_weights": float(use_ema),
         }
 
     def _agree(self, count: int) -> tuple[bool, bool, int, bool]:
@@ -349,7 +383,8 @@ class Trainer:
         # One image (batch_size 1, or unreadable files leaving one) cannot give
         # BatchNorm batch statistics: its running statistics stand in.
         with models.batchnorm_frozen(state.model, count == 1):
-            logits = state.logits("train", batch, features, train=True).float()
+            logits, targets = state.train_logits(batch, features, targets)
+            logits = logits.float()
         loss = state.criterion(logits, targets)
         loss_value = loss.item()
         if self.strategy.sum([float(not math.isfinite(loss_value))])[0] > 0:
@@ -491,6 +526,15 @@ class Trainer:
                 logger.warning("Skipped %s: %s", path, reason)
         if new:
             self.emit(FilesSkipped(tuple(new)))
+
+
+def _val_columns(val: EvalResult) -> dict[str, float]:
+    return {
+        "val_loss": val.loss,
+        "val_accuracy": val.report.exact_match,
+        "val_map": val.report.mean_average_precision,
+        "val_macro_f1": val.report.macro_f1,
+    }
 
 
 def _check_same_labels(saved: list[str], current: list[str], source: str) -> None:

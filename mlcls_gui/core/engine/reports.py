@@ -63,6 +63,9 @@ def finish_message(reason: FinishReason, progress: Progress, test: EvalResult | 
     text = f"{what} after {progress.epoch} epoch(s)"
     if progress.best_epoch:
         text += f"; best epoch {progress.best_epoch}"
+        kept = kept_weights(progress)
+        if kept:
+            text += f" ({kept})"
     if test is not None:
         text += (
             f"; test exact-match {test.report.exact_match:.3f}, mAP "
@@ -71,6 +74,15 @@ def finish_message(reason: FinishReason, progress: Progress, test: EvalResult | 
         if not held_out:
             text += " (NOT held out: the split changed when the run was resumed)"
     return text + "."
+
+
+def kept_weights(progress: Progress) -> str:
+    """"EMA weights" or "raw weights": what the best epoch kept (runs with EMA on);
+    "" otherwise."""
+    row = next((r for r in progress.history if r["epoch"] == progress.best_epoch), None)
+    if row is None or "ema_weights" not in row:
+        return ""
+    return "EMA weights" if row["ema_weights"] else "raw weights"
 
 
 def write_summary(
@@ -89,6 +101,9 @@ def write_summary(
         "best_score": finite_or_none(progress.best_score),
         "epochs_completed": progress.epoch,
         "best_val": best_row,
+        # Which weights the checkpoint and final model hold: "EMA weights" or "raw weights"
+        # (None when the run kept no EMA).
+        "weights": kept_weights(progress) or None,
         "test_exact_match": finite_or_none(report.exact_match) if report else None,
         "test_map": finite_or_none(report.mean_average_precision) if report else None,
         "test_macro_f1": finite_or_none(report.macro_f1) if report else None,

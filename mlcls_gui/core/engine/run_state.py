@@ -21,8 +21,13 @@ from ..batch_transforms import BatchTransform
 from ..cache import CacheBudget, FeatureStore, ImageCache, cache_budget_bytes
 from ..config import TrainConfig
 from ..dataset import DatasetSplits
-from ..loaders import Batch, BatchSource, DecodedImageDataset, batch_chunks
+from ..loaders import Batch, BatchSource, DecodedImageDataset, batch_chunks, batch_count
 from ..precision import PrecisionPlan as Precision, choose_precision
+from ..recipe.ema import ema_weights, make_ema
+from ..recipe.losses import make_criterion
+from ..recipe.mixing import BatchMixer
+from ..recipe.param_groups import parameter_groups
+from ..recipe.schedules import make_scheduler
 from .strategy import Strategy
 
 logger = logging.getLogger(__name__)
@@ -73,6 +78,9 @@ class RunState:
     feature_stores: dict[str, FeatureStore]
     cache_features_for: dict[str, bool]
     batch_transform: BatchTransform
+    mixer: BatchMixer | None  # mixup / cutmix of training batches, or None
+    ema: Any  # timm ModelEmaV3 of ``model``, or None
+    steps_per_epoch: int  # optimiser steps (global batches) per epoch
     loader_generator: torch.Generator
     augment_generator: torch.Generator
     mean: tuple[float, ...]
@@ -118,6 +126,19 @@ class RunState:
         return list(indices.split(self.cfg.batch_size)) if indices.numel() else []
 
     # ------------------------------------------------------------ forward
+    def train_logits(self, batch: Batch, features: torch.Tensor | None,
+                     targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training batch's logits and the targets the loss compares them with
+        (mixed, when mixup or cutmix is on)."""
+        if self.mixer is None:
+            return self.logits("train", batch, features, train=True), targets
+        inputs, targets = self.mixer(self.batch_transform(batch.images, augment=True), targets)
+        if self.cfg.freeze_extractor:
+            with self.precision.autocast():
+                return self.train_head(self._features(inputs)), targets
+        with self.precision.autocast():
+            return self.train_forward(inputs), targets
+
     def logits(self, split: str, batch: Batch, features: torch.Tensor | None, *, train: bool) -> torch.Tensor:
         """The model's outputs for a batch; a frozen extractor runs without autograd
         and only the head is differentiated."""
@@ -134,14 +155,23 @@ class RunState:
             return (self.train_forward if train else self.model)(inputs)
 
     def _extract_features(self, images: torch.Tensor, *, augment: bool) -> torch.Tensor:
-        inputs = self.batch_transform(images, augment=augment)
+        return self._features(self.batch_transform(images, augment=augment))
+
+    def _features(self, inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), self.precision.autocast():
             features = self.extractor(inputs)
         # A clone made outside inference mode is an ordinary tensor the head can learn from.
         return features.float().clone()
 
-    def weights(self) -> dict[str, torch.Tensor]:
+    def weights(self, *, use_ema: bool = False) -> dict[str, torch.Tensor]:
+        """A CPU copy of the model's weights, or of the EMA's."""
+        if use_ema and self.ema is not None:
+            return ema_weights(self.ema)
         return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    def update_ema(self, step: int) -> None:
+        if self.ema is not None:
+            self.ema.update(self.model, step=step)
 
 
 def build_run_state(
@@ -175,9 +205,11 @@ def build_run_state(
     # the whole model, or only the head when the extractor is frozen.
     train_forward = strategy.wrap(forward) if not cfg.freeze_extractor else forward
     train_head = strategy.wrap(head) if cfg.freeze_extractor else head
-    optimizer = make_optimizer(cfg, models.trainable_parameters(model))
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decrease)
-    criterion = nn.BCEWithLogitsLoss(pos_weight=_pos_weight(cfg, splits, labels, device))
+    optimizer = make_optimizer(cfg, parameter_groups(cfg, model))
+    steps_per_epoch = batch_count(len(splits.train), cfg.batch_size, min_size=2 * strategy.world_size)
+    scheduler = make_scheduler(cfg, optimizer, steps_per_epoch)
+    criterion = make_criterion(cfg, _pos_weight(cfg, splits, labels, device))
+    ema = make_ema(cfg, model)
     # The normalisation the architecture's pretrained weights expect (ImageNet's for
     # torchvision; timm's pretrained_cfg): stored in every model file.
     normalisation = registry.default_input(cfg.arch)
@@ -185,24 +217,28 @@ def build_run_state(
         device, rotation_degrees=cfg.rotation_degrees, horizontal_flip=cfg.horizontal_flip,
         channels_last=cfg.channels_last, generator=augment_generator,
         mean=normalisation.mean, std=normalisation.std,
+        crop_scale_min=cfg.crop_scale_min if cfg.random_resized_crop else None,
+        auto_augment=cfg.auto_augment, random_erasing=cfg.random_erasing,
     )
+    mixer = BatchMixer.from_config(cfg, augment_generator)
     sources, stores, cached_bytes = _make_sources(cfg, splits, labels, strategy, loader_generator)
     # Frozen features can stand in for images whenever the images are not
     # augmented: always for validation and test, for training without augmentation.
     frozen = cfg.freeze_extractor and cfg.cache_features
-    cache_features_for = {"train": frozen and not batch_transform.augments, "val": frozen, "test": frozen}
+    augmented = batch_transform.augments or mixer is not None
+    cache_features_for = {"train": frozen and not augmented, "val": frozen, "test": frozen}
     return RunState(
         cfg=cfg, labels=labels, strategy=strategy, precision=precision, scaler=precision.grad_scaler(),
         model=model, head=head, extractor=extractor, train_forward=train_forward, train_head=train_head,
         optimizer=optimizer, scheduler=scheduler, criterion=criterion, sources=sources,
         feature_stores=stores, cache_features_for=cache_features_for, batch_transform=batch_transform,
-        loader_generator=loader_generator, augment_generator=augment_generator,
+        mixer=mixer, ema=ema, steps_per_epoch=steps_per_epoch, loader_generator=loader_generator, augment_generator=augment_generator,
         mean=tuple(normalisation.mean), std=tuple(normalisation.std),
         fast_paths=_fast_paths(cfg, splits, precision, cached_bytes, cache_features_for, strategy),
     )
 
 
-def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, params: list[Any]) -> torch.optim.Optimizer:
     kind = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     # adam: the seed's reading — weight_decay * w added to the gradient after
     # backward, before the step (coupled L2), exactly torch's Adam.

@@ -1,0 +1,24 @@
+"""Weight EMA: timm's ModelEmaV3 with its decay warmup, so short runs average
+over proportionally fewer steps (the decay grows towards the configured value
+as 1 - (1 + step) ** -2/3)."""
+
+from __future__ import annotations
+
+import torch
+from timm.utils import ModelEmaV3
+from torch import nn
+
+from ..config import TrainConfig
+
+
+def make_ema(cfg: TrainConfig, model: nn.Module) -> ModelEmaV3 | None:
+    """An EMA copy of ``model`` (the plain module), or None when ema_decay is 0."""
+    if cfg.ema_decay <= 0:
+        return None
+    # float32 EMA whatever the autocast: the updates are far below bf16's resolution.
+    return ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True, dtype=torch.float32)
+
+
+def ema_weights(ema: ModelEmaV3) -> dict[str, torch.Tensor]:
+    """The EMA's weights under the plain model's state-dict names, on the CPU."""
+    return {k: v.detach().cpu().clone() for k, v in ema.module.state_dict().items()}
