@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", nargs="?", help="config JSON file (defaults: the seed's settings)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                        help="override one config field, e.g. --set images_root=data --set n_epochs=20")
+    train.add_argument("--preset", choices=("seed", "recommended"),
+                       help="start from a training recipe (seed: the seed script's, recommended: ours); "
+                       "CONFIG's values, then --set values, override it")
     train.add_argument("--resume", metavar="CHECKPOINT",
                        help="continue from a checkpoint or final model file, in its folder; "
                        "without CONFIG, with the config stored in it")
@@ -214,6 +217,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     payload = None
     if args.config:
         config = TrainConfig.load_json(args.config)
+        if args.preset:
+            # The preset first, then the file's own fields over it.
+            from mlcls_gui.core.presets import preset_values
+
+            file_values = json.loads(Path(args.config).read_text(encoding="utf-8"))
+            file_values.pop("format_version", None)
+            config = TrainConfig.from_dict({**preset_values(args.preset), **file_values}, source=args.config)
     elif args.resume:
         from mlcls_gui.core.checkpoint import load_model_file
         from mlcls_gui.core.resume import checkpoint_config
@@ -222,6 +232,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = checkpoint_config(payload, args.resume)
     else:
         config = TrainConfig()
+    if args.preset and not args.config:
+        from mlcls_gui.core.presets import apply_preset
+
+        config = apply_preset(config, args.preset)
     changes = {}
     for item in args.overrides:
         name, sep, text = item.partition("=")

@@ -99,7 +99,9 @@ class TrainConfig:
         "", label="Data folder", group="Data", path_kind="path_dir",
         help="Root data folder. Each sub-folder name holds the labels of its images, "
         "joined by '+' (e.g. cat+dog/). A root with train/ and test/ (and optionally "
-        "val/) uses those splits as given.")
+        "val/) uses those splits as given. Or a labels CSV (or a folder holding labels.csv): "
+        "a path column and a labels column (joined by '|') or one 0/1 column per label; "
+        "empty cells are unknown.")
     val_fraction: float = _spec(
         0.15, label="Validation share", group="Data", minimum=0.0, maximum=0.9,
         help="Share of the images held out for validation when the data folder has no "
@@ -332,7 +334,7 @@ class TrainConfig:
         "train.log", label="Log file", group="Output", help="Name of the log file.")
     tensorboard: bool = _spec(
         False, label="TensorBoard logs", group="Output",
-        help="Write TensorBoard event files into <output folder>/tensorboard (needs "
+        help="Write TensorBoard event files into <output folder>/tensorboard/<run id> (needs "
         "pip install mlcls-gui[tensorboard]).")
     device: str = _spec(
         "auto", label="Device", group="Output", pattern=_DEVICE_PATTERN.pattern,

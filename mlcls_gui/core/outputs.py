@@ -138,9 +138,11 @@ def read_json_or_none(path: Path) -> Any:
 
 
 def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
+    # The fixed columns first; a run's own extras (raw vs EMA scores) after them.
+    extra = [key for row in history[:1] for key in row if key not in METRIC_COLUMNS]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=[*METRIC_COLUMNS, *extra], extrasaction="ignore")
         writer.writeheader()
         for row in history:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})

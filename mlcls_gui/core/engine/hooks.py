@@ -180,7 +180,7 @@ class FinalOutputs(Hook):
 
 def _test_report(run: "Trainer", test: EvalResult) -> EvaluationReport:
     images = [
-        ImageResult(run.splits.test[i].path, run.splits.test[i].labels, tuple(row))
+        ImageResult(run.splits.test[i].path, run.splits.test[i].labels, tuple(row), run.splits.test[i].unknown)
         for i, row in zip(test.indices.tolist(), test.probabilities.tolist())
     ]
     return build_report(

@@ -270,7 +270,9 @@ def _pos_weight(cfg: TrainConfig, splits: DatasetSplits, labels: list[str], devi
     if not cfg.pos_weight:
         return None
     positives = torch.tensor([sum(label in s.labels for s in splits.train) for label in labels], dtype=torch.float32)
-    weight = ((len(splits.train) - positives) / positives.clamp(min=1)).clamp(1.0, 100.0)
+    # A CSV's unknown cells are neither positives nor negatives.
+    known = torch.tensor([sum(label not in s.unknown for s in splits.train) for label in labels], dtype=torch.float32)
+    weight = ((known - positives) / positives.clamp(min=1)).clamp(1.0, 100.0)
     logger.info("pos_weight: %s", ", ".join(f"{label} {w:.2f}" for label, w in zip(labels, weight.tolist())))
     return weight.to(device)
 
