@@ -2,7 +2,7 @@
 
 The scan (``core.dataset.scan_data_root``) reads every image header, which
 takes seconds on large folders, so it runs on a background thread; a newer
-request waits for the running scan and then replaces it. A folder joins the
+request replaces the running scan, whose result is then dropped. A folder joins the
 Recent list only once it scanned without problems, so Recent never offers a
 folder that is missing, empty or cannot train. The root may also be a labels
 CSV (the "CSV file…" button, or drop the .csv on the panel).
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.dataset import DatasetSplits, DatasetSummary, scan_data_root
 
-from .background import BackgroundTask
+from .task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +118,10 @@ class DataPanel(QWidget):
         self._summary: DatasetSummary | None = None
         self._splits: DatasetSplits | None = None
         self._error = ""
-        self._scan: BackgroundTask | None = None
-        self._scan_request: tuple[str, float, float, int] | None = None
-        self._pending_request: tuple[str, float, float, int] | None = None
+        self._scan = TaskRunner("scan", self)
+        self._scan.done.connect(self._on_scan_done)
+        self._scan.failed.connect(self._on_scan_failed)
+        self._scan.finished.connect(self._on_scan_finished)
         self._recent: list[str] = []
 
         self.path_edit = FolderLineEdit()
@@ -208,13 +209,13 @@ class DataPanel(QWidget):
         return self._splits
 
     def is_scanning(self) -> bool:
-        return self._scan is not None
+        return self._scan.is_busy()
 
     def blocking_reason(self) -> str:
         """Why training cannot start with this data, or "" when it can."""
         if not self._root:
             return "Choose a data folder."
-        if self._scan is not None or self._pending_request is not None:
+        if self._scan.is_busy():
             return "Scanning the data folder…"
         if self._error:
             return self._error
@@ -242,15 +243,16 @@ class DataPanel(QWidget):
 
     def rescan(self) -> None:
         if not self._root:
+            self._scan.abandon()  # a running scan of the previous root must not show up later
             self._splits, self._summary, self._error = None, None, ""
             self._show_summary()
             self.summary_changed.emit()
             return
         request = (self._root, *self._split_settings)
-        if self._scan is not None:
-            self._pending_request = request
-            return
-        self._start_scan(request)
+        # A replaced scan delivers nothing, so an older root's result never lands here.
+        self._scan.replace(lambda _j: scan_splits(*request))
+        self.status_label.setText(f"Scanning {request[0]} …")
+        self.summary_changed.emit()  # blocking_reason is now "Scanning…"
 
     def recent_roots(self) -> list[str]:
         return list(self._recent)
@@ -273,45 +275,21 @@ class DataPanel(QWidget):
 
     def wait_for_scan(self, msecs: int = 30_000) -> None:
         """Block until a running scan thread ended (shutdown only)."""
-        if self._scan is not None:
-            self._scan.wait(msecs)
+        self._scan.shutdown(msecs)
 
     # ------------------------------------------------------------- scanning
-    def _start_scan(self, request: tuple[str, float, float, int]) -> None:
-        self._scan_request = request
-        self._pending_request = None
-        self.status_label.setText(f"Scanning {request[0]} …")
-        task = BackgroundTask(functools.partial(scan_splits, *request), name="scan", parent=self)
-        task.done.connect(self._on_scan_done)
-        task.failed.connect(self._on_scan_failed)
-        task.finished.connect(self._on_scan_finished)
-        self._scan = task
-        self.summary_changed.emit()
-        task.start()
-
     @Slot(object)
     def _on_scan_done(self, result: tuple[DatasetSplits, DatasetSummary]) -> None:
-        if self._scan_request and self._scan_request[0] != self._root:
-            return
         self._splits, self._summary = result
         self._error = ""
 
     @Slot(str, str)
     def _on_scan_failed(self, message: str, details: str) -> None:
-        if self._scan_request and self._scan_request[0] != self._root:
-            return
         logger.debug("Scan failed: %s", details)
         self._splits, self._summary, self._error = None, None, message
 
     @Slot()
     def _on_scan_finished(self) -> None:
-        task = self._scan
-        self._scan = None
-        if task is not None:
-            task.deleteLater()
-        if self._pending_request is not None:
-            self._start_scan(self._pending_request)
-            return
         self._update_recent()
         self._show_summary()
         self.summary_changed.emit()

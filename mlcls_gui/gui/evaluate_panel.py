@@ -23,7 +23,7 @@ import logging
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -40,11 +40,11 @@ from mlcls_gui.core.evaluation import EvaluationReport
 from mlcls_gui.core.evaluation_views import write_report_json
 from mlcls_gui.core.model_file_errors import model_file_errors
 
-from .background import BackgroundTask
 from .dialogs import show_error
 from .evaluation_results import EvaluationResultsView
+from .task_runner import ProgressState, TaskRunner
 from .wheel_guard import guard_wheel
-from .widgets import MODEL_FILTER, PROGRESS_POLL_MS, PathField, ProgressState
+from .widgets import MODEL_FILTER, PathField
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +105,20 @@ class EvaluatePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._last_error = ""
-        self._task: BackgroundTask | None = None
-        self._cancel = threading.Event()
-        self._progress = ProgressState()
-        self._save_task: BackgroundTask | None = None
+        self._runner = TaskRunner("evaluate", self, poll_progress=True)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_task_failed)
+        self._runner.finished.connect(self._on_task_finished)
+        self._runner.progressed.connect(self._on_task_progressed)
+        self._saver = TaskRunner("save-thresholds", self)
+        self._saver.done.connect(self._on_save_task_done)
+        self._saver.failed.connect(self._on_save_task_failed)
+        self._saver.finished.connect(self._on_save_task_finished)
         self._saving_thresholds: list[float] = []
-        self._export_task: BackgroundTask | None = None
+        self._exporter = TaskRunner("export-json", self)
+        self._exporter.done.connect(self._on_export_task_done)
+        self._exporter.failed.connect(self._on_export_task_failed)
+        self._exporter.finished.connect(self._on_export_task_finished)
         self._outcome = "failed"
 
         # --- inputs
@@ -159,10 +167,6 @@ class EvaluatePanel(QWidget):
         self.fp_list, self.fn_list = self.gallery.fp_list, self.gallery.fn_list
         self.fp_title, self.fn_title = self.gallery.fp_title, self.gallery.fn_title
 
-        self._progress_timer = QTimer(self)
-        self._progress_timer.setInterval(PROGRESS_POLL_MS)
-        self._progress_timer.timeout.connect(self._on_progress_timer_timeout)
-
         self._lay_out()
         self._update_buttons()
 
@@ -210,7 +214,7 @@ class EvaluatePanel(QWidget):
         return str(self.split_combo.currentData())
 
     def is_busy(self) -> bool:
-        return self._task is not None
+        return self._runner.is_busy()
 
     def last_error(self) -> str:
         """The last error shown to the user ("" after a successful evaluation)."""
@@ -220,7 +224,7 @@ class EvaluatePanel(QWidget):
         """Evaluate the chosen model on the chosen data (in the background).
 
         Returns False (and says why in the panel) when it cannot start."""
-        if self._task is not None:
+        if self._runner.is_busy():
             return False
         model, root = self.model_field.path(), self.data_field.path()
         if not model:
@@ -232,30 +236,18 @@ class EvaluatePanel(QWidget):
         self._last_error = ""
         self._outcome = "failed"
         self._set_messages([])
-        self._cancel.clear()
-        self._progress = ProgressState()
         split = self.split()
-        task = BackgroundTask(
-            functools.partial(run_evaluation, model, root, split, self._progress, self._cancel),
-            name="evaluate", parent=self,
-        )
-        task.done.connect(self._on_task_done)
-        task.failed.connect(self._on_task_failed)
-        task.finished.connect(self._on_task_finished)
-        self._task = task
+        self._runner.start(lambda job: run_evaluation(model, root, split, job.progress, job.cancel))
         self.status_label.setText(f"Evaluating {html.escape(Path(model).name)} on {html.escape(root)} …")
         self.progress_bar.setRange(0, 0)
         self.progress_bar.show()
-        self._progress_timer.start()
         self._update_buttons()
         logger.info("Evaluating %s on %s (split %s)", model, root, split)
-        task.start()
         return True
 
     def cancel(self) -> None:
         """Ask a running evaluation to stop after the current batch."""
-        if self._task is not None:
-            self._cancel.set()
+        if self._runner.cancel():
             self.status_label.setText("Cancelling…")
 
     def report(self) -> EvaluationReport | None:
@@ -317,7 +309,7 @@ class EvaluatePanel(QWidget):
 
         Asks first (``confirm_save_thresholds``); False when nothing was started."""
         edits = self.results.edits()
-        if edits is None or self._save_task is not None:
+        if edits is None or self._saver.is_busy():
             return False
         model = edits.source_report.source.get("model", "")
         if not model:
@@ -327,14 +319,8 @@ class EvaluatePanel(QWidget):
         if not self.confirm_save_thresholds(model, thresholds):
             return False
         self._saving_thresholds = thresholds
-        task = BackgroundTask(functools.partial(save_model_thresholds, model, thresholds),
-                              name="save-thresholds", parent=self)
-        task.done.connect(self._on_save_task_done)
-        task.failed.connect(self._on_save_task_failed)
-        task.finished.connect(self._on_save_task_finished)
-        self._save_task = task
+        self._saver.start(lambda _j: save_model_thresholds(model, thresholds))
         self._update_buttons()
-        task.start()
         return True
 
     def confirm_save_thresholds(self, model_path: str, thresholds: list[float]) -> bool:
@@ -363,25 +349,18 @@ class EvaluatePanel(QWidget):
     def export_json(self, path: str) -> bool:
         """Write ``report().to_dict()`` to ``path`` (in the background)."""
         report = self.report()
-        if report is None or self._export_task is not None:
+        if report is None or self._exporter.is_busy():
             return False
-        task = BackgroundTask(functools.partial(write_report_json, report, str(path)),
-                              name="export-json", parent=self)
-        task.done.connect(self._on_export_task_done)
-        task.failed.connect(self._on_export_task_failed)
-        task.finished.connect(self._on_export_task_finished)
-        self._export_task = task
+        self._exporter.start(lambda _j: write_report_json(report, str(path)))
         self._update_buttons()
-        task.start()
         return True
 
     def shutdown(self, msecs: int = 30_000) -> None:
         """Cancel and wait for every thread of this panel (window closing)."""
-        self._cancel.set()
+        self._runner.abandon()  # stop the evaluation before waiting for the results' thumbnails
         self.results.shutdown(msecs)
-        for task in (self._task, self._save_task, self._export_task):
-            if task is not None:
-                task.wait(msecs)
+        for runner in (self._runner, self._saver, self._exporter):
+            runner.shutdown(msecs)
 
     # ------------------------------------------------------------- helpers
     def _set_messages(self, messages: list[str]) -> None:
@@ -400,15 +379,15 @@ class EvaluatePanel(QWidget):
         show_error(self, title, summary, details)
 
     def _update_buttons(self) -> None:
-        running = self._task is not None
+        running = self._runner.is_busy()
         has_report = self.results.edits() is not None
         self.evaluate_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running and not self._cancel.is_set())
+        self.cancel_button.setEnabled(running and not self._runner.is_cancelled())
         for widget in (self.model_field, self.data_field, self.split_combo):
             widget.setEnabled(not running)
         self.save_button.setEnabled(
-            has_report and self.thresholds_edited() and self._save_task is None and not running)
-        self.export_button.setEnabled(has_report and self._export_task is None)
+            has_report and self.thresholds_edited() and not self._saver.is_busy() and not running)
+        self.export_button.setEnabled(has_report and not self._exporter.is_busy())
 
     # --------------------------------------------------------------- slots
     @Slot()
@@ -420,9 +399,8 @@ class EvaluatePanel(QWidget):
         self.cancel()
         self._update_buttons()
 
-    @Slot()
-    def _on_progress_timer_timeout(self) -> None:
-        done, total, phase = self._progress.value
+    @Slot(int, int, str)
+    def _on_task_progressed(self, done: int, total: int, phase: str) -> None:
         if total > 0:
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
@@ -450,11 +428,6 @@ class EvaluatePanel(QWidget):
 
     @Slot()
     def _on_task_finished(self) -> None:
-        task = self._task
-        self._task = None
-        if task is not None:
-            task.deleteLater()
-        self._progress_timer.stop()
         self.progress_bar.hide()
         self._update_buttons()
         self.evaluation_finished.emit(self._outcome)
@@ -484,10 +457,6 @@ class EvaluatePanel(QWidget):
 
     @Slot()
     def _on_save_task_finished(self) -> None:
-        task = self._save_task
-        self._save_task = None
-        if task is not None:
-            task.deleteLater()
         self._update_buttons()
 
     @Slot()
@@ -505,8 +474,4 @@ class EvaluatePanel(QWidget):
 
     @Slot()
     def _on_export_task_finished(self) -> None:
-        task = self._export_task
-        self._export_task = None
-        if task is not None:
-            task.deleteLater()
         self._update_buttons()

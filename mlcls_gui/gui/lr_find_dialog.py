@@ -1,7 +1,7 @@
 """The learning-rate finder's dialog, opened by the button beside the learning-rate field.
 
 The range test (``core.lr_finder``) trains for about a hundred batches, seconds
-to minutes, so it runs on a BackgroundTask; each step arrives as a signal and
+to minutes, so it runs off the GUI thread (``TaskRunner``); each step arrives as a signal and
 the loss-versus-learning-rate curve (log axis) grows as it runs. Cancel stops
 it at the next batch. When it ends, the suggestion is marked on the plot and
 **Apply** emits ``applied(lr)`` for the form to take. The test writes no file
@@ -10,11 +10,9 @@ and never changes the config it was given.
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import math
-import threading
 from typing import Any, Callable
 
 import pyqtgraph as pg
@@ -32,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.config import TrainConfig
 
-from .background import BackgroundTask
+from .task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +71,10 @@ class LrFindDialog(QDialog):
         self.config = config
         self.steps, self.start_lr, self.end_lr = steps, start_lr, end_lr
         self.result: Any = None  # core.lr_finder.LrFindResult of the last test
-        self._task: BackgroundTask | None = None
-        self._stop = threading.Event()
+        self._runner = TaskRunner("lr-find", self)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_task_failed)
+        self._runner.finished.connect(self._on_task_finished)
         self._close_when_done = False
         self._lrs: list[float] = []
         self._losses: list[float] = []
@@ -136,17 +136,16 @@ class LrFindDialog(QDialog):
 
     # -------------------------------------------------------------- public
     def is_busy(self) -> bool:
-        return self._task is not None
+        return self._runner.is_busy()
 
     def suggestion(self) -> float | None:
         return self.result.suggestion if self.result is not None else None
 
     def start(self) -> bool:
         """Start the test off the GUI thread; False when one is already running."""
-        if self._task is not None:
+        if self._runner.is_busy():
             return False
         self.result = None
-        self._stop.clear()
         self._lrs.clear()
         self._losses.clear()
         self._smoothed.clear()
@@ -155,46 +154,40 @@ class LrFindDialog(QDialog):
         self.progress_bar.setValue(0)
         self.status_label.setStyleSheet("")
         self.status_label.setText("Running the learning-rate test…")
-        function = functools.partial(run_finder, self.config, self.steps, self.start_lr, self.end_lr,
-                                     self._stop.is_set, self._relay.point.emit)
-        task = BackgroundTask(function, name="lr-find", parent=self)
-        task.done.connect(self._on_task_done)
-        task.failed.connect(self._on_task_failed)
-        task.finished.connect(self._on_task_finished)
-        self._task = task
+        # Read now, as locals: the worker's function must not hold the dialog.
+        config, steps, start_lr, end_lr = self.config, self.steps, self.start_lr, self.end_lr
+        on_point = self._relay.point.emit
+        self._runner.start(lambda job: run_finder(config, steps, start_lr, end_lr,
+                                                  should_stop=job.cancel.is_set, on_point=on_point))
         self._set_busy(True)
         logger.info("Learning-rate test started for %s", self.config.images_root)
-        task.start()
         return True
 
     def cancel(self) -> None:
         """Stop the test at the next batch (the curve so far stays on the plot)."""
-        if self._task is not None:
-            self._stop.set()
+        if self._runner.cancel():
             self.status_label.setText("Cancelling…")
 
     def apply(self) -> None:
         value = self.suggestion()
-        if value is not None and self._task is None:
+        if value is not None and not self._runner.is_busy():
             self.applied.emit(float(value))
             self.accept()
 
     def shutdown(self, msecs: int = 60_000) -> None:
         """Cancel and wait for the thread (closing the window, tests)."""
-        if self._task is not None:
-            self._stop.set()
-            self._task.wait(msecs)
+        self._runner.shutdown(msecs)
 
     # ------------------------------------------------------------ closing
     def reject(self) -> None:
-        if self._task is not None:  # closing cancels; the dialog goes once the thread ended
+        if self._runner.is_busy():  # closing cancels; the dialog goes once the thread ended
             self._close_when_done = True
             self.cancel()
             return
         super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        if self._task is not None:
+        if self._runner.is_busy():
             self._close_when_done = True
             self.cancel()
             event.ignore()
@@ -250,7 +243,6 @@ class LrFindDialog(QDialog):
 
     @Slot()
     def _on_task_finished(self) -> None:
-        self._task = None
         self.start_button.setText("Run again")
         self._set_busy(False)
         if self._close_when_done:

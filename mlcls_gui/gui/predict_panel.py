@@ -2,10 +2,10 @@
 
 The model is the run's final model (handed over by the main window) or a
 model file the user opens. Loading the model, reading the images and the
-inference all run off the GUI thread (``BackgroundTask``); one job at a time,
+inference all run off the GUI thread (``TaskRunner``); one job at a time,
 later requests queue. A model chosen while another is still loading wins:
-the earlier load is abandoned (its thread finishes on its own, its result is
-ignored), so the window never waits for it. Files that are not images,
+the earlier load is replaced without waiting (its thread finishes on its own,
+its result is ignored), so the window never waits for it. Files that are not images,
 folders without images and corrupt images are named in the panel's message
 area with the reason. Each card can lay a label's saliency map over its
 thumbnail (computed in the background: ``saliency_view.CardOverlays``).
@@ -13,7 +13,6 @@ thumbnail (computed in the background: ``saliency_view.CardOverlays``).
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import os
@@ -43,9 +42,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .background import BackgroundTask
 from .prediction_card import CARD_MIN_WIDTH, THUMBNAIL_SIZE, PredictionCard
 from .saliency_view import CardOverlays
+from .task_runner import TaskRunner
 from .thumbnails import make_thumbnail
 from .wheel_guard import guard_wheel
 
@@ -110,13 +109,16 @@ class PredictPanel(QWidget):
         self.setAcceptDrops(True)
         self._predictor: Any = None
         self._model_path = ""
-        self._model_task: BackgroundTask | None = None
-        # Loads superseded by a later choice: kept referenced until their threads end.
-        self._abandoned_tasks: list[BackgroundTask] = []
+        self._loader = TaskRunner("load-model", self)
+        self._loader.done.connect(self._on_model_task_done)
+        self._loader.failed.connect(self._on_model_task_failed)
+        self._loader.finished.connect(self._on_model_task_finished)
         self.saliency = CardOverlays(lambda: self.cards, THUMBNAIL_SIZE, self)
         self.saliency.shown.connect(self.saliency_shown)
-        self._job: BackgroundTask | None = None
-        self._cancel = threading.Event()
+        self._jobs = TaskRunner("predict", self)
+        self._jobs.done.connect(self._on_job_done)
+        self._jobs.failed.connect(self._on_job_failed)
+        self._jobs.finished.connect(self._on_job_finished)
         self._queue: list[list[str]] = []
         self._waiting_for_model: list[str] = []
         self._shown_inputs: list[str] = []
@@ -226,7 +228,7 @@ class PredictPanel(QWidget):
         return list(self._messages)
 
     def is_busy(self) -> bool:
-        return self._job is not None or self._model_task is not None or bool(self._queue)
+        return self._jobs.is_busy() or self._loader.is_busy() or bool(self._queue)
 
     def is_computing_saliency(self) -> bool:
         return self.saliency.is_busy()
@@ -244,20 +246,16 @@ class PredictPanel(QWidget):
     def set_model_file(self, path: str) -> None:
         """Load ``path`` in the background; the panel uses it once loaded.
 
-        Never waits: a load still running is abandoned, and its result ignored."""
-        if self._model_task is not None:
-            self._abandon_model_task(self._model_task)
+        Never waits: a load still running goes on beside the new one (a load
+        cannot stop early), and its result is ignored."""
+        if self._loader.is_busy():
+            logger.info("Model load of %s abandoned: another model was chosen", self._loading_model_path)
         self.model_label.setText(f"Loading model {html.escape(path)} …")
-        task = BackgroundTask(functools.partial(load_predictor, path), name="load-model", parent=self)
-        # Context lives on the panel, not in partials: a connection must not
-        # keep the panel alive past its C++ object.
+        # Only the current load delivers, so the path it loads is kept here.
         self._loading_model_path = path
-        task.done.connect(self._on_model_task_done)
-        task.failed.connect(self._on_model_task_failed)
-        task.finished.connect(self._on_model_task_finished)
-        self._model_task = task
+        # load_predictor is looked up at run time (tests replace it).
+        self._loader.replace(lambda _j: load_predictor(path), overlap=True)
         self._update_buttons()
-        task.start()
 
     def add_paths(self, paths: list[str]) -> None:
         """Predict these files / folders (what a drop, Open and Paste all call)."""
@@ -266,7 +264,7 @@ class PredictPanel(QWidget):
             return
         if self._predictor is None:
             self._waiting_for_model.extend(paths)
-            if self._model_task is None:
+            if not self._loader.is_busy():
                 self._set_messages(["No model yet: train one, or open a model file first. "
                                     f"{len(paths)} item(s) will be predicted once a model is loaded."])
             return
@@ -287,11 +285,10 @@ class PredictPanel(QWidget):
     def shutdown(self, msecs: int = 30_000) -> None:
         """Cancel queued work and wait for the running threads (window closing)."""
         self._queue.clear()
-        self._cancel.set()
+        self._jobs.cancel()
         self.saliency.shutdown(msecs)
-        for task in (self._job, self._model_task, *self._abandoned_tasks):
-            if task is not None:
-                task.wait(msecs)
+        for runner in (self._jobs, self._loader):
+            runner.shutdown(msecs)
 
     # ------------------------------------------------------------ drag/drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
@@ -314,24 +311,15 @@ class PredictPanel(QWidget):
 
     # ---------------------------------------------------------------- jobs
     def _start_next_job(self) -> None:
-        if self._job is not None or not self._queue or self._predictor is None:
+        if self._jobs.is_busy() or not self._queue or self._predictor is None:
             self._update_buttons()
             return
         inputs = self._queue.pop(0)
-        self._cancel.clear()
-        count = len(inputs)
-        self.status_label.setText(f"Predicting {count} item(s) …")
-        task = BackgroundTask(
-            functools.partial(run_predictions, self._predictor, inputs, self._cancel),
-            name="predict", parent=self,
-        )
+        predictor = self._predictor  # the closure must not hold the panel
+        self.status_label.setText(f"Predicting {len(inputs)} item(s) …")
         self._job_inputs = inputs
-        task.done.connect(self._on_job_done)
-        task.failed.connect(self._on_job_failed)
-        task.finished.connect(self._on_job_finished)
-        self._job = task
+        self._jobs.start(lambda job: run_predictions(predictor, inputs, job.cancel))
         self._update_buttons()
-        task.start()
 
     @Slot(object)
     def _on_job_done(self, result: PredictionResult) -> None:
@@ -381,32 +369,11 @@ class PredictPanel(QWidget):
 
     @Slot()
     def _on_job_finished(self) -> None:
-        task = self._job
-        self._job = None
-        if task is not None:
-            task.deleteLater()
         if self._queue:
             self._start_next_job()
         else:
             self._update_buttons()
             self.predictions_shown.emit()
-
-    def _abandon_model_task(self, task: BackgroundTask) -> None:
-        """Stop listening to ``task``; it runs to its end unobserved, then is deleted."""
-        for signal, slot in ((task.done, self._on_model_task_done),
-                             (task.failed, self._on_model_task_failed),
-                             (task.finished, self._on_model_task_finished)):
-            signal.disconnect(slot)
-        task.finished.connect(self._on_abandoned_task_finished)
-        self._abandoned_tasks.append(task)
-        self._model_task = None
-        logger.info("Model load of %s abandoned: another model was chosen", self._loading_model_path)
-
-    @Slot()
-    def _on_abandoned_task_finished(self) -> None:
-        for task in [t for t in self._abandoned_tasks if not t.is_running()]:
-            self._abandoned_tasks.remove(task)
-            task.deleteLater()
 
     @Slot(object)
     def _on_model_task_done(self, predictor: Any) -> None:
@@ -453,12 +420,8 @@ class PredictPanel(QWidget):
 
     @Slot()
     def _on_model_task_finished(self) -> None:
-        task = self._model_task
-        self._model_task = None
-        if task is not None:
-            task.deleteLater()
         self._start_next_job()
-        if self._job is None:
+        if not self._jobs.is_busy():
             self.predictions_shown.emit()
 
     # ------------------------------------------------------------- helpers
@@ -471,7 +434,7 @@ class PredictPanel(QWidget):
             self.message_label.hide()
 
     def _update_buttons(self) -> None:
-        self.clear_button.setEnabled(self._job is None)
+        self.clear_button.setEnabled(not self._jobs.is_busy())
 
     def _add_clipboard_image(self, image: QImage) -> None:
         if image.isNull():

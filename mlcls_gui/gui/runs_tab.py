@@ -10,7 +10,6 @@ folder of many runs on a network drive must not freeze the window.
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from mlcls_gui.core.runs import (
     table_row,
 )
 
-from .background import BackgroundTask
+from .task_runner import TaskRunner
 from .config_diff_view import ConfigDiffView
 from .run_curves_plot import RunCurvesPlot
 
@@ -99,8 +98,10 @@ class RunsTab(QWidget):
         self._output_folder = ""
         self._extra_folders: list[str] = []
         self._loaded = LoadedRuns([], {}, [], [])
-        self._task: BackgroundTask | None = None
-        self._reload = False
+        self._runner = TaskRunner("runs-load", self)
+        self._runner.done.connect(self._on_load_task_done)
+        self._runner.failed.connect(self._on_load_task_failed)
+        self._runner.finished.connect(self._on_load_task_finished)
         self._stale = False  # asked to refresh while hidden: done when the tab is shown
         self.last_opened_folder = ""
         self._timer = QTimer(self)
@@ -193,7 +194,7 @@ class RunsTab(QWidget):
         return list(self._loaded.records)
 
     def is_loading(self) -> bool:
-        return self._task is not None
+        return self._runner.is_busy()
 
     def refresh(self) -> None:
         """Read the folders again off the GUI thread (e.g. after a run started or ended);
@@ -203,20 +204,14 @@ class RunsTab(QWidget):
             self._stale = True
             return
         self._stale = False
-        if self._task is not None:
-            self._reload = True
-            return
         folders = self.folders()
         if not folders:
+            self._runner.abandon()  # a load of folders no longer listed must not show up later
             self._show(LoadedRuns([], {}, [], []))
             return
         self.status_label.setText("Reading the runs…")
-        task = BackgroundTask(functools.partial(load_folders, folders), name="runs-load", parent=self)
-        task.done.connect(self._on_load_task_done)
-        task.failed.connect(self._on_load_task_failed)
-        task.finished.connect(self._on_load_task_finished)
-        self._task = task
-        task.start()
+        # A load still running is replaced: its (older) result is never shown.
+        self._runner.replace(lambda _j: load_folders(folders))
 
     def select_runs(self, folders: list[Path]) -> None:
         """Select the rows of these run folders (tests, and keeping a selection across a reload)."""
@@ -249,9 +244,7 @@ class RunsTab(QWidget):
 
     def shutdown(self, msecs: int = 30_000) -> None:
         self._timer.stop()
-        self._reload = False
-        if self._task is not None:
-            self._task.wait(msecs)
+        self._runner.shutdown(msecs)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
@@ -378,9 +371,4 @@ class RunsTab(QWidget):
 
     @Slot()
     def _on_load_task_finished(self) -> None:
-        self._task = None
-        if self._reload:
-            self._reload = False
-            self.refresh()
-        else:
-            self.runs_loaded.emit()
+        self.runs_loaded.emit()

@@ -2,7 +2,7 @@
 
 ``overlay_image`` is the work (decode, Grad-CAM, blend, scale; a QImage, which
 may be made on any thread). ``SaliencyJobs`` queues requests and runs them in
-small chunks on one ``BackgroundTask`` at a time, so a list of a hundred
+small chunks on one ``TaskRunner`` task at a time, so a list of a hundred
 thumbnails never starts a hundred threads; each result arrives on the GUI
 thread as ``ready(key, image)`` or ``failed(key, message, model_problem)``
 (``model_problem``: no image will get a map from this model, e.g. an
@@ -22,7 +22,6 @@ Review list)::
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ from typing import Any, Callable, Hashable, Iterable
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
-from .background import BackgroundTask, summarize_exception
+from .background import summarize_exception
+from .task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -141,9 +141,11 @@ class SaliencyJobs(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._queue: list[_Request] = []
-        self._task: BackgroundTask | None = None
+        self._runner = TaskRunner("saliency", self)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_task_failed)
+        self._runner.finished.connect(self._on_task_finished)
         self._running_keys: set[Hashable] = set()
-        self._cancel = threading.Event()
         self._models = _ModelCache()
 
     def request(self, key: Hashable, model: Any, path: str, label: str, size: int) -> None:
@@ -158,26 +160,19 @@ class SaliencyJobs(QObject):
         self._queue.clear()
 
     def is_busy(self) -> bool:
-        return self._task is not None or bool(self._queue)
+        return self._runner.is_busy() or bool(self._queue)
 
     def shutdown(self, msecs: int = 30_000) -> None:
         self._queue.clear()
-        self._cancel.set()
-        if self._task is not None:
-            self._task.wait(msecs)
+        self._runner.shutdown(msecs)  # stops the chunk between images; no later chunk starts
 
     def _start_next(self) -> None:
-        if self._task is not None or not self._queue:
+        if self._runner.is_busy() or not self._queue:
             return
         chunk, self._queue = self._queue[:CHUNK], self._queue[CHUNK:]
         self._running_keys = {r.key for r in chunk}
-        task = BackgroundTask(functools.partial(run_chunk, chunk, self._models, self._cancel),
-                              name="saliency", parent=self)
-        task.done.connect(self._on_task_done)
-        task.failed.connect(self._on_task_failed)
-        task.finished.connect(self._on_task_finished)
-        self._task = task
-        task.start()
+        models = self._models
+        self._runner.start(lambda job: run_chunk(chunk, models, job.cancel))
 
     @Slot(object)
     def _on_task_done(self, results: list[ChunkResult]) -> None:
@@ -195,12 +190,8 @@ class SaliencyJobs(QObject):
 
     @Slot()
     def _on_task_finished(self) -> None:
-        task = self._task
-        self._task = None
         self._running_keys = set()
-        if task is not None:
-            task.deleteLater()
-        if self._queue and not self._cancel.is_set():
+        if self._queue:
             self._start_next()
         else:
             self.idle.emit()

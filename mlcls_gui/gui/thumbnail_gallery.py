@@ -10,7 +10,6 @@ evaluated model file (``set_model_source``).
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 from pathlib import Path
@@ -32,8 +31,8 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.evaluation import ImageResult
 
-from .background import BackgroundTask
 from .saliency_view import SALIENCY_TOOLTIP, SaliencyJobs
+from .task_runner import TaskRunner
 from .thumbnails import make_thumbnail
 
 logger = logging.getLogger(__name__)
@@ -83,7 +82,10 @@ class MistakesGallery(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._thumb_task: BackgroundTask | None = None
+        self._thumbs = TaskRunner("thumbnails", self)
+        self._thumbs.done.connect(self._on_thumb_task_done)
+        self._thumbs.failed.connect(self._on_thumb_task_failed)
+        self._thumbs.finished.connect(self._on_thumb_task_finished)
         self._thumb_queue: list[str] = []
         self._thumb_cache: dict[str, QIcon] = {}
         self._placeholder = QIcon(_placeholder_pixmap())
@@ -195,8 +197,7 @@ class MistakesGallery(QWidget):
         """Load no more thumbnails or overlays and wait for the chunks being made."""
         self._thumb_queue.clear()
         self.saliency.shutdown(msecs)
-        if self._thumb_task is not None:
-            self._thumb_task.wait(msecs)
+        self._thumbs.shutdown(msecs)
 
     # ------------------------------------------------------------ saliency
     def _icon_for(self, path: str) -> QIcon:
@@ -258,21 +259,17 @@ class MistakesGallery(QWidget):
             self.saliency_note.setText(f"No saliency map for {html.escape(Path(path).name)}: "
                                        f"{html.escape(message)}")
 
-    def _start_thumbnail_chunk(self) -> None:
-        if self._thumb_task is not None:
-            return  # the running chunk starts the next one when it finishes
+    def _start_thumbnail_chunk(self) -> bool:
+        """Start loading the next chunk; False when no chunk runs now (nothing left)."""
+        if self._thumbs.is_busy():
+            return True  # the running chunk starts the next one when it finishes
         chunk: list[str] = []
         while not chunk and self._thumb_queue:
             chunk = [p for p in self._thumb_queue[:THUMBNAIL_CHUNK] if p not in self._thumb_cache]
             del self._thumb_queue[:THUMBNAIL_CHUNK]
         if not chunk:
-            return
-        task = BackgroundTask(functools.partial(load_thumbnails, chunk), name="thumbnails", parent=self)
-        task.done.connect(self._on_thumb_task_done)
-        task.failed.connect(self._on_thumb_task_failed)
-        task.finished.connect(self._on_thumb_task_finished)
-        self._thumb_task = task
-        task.start()
+            return False
+        return self._thumbs.start(lambda _j: load_thumbnails(chunk))
 
     @Slot(QListWidgetItem)
     def _on_thumbnail_list_item_activated(self, item: QListWidgetItem) -> None:
@@ -294,13 +291,8 @@ class MistakesGallery(QWidget):
 
     @Slot()
     def _on_thumb_task_finished(self) -> None:
-        task = self._thumb_task
-        self._thumb_task = None
-        if task is not None:
-            task.deleteLater()
-        if self._thumb_queue:
-            self._start_thumbnail_chunk()
-        else:
+        # The rest of the queue may be cached meanwhile: then nothing starts and all is shown.
+        if not self._start_thumbnail_chunk():
             self.all_shown.emit()
 
 

@@ -9,9 +9,6 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QWidget
 
-# Moved to task_runner, which polls them; evaluate_panel still imports them from here.
-from .task_runner import PROGRESS_POLL_MS, ProgressState  # noqa: F401
-
 logger = logging.getLogger(__name__)
 
 MODEL_FILTER = "mlcls-gui model (*.pt *.pth);;All files (*)"  # a PathField's filter for model files

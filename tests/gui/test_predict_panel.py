@@ -9,6 +9,7 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.checkpoint import load_model_file
+from mlcls_gui.gui.background import live_threads
 from mlcls_gui.gui.predict_panel import PredictPanel
 
 from .conftest import drop_urls
@@ -202,7 +203,8 @@ def test_opening_a_model_while_another_loads_never_blocks_the_window(
     assert panel.open_model_button.isEnabled()  # a third choice may follow at once
     qtbot.waitUntil(lambda: panel.model_path() == str(fast), timeout=TIMEOUT)
     # The abandoned load ends later; its model is never used.
-    qtbot.waitUntil(lambda: not panel._abandoned_tasks, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not any(thread.objectName() == "mlcls-load-model" for thread in live_threads()),
+                    timeout=TIMEOUT)
     assert loaded == [str(fast)]
     assert panel.model_path() == str(fast) and panel.has_model()
     assert "fast.pt" in panel.model_label.text()
