@@ -83,6 +83,7 @@ class ConfigForm(QWidget):
     validity_changed = Signal(bool)
     config_loaded = Signal(object)  # TrainConfig read from a JSON file
     reset_done = Signal()  # the user reset every setting to its default
+    lr_find_requested = Signal()  # the "Find…" button beside the learning rate
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -232,6 +233,16 @@ class ConfigForm(QWidget):
                 line.setContentsMargins(0, 0, 0, 0)
                 line.addWidget(editor, 1)
                 line.addWidget(browse)
+            elif name == "learning_rate":
+                find = QPushButton("Find…")
+                find.setObjectName("lr_find_button")
+                find.setToolTip("Run a short learning-rate range test on the data and suggest a value.")
+                find.clicked.connect(self.lr_find_requested)
+                value_widget = QWidget()
+                line = QHBoxLayout(value_widget)
+                line.setContentsMargins(0, 0, 0, 0)
+                line.addWidget(editor, 1)
+                line.addWidget(find)
         editor.setObjectName(f"field_{name}")
         tip = f"<b>{html.escape(spec.label)}</b> (<code>{name}</code>)<br>{html.escape(spec.help)}"
         allowed = html.escape(spec.describe_allowed(kind))

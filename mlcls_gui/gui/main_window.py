@@ -8,7 +8,6 @@ final model too. Widgets only show things; this window decides.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from pathlib import Path
@@ -24,9 +23,9 @@ from mlcls_gui.core.events import PhaseChanged, RunFinished, RunStarted
 from . import window_settings
 from .archive_panel import ArchivePanel
 from .runs_tab import RunsTab
-from .tab_links import RunsTabLinks
+from .task_runner import TaskRunner
+from .tab_links import LrFinderLink, RunsTabLinks
 from .audit_view import AuditView
-from .background import BackgroundTask
 from .batch_predict_panel import BatchPredictPanel
 from .config_form import ConfigForm, DeviceChoice
 from .data_panel import DataPanel
@@ -79,8 +78,13 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._torch_ready = False
         self._torch_error = ""
-        self._warm_up: BackgroundTask | None = None
-        self._demo_task: BackgroundTask | None = None
+        self._warm_up = TaskRunner("warm-up", self)
+        self._warm_up.done.connect(self._on_warm_up_done)
+        self._warm_up.failed.connect(self._on_warm_up_failed)
+        self._warm_up.finished.connect(self._update_start_state)
+        self._demo_task = TaskRunner("demo", self)
+        self._demo_task.done.connect(self._on_demo_task_done)
+        self._demo_task.failed.connect(self._on_demo_task_failed)
         self._demo_output = Path()
         self._last_finish: RunFinished | None = None
         self._end_reason = ""
@@ -110,6 +114,7 @@ class MainWindow(QMainWindow):
         guard_wheel_in(self)
         build_menu(self)
         self._runs_links = RunsTabLinks(self)
+        self.lr_finder = LrFinderLink(self)
         self.statusBar().showMessage("Loading PyTorch in the background…")
 
         self._log_bridge = LogBridge(self)
@@ -144,12 +149,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================ setup
     def start_warm_up(self) -> None:
-        task = BackgroundTask(warm_up, name="warm-up", parent=self)
-        task.done.connect(self._on_warm_up_done)
-        task.failed.connect(self._on_warm_up_failed)
-        task.finished.connect(self._on_warm_up_finished)
-        self._warm_up = task
-        task.start()
+        self._warm_up.start(lambda _job: warm_up())
 
     def _restore_settings(self) -> None:
         geometry = window_settings.stored_bytes(self.settings, "window/geometry")
@@ -188,13 +188,8 @@ class MainWindow(QMainWindow):
         base = app_data_dir()
         data, output = base / DEMO_DATA_FOLDER, base / DEMO_OUTPUT_FOLDER
         self.run_panel.set_state("Preparing the demo dataset…")
-        task = BackgroundTask(functools.partial(ensure_demo_dataset, data), name="demo", parent=self)
         self._demo_output = output
-        task.done.connect(self._on_demo_task_done)
-        task.failed.connect(self._on_demo_task_failed)
-        task.finished.connect(self._on_demo_task_finished)
-        self._demo_task = task
-        task.start()
+        self._demo_task.start(lambda _job: ensure_demo_dataset(data))  # a second request while busy is one
 
     def is_ready(self) -> bool:
         return self._ready
@@ -316,13 +311,12 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.predict_panel.shutdown()
         for panel in (self.evaluate_panel, self.batch_predict_panel, self.audit_view, self.config_form,
-                      self.archive_panel, self.runs_tab, *self.findChildren(ExportDialog)):
+                      self.archive_panel, self.runs_tab, self.lr_finder, *self.findChildren(ExportDialog)):
             panel.shutdown()
         self.data_panel.wait_for_scan()
         self.resume_checker.wait()
-        for task in (self._warm_up, self._demo_task):
-            if task is not None:
-                task.wait()
+        for runner in (self._warm_up, self._demo_task):
+            runner.shutdown()
         logging.getLogger("mlcls_gui").removeHandler(self._log_handler)
 
     def _set_locked(self, locked: bool) -> None:
@@ -357,11 +351,6 @@ class MainWindow(QMainWindow):
         self._torch_error = summary
         self.last_error_box = show_error(self, "PyTorch could not be loaded", summary, details)
 
-    @Slot()
-    def _on_warm_up_finished(self) -> None:
-        self._warm_up = None
-        self._update_start_state()
-
     @Slot(object)
     def _on_demo_task_done(self, root: Path) -> None:
         output = self._demo_output
@@ -377,10 +366,6 @@ class MainWindow(QMainWindow):
     def _on_demo_task_failed(self, summary: str, details: str) -> None:
         self.run_panel.set_state("The demo dataset could not be prepared.", "#c62828")
         self.last_error_box = show_error(self, "Demo dataset", summary, details)
-
-    @Slot()
-    def _on_demo_task_finished(self) -> None:
-        self._demo_task = None
 
     @Slot(str)
     def _on_data_panel_root_chosen(self, root: str) -> None:

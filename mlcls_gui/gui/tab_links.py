@@ -1,13 +1,16 @@
-"""The Runs tab's links to the rest of the window: open a run's model in
-Predict or Evaluate, follow the output folder, refresh when a run starts or
-ends. Kept out of ``main_window.py`` so the window only owns a run's lifecycle."""
+"""Links between the window's panels that are not about a run's lifecycle:
+the Runs tab (open a run's model in Predict or Evaluate, refresh when earlier
+runs are pruned) and the learning-rate finder (opened from the settings form,
+its suggestion applied to it). Kept out of ``main_window.py`` so the window only
+owns a run's lifecycle."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 
+from .lr_find_dialog import LrFindDialog
 from .runs_tab import RunsTab
 
 
@@ -41,3 +44,51 @@ class RunsTabLinks(QObject):
             panel.set_data_root(record.data_root)
             panel.set_split("test")
         window.main_tabs.setCurrentWidget(panel)
+
+
+class LrFinderLink(QObject):
+    """Opens the learning-rate finder on the form's settings; Apply sets the
+    form's learning rate. One dialog at a time; it is shut down with the window."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self._window = window
+        self.dialog: LrFindDialog | None = None
+        window.config_form.lr_find_requested.connect(self.open)
+
+    @Slot()
+    def open(self) -> None:
+        window = self._window
+        if self.dialog is not None:
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+            return
+        config = window.config_form.config()
+        problem = ("Fix the settings marked in red first." if config is None
+                   else "Choose a data folder first: the test trains on its images." if not config.images_root
+                   else window.data_panel.blocking_reason())
+        if problem:
+            window.statusBar().showMessage(f"Learning-rate finder: {problem}", 8000)
+            return
+        dialog = LrFindDialog(config, window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.applied.connect(self._apply)
+        dialog.destroyed.connect(self._forget)
+        self.dialog = dialog
+        dialog.open()
+        dialog.start()
+
+    def shutdown(self) -> None:
+        if self.dialog is not None:
+            self.dialog.shutdown()
+
+    @Slot(float)
+    def _apply(self, learning_rate: float) -> None:
+        form = self._window.config_form
+        config = form.config()
+        if config is not None:
+            form.set_config(config.with_values(learning_rate=float(f"{learning_rate:.3g}")))
+
+    @Slot()
+    def _forget(self) -> None:
+        self.dialog = None

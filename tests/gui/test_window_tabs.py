@@ -61,3 +61,32 @@ def test_the_last_model_is_reopened_in_the_next_session(qtbot: QtBot, make_windo
     qtbot.waitUntil(second.predict_panel.has_model, timeout=30_000)
     assert second.predict_panel.model_path() == str(trained_model)
     qtbot.waitUntil(lambda: not second.predict_panel.is_busy(), timeout=30_000)
+
+
+def test_the_learning_rate_finder_opens_from_the_form_and_its_suggestion_is_applied(
+        qtbot: QtBot, make_window, demo_root: Path, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    window = make_window()
+    find = window.config_form.findChild(QPushButton, "lr_find_button")
+    window.apply_config(tiny_config(demo_root, tmp_path / "out", arch="tiny_cnn"))
+    wait_until_ready(qtbot, window)
+    find.click()
+    dialog = window.lr_finder.dialog
+    assert dialog is not None
+    with qtbot.waitSignal(dialog.test_finished, timeout=60_000) as finished:
+        pass
+    assert finished.args[0] in ("completed", "diverged")
+    suggestion = dialog.suggestion()
+    assert suggestion is not None
+    dialog.apply_button.click()
+    applied = window.config_form.config().learning_rate
+    assert applied == float(f"{suggestion:.3g}") and applied != 1e-4  # the default would not show a change
+    assert not (tmp_path / "out").exists()  # the test never touches the output folder
+
+
+def test_the_learning_rate_finder_says_what_is_missing_instead_of_opening(qtbot: QtBot, make_window) -> None:
+    window = make_window()
+    window.config_form.lr_find_requested.emit()
+    assert window.lr_finder.dialog is None
+    assert "data folder" in window.statusBar().currentMessage().lower()
