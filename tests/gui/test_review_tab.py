@@ -1,0 +1,170 @@
+"""Review tab: finder in the background, chips and keys, Apply moves, Undo restores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from mlcls_gui.core.demo import write_demo_dataset
+from mlcls_gui.core.label_review import ReviewOptions
+from mlcls_gui.gui.review_tab import ALL_LABELS, ReviewTab
+
+FAST = ReviewOptions(train_arch="tiny_cnn", train_image_size=32, train_epochs=2)
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    found: dict[str, bytes | None] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            found[os.path.relpath(os.path.join(dirpath, name), root)] = None
+        for name in filenames:
+            found[os.path.relpath(os.path.join(dirpath, name), root)] = Path(dirpath, name).read_bytes()
+    return found
+
+
+@pytest.fixture
+def data(tmp_path: Path, demo_root: Path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(demo_root, root)
+    return root
+
+
+@pytest.fixture
+def tab(qtbot) -> ReviewTab:
+    widget = ReviewTab()
+    widget.options = FAST
+    widget.confirm_apply = lambda count: True  # type: ignore[method-assign]
+    widget.resize(1100, 700)
+    qtbot.addWidget(widget)
+    widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def reviewed(qtbot, tab: ReviewTab, root: Path) -> None:
+    tab.set_data_root(str(root))
+    with qtbot.waitSignal(tab.review_finished, timeout=120_000):
+        qtbot.mouseClick(tab.find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=10_000)
+
+
+def test_review_lists_ranked_rows_with_chips_and_thumbnails(qtbot, tab: ReviewTab, data: Path, tmp_path: Path) -> None:
+    reviewed(qtbot, tab, data)
+    report = tab.report()
+    assert report is not None and len(report.items) == 54
+    rows = tab.rows()
+    assert [row.path for row in rows] == [item.path for item in report.items]
+    assert len(rows[0].chips) == 4 and tab.current_row() is rows[0]
+    assert "never saw" in tab.status.text() and "feature extractor was trained on" in tab.status.text()
+    qtbot.waitUntil(lambda: all(row.thumbnail.has_image() for row in tab.rows()), timeout=10_000)
+    # The filter keeps images whose given or suggested labels hold the label.
+    tab.filter_box.setCurrentText("cross")
+    assert tab.rows() and all("cross" in r.item.given or "cross" in r.item.suggested for r in tab.rows())
+    tab.flagged_only.setChecked(True)
+    assert all(row.item.flagged for row in tab.rows())
+    tab.flagged_only.setChecked(False)
+    tab.filter_box.setCurrentText(ALL_LABELS)
+    shot = tmp_path / "review_tab.png"
+    assert tab.grab().save(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_keys_move_toggle_and_accept(qtbot, tab: ReviewTab, data: Path) -> None:
+    reviewed(qtbot, tab, data)
+    tab.setFocus()
+    first = tab.current_row()
+    qtbot.keyClick(tab, Qt.Key.Key_Down)
+    second = tab.current_row()
+    assert second is not first and second is tab.rows()[1]
+    qtbot.keyClick(tab, Qt.Key.Key_Up)
+    assert tab.current_row() is first
+    label = first.chips[0].label
+    had = label in first.item.given
+    qtbot.keyClick(tab, Qt.Key.Key_1)
+    assert (label in first.new_labels()) is not had
+    qtbot.keyClick(tab, Qt.Key.Key_1)  # back again: no change pending
+    assert tab.pending_changes() == {}
+    qtbot.keyClick(tab, Qt.Key.Key_Return)  # accept the suggestion, go on
+    assert set(first.new_labels()) == set(first.item.suggested)
+    assert tab.current_row() is second
+    changed = set(first.item.suggested) != set(first.item.given)
+    assert (first.path in tab.pending_changes()) is changed
+
+
+def test_clicking_a_chip_toggles_its_label(qtbot, tab: ReviewTab, data: Path) -> None:
+    reviewed(qtbot, tab, data)
+    row = tab.rows()[3]
+    chip = next(c for c in row.chips if c.label not in row.item.given)
+    qtbot.mouseClick(chip, Qt.MouseButton.LeftButton)
+    assert chip.label in row.new_labels()
+    assert tab.current_row() is row
+    assert tab.pending_changes()[row.path] == row.new_labels()
+    assert tab.apply_button.isEnabled() and "1 change" in tab.apply_button.text()
+
+
+def test_apply_moves_and_undo_restores_the_tree(qtbot, tab: ReviewTab, data: Path) -> None:
+    before = snapshot(data)
+    reviewed(qtbot, tab, data)
+    rows = tab.rows()[:2]
+    targets = []
+    for row in rows:  # give each a label set it does not have
+        new = ("circle", "cross") if set(row.item.given) != {"circle", "cross"} else ("square",)
+        row.set_labels(new)
+        targets.append((row.path, new))
+    assert len(tab.pending_changes()) == 2
+    with qtbot.waitSignal(tab.data_changed, timeout=10_000) as changed:
+        qtbot.mouseClick(tab.apply_button, Qt.MouseButton.LeftButton)
+    assert changed.args == [str(data)]
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=10_000)
+    for old_path, new in targets:
+        assert not Path(old_path).exists()
+        assert (data / "+".join(new) / Path(old_path).name).is_file()
+    assert tab.pending_changes() == {}
+    assert tab.undo_button.isEnabled()
+    # The list follows the files: the moved rows now show their new labels as given.
+    given = {Path(item.path).name: item.given for item in tab.report().items}
+    assert given[Path(targets[0][0]).name] == targets[0][1]
+    with qtbot.waitSignal(tab.data_changed, timeout=10_000):
+        qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=10_000)
+    assert snapshot(data) == before
+    assert not tab.undo_button.isEnabled()
+
+
+def test_cancel_ends_the_review(qtbot, tab: ReviewTab, data: Path) -> None:
+    tab.options = ReviewOptions(train_arch="tiny_cnn", train_image_size=32, train_epochs=50)
+    tab.set_data_root(str(data))
+    qtbot.mouseClick(tab.find_button, Qt.MouseButton.LeftButton)
+    assert tab.cancel_button.isEnabled()
+    qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=60_000)
+    assert tab.status.text() == "Cancelled."
+    assert tab.report() is None and tab.find_button.isEnabled()
+
+
+def test_errors_show_one_line(qtbot, tab: ReviewTab, tmp_path: Path) -> None:
+    root = write_demo_dataset(tmp_path / "few", images_per_folder=1, image_size=16)
+    tab.set_data_root(str(root))
+    qtbot.mouseClick(tab.find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=30_000)
+    assert "needs at least 10" in tab.status.text()
+    assert tab.last_error_box is not None
+    tab.last_error_box.close()
+
+
+def test_overlay_can_be_swapped_in(qtbot, tab: ReviewTab, data: Path) -> None:
+    from PySide6.QtGui import QColor, QPixmap
+
+    reviewed(qtbot, tab, data)
+    thumb = tab.rows()[0].thumbnail
+    qtbot.waitUntil(thumb.has_image, timeout=10_000)
+    plain = thumb.pixmap().toImage()
+    overlay = QPixmap(8, 8)
+    overlay.fill(QColor("red"))
+    thumb.set_overlay(overlay, opacity=0.8)
+    assert thumb.pixmap().toImage() != plain
+    thumb.set_overlay(None)
+    assert thumb.pixmap().toImage() == plain
