@@ -22,9 +22,10 @@ from mlcls_gui.core.events import PhaseChanged, RunFinished, RunStarted
 
 from . import window_settings
 from .archive_panel import ArchivePanel
+from .review_tab import ReviewTab
 from .runs_tab import RunsTab
 from .task_runner import TaskRunner
-from .tab_links import LrFinderLink, RunsTabLinks
+from .tab_links import LrFinderLink, ReviewTabLinks, RunsTabLinks
 from .audit_view import AuditView
 from .batch_predict_panel import BatchPredictPanel
 from .config_form import ConfigForm, DeviceChoice
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         self.batch_predict_panel = BatchPredictPanel()
         self.archive_panel = ArchivePanel()
         self.runs_tab = RunsTab()
+        self.review_tab = ReviewTab()
         self.export_dialog: ExportDialog | None = None  # File → Export model…
         self.resume_checker = ResumeChecker(self)
         self._audit_stale = True
@@ -114,6 +116,7 @@ class MainWindow(QMainWindow):
         guard_wheel_in(self)
         build_menu(self)
         self._runs_links = RunsTabLinks(self)
+        self._review_links = ReviewTabLinks(self)
         self.lr_finder = LrFinderLink(self)
         self.statusBar().showMessage("Loading PyTorch in the background…")
 
@@ -311,7 +314,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.predict_panel.shutdown()
         for panel in (self.evaluate_panel, self.batch_predict_panel, self.audit_view, self.config_form,
-                      self.archive_panel, self.runs_tab, self.lr_finder, *self.findChildren(ExportDialog)):
+                      self.archive_panel, self.runs_tab, self.review_tab, self.lr_finder, *self.findChildren(ExportDialog)):
             panel.shutdown()
         self.data_panel.wait_for_scan()
         self.resume_checker.wait()
@@ -324,6 +327,7 @@ class MainWindow(QMainWindow):
         self.data_panel.set_locked(locked)
         self.run_panel.set_running(locked)
         self.archive_panel.set_running(locked)
+        self.review_tab.set_locked(locked)
         self.runs_tab.refresh()  # a run starting (archiving the last) or ending changes the list
 
     def _update_start_state(self) -> None:

@@ -59,6 +59,7 @@ class ReviewTab(QWidget):
         self.options = ReviewOptions()
         self._root = ""
         self._model = ""
+        self._locked = False  # a training run reads the data: nothing may move under it
         self._report: ReviewReport | None = None
         self._edits: dict[str, tuple[str, ...]] = {}  # path -> new labels, for changed images
         self._rows: list[ReviewRow] = []
@@ -161,6 +162,11 @@ class ReviewTab(QWidget):
     def data_root(self) -> str:
         return self._root
 
+    def set_locked(self, locked: bool) -> None:
+        """While a run trains on the data, Apply and Undo (which move its files) are off."""
+        self._locked = locked
+        self._update_controls()
+
     def is_busy(self) -> bool:
         return self._task is not None
 
@@ -203,7 +209,7 @@ class ReviewTab(QWidget):
 
     def apply_changes(self) -> None:
         changes = {path: labels for path, labels in self._edits.items() if labels}
-        if self._task is not None or not changes or not self.confirm_apply(len(changes)):
+        if self._task is not None or self._locked or not changes or not self.confirm_apply(len(changes)):
             return
         from mlcls_gui.core.relabel import apply_label_changes
 
@@ -211,7 +217,7 @@ class ReviewTab(QWidget):
         self._run(functools.partial(apply_label_changes, self._root, changes), "relabel", self._on_applied)
 
     def undo_last_apply(self) -> None:
-        if self._task is not None or not self._root:
+        if self._task is not None or self._locked or not self._root:
             return
         from mlcls_gui.core.relabel import undo_last_apply
 
@@ -419,8 +425,11 @@ class ReviewTab(QWidget):
         self.clear_model_button.setEnabled(not busy and bool(self._model))
         changes = sum(1 for labels in self._edits.values() if labels)
         self.apply_button.setText(f"Apply {changes} change(s)" if changes else "Apply")
-        self.apply_button.setEnabled(changes > 0 and not busy)
-        self.undo_button.setEnabled(not busy and bool(self._root) and _can_undo(self._root))
+        self.apply_button.setEnabled(changes > 0 and not busy and not self._locked)
+        self.undo_button.setEnabled(not busy and not self._locked and bool(self._root) and _can_undo(self._root))
+        locked_tip = "A training run is reading this data; apply or undo when it has finished." if self._locked else ""
+        self.apply_button.setToolTip(locked_tip)
+        self.undo_button.setToolTip(locked_tip)
         self.more_button.setVisible(len(self._rows) < len(self._shown_items))
 
     def _choose_model(self) -> None:

@@ -1,6 +1,7 @@
 """Links between the window's panels that are not about a run's lifecycle:
 the Runs tab (open a run's model in Predict or Evaluate, refresh when earlier
-runs are pruned) and the learning-rate finder (opened from the settings form,
+runs are pruned), the Review tab (follows the data folder and the model in
+Predict; the data panel rescans after an apply or undo) and the learning-rate finder (opened from the settings form,
 its suggestion applied to it). Kept out of ``main_window.py`` so the window only
 owns a run's lifecycle."""
 
@@ -11,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Slot
 
 from .lr_find_dialog import LrFindDialog
+from .review_tab import ReviewTab
 from .runs_tab import RunsTab
 
 
@@ -92,3 +94,22 @@ class LrFinderLink(QObject):
     @Slot()
     def _forget(self) -> None:
         self.dialog = None
+
+
+class ReviewTabLinks(QObject):
+    """Connects ``window.review_tab`` (a ReviewTab) to the data panel and Predict."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self._window = window
+        tab: ReviewTab = window.review_tab
+        # Any way the folder changes (picked, dropped, loaded settings, the demo) rescans it.
+        window.data_panel.summary_changed.connect(lambda: tab.set_data_root(window.data_panel.root()))
+        window.predict_panel.model_loaded.connect(tab.set_model_path)
+        tab.data_changed.connect(self._rescan)
+
+    @Slot(str)
+    def _rescan(self, root: str) -> None:
+        panel = self._window.data_panel
+        if panel.root() == root:
+            panel.rescan()

@@ -90,3 +90,19 @@ def test_the_learning_rate_finder_says_what_is_missing_instead_of_opening(qtbot:
     window.config_form.lr_find_requested.emit()
     assert window.lr_finder.dialog is None
     assert "data folder" in window.statusBar().currentMessage().lower()
+
+
+def test_the_review_tab_follows_the_data_folder_and_is_locked_while_training(
+        qtbot: QtBot, make_window, demo_root: Path, tmp_path: Path) -> None:
+    window = make_window()
+    window.apply_config(tiny_config(demo_root, tmp_path / "out", arch="tiny_cnn", n_epochs=1))
+    wait_until_ready(qtbot, window)
+    review = window.review_tab
+    assert review.data_root() == str(demo_root)
+    with qtbot.waitSignal(window.run_ended, timeout=RUN_TIMEOUT):
+        assert window.start_run()
+        assert review._locked and not review.undo_button.isEnabled()
+        assert "training run" in review.apply_button.toolTip()
+    assert not review._locked
+    # The run's final model reaches Predict, and from there the Review tab.
+    qtbot.waitUntil(lambda: review._model.endswith("final_model.pt"), timeout=30_000)
