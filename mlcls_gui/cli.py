@@ -28,7 +28,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from mlcls_gui import __version__
 from mlcls_gui.core.errors import MlclsError
@@ -322,6 +322,18 @@ def check_output_file(path: str, option: str) -> None:
         raise ConfigError(f"{option} {path}: {exc.strerror or exc}.") from None
 
 
+def write_json_output(path: str, data: Any, option: str, *, indent: int = 1) -> None:
+    """Write an option's JSON file atomically: a failed write leaves no half file
+    and the error is one line naming the option."""
+    from mlcls_gui.core.atomic_files import write_json_atomic
+    from mlcls_gui.core.errors import ConfigError
+
+    try:
+        write_json_atomic(Path(path).expanduser(), data, indent=indent)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write it ({exc.strerror or exc}).") from None
+
+
 def check_output_folder(path: str, option: str) -> None:
     """A folder to create or fill: it may be missing, but not a file, and its parent must exist."""
     from mlcls_gui.core.errors import ConfigError
@@ -409,7 +421,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                  threshold=args.threshold)
     print(report.to_text())
     if args.json_file:
-        Path(args.json_file).write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
+        write_json_output(args.json_file, report.to_dict(), "--json")
         print(f"Wrote {args.json_file}", file=sys.stderr)
     return 0
 
@@ -426,7 +438,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     audit = audit_dataset(splits)
     print(audit.to_text())
     if args.json_file:
-        Path(args.json_file).write_text(json.dumps(audit.to_dict(), indent=1) + "\n", encoding="utf-8")
+        write_json_output(args.json_file, audit.to_dict(), "--json")
     return 0
 
 

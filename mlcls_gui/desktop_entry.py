@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlcls_gui.core.atomic_files import write_text_atomic
 from mlcls_gui.core.errors import MlclsError
 
 logger = logging.getLogger(__name__)
@@ -99,9 +100,8 @@ def install_desktop_entry(environ: dict[str, str] | None = None, platform: str |
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
         entry.parent.mkdir(parents=True, exist_ok=True)
-        partial = entry.with_name(entry.name + ".partial")
-        partial.write_text(desktop_entry_text(launcher_command(), png), encoding="utf-8")
-        os.replace(partial, entry)  # a menu watching the folder never reads half a file
+        # A menu watching the folder never reads half a file.
+        write_text_atomic(entry, desktop_entry_text(launcher_command(), png))
     except OSError as exc:
         where = exc.filename or home
         raise DesktopEntryError(

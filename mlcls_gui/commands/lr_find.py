@@ -9,7 +9,6 @@ Nothing is written into the config's output folder.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 from pathlib import Path
@@ -41,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcls_gui.cli import check_output_file
+    from mlcls_gui.cli import check_output_file, write_json_output
     from mlcls_gui.core import lr_finder
     from mlcls_gui.core.errors import ConfigError
 
@@ -72,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Train with it: {shlex.join(words)}")
     if args.json_file:
         payload = {"config": config.to_dict(), **result.to_dict()}
-        Path(args.json_file).expanduser().write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        write_json_output(args.json_file, payload, "--json", indent=2)
         print(f"Wrote {args.json_file}")
     if args.plot:
         draw_plot(result, args.plot)

@@ -13,12 +13,12 @@ import logging
 import os
 import pickle
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 
+from .atomic_files import atomic_write_bytes, new_file_mode  # noqa: F401 - new_file_mode re-exported
 from .errors import CheckpointError
 from .model_file_rules import FieldProblem, check_model_payload
 
@@ -41,54 +41,15 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
     umask's mode like every other output (mkstemp's 0600 would keep other
     users from loading the model)."""
     target = Path(path)
+    content = {"format": FILE_FORMAT, "format_version": FORMAT_VERSION, **payload}
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            _chmod_to_umask(handle.fileno(), tmp_name)
-            torch.save({"format": FILE_FORMAT, "format_version": FORMAT_VERSION, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CheckpointError(
-                f"Could not write {target} ({exc.strerror or exc}). Free disk space or choose "
-                "another output folder; the previous file is unchanged."
-            ) from None
-        raise
-
-
-def new_file_mode() -> int:
-    """The mode ``open()`` would give a new file: 0o666 less the umask."""
-    return 0o666 & ~_current_umask()
-
-
-def _current_umask() -> int:
-    # /proc reads the umask without changing it; os.umask can only read it by
-    # setting it, which races with other threads creating files meanwhile.
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _chmod_to_umask(fd: int, name: str) -> None:
-    mode = new_file_mode()
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, mode)
-    else:  # Windows: only the read-only bit exists
-        os.chmod(name, mode)
+        atomic_write_bytes(target, lambda handle: torch.save(content, handle))
+    except OSError as exc:
+        raise CheckpointError(
+            f"Could not write {target} ({exc.strerror or exc}). Free disk space or choose "
+            "another output folder; the previous file is unchanged."
+        ) from None
 
 
 def load_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:

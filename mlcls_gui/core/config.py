@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import registry
+from .atomic_files import write_json_atomic
 from .errors import ConfigError, ModelError
 from .output_names import FIXED_OUTPUT_NAMES
 
@@ -388,10 +389,7 @@ class TrainConfig:
 
     def save_json(self, path: str | os.PathLike[str]) -> None:
         payload = {"format_version": CONFIG_FORMAT_VERSION, **self.to_dict()}
-        target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        write_json_atomic(Path(path), payload)
 
     @classmethod
     def load_json(cls, path: str | os.PathLike[str]) -> "TrainConfig":

@@ -24,12 +24,12 @@ import io
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+from .atomic_files import write_bytes_atomic
 from .dataset import DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
 from .errors import DatasetError
 from .images import ImageLoadError, is_image_path, probe_image
@@ -431,14 +431,8 @@ def _backup(path: Path) -> Path:
 
 def _write_atomically(path: Path, text: str, *, bom: bool) -> None:
     data = ("\ufeff" if bom else "").encode("utf-8") + text.encode("utf-8")
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        shutil.copymode(path, temp)
-        os.replace(temp, path)
+        # Bytes, not text: the file's own line ends and BOM stay exactly as they were.
+        write_bytes_atomic(path, data, keep_mode=True)
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
         raise CsvLabelsError(f"Cannot write {path} ({exc.strerror or exc}); it was not changed.") from None

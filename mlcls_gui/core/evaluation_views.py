@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic_files import write_json_atomic
 from .evaluation import EvaluationReport
-from .outputs import write_json_atomic
 
 logger = logging.getLogger(__name__)
 

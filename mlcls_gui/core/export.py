@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from .atomic_files import replacing, write_json_atomic
 from .checkpoint import load_model_file
 from .errors import ModelError
 from .images import ImageLoadError
@@ -106,24 +107,24 @@ def export_model(
     pipeline.requires_grad_(False)
     example = torch.randint(0, 256, (2, 3, predictor.image_size, predictor.image_size),
                             dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    temporary = target.with_name(f".{target.name[:200]}.partial")
     try:
-        if format == "onnx":
-            exporter = _write_onnx(pipeline, example, temporary, metadata)
-            exported = _run_onnx(temporary, inputs)
-        else:
-            exporter = _write_torchscript(pipeline, example, temporary, metadata)
-            exported = _run_torchscript(temporary, inputs)
-        difference = _max_abs_difference(exported, reference)
-        if not difference <= tolerance:  # NaN fails too
-            raise ExportError(
-                f"The {format} export does not match PyTorch: probabilities differ by up to "
-                f"{difference:.2e} on {checked_on} (allowed {tolerance:.0e}); nothing was written."
-            )
-        os.replace(temporary, target)
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
+        # The export is written and checked under a temporary name; only a
+        # passing check lets ``replacing`` rename it over the target.
+        with replacing(target) as temporary:
+            if format == "onnx":
+                exporter = _write_onnx(pipeline, example, temporary, metadata)
+                exported = _run_onnx(temporary, inputs)
+            else:
+                exporter = _write_torchscript(pipeline, example, temporary, metadata)
+                exported = _run_torchscript(temporary, inputs)
+            difference = _max_abs_difference(exported, reference)
+            if not difference <= tolerance:  # NaN fails too
+                raise ExportError(
+                    f"The {format} export does not match PyTorch: probabilities differ by up to "
+                    f"{difference:.2e} on {checked_on} (allowed {tolerance:.0e}); nothing was written."
+                )
+    except OSError as exc:
+        raise ExportError(f"Cannot write {target} ({exc.strerror or exc}); nothing was written.") from None
     sidecar = _write_sidecar(target, {
         **metadata, "file": target.name, "exporter": exporter,
         "parity_max_abs_difference": difference, "parity_checked_on": checked_on,
@@ -250,13 +251,9 @@ def _max_abs_difference(exported: torch.Tensor, reference: torch.Tensor) -> floa
 
 def _write_sidecar(target: Path, content: dict[str, Any]) -> Path:
     sidecar = target.with_name(target.name + ".json")
-    temporary = sidecar.with_name(f".{sidecar.name[:200]}.partial")
     try:
-        temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, sidecar)
+        write_json_atomic(sidecar, content)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
         raise ExportError(f"Wrote {target} but not {sidecar} ({exc.strerror or exc}).") from None
     return sidecar
 

@@ -16,8 +16,13 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from .atomic_files import (  # noqa: F401 - write_json_atomic re-exported for the engine
+    atomic_write,
+    is_temporary_for,
+    write_json_atomic,
+)
 from .config import TrainConfig
 from .errors import ConfigError
 from .metrics import MetricReport
@@ -104,13 +109,14 @@ def archive_previous_run(folder: Path, cfg: TrainConfig) -> Path | None:
 
 def remove_stale_temporaries(folder: Path, cfg: TrainConfig) -> list[str]:
     """Delete the temporary files of writes that a killed run never finished
-    (``.name.XXXX.tmp`` from save_atomic, ``name.tmp`` from the CSV/JSON writers).
-    Only a run's own file names: other ``.tmp`` files in the folder are not ours."""
+    (``.name.XXXX.tmp`` from ``atomic_files``; ``name.tmp`` from older versions'
+    CSV/JSON writers). Only a run's own file names: other ``.tmp`` files in the
+    folder are not ours."""
     names = run_file_names(cfg)
     removed: list[str] = []
     for path in sorted(folder.glob("*.tmp")):
         ours = path.name in {f"{name}.tmp" for name in names} or any(
-            path.name.startswith(f".{name}.") for name in names)
+            is_temporary_for(path.name, name) for name in names)
         if not ours or not path.is_file():
             continue
         try:
@@ -123,13 +129,6 @@ def remove_stale_temporaries(folder: Path, cfg: TrainConfig) -> list[str]:
     return removed
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def read_json_or_none(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -140,13 +139,14 @@ def read_json_or_none(path: Path) -> Any:
 def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
     # The fixed columns first; a run's own extras (raw vs EMA scores) after them.
     extra = [key for row in history[:1] for key in row if key not in METRIC_COLUMNS]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+
+    def write(handle: TextIO) -> None:
         writer = csv.DictWriter(handle, fieldnames=[*METRIC_COLUMNS, *extra], extrasaction="ignore")
         writer.writeheader()
         for row in history:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, path)
+
+    atomic_write(path, write, newline="")
 
 
 def report_dict(report: MetricReport, loss: float) -> dict[str, Any]:

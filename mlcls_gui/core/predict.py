@@ -6,8 +6,7 @@ normalisation and threshold travel inside it.
 
 from __future__ import annotations
 
-import contextlib
-import csv
+import itertools
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ from typing import Iterable, Sequence
 import torch
 
 from . import models
+from .atomic_files import write_csv_atomic
 from .checkpoint import load_model_file, save_atomic
 from .dataset import os_reason
 from .devices import resolve_device
@@ -217,21 +217,14 @@ def write_predictions_csv(path: str | os.PathLike[str], labels: Sequence[str],
     _require_folder(target.parent, f"Cannot write {target}")
     if _is_folder(target, f"Cannot write {target}"):
         raise ConfigError(f"Cannot write {target}: it is a folder; give a file name such as predictions.csv.")
-    # A short temporary name: a 250-character target name must not fail on the suffix.
-    temporary = target.with_name(f".{target.name[:200]}.partial")
+    rows = (
+        [p.path, *(f"{p.probabilities[label]:.6f}" if p.ok else "" for label in labels),
+         "+".join(p.predicted), p.error]
+        for p in predictions
+    )
     try:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["path", *labels, "predicted", "error"])
-            for p in predictions:
-                writer.writerow([
-                    p.path, *(f"{p.probabilities[label]:.6f}" if p.ok else "" for label in labels),
-                    "+".join(p.predicted), p.error,
-                ])
-        os.replace(temporary, target)
+        write_csv_atomic(target, itertools.chain([["path", *labels, "predicted", "error"]], rows))
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
         raise ConfigError(f"Cannot write {target} ({os_reason(exc)}).") from None
 
 

@@ -19,13 +19,12 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .atomic_files import write_bytes_atomic, write_json_atomic
 from .dataset import LABEL_SEPARATOR, check_data_root, choose_layout, os_reason, parse_label_folder
 from .errors import DatasetError, MlclsError
 
@@ -288,16 +287,9 @@ def _undo_csv(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResult
             f"Cannot undo: {csv_path} was edited since the apply. Nothing was changed; its labels before "
             f"the apply are in {backup}.")
     data = backup.read_bytes()
-    handle, temp = tempfile.mkstemp(prefix=f".{csv_path.name}.", suffix=".tmp", dir=str(csv_path.parent))
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        shutil.copymode(csv_path, temp)
-        os.replace(temp, csv_path)
+        write_bytes_atomic(csv_path, data, keep_mode=True)  # the user's file keeps its mode
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
         raise RelabelError(f"Cannot restore {csv_path} ({os_reason(exc)}); it was not changed.") from None
     backup.unlink()  # byte-identical to the restored file: the tree is as before the apply
     changed = [Relabelled(path, path, tuple(new), tuple(old)) for path, old, new in entry["changes"]]
@@ -333,10 +325,7 @@ def _write_journal(journal: Path, entries: list[dict[str, Any]]) -> None:
         if not entries:
             journal.unlink(missing_ok=True)
             return
-        temporary = journal.with_name(journal.name + ".partial")
-        temporary.write_text(json.dumps({"format": JOURNAL_FORMAT, "version": 1, "applies": entries},
-                                        indent=1), encoding="utf-8")
-        os.replace(temporary, journal)
+        write_json_atomic(journal, {"format": JOURNAL_FORMAT, "version": 1, "applies": entries}, indent=1)
     except OSError as exc:
         raise RelabelError(f"Cannot write the relabel journal {journal} ({os_reason(exc)}).") from None
 

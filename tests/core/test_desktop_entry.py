@@ -42,7 +42,7 @@ def test_the_cli_writes_entry_and_icons(tmp_path: Path, monkeypatch: pytest.Monk
     assert fields["Type"] == "Application" and fields["Name"] == "mlcls-gui"
     assert fields["Categories"] == "Science;ArtificialIntelligence;ImageProcessing;"
     assert fields["StartupWMClass"] == "mlcls-gui"  # Qt's WM_CLASS is the application name
-    assert not list(entry.parent.glob("*.partial"))
+    assert not list(entry.parent.glob(".*.tmp"))  # no temporary of the atomic write left
 
 
 @pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils not installed")

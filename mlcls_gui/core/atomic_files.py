@@ -1,0 +1,153 @@
+"""Atomic file writes: a reader (or a crash) never sees half a file.
+
+Every output goes through one implementation (``replacing``): write to a
+temporary file beside the target (``.<name>.<random>.tmp``), fsync it, give
+it the umask's mode, then ``os.replace`` it over the target. On any failure the temporary
+is removed and the previous file is untouched. ``outputs.remove_stale_temporaries``
+recognises these temporaries (``is_temporary_for``) when a killed run left one.
+
+Errors are plain ``OSError``: each caller turns them into its own one-line message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
+
+logger = logging.getLogger(__name__)
+
+# The temporary's prefix keeps at most this much of the target's name, so a
+# 255-character name (the Linux limit) still leaves room for ".<random>.tmp".
+_NAME_KEPT = 200
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def temporary_prefix(name: str) -> str:
+    """What every temporary for a file called ``name`` starts with."""
+    return f".{name[:_NAME_KEPT]}."
+
+
+def is_temporary_for(candidate: str, name: str) -> bool:
+    """Whether the file name ``candidate`` is a temporary of a write to ``name``."""
+    return candidate.startswith(temporary_prefix(name)) and candidate.endswith(TEMPORARY_SUFFIX)
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the umask."""
+    return 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    # /proc reads the umask without changing it; os.umask can only read it by
+    # setting it, which races with other threads creating files meanwhile.
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike[str], *, keep_mode: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write by name (for writers that
+    want a file name, such as torch.onnx.export); when the block ends, the file
+    there is fsynced, given its mode and renamed over ``path``. On any failure,
+    the block's included, it is removed and ``path`` is untouched.
+
+    The mode is the umask's (mkstemp's 0600 would keep other users from reading
+    outputs) or, with ``keep_mode``, the replaced file's (the user's own files)."""
+    target = Path(path)
+    fd, name = tempfile.mkstemp(prefix=temporary_prefix(target.name), suffix=TEMPORARY_SUFFIX,
+                                dir=target.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        yield temporary
+        mode = _mode_for(target, keep_mode)
+        # Opened anew: the block may have written through a handle of its own.
+        # The mode is set only now, so a read-only mode kept from the target
+        # cannot stop the writing.
+        fd = os.open(temporary, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(fd)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        if not hasattr(os, "fchmod"):  # Windows: only the read-only bit exists
+            os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        # Also on KeyboardInterrupt: no temporary may stay behind.
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            logger.debug("Could not remove the temporary %s", temporary, exc_info=True)
+        raise
+
+
+def _mode_for(target: Path, keep_mode: bool) -> int:
+    if keep_mode:
+        try:
+            return target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            pass  # a new file: the umask's mode
+    return new_file_mode()
+
+
+def _replace(path: str | os.PathLike[str], open_mode: str, write: Callable[[IO[Any]], None], *,
+             newline: str | None = None, keep_mode: bool = False) -> None:
+    """Every stream writer here: ``write`` fills the temporary through one handle."""
+    encoding = None if "b" in open_mode else "utf-8"
+    with replacing(path, keep_mode=keep_mode) as temporary:
+        with open(temporary, open_mode, encoding=encoding, newline=newline) as handle:
+            write(handle)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[TextIO], None], *,
+                 newline: str | None = None, keep_mode: bool = False) -> None:
+    """Replace ``path`` by what ``write`` writes into a UTF-8 text stream.
+
+    ``newline`` is ``open()``'s (``""`` for the csv module). ``keep_mode``
+    gives a replaced file its former mode (the user's own files) instead of
+    the umask's."""
+    _replace(path, "w", write, newline=newline, keep_mode=keep_mode)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *,
+                       keep_mode: bool = False) -> None:
+    """Replace ``path`` by what ``write`` writes into a binary stream."""
+    _replace(path, "wb", write, keep_mode=keep_mode)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, keep_mode: bool = False) -> None:
+    """Replace ``path`` by exactly ``data``."""
+    atomic_write_bytes(path, lambda handle: handle.write(data), keep_mode=keep_mode)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Replace ``path`` by ``text`` in UTF-8 (line ends as the platform writes them)."""
+    atomic_write(path, lambda handle: handle.write(text))
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> None:
+    """Replace ``path`` by ``data`` as JSON, ending with a newline."""
+    # Serialise first: data that is not JSON fails before any file is touched.
+    text = json.dumps(data, indent=indent) + "\n"
+    write_text_atomic(path, text)
+
+
+def write_csv_atomic(path: str | os.PathLike[str], rows: Iterable[Sequence[object]]) -> None:
+    """Replace ``path`` by ``rows`` written with ``csv.writer`` (its \\r\\n line ends)."""
+    atomic_write(path, lambda handle: csv.writer(handle).writerows(rows), newline="")
