@@ -194,10 +194,11 @@ def test_seed_preset_is_todays_defaults_and_recommended_changes_the_recipe():
     assert all(v == field_default(k) for k, v in preset_values("seed").items())
     custom = TrainConfig(n_epochs=40, image_size=64, learning_rate=0.5)
     recommended = apply_preset(custom, "recommended")
-    assert recommended.loss == "asl" and recommended.lr_schedule == "cosine" and recommended.ema_decay > 0
+    assert recommended.learning_rate == 1e-3 and recommended.lr_schedule == "cosine" and recommended.loss == "bce"
     assert recommended.n_epochs == 40 and recommended.image_size == 64  # fields it does not set stay
     assert early_stop_limit(recommended) == 10  # a quarter of the run's 40 epochs
     assert apply_preset(recommended, "seed") == custom.with_values(learning_rate=field_default("learning_rate"))
+    assert apply_preset(TrainConfig(loss="asl", ema_decay=0.99), "recommended").loss == "bce"  # it sets what it names
     assert matching_preset(recommended) == "recommended" and matching_preset(TrainConfig()) == "seed"
     assert matching_preset(recommended.with_values(loss="focal")) is None
     assert set(changed_from_seed("recommended")) <= set(preset_values("recommended"))

@@ -36,8 +36,8 @@ def test_choosing_a_preset_sets_and_marks_its_fields(qtbot: QtBot) -> None:
         apply_preset(TrainConfig(), "recommended").to_dict() | {"save_model_folder": ""})
     marked = set(form.preset_marked_fields())
     assert marked == set(changed_from_seed("recommended"))
-    loss_label = form._rows["loss"].label
-    assert loss_label.text().startswith(PRESET_MARK) and "Set by preset Recommended" in loss_label.toolTip()
+    schedule_label = form._rows["lr_schedule"].label
+    assert schedule_label.text().startswith(PRESET_MARK) and "Set by preset Recommended" in schedule_label.toolTip()
     assert not form._rows["batch_size"].label.text().startswith(PRESET_MARK)  # not a preset field
     assert "set by preset Recommended" in form.changed_label.text()
 
@@ -49,16 +49,16 @@ def test_editing_after_a_preset_keeps_working(qtbot: QtBot) -> None:
     assert isinstance(rate, QLineEdit)
     rate.setText("0.0005")
     config = form.config()
-    assert config is not None and config.learning_rate == 5e-4 and config.loss == "asl"
+    assert config is not None and config.learning_rate == 5e-4 and config.lr_schedule == "cosine"
     assert form.preset_combo.currentText() == "Custom"
-    assert "learning_rate" not in form.preset_marked_fields() and "loss" in form.preset_marked_fields()
+    assert "learning_rate" not in form.preset_marked_fields() and "lr_schedule" in form.preset_marked_fields()
     assert not form._rows["learning_rate"].label.text().startswith(PRESET_MARK)
-    loss = form.editor("loss")
-    assert isinstance(loss, QComboBox)
-    loss.setCurrentIndex(loss.findData("focal"))
-    assert form.config().loss == "focal" and "loss" not in form.preset_marked_fields()
+    schedule = form.editor("lr_schedule")
+    assert isinstance(schedule, QComboBox)
+    schedule.setCurrentIndex(schedule.findData("onecycle"))
+    assert form.config().lr_schedule == "onecycle" and "lr_schedule" not in form.preset_marked_fields()
     choose(form, "seed")  # back to the seed script: every recipe field as today
-    assert form.config().loss == "bce" and form.preset_marked_fields() == []
+    assert form.config().lr_schedule == "step" and form.preset_marked_fields() == []
     assert form.preset_combo.currentText() == "Seed script"
 
 
