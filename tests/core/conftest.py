@@ -23,7 +23,7 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_config(root: Path, out: Path, **changes) -> TrainConfig:
     base = dict(
         images_root=str(root), save_model_folder=str(out), image_size=32, batch_size=8,
-        n_epochs=2, early_stop_epoch_limit=5, pretrained=False, arch="resnet18",
+        n_epochs=2, early_stop_epoch_limit=5, pretrained=False, arch="tiny_cnn",
         device="cpu", learning_rate=1e-3, val_fraction=0.2, test_fraction=0.2,
     )
     base.update(changes)

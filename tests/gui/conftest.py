@@ -52,7 +52,7 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_config(root: Path, output: Path, **changes: object) -> TrainConfig:
     values: dict[str, object] = dict(
         images_root=str(root), save_model_folder=str(output), image_size=32, batch_size=8,
-        n_epochs=2, pretrained=False, arch="resnet18", device="cpu",
+        n_epochs=2, pretrained=False, arch="tiny_cnn", device="cpu",
     )
     values.update(changes)
     return TrainConfig(**values)  # type: ignore[arg-type]
