@@ -67,7 +67,8 @@ def trained_model(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
     torch.set_num_threads(1)
     output = tmp_path_factory.mktemp("model")
-    result = Trainer(tiny_config(demo_root, output, n_epochs=1)).run()
+    # resnet18: the Predict and Evaluate tests need a model with some skill and its name.
+    result = Trainer(tiny_config(demo_root, output, n_epochs=1, arch="resnet18")).run()
     return Path(result.final_model_path)
 
 

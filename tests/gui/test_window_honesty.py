@@ -23,6 +23,8 @@ RUN_TIMEOUT = 90_000
 
 
 def long_run(window, demo_root: Path, output: Path, **changes: object) -> None:
+    # resnet18: the run must still be training when the test acts on it.
+    changes.setdefault("arch", "resnet18")
     window.apply_config(tiny_config(demo_root, output, n_epochs=40, early_stop_epoch_limit=40, **changes))
 
 
@@ -80,7 +82,8 @@ def test_resume_says_what_it_continues_from_before_it_starts(
         qtbot: QtBot, make_window, demo_root: Path, tmp_path: Path) -> None:
     window = make_window()
     output = tmp_path / "out"
-    window.apply_config(tiny_config(demo_root, output, n_epochs=2))
+    # resnet18: epoch 2 must last long enough for the click to land in it.
+    window.apply_config(tiny_config(demo_root, output, n_epochs=2, arch="resnet18"))
     wait_until_ready(qtbot, window)
     with qtbot.waitSignal(window.run_ended, timeout=RUN_TIMEOUT):
         assert window.start_run()
