@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ import torch
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.demo import write_demo_dataset
 
-# Two cores: keep torch from oversubscribing them in the unit suite.
-torch.set_num_threads(2)
+# Two cores: keep torch from oversubscribing them in the unit suite (one thread
+# per pytest-xdist worker, which runs one test per core).
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture(scope="session")
