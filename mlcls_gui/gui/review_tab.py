@@ -1,11 +1,12 @@
 """Review tab: find likely label mistakes, fix them with the keyboard, apply, undo.
 
-The finder (``core.label_review``) runs on a background thread with progress
-and Cancel. The ranked images show as rows of thumbnail + label chips;
-arrows move, number keys toggle the current image's labels, Enter accepts
-the suggestion and moves on. Apply moves each changed image into its new
-label folder (or rewrites the labels CSV) and journals it; Undo reverses the
-last apply. Both emit ``data_changed(root)`` so the data panel rescans.
+The finder (``core.label_review``), Apply and Undo run off the GUI thread on
+one ``TaskRunner`` (one at a time: each reads or moves the same files), with
+progress and Cancel for the finder. The ranked images show as rows of
+thumbnail + label chips; arrows move, number keys toggle the current image's
+labels, Enter accepts the suggestion and moves on. Apply moves each changed
+image into its new label folder (or rewrites the labels CSV) and journals it;
+Undo reverses the last apply. Both emit ``data_changed(root)`` so the data panel rescans.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import threading
 from pathlib import Path
+from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -32,22 +33,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mlcls_gui.commands.review import TIME_NOTE
 from mlcls_gui.core.label_review import ReviewOptions, ReviewReport
 
-from .background import BackgroundTask
 from .dialogs import show_error
 from .label_chips import ReviewRow, ThumbnailLoader
+from .task_runner import Job, TaskRunner
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # rows built at a time: thousands of chip rows would slow the tab down
 ALL_LABELS = "All labels"
+REVIEW = "review"  # the kind of job that Cancel stops (Apply and Undo run to the end)
 
 
-class _ProgressRelay(QObject):
-    """Carries progress from the worker thread to the GUI thread (queued signal)."""
+def run_review(root: str, model: str | None, options: ReviewOptions, job: Job) -> ReviewReport | None:
+    """Runs on the runner's thread; None when cancelled."""
+    from mlcls_gui.core.label_review import ReviewCancelled, review_labels
 
-    progress = Signal(str, int, int)
+    try:
+        return review_labels(root, model_path=model, options=options,
+                             progress=lambda text, done, total: job.progress.set(done, total, text),
+                             should_stop=job.cancel.is_set)
+    except ReviewCancelled:
+        return None
 
 
 class ReviewTab(QWidget):
@@ -65,12 +74,16 @@ class ReviewTab(QWidget):
         self._rows: list[ReviewRow] = []
         self._shown_items: list = []  # the filtered items, in rank order
         self._current = -1
-        self._task: BackgroundTask | None = None
+        # One runner for the review, Apply and Undo: never two of them at once.
+        self._runner = TaskRunner("label-review", parent=self, poll_progress=True)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_failed)
+        self._runner.finished.connect(self._on_task_finished)
+        self._runner.progressed.connect(self._on_progress)
+        self._kind = ""  # REVIEW, "relabel" or "relabel-undo" while one runs
+        self._after: Callable[[Any], None] | None = None  # the running job's result handler
         self._thumbs = ThumbnailLoader(self)
         self._thumbs.loaded.connect(self._load_thumbnails)
-        self._stop = threading.Event()
-        self._relay = _ProgressRelay(self)
-        self._relay.progress.connect(self._on_progress)
         self.last_error_box: QMessageBox | None = None
         self._build()
         self._update_controls()
@@ -168,7 +181,7 @@ class ReviewTab(QWidget):
         self._update_controls()
 
     def is_busy(self) -> bool:
-        return self._task is not None
+        return self._runner.is_busy()
 
     def report(self) -> ReviewReport | None:
         return self._report
@@ -183,20 +196,16 @@ class ReviewTab(QWidget):
         return dict(self._edits)
 
     def start_review(self) -> None:
-        if self._task is not None or not self._root:
+        if self.is_busy() or not self._root:
             return
-        from mlcls_gui.core.label_review import review_labels
-
-        self._stop.clear()
-        job = functools.partial(review_labels, self._root, model_path=self._model or None,
-                                options=self.options, progress=self._relay.progress.emit,
-                                should_stop=self._stop.is_set)
         self.status.setText("Finding label issues…")
-        self._run(job, "label-review", self._on_review_done)
+        self._run(functools.partial(run_review, self._root, self._model or None, self.options),
+                  REVIEW, self._on_review_done)
 
     def cancel(self) -> None:
-        self._stop.set()
-        self.status.setText("Cancelling…")
+        """Stop a running review (Apply and Undo are short and run to the end)."""
+        if self._kind == REVIEW and self._runner.cancel():
+            self.status.setText("Cancelling…")
 
     def confirm_apply(self, count: int) -> bool:
         """Ask before moving files (the tests replace this)."""
@@ -209,25 +218,25 @@ class ReviewTab(QWidget):
 
     def apply_changes(self) -> None:
         changes = {path: labels for path, labels in self._edits.items() if labels}
-        if self._task is not None or self._locked or not changes or not self.confirm_apply(len(changes)):
+        if self.is_busy() or self._locked or not changes or not self.confirm_apply(len(changes)):
             return
         from mlcls_gui.core.relabel import apply_label_changes
 
         self.status.setText(f"Applying {len(changes)} label change(s)…")
-        self._run(functools.partial(apply_label_changes, self._root, changes), "relabel", self._on_applied)
+        root = self._root
+        self._run(lambda job: apply_label_changes(root, changes), "relabel", self._on_applied)
 
     def undo_last_apply(self) -> None:
-        if self._task is not None or self._locked or not self._root:
+        if self.is_busy() or self._locked or not self._root:
             return
         from mlcls_gui.core.relabel import undo_last_apply
 
         self.status.setText("Undoing the last apply…")
-        self._run(functools.partial(undo_last_apply, self._root), "relabel-undo", self._on_undone)
+        root = self._root
+        self._run(lambda job: undo_last_apply(root), "relabel-undo", self._on_undone)
 
     def shutdown(self, msecs: int = 30_000) -> None:
-        self._stop.set()
-        if self._task is not None:
-            self._task.wait(msecs)
+        self._runner.shutdown(msecs)
         self._thumbs.shutdown(msecs)
 
     # ------------------------------------------------------------ keyboard
@@ -249,27 +258,29 @@ class ReviewTab(QWidget):
         event.accept()
 
     # ------------------------------------------------------------ running
-    def _run(self, job, name: str, on_done) -> None:
-        task = BackgroundTask(job, name=name, parent=self)
-        task.done.connect(on_done)
-        task.failed.connect(self._on_failed)
-        task.finished.connect(self._on_task_finished)
-        self._task = task
+    def _run(self, work: Callable[[Job], Any], kind: str, on_done: Callable[[Any], None]) -> None:
+        if not self._runner.start(work):
+            return
+        self._kind, self._after = kind, on_done
         self.progress.setRange(0, 0)
         self._update_controls()
-        task.start()
 
-    @Slot(str, int, int)
-    def _on_progress(self, text: str, done: int, total: int) -> None:
-        if self._task is None:
-            return
+    @Slot(object)
+    def _on_task_done(self, result: Any) -> None:
+        if self._after is not None:
+            self._after(result)
+
+    @Slot(int, int, str)
+    def _on_progress(self, done: int, total: int, text: str) -> None:
         self.progress.setRange(0, max(total, 0))
         if total:
             self.progress.setValue(min(done, total))
         self.progress.setFormat(f"{text} %p%" if total else text)
 
-    @Slot(object)
-    def _on_review_done(self, report: ReviewReport) -> None:
+    def _on_review_done(self, report: ReviewReport | None) -> None:
+        if report is None:
+            self.status.setText("Cancelled.")
+            return
         self._report = report
         self._edits.clear()
         self.filter_box.blockSignals(True)
@@ -283,7 +294,6 @@ class ReviewTab(QWidget):
         self._refill()
         self.review_finished.emit()
 
-    @Slot(object)
     def _on_applied(self, result) -> None:
         self._take_changes(result.changed)
         renamed = f" ({result.renamed} renamed: the name was taken)" if result.renamed else ""
@@ -292,7 +302,6 @@ class ReviewTab(QWidget):
                             "Undo last apply reverses it.")
         self.data_changed.emit(self._root)
 
-    @Slot(object)
     def _on_undone(self, result) -> None:
         self._take_changes(result.changed)
         self.status.setText(f"Undone: {len(result.changed)} image(s) have their labels from before.")
@@ -314,17 +323,12 @@ class ReviewTab(QWidget):
 
     @Slot(str, str)
     def _on_failed(self, summary: str, details: str) -> None:
-        if self._stop.is_set() and "cancelled" in summary:
-            self.status.setText("Cancelled.")
-            return
         self.status.setText(f"<span style='color:#c62828'>{summary}</span>")
         self.last_error_box = show_error(self, "Review", summary, details)
 
     @Slot()
     def _on_task_finished(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.deleteLater()
+        self._kind, self._after = "", None
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("")
@@ -412,15 +416,17 @@ class ReviewTab(QWidget):
             self.scroll.ensureWidgetVisible(row)
 
     def _update_controls(self) -> None:
-        busy = self._task is not None
+        busy = self.is_busy()
         self.root_label.setText(f"<b>Data:</b> {self._root or '(no data folder chosen)'}")
+        trained = (f"{self.options.cross_fit} {self.options.train_arch} models are trained, each on "
+                   "the images the others score," if self.options.cross_fit >= 2 else
+                   f"a {self.options.train_arch} is trained")
         self.model_label.setText(
             f"<b>Model:</b> {self._model}" if self._model else
-            f"<b>Model:</b> none — a {self.options.train_arch} is trained for the review first "
-            f"({self.options.train_image_size} px, {self.options.train_epochs} epochs; about a minute "
-            "per 500 images on a 2-core CPU)")
+            f"<b>Model:</b> none — {trained} for the review first ({self.options.train_image_size} px, "
+            f"{self.options.train_epochs} epochs). {TIME_NOTE}")
         self.find_button.setEnabled(bool(self._root) and not busy)
-        self.cancel_button.setEnabled(busy and self._task.name == "label-review")
+        self.cancel_button.setEnabled(busy and self._kind == REVIEW)
         self.model_button.setEnabled(not busy)
         self.clear_model_button.setEnabled(not busy and bool(self._model))
         changes = sum(1 for labels in self._edits.values() if labels)

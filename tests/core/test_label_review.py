@@ -12,11 +12,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mlcls_gui.cli import main
+from mlcls_gui.core import label_review
 from mlcls_gui.core.label_review import (
     LabelReviewError,
     ReviewCancelled,
     ReviewOptions,
     assign_folds,
+    cross_fit_outputs,
     out_of_sample_probabilities,
     rank_label_issues,
     review_labels,
@@ -89,6 +91,61 @@ def test_moved_images_rank_at_the_top(tmp_path: Path, capsys: pytest.CaptureFixt
                 for item in found)
     assert fixed >= 0.5 * len(found)
     assert table.read_text(encoding="utf-8").splitlines()[0].startswith("rank,path,given,suggested,score")
+
+
+def test_cross_fitting_scores_each_image_with_a_model_that_never_saw_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each image carries its index in a pixel; a stand-in model "recalls" (1.0)
+    the images it trained on, so any image scored by a model that saw it shows."""
+    import torch
+
+    count = 30
+    images = torch.zeros((count, 3, 4, 4), dtype=torch.uint8)
+    images[:, 0, 0, 0] = torch.arange(count, dtype=torch.uint8)
+    targets = np.array([[1, 0], [0, 1], [1, 1]] * 10, dtype=np.float32)
+    trained: list[set[int]] = []
+
+    def fake_train(images, targets, known, options, *, seed, on_step, stop):
+        assert len(images) == len(targets) == len(known)
+        trained.append({int(i) for i in images[:, 0, 0, 0]})
+        on_step(1, 1)
+        return trained[-1], None
+
+    def fake_forward(model, transform, arch, images, batch_size, stop):
+        seen = np.array([[float(int(i) in model)] * 2 for i in images[:, 0, 0, 0]])
+        return seen.astype(np.float32), seen
+
+    monkeypatch.setattr(label_review, "_train_part_model", fake_train)
+    monkeypatch.setattr(label_review, "_forward", fake_forward)
+    for parts in (2, 3):
+        trained.clear()
+        outputs = cross_fit_outputs(images, targets, np.ones_like(targets),
+                                    ReviewOptions(cross_fit=parts, train_epochs=1))
+        assert len(trained) == parts
+        assert not outputs.probabilities.any()  # no image was scored by a model that trained on it
+        for part, seen in enumerate(trained):  # each model trained on every other part's images
+            assert seen == set(np.flatnonzero(outputs.parts != part).tolist())
+        assert sorted(np.bincount(outputs.parts).tolist()) == [count // parts] * parts
+
+
+def test_cross_fit_review_of_a_csv_with_unknown_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--cross-fit 2 end to end; unknown cells that reached the loss as NaN would end in 'diverged'."""
+    root = write_colour_dataset(tmp_path / "data", per_folder=2, size=16)
+    rows = ["path,red,green,blue,yellow"]
+    for index, image in enumerate(sorted(root.rglob("*.png"))):
+        combo = image.parent.name.split("+")
+        cells = ["" if index % 3 == 0 and name == "yellow" else str(int(name in combo)) for name in COLOURS]
+        rows.append(f"{image.relative_to(root).as_posix()},{','.join(cells)}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "review.json"
+    assert main(["review", str(root), "--cross-fit", "2", "--arch", "tiny_cnn", "--image-size", "16",
+                 "--epochs", "1", "--json", str(out), "--top", "0"]) == 0
+    printed = capsys.readouterr()
+    assert "training 2 tiny_cnn models, each on 1 of 2 parts" in printed.err
+    assert "did not train on it" in printed.out
+    items = json.loads(out.read_text(encoding="utf-8"))
+    assert len(items) == 16
+    assert all(np.isfinite(list(item["probabilities"].values())).all() for item in items)
 
 
 def test_probabilities_are_out_of_sample() -> None:
@@ -177,6 +234,12 @@ def test_too_few_images_are_refused(tmp_path: Path) -> None:
     root = write_colour_dataset(tmp_path / "data", per_folder=1)
     with pytest.raises(LabelReviewError, match="needs at least 10"):
         review_labels(root)
+
+
+def test_cross_fit_below_two_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_colour_dataset(tmp_path / "data", per_folder=2)
+    assert main(["review", str(root), "--cross-fit", "1"]) == 2
+    assert "--cross-fit must be 0 (off) or at least 2" in capsys.readouterr().err
 
 
 def test_an_onnx_model_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

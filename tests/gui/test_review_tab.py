@@ -137,12 +137,18 @@ def test_apply_moves_and_undo_restores_the_tree(qtbot, tab: ReviewTab, data: Pat
 def test_cancel_ends_the_review(qtbot, tab: ReviewTab, data: Path) -> None:
     tab.options = ReviewOptions(train_arch="tiny_cnn", train_image_size=32, train_epochs=50)
     tab.set_data_root(str(data))
+    assert "a tiny_cnn is trained for the review" in tab.model_label.text()
     qtbot.mouseClick(tab.find_button, Qt.MouseButton.LeftButton)
-    assert tab.cancel_button.isEnabled()
+    assert tab.cancel_button.isEnabled() and not tab.apply_button.isEnabled()
+    # The job's progress reaches the bar (polled): the review model is training.
+    qtbot.waitUntil(lambda: "Training a tiny_cnn for the review: epoch" in tab.progress.format(),
+                    timeout=60_000)
+    assert tab.progress.maximum() > 0
     qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not tab.is_busy(), timeout=60_000)
     assert tab.status.text() == "Cancelled."
     assert tab.report() is None and tab.find_button.isEnabled()
+    assert tab.progress.format() == "" and not tab.cancel_button.isEnabled()
 
 
 def test_errors_show_one_line(qtbot, tab: ReviewTab, tmp_path: Path) -> None:
