@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 logger = logging.getLogger(__name__)
 
+DEMO_MARKER = ".mlcls-demo-complete"  # written last: a folder without it is incomplete
 DEMO_LABELS: tuple[str, ...] = ("circle", "cross", "square", "triangle")
 DEMO_COMBINATIONS: tuple[tuple[str, ...], ...] = (
     ("circle",),
@@ -98,3 +100,17 @@ def _regular_polygon(cx: float, cy: float, r: float, sides: int, angle: float) -
         (cx + r * math.cos(angle + 2 * math.pi * k / sides), cy + r * math.sin(angle + 2 * math.pi * k / sides))
         for k in range(sides)
     ]
+
+
+def ensure_demo_dataset(folder: Path) -> Path:
+    """Write the demo set into ``folder`` unless a complete one is there already."""
+    if (folder / DEMO_MARKER).is_file():
+        return folder
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    write_demo_dataset(partial)
+    (partial / DEMO_MARKER).write_text("complete\n", encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    logger.info("Demo dataset written to %s", folder)
+    return folder

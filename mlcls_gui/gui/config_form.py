@@ -606,12 +606,20 @@ class ConfigForm(QWidget):
             editor.setText(chosen)
 
     @Slot()
+    def load_settings(self) -> None:
+        """Ask for a config JSON file and load it."""
+        self._on_load_button_clicked()
+
     def _on_load_button_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load settings", "", "Config JSON (*.json);;All files (*)")
         if path:
             self.load_from_file(path)
 
     @Slot()
+    def save_settings(self) -> None:
+        """Ask for a file name and save the settings as a config JSON file."""
+        self._on_save_button_clicked()
+
     def _on_save_button_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save settings", "config.json", "Config JSON (*.json)")
         if path:

@@ -405,6 +405,10 @@ class DataPanel(QWidget):
         self.root_chosen.emit(root)
 
     @Slot()
+    def choose_folder(self) -> None:
+        """Ask for a data folder (the File menu and the Choose… button)."""
+        self._on_browse_button_clicked()
+
     def _on_browse_button_clicked(self) -> None:
         start = self._root or str(Path.home())
         start = os.path.dirname(start) if os.path.isfile(start) else start  # after a CSV root

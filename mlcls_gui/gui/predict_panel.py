@@ -454,6 +454,10 @@ class PredictPanel(QWidget):
 
     # -------------------------------------------------------------- slots
     @Slot()
+    def open_model(self) -> None:
+        """Ask for a model file (.pt or .onnx) and load it."""
+        self._on_open_model_button_clicked()
+
     def _on_open_model_button_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Open a model file", self._model_path or str(Path.home()),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
@@ -14,13 +13,14 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
 from PySide6.QtGui import QGuiApplication
 
+from mlcls_gui.core.demo import DEMO_MARKER, ensure_demo_dataset  # noqa: F401 - re-exported for the window
+
 from .device_choices import DeviceChoice, device_choices_from
 
 logger = logging.getLogger(__name__)
 
 DEMO_DATA_FOLDER = "demo-data"
 DEMO_OUTPUT_FOLDER = "demo-output"
-DEMO_MARKER = ".mlcls-demo-complete"
 
 
 def warm_up() -> list[DeviceChoice]:
@@ -49,22 +49,6 @@ def auto_precisions(device_ids: list[str]) -> dict[str, str]:
         except Exception:  # noqa: BLE001 - informative only; never block the device list
             logger.debug("No precision for %s", device_id, exc_info=True)
     return found
-
-
-def ensure_demo_dataset(folder: Path) -> Path:
-    """Write the demo set into ``folder`` unless a complete one is there already."""
-    if (folder / DEMO_MARKER).is_file():
-        return folder
-    from mlcls_gui.core.demo import write_demo_dataset
-
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    write_demo_dataset(partial)
-    (partial / DEMO_MARKER).write_text("complete\n", encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
-    logger.info("Demo dataset written to %s", folder)
-    return folder
 
 
 def app_data_dir() -> Path:

@@ -80,10 +80,10 @@ def build_menu(window: Any) -> None:
     """The File menu of ``window`` (a MainWindow)."""
     file_menu = window.menuBar().addMenu("&File")
     actions = [
-        ("Choose data folder…", None, window.data_panel._on_browse_button_clicked),
-        ("Load settings…", QKeySequence.StandardKey.Open, window.config_form._on_load_button_clicked),
-        ("Save settings…", QKeySequence.StandardKey.Save, window.config_form._on_save_button_clicked),
-        ("Open model for predictions…", None, window.predict_panel._on_open_model_button_clicked),
+        ("Choose data folder…", None, window.data_panel.choose_folder),
+        ("Load settings…", QKeySequence.StandardKey.Open, window.config_form.load_settings),
+        ("Save settings…", QKeySequence.StandardKey.Save, window.config_form.save_settings),
+        ("Open model for predictions…", None, window.predict_panel.open_model),
         ("Export model…", None, functools.partial(open_export_dialog, window)),
     ]
     for text, shortcut, slot in actions:
