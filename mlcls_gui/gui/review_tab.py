@@ -38,6 +38,7 @@ from mlcls_gui.core.label_review import ReviewOptions, ReviewReport
 
 from .dialogs import show_error
 from .label_chips import ReviewRow, ThumbnailLoader
+from .review_saliency import ReviewOverlays
 from .task_runner import Job, TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class ReviewTab(QWidget):
         self.filter_box.currentIndexChanged.connect(self._refill)
         self.flagged_only = QCheckBox("Flagged by cleanlab only")
         self.flagged_only.toggled.connect(self._refill)
+        self.overlays = ReviewOverlays(lambda: self._rows, self)
         self.legend = QLabel(
             "Filled chip = label the image will have · • = given · ★ green border = suggested. "
             "Keys: ↑/↓ move, 1–9 toggle a label, Enter accepts the suggestion.")
@@ -143,6 +145,8 @@ class ReviewTab(QWidget):
         filters.addWidget(QLabel("Show:"))
         filters.addWidget(self.filter_box)
         filters.addWidget(self.flagged_only)
+        for widget in self.overlays.widgets():
+            filters.addWidget(widget)
         filters.addStretch(1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.more_button)
@@ -170,6 +174,7 @@ class ReviewTab(QWidget):
 
     def set_model_path(self, path: str | None) -> None:
         self._model = path or ""
+        self.overlays.set_model(self._model)
         self._update_controls()
 
     def data_root(self) -> str:
@@ -238,6 +243,7 @@ class ReviewTab(QWidget):
     def shutdown(self, msecs: int = 30_000) -> None:
         self._runner.shutdown(msecs)
         self._thumbs.shutdown(msecs)
+        self.overlays.shutdown(msecs)
 
     # ------------------------------------------------------------ keyboard
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -283,6 +289,7 @@ class ReviewTab(QWidget):
             return
         self._report = report
         self._edits.clear()
+        self.overlays.set_labels(report.labels)
         self.filter_box.blockSignals(True)
         self.filter_box.clear()
         self.filter_box.addItems([ALL_LABELS, *report.labels])
@@ -368,6 +375,7 @@ class ReviewTab(QWidget):
         if self._rows and self._current < 0:
             self._set_current(0)
         self._load_thumbnails()
+        self.overlays.refresh()
         self._update_controls()
 
     @Slot()

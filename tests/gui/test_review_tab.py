@@ -174,3 +174,27 @@ def test_overlay_can_be_swapped_in(qtbot, tab: ReviewTab, data: Path) -> None:
     assert thumb.pixmap().toImage() != plain
     thumb.set_overlay(None)
     assert thumb.pixmap().toImage() == plain
+
+
+def test_the_saliency_toggle_overlays_the_review_models_maps(qtbot, tab: ReviewTab, data: Path,
+                                                             trained_model: Path, tmp_path: Path) -> None:
+    overlays = tab.overlays
+    assert not overlays.check.isEnabled() and "model file" in overlays.check.toolTip()  # no model yet
+    tab.set_model_path(str(trained_model))
+    reviewed(qtbot, tab, data)
+    assert overlays.check.isEnabled() and overlays.label() == tab.report().labels[0]
+    qtbot.waitUntil(lambda: all(row.thumbnail.has_image() for row in tab.rows()), timeout=10_000)
+    first = tab.rows()[0].thumbnail
+    plain = first.pixmap().toImage()
+    overlays.check.setChecked(True)
+    qtbot.waitUntil(lambda: tab.rows()[0].path in overlays.shown_paths(), timeout=60_000)
+    assert first.pixmap().toImage() != plain
+    overlays.label_box.setCurrentIndex(1)  # another label: the maps are asked for again
+    assert tab.rows()[0].path not in overlays.shown_paths()
+    qtbot.waitUntil(lambda: tab.rows()[0].path in overlays.shown_paths(), timeout=60_000)
+    shot = tmp_path / "review_saliency.png"
+    assert tab.grab().save(str(shot))
+    overlays.check.setChecked(False)
+    assert overlays.shown_paths() == [] and first.pixmap().toImage() == plain
+    tab.set_model_path(None)
+    assert not overlays.check.isEnabled()
