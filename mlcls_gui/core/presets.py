@@ -17,7 +17,7 @@ PRESET_TITLES: dict[str, str] = {"seed": "Seed script", "recommended": "Recommen
 PRESET_DESCRIPTIONS: dict[str, str] = {
     "seed": "The seed script's recipe: BCE, Adam-style decay on every weight, step schedule, "
             "rotation and flip, no EMA.",
-    "recommended": "AdamW at 1e-3 with warmup and cosine decay, no decay on biases and norms, "
+    "recommended": "AdamW at 1e-3 with warmup and cosine decay, decay 0.3 but not on biases and norms, "
                    "flips without rotation, and early stopping after a quarter of the run "
                    "without improvement in validation mAP.",
 }
@@ -33,7 +33,10 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
 #   erasing: they kept the model at chance for 9 epochs on the demo set (a crop can
 #   cut a labelled shape out; short runs are too short for strong augmentation);
 # * no weight EMA: the raw weights scored better in every run measured, and scoring
-#   both costs a second validation pass per epoch.
+#   both costs a second validation pass per epoch;
+# * decoupled weight decay 0.3 (the app's default), not 0.05: on the texture-photo
+#   collages, whose test photos differ from the training ones, test mAP 0.755 against
+#   0.615 (random resized crop + TrivialAugment 0.575, EMA 0.642 there).
 # Kept moderate for pretrained fine-tuning: the warmup protects pretrained weights
 # from the first large steps, and 1e-3 with cosine decay is the top of AdamW's usual
 # fine-tuning range (the learning-rate finder can refine it).
@@ -41,7 +44,7 @@ _RECOMMENDED: dict[str, Any] = {
     "loss": "bce",
     "optimizer": "adamw",
     "learning_rate": 1e-3,
-    "weight_decay": 0.05,
+    "weight_decay": 0.3,
     "no_decay_bias_norm": True,
     "ema_decay": 0.0,
     "lr_schedule": "cosine",
