@@ -138,14 +138,7 @@ _COMMAND_MODULES = ("lr_find", "review", "explain", "runs")
 def _command_modules() -> list:
     import importlib
 
-    found = []
-    for name in _COMMAND_MODULES:
-        try:
-            found.append(importlib.import_module(f"mlcls_gui.commands.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mlcls_gui.commands.{name}":
-                raise
-    return found
+    return [importlib.import_module(f"mlcls_gui.commands.{name}") for name in _COMMAND_MODULES]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
