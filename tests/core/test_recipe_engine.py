@@ -29,7 +29,7 @@ class _BatchLog(Hook):
 def _recipe(root, out, **changes):
     cfg = apply_preset(tiny_config(root, out, arch="tiny_cnn", n_epochs=3, batch_size=4), "recommended")
     # Every random part of the recipe on, so the resume must restore each one's state.
-    recipe = {"warmup_epochs": 1.0, "mixup_alpha": 0.4, "cutmix_alpha": 1.0, "random_resized_crop": True,
+    recipe = {"warmup_epochs": 1.0, "ema_decay": 0.99, "mixup_alpha": 0.4, "cutmix_alpha": 1.0, "random_resized_crop": True,
               "auto_augment": "trivialaugment", "random_erasing": 0.25}
     return cfg.with_values(**{**recipe, **changes})
 

@@ -36,7 +36,8 @@ def test_a_two_process_run_from_the_window_fills_the_plots_and_shows_its_summary
         qtbot: QtBot, make_window, demo_root: Path, tmp_path: Path) -> None:
     window = make_window()
     output = tmp_path / "out"
-    window.apply_config(tiny_config(demo_root, output, processes=2))
+    # resnet18: the run must still be training when the test clicks Save checkpoint.
+    window.apply_config(tiny_config(demo_root, output, processes=2, arch="resnet18"))
     wait_until_ready(qtbot, window)
     with qtbot.waitSignal(window.run_ended, timeout=240_000) as ended:
         assert window.start_run()
