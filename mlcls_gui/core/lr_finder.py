@@ -182,13 +182,7 @@ def _train_step(state: Any, batch: Any, features: torch.Tensor | None, count: in
     value = loss.item()
     if not math.isfinite(value):
         return value
-    if state.scaler is not None:
-        state.scaler.scale(loss).backward()
-        state.scaler.step(state.optimizer)
-        state.scaler.update()
-    else:
-        loss.backward()
-        state.optimizer.step()
+    state.backward_and_step(loss)
     return value
 
 

@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import html
 import logging
-import os
 import weakref
 from typing import Any
 
@@ -43,14 +42,15 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_type, validate_field
 from mlcls_gui.core.errors import ConfigError
-from mlcls_gui.core.presets import PRESET_DESCRIPTIONS, PRESET_NAMES, PRESET_TITLES, changed_from_seed
+from mlcls_gui.core.presets import PRESET_TITLES, changed_from_seed
 from mlcls_gui.core.presets import matching_preset, preset_values
 
 from .device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice, device_choices_from  # noqa: F401 - re-exported
 from .arch_picker import ArchPicker
-from .dialogs import show_error
 from .field_labels import with_form_labels
-from .form_rows import FieldRow, format_value, inline_message, shown_differs
+from .form_rows import FieldRow, format_value, inline_message, shown_differs, with_button
+from . import settings_files
+from .preset_box import PresetBox
 from .output_folder import is_relative, output_base, resolve_output_folder
 from .wheel_guard import guard_wheel
 from .widgets import OneLineLabel
@@ -72,7 +72,6 @@ CHANGED_MARK = "● "
 CHANGED_STYLE = "color: #0d47a1; font-weight: bold;"
 PRESET_MARK = "◆ "
 PRESET_STYLE = "color: #1b5e20; font-weight: bold;"
-CUSTOM_PRESET = "Custom"  # the preset box's entry when the values match no preset
 LABEL_COLUMN_MAX = 190  # px; longer labels wrap, so the form fits the window's left column
 
 
@@ -128,22 +127,9 @@ class ConfigForm(QWidget):
         scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
                                + 2 * scroll.frameWidth())
 
-        self.preset_combo = QComboBox()
-        self.preset_combo.setObjectName("preset_combo")
-        for name in PRESET_NAMES:
-            self.preset_combo.addItem(PRESET_TITLES[name], name)
-            self.preset_combo.setItemData(self.preset_combo.count() - 1, PRESET_DESCRIPTIONS[name],
-                                          Qt.ItemDataRole.ToolTipRole)
-        self.preset_combo.addItem(CUSTOM_PRESET, None)
-        self.preset_combo.setToolTip("Set the training recipe's fields to a preset's values; "
-                                     "◆ marks the fields it changed from the seed script's.")
-        guard_wheel(self.preset_combo)
-        self.preset_combo.activated.connect(self._on_preset_activated)
-        preset_line = QHBoxLayout()
-        preset_label = QLabel("Preset:")
-        preset_label.setBuddy(self.preset_combo)
-        preset_line.addWidget(preset_label)
-        preset_line.addWidget(self.preset_combo, 1)
+        self.preset_box = PresetBox()
+        self.preset_combo = self.preset_box.combo
+        self.preset_box.chosen.connect(self.apply_preset)
 
         self.advanced_check = QCheckBox("Show advanced settings")
         self.advanced_check.toggled.connect(self._on_advanced_check_toggled)
@@ -154,8 +140,8 @@ class ConfigForm(QWidget):
         self.load_button.setToolTip("Load settings from a config JSON file.")
         self.save_button = QPushButton("Save…")
         self.save_button.setToolTip("Save these settings as a config JSON file.")
-        self.load_button.clicked.connect(self._on_load_button_clicked)
-        self.save_button.clicked.connect(self._on_save_button_clicked)
+        self.load_button.clicked.connect(self.load_settings)
+        self.save_button.clicked.connect(self.save_settings)
         self.changed_label = QLabel()
         self.changed_label.setObjectName("changedLabel")
         self.changed_label.setWordWrap(True)
@@ -173,7 +159,7 @@ class ConfigForm(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(preset_line)
+        layout.addWidget(self.preset_box)
         layout.addLayout(buttons)
         layout.addWidget(self.advanced_check)
         layout.addWidget(self.changed_label)
@@ -228,21 +214,13 @@ class ConfigForm(QWidget):
             if spec.path_kind:
                 browse = QPushButton("Browse…")
                 browse.clicked.connect(functools.partial(type(self)._on_browse_clicked, me, name, spec.path_kind))
-                value_widget = QWidget()
-                line = QHBoxLayout(value_widget)
-                line.setContentsMargins(0, 0, 0, 0)
-                line.addWidget(editor, 1)
-                line.addWidget(browse)
+                value_widget = with_button(editor, browse)
             elif name == "learning_rate":
                 find = QPushButton("Find…")
                 find.setObjectName("lr_find_button")
                 find.setToolTip("Run a short learning-rate range test on the data and suggest a value.")
                 find.clicked.connect(self.lr_find_requested)
-                value_widget = QWidget()
-                line = QHBoxLayout(value_widget)
-                line.setContentsMargins(0, 0, 0, 0)
-                line.addWidget(editor, 1)
-                line.addWidget(find)
+                value_widget = with_button(editor, find)
         editor.setObjectName(f"field_{name}")
         tip = f"<b>{html.escape(spec.label)}</b> (<code>{name}</code>)<br>{html.escape(spec.help)}"
         allowed = html.escape(spec.describe_allowed(kind))
@@ -348,14 +326,7 @@ class ConfigForm(QWidget):
 
     def _show_preset(self, name: str | None) -> None:
         self._preset = name
-        self.preset_combo.setCurrentIndex(self.preset_combo.findData(name))
-
-    @Slot(int)
-    def _on_preset_activated(self, index: int) -> None:
-        name = self.preset_combo.itemData(index)
-        if name is None:
-            return  # "Custom" is what the box shows after edits; choosing it changes nothing
-        self.apply_preset(name)
+        self.preset_box.show_preset(name)
 
     def set_images_root(self, root: str) -> None:
         self._images_root = root
@@ -410,31 +381,11 @@ class ConfigForm(QWidget):
 
     def load_from_file(self, path: str) -> bool:
         """Read a config JSON into the form; a bad file gives an error dialog."""
-        try:
-            config = TrainConfig.load_json(path)
-        except ConfigError as exc:
-            show_error(self, "Cannot load the config", with_form_labels(str(exc)))
-            return False
-        self.set_config(config, baseline_source=os.path.basename(path))
-        self.config_loaded.emit(config)
-        logger.info("Loaded settings from %s", path)
-        return True
+        return settings_files.load_into(self, path)
 
     def save_to_file(self, path: str) -> bool:
         """Write the form's config as JSON; refuses while a value is invalid."""
-        config = self.config()
-        if config is None:
-            problems = "\n".join(with_form_labels(m) for m in self._errors.values())
-            show_error(self, "Cannot save the config",
-                       "Some settings are invalid; fix the values marked in red first.", problems)
-            return False
-        try:
-            config.save_json(path)
-        except OSError as exc:
-            show_error(self, "Cannot save the config", f"Could not write {path}: {exc.strerror or exc}.")
-            return False
-        logger.info("Saved settings to %s", path)
-        return True
+        return settings_files.save_from(self, path, list(self._errors.values()))
 
     def load_architectures(self) -> None:
         """Describe the architectures the picker lists (off the GUI thread; after torch is loaded)."""
@@ -571,7 +522,7 @@ class ConfigForm(QWidget):
         if values is not None and self._preset and any(
                 values[k] != v for k, v in preset_values(self._preset).items()):
             # Edited away from the preset: the box says so; the untouched fields keep their ◆.
-            self.preset_combo.setCurrentIndex(self.preset_combo.findData(None))
+            self.preset_box.show_preset(None)
         self._validate_field(name)
         self._validate_cross_fields()
         self._update_validity()
@@ -605,25 +556,13 @@ class ConfigForm(QWidget):
         if chosen:
             editor.setText(chosen)
 
-    @Slot()
     def load_settings(self) -> None:
-        """Ask for a config JSON file and load it."""
-        self._on_load_button_clicked()
+        """Ask for a config JSON file and load it (the Load… button and the File menu)."""
+        settings_files.ask_and_load(self)
 
-    def _on_load_button_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load settings", "", "Config JSON (*.json);;All files (*)")
-        if path:
-            self.load_from_file(path)
-
-    @Slot()
     def save_settings(self) -> None:
-        """Ask for a file name and save the settings as a config JSON file."""
-        self._on_save_button_clicked()
-
-    def _on_save_button_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save settings", "config.json", "Config JSON (*.json)")
-        if path:
-            self.save_to_file(path)
+        """Ask for a file name and save the settings as config JSON (the Save… button and the File menu)."""
+        settings_files.ask_and_save(self)
 
     @Slot(bool)
     def _on_advanced_check_toggled(self, shown: bool) -> None:

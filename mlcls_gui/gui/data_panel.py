@@ -135,7 +135,7 @@ class DataPanel(QWidget):
         self.path_edit.not_a_folder_dropped.connect(self._on_path_edit_not_a_folder_dropped)
         self.path_edit.editingFinished.connect(self._on_path_edit_editing_finished)
         self.browse_button = QPushButton("Choose…")
-        self.browse_button.clicked.connect(self._on_browse_button_clicked)
+        self.browse_button.clicked.connect(self.choose_folder)
         self.csv_button = QPushButton("CSV file…")
         self.csv_button.setToolTip("Choose a CSV file that lists the images and their labels.")
         self.csv_button.clicked.connect(self._on_csv_button_clicked)
@@ -404,12 +404,8 @@ class DataPanel(QWidget):
         self.set_root(root)
         self.root_chosen.emit(root)
 
-    @Slot()
     def choose_folder(self) -> None:
-        """Ask for a data folder (the File menu and the Choose… button)."""
-        self._on_browse_button_clicked()
-
-    def _on_browse_button_clicked(self) -> None:
+        """Ask for a data folder (the Choose… button and the File menu)."""
         start = self._root or str(Path.home())
         start = os.path.dirname(start) if os.path.isfile(start) else start  # after a CSV root
         chosen = QFileDialog.getExistingDirectory(self, "Choose the data folder", start)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from mlcls_gui.core.config import TrainConfig, field_type, parse_field_text
 from mlcls_gui.core.errors import ConfigError
@@ -86,3 +86,13 @@ def inline_message(name: str, message: str) -> str:
     if message.startswith(f"{name}: "):
         message = message[len(name) + 2:]
     return with_form_labels(message)
+
+
+def with_button(editor: QWidget, button: QPushButton) -> QWidget:
+    """The editor with a button at its right (Browse…, Find…), as one form cell."""
+    cell = QWidget()
+    line = QHBoxLayout(cell)
+    line.setContentsMargins(0, 0, 0, 0)
+    line.addWidget(editor, 1)
+    line.addWidget(button)
+    return cell

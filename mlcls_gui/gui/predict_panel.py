@@ -138,7 +138,7 @@ class PredictPanel(QWidget):
         self.open_model_button = QPushButton("Open model…")
         self.open_model_button.setToolTip(
             "Use a model file written by mlcls-gui (final_model.pt or a checkpoint) or exported from it (.onnx).")
-        self.open_model_button.clicked.connect(self._on_open_model_button_clicked)
+        self.open_model_button.clicked.connect(self.open_model)
         self.add_button = QPushButton("Add images…")
         self.add_button.clicked.connect(self._on_add_button_clicked)
         self.paste_button = QPushButton("Paste")
@@ -453,12 +453,8 @@ class PredictPanel(QWidget):
         self.add_paths([target])
 
     # -------------------------------------------------------------- slots
-    @Slot()
     def open_model(self) -> None:
-        """Ask for a model file (.pt or .onnx) and load it."""
-        self._on_open_model_button_clicked()
-
-    def _on_open_model_button_clicked(self) -> None:
+        """Ask for a model file (.pt or .onnx) and load it (the button and the File menu)."""
         path, _ = QFileDialog.getOpenFileName(
             self, "Open a model file", self._model_path or str(Path.home()),
             MODEL_FILE_FILTER)

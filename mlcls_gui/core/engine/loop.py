@@ -397,13 +397,7 @@ class Trainer:
             # DDP averages the processes' gradients; weighting each process's mean
             # loss by its share of the global batch makes that the global batch's mean.
             loss = loss * (count * self.strategy.world_size / total)
-        if state.scaler is not None:
-            state.scaler.scale(loss).backward()
-            state.scaler.step(state.optimizer)
-            state.scaler.update()
-        else:
-            loss.backward()
-            state.optimizer.step()
+        state.backward_and_step(loss)
         return loss_value, exact_match_count(logits.detach().cpu().numpy(), batch.targets.numpy())
 
     # ============================================================== evaluation

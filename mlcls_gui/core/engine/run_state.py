@@ -163,6 +163,17 @@ class RunState:
         # A clone made outside inference mode is an ordinary tensor the head can learn from.
         return features.float().clone()
 
+    def backward_and_step(self, loss: torch.Tensor) -> None:
+        """Backpropagate ``loss`` and take one optimiser step (through the fp16 loss
+        scaler when the run has one)."""
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+
     def weights(self, *, use_ema: bool = False) -> dict[str, torch.Tensor]:
         """A CPU copy of the model's weights, or of the EMA's."""
         if use_ema and self.ema is not None:

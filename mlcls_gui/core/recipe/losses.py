@@ -8,6 +8,8 @@ batch with no known entry gives 0 with a gradient, so the step still runs.
 
 from __future__ import annotations
 
+import abc
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,15 +17,16 @@ from torch import nn
 from ..config import TrainConfig
 
 
-class MaskedMultiLabelLoss(nn.Module):
+class MaskedMultiLabelLoss(nn.Module, abc.ABC):
     """Base: subclasses give the per-entry loss for targets with NaN replaced by 0."""
 
     def __init__(self, pos_weight: torch.Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("pos_weight", pos_weight, persistent=False)
 
+    @abc.abstractmethod
     def elementwise(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The loss of every (image, label) entry, unreduced."""
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         known = ~torch.isnan(targets)
