@@ -49,6 +49,23 @@ def share_the_gil_with_the_gui(interval: float = GUI_SWITCH_INTERVAL_S) -> None:
     sys.setswitchinterval(interval)
 
 
+def collect_garbage_on_the_gui_thread(interval_s: float = 1.0):  # -> pyqtgraph GarbageCollector
+    """Run Python's cycle collector only on the GUI thread, from a timer.
+
+    The automatic collector runs in whichever thread happens to allocate when
+    its thresholds trip. If that is a worker (training, evaluation, a scan) and
+    the garbage holds a widget, Qt destroys the widget off the GUI thread: a
+    crash or a deadlock. Seen in the test suite: the collector, run by an
+    evaluation thread inside torch.load, destroyed a closed window's menus
+    while the GUI thread waited on the same QObject's mutex. pyqtgraph's
+    GarbageCollector turns the automatic collector off and collects, by the
+    same thresholds, on a timer of the GUI thread. Keep the returned object
+    alive (destroying its timer while the collector is on can deadlock too)."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=interval_s)
+
+
 def create_application(argv: list[str] | None = None):  # -> QApplication
     from PySide6.QtWidgets import QApplication
 
@@ -89,6 +106,7 @@ def run_app(*, demo: bool = False) -> int:
     from .startup import migrate_legacy_app_data
 
     app.aboutToQuit.connect(_wait_for_background_threads)
+    collector = collect_garbage_on_the_gui_thread()  # noqa: F841 - the timer lives while it does
     try:
         migrate_legacy_app_data(QSettings())
     except Exception:  # noqa: BLE001 - an old folder left in place must never stop the window

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Iterator  # noqa: E402
@@ -20,7 +21,9 @@ from mlcls_gui.gui.background import live_threads  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path: Path, qapp: QApplication, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated_settings(
+    tmp_path: Path, qapp: QApplication, monkeypatch: pytest.MonkeyPatch, garbage_collected_on_the_gui_thread: None
+) -> Iterator[None]:
     """Never touch the real user's settings or data folder."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
@@ -31,8 +34,30 @@ def isolated_settings(tmp_path: Path, qapp: QApplication, monkeypatch: pytest.Mo
     yield
 
 
+@pytest.fixture(scope="session")
+def gui_thread_collector(qapp: QApplication) -> Iterator[object]:  # pyqtgraph GarbageCollector
+    """One collector timer for the session: destroying a QTimer while Python's
+    collector is on can run a collection inside Qt's disconnect (a deadlock)."""
+    from mlcls_gui.gui.app import collect_garbage_on_the_gui_thread
+
+    yield collect_garbage_on_the_gui_thread(interval_s=0.5)
+    gc.disable()  # the timer goes with the process, as in the app
+
+
 @pytest.fixture(autouse=True)
-def no_thread_left_running(qapp: QApplication) -> Iterator[None]:
+def garbage_collected_on_the_gui_thread(gui_thread_collector) -> Iterator[None]:
+    """As in the app: the cycle collector runs on the GUI thread only, never in a
+    worker thread that could destroy a widget of an earlier test (a deadlock seen
+    in this suite). Core tests run later in the same process get it back."""
+    gc.disable()
+    gui_thread_collector.timer.start()
+    yield
+    gui_thread_collector.timer.stop()
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running(qapp: QApplication, garbage_collected_on_the_gui_thread: None) -> Iterator[None]:
     """Fail a test that leaves a GUI thread (training, scan, prediction…) running."""
     yield
     deadline = time.monotonic() + 3.0

@@ -142,3 +142,35 @@ def test_the_application_has_its_icon_and_desktop_file_name(qapp) -> None:
     icon = app.windowIcon()
     assert not icon.isNull()
     assert icon.pixmap(64, 64).size().width() == 64 and icon.pixmap(256, 256).size().width() == 256
+
+
+def test_cycles_made_in_a_worker_thread_are_collected_on_the_gui_thread(qtbot: QtBot) -> None:
+    """The window's collector (on in every GUI test): a worker thread never runs
+    the cycle collector, which could destroy a widget off the GUI thread."""
+    import gc
+    import threading
+
+    collected_on: list[str] = []
+    kept: list[list[list[int]]] = []
+
+    class Cyclic:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            collected_on.append(threading.current_thread().name)
+
+    def worker() -> None:
+        for _ in range(3):
+            Cyclic()
+        # Far past the thresholds (kept alive so the count stays there): the
+        # automatic collector would have run in this thread.
+        kept.append([[] for _ in range(50_000)])
+
+    assert not gc.isenabled()
+    thread = threading.Thread(target=worker, name="worker")
+    thread.start()
+    thread.join()
+    assert collected_on == []
+    qtbot.waitUntil(lambda: len(collected_on) == 3, timeout=5_000)
+    assert set(collected_on) == {threading.main_thread().name}
