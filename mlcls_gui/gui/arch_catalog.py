@@ -19,7 +19,7 @@ from mlcls_gui.core import registry
 from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.registry import ArchitectureInfo
 
-from .task_runner import TaskRunner
+from .task_runner import Job, TaskRunner
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +27,16 @@ BATCH = 6  # names per describing task: rows fill in within a fraction of a seco
 SEARCH_LIMIT = 200
 
 
-def describe_names(names: list[str]) -> dict[str, ArchitectureInfo | str]:
+def describe_names(names: list[str], job: Job | None = None) -> dict[str, ArchitectureInfo | str]:
     """Runs on a background thread: name → its description, or why there is none.
 
     A name that fails for another reason (e.g. an import racing another thread's)
-    is left out, so a later request tries it again."""
+    is left out, so a later request tries it again; so are the names after a
+    Cancel (the user typed on and no longer shows them)."""
     found: dict[str, ArchitectureInfo | str] = {}
     for name in names:
+        if job is not None and job.cancelled():
+            break
         try:
             found[name] = registry.describe(name)
         except ModelError as exc:  # unknown name, missing timm, unsupported head: say so
@@ -63,6 +66,7 @@ class ArchCatalog(QObject):
         self._describe_runner.finished.connect(self._start_next)
         self._info: dict[str, ArchitectureInfo | str] = {}
         self._wanted: list[str] = []
+        self._describing: list[str] = []  # the batch of the running describe task
         self._closed = False
 
     # -------------------------------------------------------------- public
@@ -94,6 +98,11 @@ class ArchCatalog(QObject):
         if self._closed:
             return
         self._wanted = [name for name in dict.fromkeys(names) if name and name not in self._info]
+        # A batch for names no longer shown stops after its current name: building
+        # some models (even on the meta device) takes a second, and typing on
+        # would otherwise queue the new rows behind every stale batch.
+        if self._describe_runner.is_busy() and not set(self._describing) & set(self._wanted):
+            self._describe_runner.cancel()
         self._start_next()
 
     def is_busy(self) -> bool:
@@ -114,7 +123,8 @@ class ArchCatalog(QObject):
         if self.is_busy() or not self._wanted or self._closed:
             return
         batch, self._wanted = self._wanted[:BATCH], self._wanted[BATCH:]
-        self._describe_runner.start(lambda _job: describe_names(batch))
+        self._describing = batch
+        self._describe_runner.start(lambda job: describe_names(batch, job))
 
     @Slot(object)
     def _on_names_task_done(self, _names: Any) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QModelIndex, QRect, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QRect, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QFocusEvent, QFont, QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QCompleter, QHeaderView, QTreeView, QWidget
 
@@ -186,6 +186,7 @@ class ArchPicker(QComboBox):
         self._completer.setWidget(self.lineEdit())
         size_columns(self._completer.popup())
         self._completer.activated[QModelIndex].connect(self._on_completer_activated)
+        self._completer.popup().installEventFilter(self)
 
         self.currentIndexChanged.connect(self._on_current_index_changed)
         self.lineEdit().textEdited.connect(self._on_line_edit_text_edited)
@@ -319,6 +320,12 @@ class ArchPicker(QComboBox):
             # After this event (the line edit places its cursor on focus); a timer of our own
             # dies with the picker, so it never fires on a deleted line edit.
             self._select_all_timer.start()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if watched is self._completer.popup() and event.type() == QEvent.Type.Hide:
+            # Its rows are gone: describe the value, not up to a hundred names nobody sees.
+            self.catalog.request([self._value])
+        return super().eventFilter(watched, event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
         if event.key() == Qt.Key.Key_Escape and self.currentText() != self._value:

@@ -127,6 +127,25 @@ def test_typing_filters_every_architecture_and_a_chosen_row_becomes_the_value(qt
     wait_idle(qtbot, picker)
 
 
+def test_closing_the_filter_popup_stops_describing_its_rows(qtbot: QtBot) -> None:
+    """Typing "vit" lists a hundred names; once the pop-up is gone the catalog
+    describes the value, not every hidden row (each a model build)."""
+    form = shown_form(qtbot)
+    picker = form.arch_picker()
+    form.activateWindow()
+    picker.setFocus()
+    qtbot.waitUntil(picker.hasFocus, timeout=5_000)
+    QApplication.processEvents()
+    qtbot.keyClicks(picker, "vit")
+    qtbot.waitUntil(lambda: picker.catalog.names_ready() and len(picker.matches()) >= 90, timeout=TIMEOUT)
+    qtbot.keyClick(picker.filter_popup(), Qt.Key.Key_Escape)
+    qtbot.keyClick(picker, Qt.Key.Key_Escape)
+    wait_idle(qtbot, picker)
+    described = [name for name in picker.matches() if picker.catalog.info(name) is not None]
+    assert len(described) < 30, len(described)
+    assert picker.catalog.info(picker.value()) is not None
+
+
 def test_a_loaded_timm_name_that_the_list_does_not_hold_is_shown(qtbot: QtBot, tmp_path: Path) -> None:
     form = shown_form(qtbot)
     picker = form.arch_picker()
