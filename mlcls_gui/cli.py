@@ -203,9 +203,7 @@ def _no_display_problem() -> str:
 # ----------------------------------------------------------------- commands
 def _cmd_train(args: argparse.Namespace) -> int:
     from mlcls_gui.core.config import TrainConfig, parse_field_text
-    from mlcls_gui.core.engine import RunControl, Trainer
     from mlcls_gui.core.errors import ConfigError
-    from mlcls_gui.core.events import FinishReason
 
     payload = None
     if args.config:
@@ -247,6 +245,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if config.processes > 1 and not under_launcher():
         launch_processes(config.processes, args.argv)
         return 0
+    # The engine (torch, torchvision: seconds) only now: a bad setting is refused
+    # at once, and a launcher that only starts the processes never loads it.
+    from mlcls_gui.core.engine import RunControl, Trainer
+    from mlcls_gui.core.events import FinishReason
+
     control = RunControl()
     # Only the main process reports; the others train quietly beside it.
     sinks = [_ProgressDisplay(quiet=args.quiet)] if process_rank() == 0 else []

@@ -43,6 +43,9 @@ def launch_processes(processes: int, argv: Sequence[str]) -> None:
         "-m", "mlcls_gui", *argv,
     ])
     logger.info("Starting %d training processes (torch.distributed.run)", processes)
+    # torchrun would set 1 thread per process, with a warning on every run; share the
+    # cores instead (a user's own OMP_NUM_THREADS is kept).
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
     try:
         run(launcher_args)
     except SignalException as exc:

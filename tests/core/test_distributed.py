@@ -27,6 +27,12 @@ pytestmark = [
 
 BASE = ["pretrained=false", "image_size=32", "device=cpu", "batch_size=8", "val_fraction=0.2",
         "test_fraction=0.2", "num_workers=0"]
+# One CPU thread per process (torchrun sets the same for its workers): runs left
+# training while a test waits must not take the cores of the tests beside them.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+# Frozen extractor, no augmentation: see test_two_processes_train_like_one.
+LIKE_ONE = ("freeze_extractor=true", "rotation_degrees=0", "horizontal_flip=false", "n_epochs=3",
+            "learning_rate=0.01")
 
 
 def _command(root: Path, out: Path, *settings: str, resume: str = "") -> list[str]:
@@ -38,7 +44,7 @@ def _command(root: Path, out: Path, *settings: str, resume: str = "") -> list[st
 
 def _train(root: Path, out: Path, *settings: str, resume: str = "") -> subprocess.CompletedProcess:
     done = subprocess.run(_command(root, out, *settings, resume=resume), capture_output=True, text=True,
-                          timeout=400)
+                          timeout=400, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -47,7 +53,18 @@ def _metrics(out: Path) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(open(out / "metrics.csv"))]
 
 
-def test_two_processes_train_like_one(tiny_root, tmp_path):
+@pytest.fixture(scope="module")
+def one_and_two(tiny_root, tmp_path_factory) -> tuple[Path, Path]:
+    """The same run in 1 and in 2 processes (each test below copies what it changes)."""
+    folder = tmp_path_factory.mktemp("one-and-two")
+    one, two = folder / "one", folder / "two"
+    _train(tiny_root, one, *LIKE_ONE)
+    done = _train(tiny_root, two, *LIKE_ONE, "processes=2")
+    assert "2 processes (gloo)" in done.stdout
+    return one, two
+
+
+def test_two_processes_train_like_one(tiny_root, one_and_two):
     """Frozen extractor, no augmentation: the only difference left between 1 and 2
     processes is the order of floating-point sums (each process sums its share of a
     batch, then DDP averages), about 1e-7 per step. Adam divides each gradient by
@@ -57,12 +74,7 @@ def test_two_processes_train_like_one(tiny_root, tmp_path):
     ~0.005 when two close probabilities swap order: 0.02, as the issue asks.
     (With BatchNorm in training mode each CPU process normalises with its own half
     batch — SyncBatchNorm needs CUDA — which is a different, equally valid model.)"""
-    settings = ("freeze_extractor=true", "rotation_degrees=0", "horizontal_flip=false", "n_epochs=3",
-                "learning_rate=0.01")
-    one, two = tmp_path / "one", tmp_path / "two"
-    _train(tiny_root, one, *settings)
-    done = _train(tiny_root, two, *settings, "processes=2")
-    assert "2 processes (gloo)" in done.stdout
+    one, two = one_and_two
     rows_one, rows_two = _metrics(one), _metrics(two)
     assert len(rows_one) == len(rows_two) == 3
     for a, b in zip(rows_one, rows_two):
@@ -79,30 +91,29 @@ def test_two_processes_train_like_one(tiny_root, tmp_path):
     assert again.at_half.mean_average_precision == pytest.approx(summary_two["test_map"], abs=1e-6)
 
 
-def test_outputs_are_written_once_and_resume_works_across_process_counts(tiny_root, tmp_path):
-    out = tmp_path / "out"
-    _train(tiny_root, out, "n_epochs=1", "processes=2")
-    log = (out / "train.log").read_text()
-    assert log.count("Epoch 1/1") == 1 and log.count("Final model:") == 1
-    assert not list(out.glob("*.tmp")) and not (out / "previous_runs").exists()
-    # 2 processes → 1, then 1 → 2: the checkpoint holds one copy of the plain weights.
-    _train(tiny_root, out, "n_epochs=2", resume=str(out / "last_checkpoint.pt"))
-    assert load_model_file(out / "final_model.pt")["epoch"] == 2
-    _train(tiny_root, out, "n_epochs=3", "processes=2", resume=str(out / "last_checkpoint.pt"))
-    final = load_model_file(out / "final_model.pt")
-    assert final["epoch"] == 3 and not any(k.startswith("module.") for k in final["model_state"])
-    assert [int(r["epoch"]) for r in _metrics(out)] == [1, 2, 3]
+def test_outputs_are_written_once_and_resume_works_across_process_counts(tiny_root, one_and_two, tmp_path):
+    one, two = (Path(shutil.copytree(folder, tmp_path / folder.name)) for folder in one_and_two)
+    log = (two / "train.log").read_text()
+    assert log.count("Epoch 3/3") == 1 and log.count("Final model:") == 1
+    assert not list(two.glob("*.tmp")) and not (two / "previous_runs").exists()
+    # 2 processes → 1, and 1 → 2: the checkpoint holds one copy of the plain weights.
+    _train(tiny_root, two, *LIKE_ONE, "n_epochs=4", resume=str(two / "last_checkpoint.pt"))
+    _train(tiny_root, one, *LIKE_ONE, "n_epochs=4", "processes=2", resume=str(one / "last_checkpoint.pt"))
+    for out in (one, two):
+        final = load_model_file(out / "final_model.pt")
+        assert final["epoch"] == 4 and not any(k.startswith("module.") for k in final["model_state"])
+        assert [int(r["epoch"]) for r in _metrics(out)] == [1, 2, 3, 4]
 
 
 def test_a_batch_size_that_does_not_divide_is_refused(tiny_root, tmp_path):
     done = subprocess.run(_command(tiny_root, tmp_path / "out", "processes=3"), capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, env=ONE_THREAD)
     assert done.returncode == 2 and "does not divide evenly" in done.stderr
 
 
 def _start(root: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(_command(root, out, "n_epochs=500", "processes=2"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=ONE_THREAD)
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 200) -> None:
@@ -179,7 +190,7 @@ def test_the_event_stream_carries_a_run_and_takes_stop_and_checkpoint_signals(ti
 
     out, stream = tmp_path / "out", tmp_path / "events.jsonl"
     launcher = subprocess.Popen(_command(tiny_root, out, "n_epochs=500", "processes=2") + ["--events", str(stream)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=ONE_THREAD)
     reader, seen = EventReader(stream), []
     try:
         deadline = time.monotonic() + 200

@@ -1,6 +1,7 @@
 """Run integrity with real processes: two runs into one folder, SIGTERM/SIGHUP, resume on a new split."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,9 @@ from mlcls_gui.core.engine import Trainer
 from mlcls_gui.core.output_names import LOCK_NAME
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+# One CPU thread per training process: a run left training while the test waits for
+# another process must not take the cores of the tests running beside it.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _train_process(root: Path, out: Path, *extra: str) -> subprocess.Popen:
@@ -22,7 +26,7 @@ def _train_process(root: Path, out: Path, *extra: str) -> subprocess.Popen:
         [shutil.which("mlcls-gui"), "train", "--quiet", "--set", f"images_root={root}", "--set",
          f"save_model_folder={out}", "--set", "pretrained=false", "--set", "image_size=32",
          "--set", "n_epochs=500", "--set", "device=cpu", "--set", "num_workers=0", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD,
     )
 
 
@@ -93,10 +97,11 @@ def test_resume_on_a_changed_split_is_refused_unless_asked(tiny_root, tmp_path):
     (data / "circle" / "circle_000.png").unlink()
     checkpoint = str(out / "last_checkpoint.pt")
     command = [shutil.which("mlcls-gui"), "train", "--quiet", "--resume", checkpoint, "--set", "n_epochs=2"]
-    refused = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ONE_THREAD)
     assert refused.returncode == 2 and "split differs" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
-    allowed = subprocess.run([*command, "--allow-split-change"], capture_output=True, text=True, timeout=300)
+    allowed = subprocess.run([*command, "--allow-split-change"], capture_output=True, text=True, timeout=300,
+                             env=ONE_THREAD)
     assert allowed.returncode == 0, allowed.stderr
     assert "NOT held out" in allowed.stdout
     assert json.loads((out / "summary.json").read_text())["test_held_out"] is False

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from mlcls_gui.core.demo import write_demo_dataset
 from mlcls_gui.core.label_review import ReviewOptions
@@ -98,6 +99,11 @@ def test_clicking_a_chip_toggles_its_label(qtbot, tab: ReviewTab, data: Path) ->
     reviewed(qtbot, tab, data)
     row = tab.rows()[3]
     chip = next(c for c in row.chips if c.label not in row.item.given)
+    # As a user sees it: thumbnails in place (one arriving between the press and the
+    # release moves the rows, and the release misses the chip), the row in view.
+    qtbot.waitUntil(lambda: all(r.thumbnail.has_image() for r in tab.rows()), timeout=10_000)
+    tab.scroll.ensureWidgetVisible(row)
+    QApplication.processEvents()
     qtbot.mouseClick(chip, Qt.MouseButton.LeftButton)
     assert chip.label in row.new_labels()
     assert tab.current_row() is row
