@@ -39,15 +39,18 @@ def test_the_function_runs_off_the_gui_thread_and_done_then_finished_arrive(qtbo
     runner = TaskRunner("test-done")
     recorder = Recorder(runner)
     threads: list[bool] = []
+    checked = threading.Event()  # the thread must still run when the test looks for it
 
     def work(job: Job) -> int:
         threads.append(threading.current_thread() is threading.main_thread())
+        checked.wait(TIMEOUT / 1000)
         return 42
 
     with qtbot.waitSignal(runner.finished, timeout=TIMEOUT):
         assert runner.start(work)
         assert runner.is_busy()
         assert [thread.objectName() for thread in live_threads()] == ["mlcls-test-done"]
+        checked.set()
     assert threads == [False]
     assert recorder.events == [("done", 42), ("finished",)]
     assert not runner.is_busy()
