@@ -91,18 +91,16 @@ def test_two_processes_train_like_one(tiny_root, one_and_two):
     assert again.at_half.mean_average_precision == pytest.approx(summary_two["test_map"], abs=1e-6)
 
 
-def test_outputs_are_written_once_and_resume_works_across_process_counts(tiny_root, one_and_two, tmp_path):
-    one, two = (Path(shutil.copytree(folder, tmp_path / folder.name)) for folder in one_and_two)
+def test_outputs_are_written_once_and_a_two_process_checkpoint_resumes_in_one(tiny_root, one_and_two, tmp_path):
+    two = Path(shutil.copytree(one_and_two[1], tmp_path / "two"))
     log = (two / "train.log").read_text()
     assert log.count("Epoch 3/3") == 1 and log.count("Final model:") == 1
     assert not list(two.glob("*.tmp")) and not (two / "previous_runs").exists()
-    # 2 processes → 1, and 1 → 2: the checkpoint holds one copy of the plain weights.
+    # 2 processes → 1 (1 → 2 is in the SIGTERM test): the checkpoint holds one copy of the plain weights.
     _train(tiny_root, two, *LIKE_ONE, "n_epochs=4", resume=str(two / "last_checkpoint.pt"))
-    _train(tiny_root, one, *LIKE_ONE, "n_epochs=4", "processes=2", resume=str(one / "last_checkpoint.pt"))
-    for out in (one, two):
-        final = load_model_file(out / "final_model.pt")
-        assert final["epoch"] == 4 and not any(k.startswith("module.") for k in final["model_state"])
-        assert [int(r["epoch"]) for r in _metrics(out)] == [1, 2, 3, 4]
+    final = load_model_file(two / "final_model.pt")
+    assert final["epoch"] == 4 and not any(k.startswith("module.") for k in final["model_state"])
+    assert [int(r["epoch"]) for r in _metrics(two)] == [1, 2, 3, 4]
 
 
 def test_a_batch_size_that_does_not_divide_is_refused(tiny_root, tmp_path):
@@ -111,8 +109,8 @@ def test_a_batch_size_that_does_not_divide_is_refused(tiny_root, tmp_path):
     assert done.returncode == 2 and "does not divide evenly" in done.stderr
 
 
-def _start(root: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen(_command(root, out, "n_epochs=500", "processes=2"), stdout=subprocess.PIPE,
+def _start(root: Path, out: Path, resume: str = "") -> subprocess.Popen:
+    return subprocess.Popen(_command(root, out, "n_epochs=500", "processes=2", resume=resume), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True, env=ONE_THREAD)
 
 
@@ -142,11 +140,15 @@ def _workers(launcher: int) -> dict[int, int]:
     return found
 
 
-def test_sigterm_to_the_launcher_stops_both_processes_with_outputs(tiny_root, tmp_path):
-    out = tmp_path / "out"
-    launcher = _start(tiny_root, out)
+def test_a_one_process_checkpoint_resumes_in_two_and_sigterm_stops_both_with_outputs(
+        tiny_root, one_and_two, tmp_path):
+    out = Path(shutil.copytree(one_and_two[0], tmp_path / "out"))
+    launcher = _start(tiny_root, out, resume=str(out / "last_checkpoint.pt"))  # 1 process → 2
     try:
-        _wait_for(out / "metrics.csv", launcher)
+        deadline = time.monotonic() + 200
+        while len(_metrics(out)) < 4:  # metrics.csv is rewritten whole after each epoch
+            assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+            time.sleep(0.2)
         workers = _workers(launcher.pid)
         assert sorted(workers) == [0, 1]
         started = time.monotonic()
@@ -160,6 +162,9 @@ def test_sigterm_to_the_launcher_stops_both_processes_with_outputs(tiny_root, tm
     assert took < 30, took  # stopped at a batch, not killed after the launcher's grace period
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reason"] == "stopped" and (out / "final_model.pt").is_file()
+    final = load_model_file(out / "final_model.pt")
+    assert final["epoch"] >= 4 and not any(k.startswith("module.") for k in final["model_state"])
+    assert [int(r["epoch"]) for r in _metrics(out)][:4] == [1, 2, 3, 4]
     for pid in workers.values():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 

@@ -44,9 +44,13 @@ def _assert_outputs_complete(out: Path) -> None:
     assert json.loads((out / "run.json").read_text())["status"] == "stopped"
 
 
-def test_two_runs_started_together_into_one_folder_one_is_refused(tiny_root, tmp_path):
+def test_runs_into_one_folder_started_together_or_later_only_one_trains(tiny_root, tmp_path):
+    """Two started together: one is refused (the lock is taken atomically). A third
+    started while the survivor trains is refused too. SIGHUP (a closing terminal;
+    SIGTERM and Ctrl-C take the same path) then stops the survivor with every output."""
     out = tmp_path / "out"
     first, second = _train_process(tiny_root, out), _train_process(tiny_root, out)
+    later = None
     try:
         # The refused one exits at once; the other keeps training.
         deadline = time.monotonic() + 120
@@ -59,34 +63,21 @@ def test_two_runs_started_together_into_one_folder_one_is_refused(tiny_root, tmp
         assert f"in use by a training run (process {running.pid}" in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
         _wait_for(out / "metrics.csv")
-        running.send_signal(signal.SIGTERM)
+        later = _train_process(tiny_root, out)
+        _, err = later.communicate(timeout=120)
+        assert later.returncode == 2 and f"process {running.pid}" in err
+        assert running.poll() is None  # refusing the later run did not disturb this one
+        running.send_signal(signal.SIGHUP)
         stdout, err = running.communicate(timeout=120)
         assert running.returncode == 0, err
     finally:
-        for process in (first, second):
-            if process.poll() is None:
+        for process in (first, second, later):
+            if process is not None and process.poll() is None:
                 process.kill()
-    assert "Stopping after this batch and saving (SIGTERM)" in err
+    assert "Stopping after this batch and saving (SIGHUP)" in err
     assert "Final model:" in stdout
     _assert_outputs_complete(out)
-    assert not (out / "previous_runs").exists()  # the refused run moved nothing
-
-
-def test_a_second_run_later_is_refused_while_the_first_runs(tiny_root, tmp_path):
-    out = tmp_path / "out"
-    first = _train_process(tiny_root, out)
-    try:
-        _wait_for(out / "metrics.csv")
-        second = _train_process(tiny_root, out)
-        _, err = second.communicate(timeout=120)
-        assert second.returncode == 2 and f"process {first.pid}" in err
-        first.send_signal(signal.SIGHUP)  # a closing terminal
-        _, err = first.communicate(timeout=120)
-        assert first.returncode == 0, err
-    finally:
-        if first.poll() is None:
-            first.kill()
-    _assert_outputs_complete(out)
+    assert not (out / "previous_runs").exists()  # the refused runs moved nothing
 
 
 def test_resume_on_a_changed_split_is_refused_unless_asked(tiny_root, tmp_path):
