@@ -59,6 +59,7 @@ def test_the_choice_list_holds_the_builtin_and_recommended_names():
     ("timm:convnext_atoo", "Did you mean timm:convnext_atto"),
     ("timm:convnext_atto.nope", "timm:convnext_atto.d2_in1k"),
     ("timm:deit_tiny_distilled_patch16_224", "without 'distilled'"),
+    ("timm:crossvit_9_240", "two classifier heads (one per branch)"),
     ("timm:", "timm has no model"),
 ])
 def test_an_unknown_name_is_refused_with_a_suggestion(arch, hint):

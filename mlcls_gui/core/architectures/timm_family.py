@@ -56,9 +56,11 @@ def check_name(model_name: str) -> None:
         raise ModelError(f"timm has no model {model_name!r}.{hint} (timm.list_models() lists them.)")
     cfg = _pretrained_cfg(model_name)
     if isinstance(cfg.get("classifier"), (tuple, list)):
+        distilled = "distilled" in base
         raise ModelError(
-            f"{PREFIX}{model_name} has two classifier heads (a distilled model); choose the variant "
-            "without 'distilled' in its name."
+            f"{PREFIX}{model_name} has two classifier heads "
+            + ("(a distilled model); choose the variant without 'distilled' in its name."
+               if distilled else "(one per branch), which cannot be replaced by one; choose another model.")
         )
 
 
