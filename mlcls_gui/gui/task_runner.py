@@ -90,6 +90,7 @@ class TaskRunner(QObject):
         self._pending: Work | None = None
         self._detached: list[BackgroundTask] = []  # replaced with overlap: kept until their threads end
         self._shown_progress: tuple[int, int, str] = (0, 0, "")
+        self._result_in = False  # done/failed arrived: no more progress for this task
         self._timer: QTimer | None = None
         if poll_progress:
             self._timer = QTimer(self)
@@ -172,6 +173,7 @@ class TaskRunner(QObject):
         task.finished.connect(self._on_task_finished)
         self._task, self._job, self._ignored, self._silent = task, job, False, False
         self._shown_progress = job.progress.value
+        self._result_in = False
         if self._timer is not None:
             self._timer.start()
         task.start()
@@ -196,11 +198,13 @@ class TaskRunner(QObject):
 
     @Slot(object)
     def _on_task_done(self, result: Any) -> None:
+        self._stop_polling()
         if not self._ignored:
             self.done.emit(result)
 
     @Slot(str, str)
     def _on_task_failed(self, summary: str, details: str) -> None:
+        self._stop_polling()
         if self._ignored:
             logger.debug("Ignored failure of a replaced %s task: %s", self.name, summary)
         else:
@@ -210,8 +214,7 @@ class TaskRunner(QObject):
     def _on_task_finished(self) -> None:
         task, silent = self._task, self._silent
         self._task, self._job, self._ignored, self._silent = None, None, False, False
-        if self._timer is not None:
-            self._timer.stop()
+        self._stop_polling()
         if task is not None:
             task.deleteLater()
         pending, self._pending = self._pending, None
@@ -226,9 +229,16 @@ class TaskRunner(QObject):
             self._detached.remove(task)
             task.deleteLater()
 
+    def _stop_polling(self) -> None:
+        # The result is in: a poll due before the thread's end would show stale
+        # progress over what the done/failed slots just wrote (seen in CI).
+        self._result_in = True
+        if self._timer is not None:
+            self._timer.stop()
+
     @Slot()
     def _on_timer_timeout(self) -> None:
-        if self._job is None or self._ignored:
+        if self._job is None or self._ignored or self._result_in:
             return
         value = self._job.progress.value
         if value != self._shown_progress:

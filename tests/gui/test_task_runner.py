@@ -223,3 +223,24 @@ def test_replace_with_overlap_starts_at_once_and_the_old_task_ends_unobserved(qt
     assert runner.wait(TIMEOUT)
     qtbot.waitUntil(lambda: not runner._detached, timeout=TIMEOUT)
     assert recorder.events == [("done", "new"), ("finished",)]
+
+
+def test_no_progress_arrives_after_the_result(qtbot: QtBot) -> None:
+    """A poll due just after ``done`` must not repaint stale progress over the result."""
+    runner = TaskRunner("test-late-poll", poll_progress=True)
+    events: list[str] = []
+    runner.progressed.connect(lambda *_: events.append("progressed"))
+
+    def on_done(_result: object) -> None:
+        events.append("done")
+        runner._timer.timeout.emit()  # the poll that fell between the result and the thread's end
+
+    runner.done.connect(on_done)
+
+    def work(job: Job) -> int:
+        job.progress.set(5, 5, "almost")
+        return 1
+
+    with qtbot.waitSignal(runner.finished, timeout=TIMEOUT):
+        assert runner.start(work)
+    assert events[-1] == "done"
