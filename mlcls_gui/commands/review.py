@@ -64,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top must be 0 or more (got {args.top}).")
     if args.epochs < 1 or args.image_size < 8:
         raise ConfigError("--epochs must be at least 1 and --image-size at least 8.")
-    if args.cross_fit == 1 or args.cross_fit < 0:
-        raise ConfigError(f"--cross-fit must be 0 (off) or at least 2 (got {args.cross_fit}).")
     options = ReviewOptions(folds=args.folds, device=args.device, train_arch=args.arch,
                             train_epochs=args.epochs, train_image_size=args.image_size,
                             train_pretrained=args.pretrained, cross_fit=args.cross_fit)

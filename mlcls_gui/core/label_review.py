@@ -93,6 +93,10 @@ class ReviewOptions:
     train_batch_size: int = 16
     train_learning_rate: float = 1e-3
 
+    def __post_init__(self) -> None:
+        if self.cross_fit == 1 or self.cross_fit < 0:
+            raise LabelReviewError(f"--cross-fit must be 0 (off) or at least 2 (got {self.cross_fit}).")
+
 
 @dataclass(frozen=True)
 class ReviewItem:
@@ -170,8 +174,6 @@ def review_labels(
     labels = list(splits.labels)
     _check_reviewable(str(splits.root), samples, labels, options.folds)
     cross_fit = options.cross_fit >= 2 and not model_path  # a given model is never retrained
-    if options.cross_fit == 1 or options.cross_fit < 0:
-        raise LabelReviewError(f"--cross-fit must be 0 (off) or at least 2 (got {options.cross_fit}).")
     notes: list[str] = []
     paths = [sample.path for sample, _ in samples]
     heads = (f"{options.folds}-fold logistic-regression heads, each image scored by the head that "
@@ -302,7 +304,6 @@ class CrossFitOutputs:
 
     parts: np.ndarray  # (N,) the part of each image = the model that did not train on it
     probabilities: np.ndarray  # (N, L) that model's sigmoid outputs
-    features: np.ndarray  # (N, D) its penultimate features (comparable within a part only)
 
 
 def load_images(paths: Sequence[str], size: int, *, progress: ProgressSink | None = None,
@@ -353,7 +354,6 @@ def cross_fit_outputs(images, targets: np.ndarray, known: np.ndarray, options: R
         for part in range(count)]
     total = sum(steps_per_model)
     probabilities = np.zeros(targets.shape, dtype=np.float64)
-    features: np.ndarray | None = None
     done_before = 0
     for part in range(count):
         held = parts == part
@@ -366,15 +366,11 @@ def cross_fit_outputs(images, targets: np.ndarray, known: np.ndarray, options: R
         model, transform = _train_part_model(images[train], targets[~held], known[~held], options,
                                                seed=options.seed + part, on_step=step, stop=stop)
         done_before += steps_per_model[part]
-        part_features, part_probs = _forward(model, transform, options.train_arch, images[torch.from_numpy(
-            np.flatnonzero(held))], options.batch_size, stop)
-        if features is None:
-            features = np.zeros((len(targets), part_features.shape[1]), dtype=np.float32)
-        features[held], probabilities[held] = part_features, part_probs
+        probabilities[held] = _forward(model, transform, images[torch.from_numpy(np.flatnonzero(held))],
+                                       options.batch_size, stop)
         logger.info("Review model %d of %d: trained on %d images, scored %d", part + 1, count,
                     int((~held).sum()), int(held.sum()))
-    assert features is not None
-    return CrossFitOutputs(parts, probabilities, features)
+    return CrossFitOutputs(parts, probabilities)
 
 
 def _batch_count(images: int, batch_size: int) -> int:
@@ -437,25 +433,18 @@ def _train_part_model(images, targets: np.ndarray, known: np.ndarray, options: R
     return model.eval(), transform
 
 
-def _forward(model, transform, arch: str, images, batch_size: int,
-             stop: StopCheck) -> tuple[np.ndarray, np.ndarray]:
-    """(features, sigmoid outputs) of un-augmented ``images``; head(features) = logits."""
+def _forward(model, transform, images, batch_size: int, stop: StopCheck) -> np.ndarray:
+    """Sigmoid outputs of the un-augmented ``images``."""
     import torch
 
-    from . import models
-
-    extractor = models.feature_extractor(model, arch)
-    head = models.head_module(model, arch)
-    features: list[np.ndarray] = []
     probs: list[np.ndarray] = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             if stop():
                 raise ReviewCancelled()
-            raw = extractor(transform(images[start:start + batch_size], augment=False))
-            features.append(raw.float().flatten(1).cpu().numpy())
-            probs.append(torch.sigmoid(head(raw).float()).cpu().numpy())
-    return np.concatenate(features).astype(np.float32), np.concatenate(probs).astype(np.float64)
+            logits = model(transform(images[start:start + batch_size], augment=False))
+            probs.append(torch.sigmoid(logits.float()).cpu().numpy())
+    return np.concatenate(probs).astype(np.float64)
 
 
 # ------------------------------------------------------------------ features

@@ -13,8 +13,6 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
 from PySide6.QtGui import QGuiApplication
 
-from mlcls_gui.core.demo import DEMO_MARKER, ensure_demo_dataset  # noqa: F401 - re-exported for the window
-
 from .device_choices import DeviceChoice, device_choices_from
 
 logger = logging.getLogger(__name__)

@@ -111,9 +111,8 @@ def test_cross_fitting_scores_each_image_with_a_model_that_never_saw_it(
         on_step(1, 1)
         return trained[-1], None
 
-    def fake_forward(model, transform, arch, images, batch_size, stop):
-        seen = np.array([[float(int(i) in model)] * 2 for i in images[:, 0, 0, 0]])
-        return seen.astype(np.float32), seen
+    def fake_forward(model, transform, images, batch_size, stop):
+        return np.array([[float(int(i) in model)] * 2 for i in images[:, 0, 0, 0]])
 
     monkeypatch.setattr(label_review, "_train_part_model", fake_train)
     monkeypatch.setattr(label_review, "_forward", fake_forward)
