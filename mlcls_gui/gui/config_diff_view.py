@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -27,9 +28,15 @@ class ConfigDiffView(QWidget):
         self.table.setHorizontalHeaderLabels(["Setting", "Run A", "Run B"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        # The setting's name as wide as it needs; A and B share the rest equally, so
+        # neither value hides behind a horizontal scroll bar. A long value (a folder)
+        # is cut in the middle, keeping both ends; its tooltip holds the whole text.
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.heading)
@@ -52,7 +59,6 @@ class ConfigDiffView(QWidget):
                 item = QTableWidgetItem(_text(value))
                 item.setToolTip(_text(value))
                 self.table.setItem(row, column, item)
-        self.table.resizeColumnToContents(0)
 
     def rows(self) -> list[tuple[str, str, str]]:
         """What the table shows (for tests and copying)."""

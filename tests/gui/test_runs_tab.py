@@ -142,3 +142,24 @@ def test_a_hidden_tab_reads_its_folders_when_shown(qtbot, run_folder: Path) -> N
     assert tab.record_for_model(str(newest.model_path)) is newest
     assert tab.record_for_model(str(run_folder / "nothing.pt")) is None
     tab.shutdown()
+
+
+def test_the_settings_diff_shows_both_long_values_without_scrolling(qtbot) -> None:
+    from mlcls_gui.core.runs import ConfigDifference
+    from mlcls_gui.gui.config_diff_view import ConfigDiffView
+
+    view = ConfigDiffView()
+    qtbot.addWidget(view)
+    view.resize(640, 300)
+    view.show()
+    first = "/home/someone/projects/" + "a" * 90 + "/images"
+    second = "/media/usb-disk/" + "b" * 90 + "/images"
+    view.show_pair("run 1", "run 2", [ConfigDifference("images_root", first, second),
+                                      ConfigDifference("learning_rate", 0.01, 0.001)])
+    qtbot.waitUntil(lambda: view.table.columnWidth(1) > 100)
+    table = view.table
+    assert table.horizontalScrollBar().maximum() == 0  # both values in view
+    assert abs(table.columnWidth(1) - table.columnWidth(2)) <= 1
+    assert table.columnWidth(0) >= table.fontMetrics().horizontalAdvance("Data folder")
+    assert view.rows()[0] == ("Data folder", first, second)
+    assert table.item(0, 2).toolTip() == second
