@@ -64,9 +64,19 @@ def row_cells(name: str, info: ArchitectureInfo | str | None, *,
     if info is None:
         return PENDING, PENDING, PENDING, note
     if isinstance(info, str):
-        return "—", "—", "—", info
+        return "—", "—", "—", _without_name(name, info)
     return (format_parameters(info.parameters), f"{info.input_size} px",
-            "yes" if info.has_pretrained else "no", info.problem or note)
+            "yes" if info.has_pretrained else "no", _without_name(name, info.problem) or note)
+
+
+def _without_name(name: str, problem: str) -> str:
+    """A problem as its row shows it: the row already names the model, so a message
+    that starts with the name ("timm:x has two heads…") drops it ("Has two heads…")."""
+    for prefix in (name, name.removeprefix(registry.TIMM_PREFIX)):
+        if problem.startswith(prefix + " ") or problem.startswith(prefix + ":"):
+            rest = problem[len(prefix):].lstrip(" :")
+            return rest[:1].upper() + rest[1:]
+    return problem
 
 
 def summary_text(name: str, info: ArchitectureInfo | str | None) -> str:

@@ -171,3 +171,20 @@ def test_the_window_describes_the_architectures_once_torch_is_loaded(qtbot: QtBo
     wait_idle(qtbot, picker)
     assert "11.2 M parameters" in window.config_form._rows["arch"].error.full_text()
     assert cells(picker, "timm:convnext_nano")[:2] == ["15.0 M", "224 px"]
+
+
+def test_a_row_does_not_repeat_its_own_name_in_its_problem() -> None:
+    from mlcls_gui.core.errors import ModelError
+    from mlcls_gui.gui.arch_picker import row_cells
+
+    name = "timm:crossvit_9_240"
+    with pytest.raises(ModelError) as raised:
+        registry.describe(name)
+    assert str(raised.value).startswith(name)
+    note = row_cells(name, str(raised.value).splitlines()[0])[3]
+    assert note.startswith("Has two classifier heads") and "crossvit" not in note
+    info = registry.ArchitectureInfo(name="timm:x", family="timm", input_size=224, has_pretrained=False,
+                                     parameters=0, problem="x: its head is not a Linear layer")
+    assert row_cells("timm:x", info)[3] == "Its head is not a Linear layer"
+    other = dataclasses.replace(info, problem="Needs timm 1.0 or newer")
+    assert row_cells("timm:x", other)[3] == "Needs timm 1.0 or newer"
