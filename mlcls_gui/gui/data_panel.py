@@ -69,33 +69,6 @@ def accept_url_drags(event: Any) -> bool:
     return False
 
 
-class FolderLineEdit(QLineEdit):
-    """A path field that accepts a folder or a .csv file dropped from the file manager."""
-
-    folder_dropped = Signal(str)  # a folder or a .csv file
-    not_a_folder_dropped = Signal(str)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAcceptDrops(True)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
-        if not accept_url_drags(event):
-            super().dragEnterEvent(event)
-
-    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        if not accept_url_drags(event):
-            super().dragMoveEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
-        urls = event.mimeData().urls()
-        if not urls:
-            super().dropEvent(event)
-            return
-        event.acceptProposedAction()
-        handle_dropped_root(urls, self.folder_dropped.emit, self.not_a_folder_dropped.emit)
-
-
 def handle_dropped_root(urls: list[QUrl], chosen: Callable[[str], Any], refused: Callable[[str], Any]) -> None:
     """``chosen`` with the first folder or .csv file among ``urls``, else ``refused``."""
     roots = local_data_roots(urls)
@@ -124,15 +97,16 @@ class DataPanel(QWidget):
         self._scan.finished.connect(self._on_scan_finished)
         self._recent: list[str] = []
 
-        self.path_edit = FolderLineEdit()
+        self.path_edit = QLineEdit()
+        # A drop on the field goes to the panel (as on the chart), which takes it as the
+        # root; a QLineEdit would paste the dropped path into its text instead.
+        self.path_edit.setAcceptDrops(False)
         self.path_edit.setPlaceholderText("Drop a folder or a labels CSV here, or choose one…")
         self.path_edit.setToolTip(
             "The data folder: one sub-folder per label set, named after its labels joined "
             "by '+' (cat/, dog/, cat+dog/), or train/ val/ test/ folders in that layout. "
             "Or a labels CSV (or a folder holding labels.csv): a path column, and a labels "
             "column (joined by '|') or one 0/1 column per label; empty cells are unknown.")
-        self.path_edit.folder_dropped.connect(self._on_path_edit_folder_dropped)
-        self.path_edit.not_a_folder_dropped.connect(self._on_path_edit_not_a_folder_dropped)
         self.path_edit.editingFinished.connect(self._on_path_edit_editing_finished)
         self.browse_button = QPushButton("Choose…")
         self.browse_button.clicked.connect(self.choose_folder)
@@ -421,17 +395,12 @@ class DataPanel(QWidget):
         if chosen:
             self._choose(chosen)
 
-    @Slot(str)
-    def _on_path_edit_folder_dropped(self, folder: str) -> None:
-        self._choose(folder)
-
-    @Slot(str)
-    def _on_path_edit_not_a_folder_dropped(self, path: str) -> None:
+    def _refuse_drop(self, path: str) -> None:
         self.status_label.setText(
             f"{html.escape(path)} is not a folder or a .csv file. Drop the folder that holds the "
             "label folders, or a labels CSV.")
 
-    # Drops elsewhere on the panel (chart, details) choose the root like the field does.
+    # Drops anywhere on the panel (the path field, the chart, the details) choose the root.
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
         if not accept_url_drags(event):
             super().dragEnterEvent(event)
@@ -446,7 +415,7 @@ class DataPanel(QWidget):
             super().dropEvent(event)
             return
         event.acceptProposedAction()
-        handle_dropped_root(urls, self._choose, self._on_path_edit_not_a_folder_dropped)
+        handle_dropped_root(urls, self._choose, self._refuse_drop)
 
     @Slot()
     def _on_path_edit_editing_finished(self) -> None:
