@@ -6,9 +6,10 @@ import json
 import logging
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, QTimer
+from PySide6.QtGui import QPainter, QPalette, QResizeEvent
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QHeaderView, QLabel, QStyle, QStyledItemDelegate
+from PySide6.QtWidgets import QStyleOptionViewItem, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from mlcls_gui.core.runs import ConfigDifference
 
@@ -29,18 +30,26 @@ class ConfigDiffView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         # The setting's name as wide as it needs; A and B share the rest equally, so
-        # neither value hides behind a horizontal scroll bar. A long value (a folder)
-        # is cut in the middle, keeping both ends; its tooltip holds the whole text.
+        # neither value hides behind a horizontal scroll bar, and a long value (a
+        # folder) wraps onto more lines instead of being cut: its differing part may
+        # be anywhere in it.
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.table.setWordWrap(False)
+        self._wrapping = WrapAnywhereDelegate(self.table)
+        for column in (1, 2):
+            self.table.setItemDelegateForColumn(column, self._wrapping)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.heading)
         layout.addWidget(self.table, 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        # Wider or narrower columns wrap into fewer or more lines; the stretched
+        # sections take their new widths once this event is done.
+        QTimer.singleShot(0, self.table, self.table.resizeRowsToContents)
 
     def show_hint(self, text: str = HINT) -> None:
         self.heading.setText(text)
@@ -59,11 +68,53 @@ class ConfigDiffView(QWidget):
                 item = QTableWidgetItem(_text(value))
                 item.setToolTip(_text(value))
                 self.table.setItem(row, column, item)
+        self.table.resizeRowsToContents()
 
     def rows(self) -> list[tuple[str, str, str]]:
         """What the table shows (for tests and copying)."""
         return [tuple(self.table.item(r, c).text() for c in range(3))  # type: ignore[misc]
                 for r in range(self.table.rowCount())]
+
+
+class WrapAnywhereDelegate(QStyledItemDelegate):
+    """Cells whose text wraps at any character when no space is near: a path has none."""
+
+    def __init__(self, table: QTableWidget) -> None:
+        super().__init__(table)
+        self._table = table
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # noqa: N802 - Qt API
+        super().initStyleOption(option, index)
+        option.features |= QStyleOptionViewItem.ViewItemFeature.WrapText
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        self.initStyleOption(option, index)
+        text, option.text = option.text, ""
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        group = (QPalette.ColorGroup.Normal if option.state & QStyle.StateFlag.State_Enabled
+                 else QPalette.ColorGroup.Disabled)
+        role = (QPalette.ColorRole.HighlightedText if option.state & QStyle.StateFlag.State_Selected
+                else QPalette.ColorRole.Text)
+        painter.save()
+        painter.setPen(option.palette.color(group, role))
+        painter.drawText(self._text_rect(option.rect), _WRAP_FLAGS, text)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802 - Qt API
+        hint = super().sizeHint(option, index)
+        width = self._table.columnWidth(index.column())
+        text = str(index.data() or "")
+        bounds = option.fontMetrics.boundingRect(self._text_rect(QRect(0, 0, width, 10_000)), _WRAP_FLAGS, text)
+        return QSize(hint.width(), max(hint.height(), bounds.height() + 2 * _PADDING))
+
+    @staticmethod
+    def _text_rect(cell: QRect) -> QRect:
+        return cell.adjusted(_PADDING, _PADDING, -_PADDING, -_PADDING)
+
+
+_PADDING = 4
+_WRAP_FLAGS = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWrapAnywhere)
 
 
 def _text(value: Any) -> str:

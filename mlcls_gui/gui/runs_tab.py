@@ -156,6 +156,7 @@ class RunsTab(QWidget):
         bottom.addWidget(self.diff_view)
         bottom.setStretchFactor(0, 3)
         bottom.setStretchFactor(1, 2)
+        bottom.setSizes([600, 400])  # the diff's values need room from the start
         table_box = QWidget()
         table_layout = QVBoxLayout(table_box)
         table_layout.setContentsMargins(0, 0, 0, 0)

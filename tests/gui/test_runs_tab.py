@@ -163,3 +163,8 @@ def test_the_settings_diff_shows_both_long_values_without_scrolling(qtbot) -> No
     assert table.columnWidth(0) >= table.fontMetrics().horizontalAdvance("Data folder")
     assert view.rows()[0] == ("Data folder", first, second)
     assert table.item(0, 2).toolTip() == second
+    # The paths wrap onto more lines rather than being cut; the short values stay one line.
+    line = table.fontMetrics().height()
+    assert table.rowHeight(0) >= 3 * line > table.rowHeight(1)
+    view.resize(1800, 300)
+    qtbot.waitUntil(lambda: table.rowHeight(0) < 3 * line)  # wider: fewer lines
