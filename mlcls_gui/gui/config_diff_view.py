@@ -77,15 +77,11 @@ class ConfigDiffView(QWidget):
 
 
 class WrapAnywhereDelegate(QStyledItemDelegate):
-    """Cells whose text wraps at any character when no space is near: a path has none."""
+    """Cells whose text wraps at any character: a folder path has no spaces to wrap at."""
 
     def __init__(self, table: QTableWidget) -> None:
         super().__init__(table)
         self._table = table
-
-    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # noqa: N802 - Qt API
-        super().initStyleOption(option, index)
-        option.features |= QStyleOptionViewItem.ViewItemFeature.WrapText
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         self.initStyleOption(option, index)
