@@ -10,8 +10,9 @@ Run on demand (not part of the unit suite), on an otherwise idle machine:
 Datasets (``recipe_datasets.py``): demo shapes, digit-scan mosaics and texture-
 photo collages, each with test images from other sources than training.
 
-Equal wall time: a 2-epoch probe run measures each preset's epoch time on the
-dataset, then the run gets as many epochs as fit into ``--budget-s`` (its
+Equal wall time: a 3-epoch probe run measures each preset's epoch time on the
+dataset (training, validation and checkpoint: the time between two epoch
+ends), then the run gets as many epochs as fit into ``--budget-s`` (its
 schedule is planned for that length, as a user would set it). The actual wall
 times are reported beside the scores.
 
@@ -145,12 +146,29 @@ def train(cfg: TrainConfig, curve: TestCurve | None = None) -> tuple[Trainer, di
     return trainer, result.summary, seconds
 
 
+class EpochClock(Hook):
+    """When each epoch ended: the time between two ends is an epoch's whole cost
+    (training, validation, checkpoint), which is what a run's length adds up."""
+
+    def __init__(self) -> None:
+        self.ends: list[float] = []
+
+    def on_epoch_end(self, run: Any, epoch: int, row: dict[str, float], improved: bool) -> None:
+        self.ends.append(time.monotonic())
+
+
 def plan_epochs(cfg: TrainConfig, preset: str, budget_s: float, work: Path) -> tuple[float, int]:
-    """Seconds per epoch and the epochs that fit into ``budget_s``, from a probe:
-    two epochs, the second one's time (the first fills the image cache)."""
-    probe, _summary, probe_seconds = train(cfg.with_values(n_epochs=2, save_model_folder=str(work / f"probe-{preset}")))
-    epoch_s = float(probe.progress.history[-1]["epoch_seconds"])
-    overhead = max(0.0, probe_seconds - 2 * epoch_s)  # loading, testing, saving
+    """Seconds per epoch and the epochs that fit into ``budget_s``, from a probe of
+    three epochs: the mean time between epoch ends after the first (which fills the
+    image cache), and what the run spends besides (loading, the test, saving)."""
+    clock = EpochClock()
+    probe = Trainer(cfg.with_values(n_epochs=3, save_model_folder=str(work / f"probe-{preset}")))
+    probe.hooks.append(clock)
+    started = time.monotonic()
+    probe.run()
+    probe_seconds = time.monotonic() - started
+    epoch_s = (clock.ends[-1] - clock.ends[0]) / (len(clock.ends) - 1)
+    overhead = max(0.0, probe_seconds - len(clock.ends) * epoch_s)
     epochs = max(2, int((budget_s - overhead) / epoch_s))
     logger.info("%s: %.2f s/epoch, %.1f s overhead -> %d epochs for %.0f s", preset, epoch_s, overhead,
                 epochs, budget_s)
