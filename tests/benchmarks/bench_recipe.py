@@ -2,8 +2,8 @@
 
 Run on demand (not part of the unit suite), on an otherwise idle machine:
 
-    python tests/benchmarks/bench_recipe.py              # 3 datasets, ~23 min on 2 cores
-    python tests/benchmarks/bench_recipe.py --repeats 3  # each pair 3 times, ~67 min
+    python tests/benchmarks/bench_recipe.py              # 3 datasets, ~19 min on 2 cores
+    python tests/benchmarks/bench_recipe.py --repeats 3  # each pair 3 times, about an hour
     python tests/benchmarks/bench_recipe.py --quick      # smaller data, ~3 min smoke run
     python tests/benchmarks/bench_recipe.py --budget-s 300 --json recipe.json
 
@@ -62,7 +62,7 @@ from mlcls_gui.core.presets import PRESET_NAMES, apply_preset  # noqa: E402
 
 logger = logging.getLogger("bench")
 
-# Full run: 3 datasets × 2 presets × (probe + budget) ≈ 23 min on 2 cores.
+# Full run: 3 datasets × 2 presets × (probe + budget) ≈ 19 min on 2 cores.
 FULL = {"train_images": 400, "test_images": 150, "budget_s": 200.0}
 QUICK = {"train_images": 120, "test_images": 48, "budget_s": 15.0}
 
