@@ -77,7 +77,8 @@ class ConfigDiffView(QWidget):
 
 
 class WrapAnywhereDelegate(QStyledItemDelegate):
-    """Cells whose text wraps at any character: a folder path has no spaces to wrap at."""
+    """Cells whose text wraps at any character: a folder path has no spaces to wrap at.
+    (Qt's own word wrap breaks at the slashes, but elides a name longer than the cell.)"""
 
     def __init__(self, table: QTableWidget) -> None:
         super().__init__(table)

@@ -18,7 +18,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from mlcls_gui.core.config import TrainConfig, demo_config
-from mlcls_gui.core.demo import DEMO_MARKER, ensure_demo_dataset  # noqa: F401 - DEMO_MARKER: part of this module's API
+from mlcls_gui.core.demo import ensure_demo_dataset
 from mlcls_gui.core.events import PhaseChanged, RunFinished, RunStarted
 
 from . import window_settings
@@ -41,7 +41,7 @@ from .resume_info import ResumeChecker, ResumeInfo
 from .run_panel import LogBridge, QtLogHandler, RunPanel
 from .run_summary import summary_html
 from .run_view import RunView
-from .startup import (  # noqa: F401 - re-exported: the demo's names are part of this module's API
+from .startup import (
     DEMO_DATA_FOLDER,
     DEMO_OUTPUT_FOLDER,
     app_data_dir,

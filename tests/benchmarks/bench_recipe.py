@@ -135,15 +135,13 @@ def preset_config(base: TrainConfig, preset: str, overrides: dict[str, dict[str,
     return apply_preset(base, preset).with_values(**overrides.get(preset, {}))
 
 
-def train(cfg: TrainConfig, curve: TestCurve | None = None) -> tuple[Trainer, dict[str, Any], float]:
+def train(cfg: TrainConfig, curve: TestCurve) -> tuple[dict[str, Any], float]:
+    """The run's summary and its wall seconds without the curve's own evaluations."""
     trainer = Trainer(cfg)
-    if curve is not None:
-        trainer.hooks.append(curve)
-        curve.started = time.monotonic()
-    started = time.monotonic()
+    trainer.hooks.append(curve)
+    started = curve.started = time.monotonic()
     result = trainer.run()
-    seconds = time.monotonic() - started - (curve.own_seconds if curve else 0.0)
-    return trainer, result.summary, seconds
+    return result.summary, time.monotonic() - started - curve.own_seconds
 
 
 class EpochClock(Hook):
@@ -178,7 +176,7 @@ def plan_epochs(cfg: TrainConfig, preset: str, budget_s: float, work: Path) -> t
 def run_preset(cfg: TrainConfig, preset: str, epoch_s: float, epochs: int, work: Path) -> RunRecord:
     curve = TestCurve()
     out = work / f"run-{preset}-seed{cfg.seed}"
-    _trainer, summary, seconds = train(cfg.with_values(n_epochs=epochs, save_model_folder=str(out)), curve)
+    summary, seconds = train(cfg.with_values(n_epochs=epochs, save_model_folder=str(out)), curve)
     shutil.rmtree(out, ignore_errors=True)
     return RunRecord(
         preset=preset, epochs=epochs, epoch_seconds=epoch_s, wall_seconds=seconds,

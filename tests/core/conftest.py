@@ -14,6 +14,9 @@ from mlcls_gui.core.demo import write_demo_dataset
 # Two cores: keep torch from oversubscribing them in the unit suite (one thread
 # per pytest-xdist worker, which runs one test per core).
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+# The environment for training subprocesses: one CPU thread each, so a run left
+# training while a test waits does not take the cores of the tests beside it.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="session")

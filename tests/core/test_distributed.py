@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ONE_THREAD
 
 from mlcls_gui.core.checkpoint import load_model_file
 from mlcls_gui.core.evaluation import evaluate_model_file
@@ -27,9 +28,6 @@ pytestmark = [
 
 BASE = ["pretrained=false", "image_size=32", "device=cpu", "batch_size=8", "val_fraction=0.2",
         "test_fraction=0.2", "num_workers=0"]
-# One CPU thread per process (torchrun sets the same for its workers): runs left
-# training while a test waits must not take the cores of the tests beside them.
-ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 # Frozen extractor, no augmentation: see test_two_processes_train_like_one.
 LIKE_ONE = ("freeze_extractor=true", "rotation_degrees=0", "horizontal_flip=false", "n_epochs=3",
             "learning_rate=0.01")

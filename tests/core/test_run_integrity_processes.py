@@ -1,7 +1,6 @@
 """Run integrity with real processes: two runs into one folder, SIGTERM/SIGHUP, resume on a new split."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -11,14 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_config
+from conftest import ONE_THREAD, tiny_config
 from mlcls_gui.core.engine import Trainer
 from mlcls_gui.core.output_names import LOCK_NAME
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-# One CPU thread per training process: a run left training while the test waits for
-# another process must not take the cores of the tests running beside it.
-ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _train_process(root: Path, out: Path, *extra: str) -> subprocess.Popen:

@@ -9,8 +9,14 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import demo_config
-from mlcls_gui.gui.main_window import DEMO_DATA_FOLDER, DEMO_MARKER, DEMO_OUTPUT_FOLDER, app_data_dir
-from mlcls_gui.gui.startup import legacy_app_data_dir, migrate_legacy_app_data
+from mlcls_gui.core.demo import DEMO_MARKER
+from mlcls_gui.gui.startup import (
+    DEMO_DATA_FOLDER,
+    DEMO_OUTPUT_FOLDER,
+    app_data_dir,
+    legacy_app_data_dir,
+    migrate_legacy_app_data,
+)
 
 from .conftest import wait_until_ready
 
