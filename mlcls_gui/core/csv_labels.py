@@ -23,16 +23,18 @@ import csv
 import io
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from .atomic_files import write_bytes_atomic
+from .atomic_files import new_file_mode, write_bytes_atomic
 from .dataset import DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
 from .errors import DatasetError
 from .images import ImageLoadError, is_image_path, probe_image
+from .labels import RULE as LABEL_RULE
+from .labels import label_problem
+from .safe_paths import is_inside, open_no_follow
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +181,11 @@ def read_labels_csv(csv_path: str | os.PathLike[str]) -> CsvLabels:
         if len(set(named)) < len(named):
             twice = sorted({n for n in named if named.count(n) > 1})
             raise CsvLabelsError(f"{path}: the label column {twice[0]!r} appears twice. Merge the two columns.")
+        for index, name in zip(label_cols, named):
+            problem = label_problem(name)
+            if problem:
+                raise CsvLabelsError(f"{path}: the label column {index + 1} cannot be a label: {problem}. "
+                                     f"{LABEL_RULE}")
 
     rows: list[CsvRow] = []
     problems: list[str] = []
@@ -235,6 +242,9 @@ def _parse_row(number: int, cells: list[str], columns: _Columns, folder: str, se
     if not inside:
         raise _CellError(f"{rel!r} lies outside {folder}; images must be in the CSV's folder or below it",
                          columns.path)
+    if not is_inside(full, folder):
+        raise _CellError(f"{rel!r} leads outside {folder} through a symbolic link; images must be in the "
+                         "CSV's folder or below it (copy them there)", columns.path)
     key = os.path.normcase(full)
     if key in seen:
         raise _CellError(f"{rel!r} is listed again (first in row {seen[key]}); keep one row per image", columns.path)
@@ -264,6 +274,9 @@ def _parse_labels_cell(cell: str, column: int) -> tuple[str, ...] | None:
     parts = [part.strip() for part in text.split(LABELS_SEPARATOR)]
     if any(not part for part in parts):
         raise _CellError(f"{text!r} has an empty label; join labels with '|', as in 'cat|dog'", column)
+    bad = next((problem for problem in map(label_problem, parts) if problem), "")
+    if bad:
+        raise _CellError(f"{bad}. {LABEL_RULE}", column)
     return tuple(sorted(set(parts)))
 
 
@@ -362,6 +375,18 @@ def apply_csv_label_changes(csv_path: Path, changes: Mapping[str, Sequence[str]]
     labels; returns the backup written first. Other rows and columns keep
     their exact text; the file is replaced atomically."""
     path = Path(csv_path).expanduser().resolve()
+    data = render_csv_label_changes(path, changes)
+    backup = backup_csv(path, backup_name(path))
+    write_csv_bytes(path, data)
+    logger.info("Wrote %d label change(s) into %s (backup %s)", len(changes), path, backup)
+    return backup
+
+
+def render_csv_label_changes(csv_path: Path, changes: Mapping[str, Sequence[str]]) -> bytes:
+    """The CSV's new bytes with the rows in ``changes`` relabelled; nothing is written.
+    CsvLabelsError when the file is read-only or a change cannot be written into it."""
+    path = Path(csv_path).expanduser().resolve()
+    _refuse_read_only(path)
     info = read_labels_csv(path)  # refuses a file that training would refuse
     table = _read_table(path)
     header = table.header
@@ -379,9 +404,10 @@ def apply_csv_label_changes(csv_path: Path, changes: Mapping[str, Sequence[str]]
         missing = [label for label in labels if info.format == COLUMNS_FORMAT and label not in columns]
         if missing:
             raise CsvLabelsError(f"{path} has no column for the label {missing[0]!r}; add the column first.")
-        bad = [label for label in labels if LABELS_SEPARATOR in label or not label.strip()]
+        bad = [label for label in labels if LABELS_SEPARATOR in label or label_problem(label)]
         if info.format == LABELS_FORMAT and bad:
-            raise CsvLabelsError(f"The label {bad[0]!r} cannot be written into {path}: labels may not contain '|'.")
+            raise CsvLabelsError(f"The label {bad[0]!r} cannot be written into {path}: labels may not contain "
+                                 f"'|'. {LABEL_RULE}")
     pieces = [table.header_raw]
     found: set[str] = set()
     for cells, raw in table.records:
@@ -401,10 +427,19 @@ def apply_csv_label_changes(csv_path: Path, changes: Mapping[str, Sequence[str]]
     absent = sorted(set(wanted) - found)
     if absent:
         raise CsvLabelsError(f"{path} has no row whose path is {absent[0]!r}; nothing was changed.")
-    backup = _backup(path)
-    _write_atomically(path, "".join(pieces), bom=table.bom)
-    logger.info("Wrote %d label change(s) into %s (backup %s)", len(found), path, backup)
-    return backup
+    # Bytes, not text: the file's own line ends and BOM stay exactly as they were.
+    return ("\ufeff" if table.bom else "").encode("utf-8") + "".join(pieces).encode("utf-8")
+
+
+def _refuse_read_only(path: Path) -> None:
+    """A CSV the user made read-only is not replaced (the folder being writable would allow it)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise CsvLabelsError(f"Cannot read {path} ({exc.strerror or exc}).") from None
+    if not mode & 0o222 or not os.access(path, os.W_OK):
+        raise CsvLabelsError(f"{path} is read-only, so its labels were not changed. Make it writable "
+                             "to apply label changes.")
 
 
 def _format_row(cells: list[str], delimiter: str) -> str:
@@ -414,25 +449,37 @@ def _format_row(cells: list[str], delimiter: str) -> str:
     return buffer.getvalue()[:-2]
 
 
-def _backup(path: Path) -> Path:
-    """A copy beside the file; an existing backup is never overwritten."""
+def backup_name(path: Path) -> Path:
+    """A free name for a backup beside the CSV (``labels.csv.bak-<time>``)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = path.with_name(f"{path.name}.bak-{stamp}")
     number = 2
-    while target.exists():
+    while os.path.lexists(target):
         target = path.with_name(f"{path.name}.bak-{stamp}-{number}")
         number += 1
+    return target
+
+
+def backup_csv(path: Path, target: Path) -> Path:
+    """Copy ``path`` to the new file ``target``: never over an existing name, never through a link."""
     try:
-        shutil.copy2(path, target)
+        data = path.read_bytes()
+        fd = open_no_follow(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_file_mode())
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise CsvLabelsError(f"Cannot write the backup {target} ({exc.strerror or exc}); {path} was not changed.") from None
     return target
 
 
-def _write_atomically(path: Path, text: str, *, bom: bool) -> None:
-    data = ("\ufeff" if bom else "").encode("utf-8") + text.encode("utf-8")
+def write_csv_bytes(path: Path, data: bytes) -> None:
     try:
-        # Bytes, not text: the file's own line ends and BOM stay exactly as they were.
         write_bytes_atomic(path, data, keep_mode=True)
     except OSError as exc:
         raise CsvLabelsError(f"Cannot write {path} ({exc.strerror or exc}); it was not changed.") from None

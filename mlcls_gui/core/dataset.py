@@ -29,10 +29,14 @@ import numpy as np
 
 from .errors import DatasetError
 from .images import ImageLoadError, is_image_path, probe_image
+from .labels import FOLDER_SEPARATOR, check_labels
+from .safe_paths import is_inside
 
 logger = logging.getLogger(__name__)
 
-LABEL_SEPARATOR = "+"
+LABEL_SEPARATOR = FOLDER_SEPARATOR
+# Data sets travel: a link that leads out of one could read (or, on relabel, move) anything.
+_OUTSIDE = "a symbolic link that leads outside the data folder; copy the files into it instead"
 SPLIT_NAMES = ("train", "val", "test")
 # Files that operating systems drop into folders; never worth a warning.
 _SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
@@ -252,7 +256,8 @@ def parse_label_folder(name: str, *, where: str = "") -> tuple[str, ...]:
             f"'+', as in 'cat+dog'). Rename the folder, e.g. to "
             f"{LABEL_SEPARATOR.join(p for p in parts if p) or 'label'!r}."
         )
-    return tuple(sorted(set(parts)))
+    location = f"Folder name {name!r}" + (f" in {where}" if where else "")
+    return tuple(sorted(set(check_labels(parts, location))))
 
 
 # ------------------------------------------------------------------ scanning
@@ -281,7 +286,7 @@ def scan_data_root(
     split_dirs, layout_reason = choose_layout(base, warnings)
     if split_dirs is not None:
         layout = "splits"
-        given = {name: _scan_label_folders(path, skipped, warnings) for name, path in split_dirs.items()}
+        given = {name: _scan_label_folders(path, skipped, warnings, root=base) for name, path in split_dirs.items()}
         train = given.get("train", [])
         test = given.get("test", [])
         if "val" in given:
@@ -294,7 +299,7 @@ def scan_data_root(
             skipped.append(SkippedFile(str(path), f"not inside train/, val/ or test/ ({name})"))
     else:
         layout = "folders"
-        samples = _scan_label_folders(base, skipped, warnings)
+        samples = _scan_label_folders(base, skipped, warnings, root=base)
         train, val, test = stratified_split(samples, val_fraction, test_fraction, seed)
 
     labels = sorted({label for sample in train + val + test for label in sample.labels})
@@ -469,7 +474,7 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".") or name.lower() in _SYSTEM_FILES
 
 
-def _scan_label_folders(base: Path, skipped: list[SkippedFile], warnings: list[str]) -> list[Sample]:
+def _scan_label_folders(base: Path, skipped: list[SkippedFile], warnings: list[str], *, root: Path) -> list[Sample]:
     samples: list[Sample] = []
     try:
         entries = sorted(os.scandir(base), key=lambda e: e.name)
@@ -481,15 +486,18 @@ def _scan_label_folders(base: Path, skipped: list[SkippedFile], warnings: list[s
         if not entry.is_dir():
             skipped.append(SkippedFile(entry.path, "not inside a label folder"))
             continue
+        if not is_inside(entry.path, root):
+            skipped.append(SkippedFile(entry.path, f"{_OUTSIDE} (to {os.path.realpath(entry.path)})"))
+            continue
         labels = parse_label_folder(entry.name, where=str(base))
-        found = list(_images_under(Path(entry.path), skipped))
+        found = list(_images_under(Path(entry.path), skipped, root))
         if not found:
             warnings.append(f"Folder {entry.path} holds no usable images; its labels are ignored.")
         samples.extend(Sample(path, labels) for path in found)
     return samples
 
 
-def _images_under(folder: Path, skipped: list[SkippedFile]) -> Iterable[str]:
+def _images_under(folder: Path, skipped: list[SkippedFile], root: Path) -> Iterable[str]:
     """Image files under ``folder`` (recursively, symlinked folders not followed)."""
     def on_error(exc: OSError) -> None:
         skipped.append(SkippedFile(str(exc.filename), f"cannot read folder ({exc.strerror})"))
@@ -500,6 +508,9 @@ def _images_under(folder: Path, skipped: list[SkippedFile]) -> Iterable[str]:
             if _is_hidden(name):
                 continue
             path = os.path.join(dirpath, name)
+            if os.path.islink(path) and not is_inside(path, root):
+                skipped.append(SkippedFile(path, _OUTSIDE))
+                continue
             if not is_image_path(path):
                 suffix = Path(name).suffix or "no extension"
                 skipped.append(SkippedFile(path, f"not an image file ({suffix})"))

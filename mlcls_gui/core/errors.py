@@ -31,3 +31,7 @@ class TrainingError(MlclsError):
 
 class RunFolderBusyError(MlclsError):
     """Another training run owns the output folder."""
+
+
+class DataFolderBusyError(MlclsError):
+    """Labels cannot change now: a run reads the data, or another change is being applied."""

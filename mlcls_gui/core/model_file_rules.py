@@ -13,7 +13,6 @@ read beyond ``isinstance`` and their shape, so loading stays fast.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,16 +20,14 @@ import torch
 
 from . import registry
 from .config import TrainConfig, field_names, validate_field
-from .dataset import LABEL_SEPARATOR
 from .errors import ConfigError
+from .labels import RULE as LABEL_RULE
+from .labels import label_problem
 
 KINDS: tuple[str, ...] = ("best", "last", "manual", "model")
 COUNTERS: tuple[str, ...] = (
     "epoch", "best_epoch", "epochs_without_improvement", "global_step", "partial_epoch",
 )
-# Labels become folder names (copy_into_label_folders) and are joined by '+',
-# so a separator in a label would write outside the target or split it in two.
-_FORBIDDEN_IN_LABEL = tuple(dict.fromkeys(s for s in ("/", os.sep, os.altsep, LABEL_SEPARATOR, "\0") if s))
 _MAX_DETAIL = 300
 
 
@@ -88,11 +85,9 @@ def _check_labels(name: str, value: Any, _: Mapping[str, Any]) -> None:
     if not value:
         _fail(name, "the list is empty; a model needs at least one label.")
     for label in value:
-        if not isinstance(label, str) or not label.strip():
-            _fail(name, f"{label!r:.60} is not a label name; expected non-empty text.")
-        if label in (".", "..") or any(s in label for s in _FORBIDDEN_IN_LABEL):
-            _fail(name, f"{label!r:.60} is not allowed; a label cannot be '.' or '..' or contain "
-                        f"{' '.join(map(repr, _FORBIDDEN_IN_LABEL))}.")
+        problem = label_problem(label)
+        if problem:
+            _fail(name, f"{problem}. {LABEL_RULE}")
     if len(set(value)) != len(value):
         repeated = sorted({label for label in value if value.count(label) > 1})
         _fail(name, f"{', '.join(map(repr, repeated))} appear(s) more than once; labels must be unique.")

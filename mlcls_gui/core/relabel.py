@@ -4,39 +4,45 @@ Label folders: each changed image is **moved** (never copied, never deleted)
 into the folder of its new label set (``cat+dog/``, created when missing; an
 existing folder with the same labels is reused). A name already taken gets a
 numbered suffix, so nothing is ever overwritten. CSV roots: the CSV is
-rewritten (``csv_labels.apply_csv_label_changes``, which keeps a backup).
+rewritten after a backup beside it.
 
-Every apply is recorded in ``.mlcls-relabel-journal.json`` beside the data
-(relative paths, sizes and SHA-256 of each moved file) before anything moves;
-``undo_last_apply`` puts the tree back exactly and refuses, changing nothing,
-when a file was changed, moved or replaced since.
+Every apply holds the data folder's lock alone (``data_lock``: training runs
+hold it shared, so an apply never changes data a run is reading) and is
+recorded in the signed journal (``relabel_journal``) before anything moves:
+relative paths, sizes and SHA-256 of each moved file, and the folders it will
+create. A kill at any moment leaves each image under one name
+(``file_moves``), and the next apply or undo repairs what the kill cut short.
+``undo_last_apply`` checks the whole journal first and puts the tree back
+exactly, or refuses, changing nothing.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import json
 import logging
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .atomic_files import write_bytes_atomic, write_json_atomic
-from .dataset import LABEL_SEPARATOR, check_data_root, choose_layout, os_reason, parse_label_folder
+from .data_lock import DataFolderLock, data_folder_of
+from .dataset import LABEL_SEPARATOR, choose_layout, os_reason, parse_label_folder
 from .errors import DatasetError, MlclsError
+from .file_moves import after_step, finish_interrupted_move, make_dirs, missing_dirs, move_no_replace
+from .labels import RULE as LABEL_RULE
+from .labels import folder_label_problem, label_problem
+from .relabel_journal import JOURNAL_NAME, JournalState, RelabelError, read_journal, write_journal
+from .safe_paths import is_inside
+
+__all__ = ["JOURNAL_NAME", "RelabelError", "Relabelled", "RelabelResult", "UndoStatus", "apply_label_changes",
+           "can_undo", "journal_path", "undo_last_apply", "undo_status"]
 
 logger = logging.getLogger(__name__)
 
-JOURNAL_NAME = ".mlcls-relabel-journal.json"
-JOURNAL_FORMAT = "mlcls-relabel-journal"
 _SHOWN_PROBLEMS = 3
-
-
-class RelabelError(MlclsError):
-    """Label changes cannot be applied or undone (nothing was changed)."""
+_MAX_PATH_BYTES = 4000  # Linux's PATH_MAX is 4096, with room for a numbered suffix
 
 
 @dataclass(frozen=True)
@@ -55,50 +61,126 @@ class RelabelResult:
     journal: Path
     renamed: int = 0  # files that got a suffix because their name was taken
     csv_backup: str = ""
+    notes: tuple[str, ...] = ()  # what else was done first (a foreign journal set aside, a repair)
+
+
+@dataclass(frozen=True)
+class UndoStatus:
+    """Whether Undo can be offered for a data root, and if not, why (shown to the user)."""
+
+    offered: bool
+    reason: str = ""
 
 
 # ------------------------------------------------------------------ public
 def journal_path(root: str | os.PathLike[str]) -> Path:
     """Where the journal of ``root`` lives: the data folder, or a CSV root's folder."""
-    csv_path = _labels_csv(root)
-    return (csv_path.parent if csv_path else _data_folder(root)) / JOURNAL_NAME
+    return _base(root) / JOURNAL_NAME
+
+
+def undo_status(root: str | os.PathLike[str]) -> UndoStatus:
+    """Read-only: whether the data root has a trusted apply to undo."""
+    try:
+        state = read_journal(journal_path(root))
+    except MlclsError as exc:
+        return UndoStatus(False, str(exc))
+    if state.foreign:
+        return UndoStatus(False, _foreign_message(state))
+    return UndoStatus(bool(state.entries))
 
 
 def can_undo(root: str | os.PathLike[str]) -> bool:
-    try:
-        return bool(_read_journal(journal_path(root)))
-    except MlclsError:
-        return False
+    return undo_status(root).offered
 
 
 def apply_label_changes(root: str | os.PathLike[str], changes: Mapping[str, Sequence[str]]) -> RelabelResult:
     """Give each image in ``changes`` (image path → new labels) its new labels."""
     csv_path = _labels_csv(root)
     # abspath, not resolve: a symlinked image must not turn into its target's path.
-    wanted = {os.path.abspath(path): _clean_labels(labels, path) for path, labels in changes.items()}
-    if csv_path is not None:
-        return _apply_csv(csv_path, wanted)
-    return _apply_folders(_data_folder(root), wanted)
+    wanted = {os.path.abspath(path): _clean_labels(labels, path, folders=csv_path is None)
+              for path, labels in changes.items()}
+    base = _base(root)
+    with DataFolderLock(base, exclusive=True):
+        state, notes = _open_journal(base, set_aside_foreign=True)
+        if csv_path is not None:
+            result = _apply_csv(csv_path, wanted, state)
+        else:
+            result = _apply_folders(base, wanted, state)
+    return RelabelResult(result.changed, result.journal, result.renamed, result.csv_backup, tuple(notes))
 
 
 def undo_last_apply(root: str | os.PathLike[str]) -> RelabelResult:
     """Reverse the last apply exactly; RelabelError (nothing changed) when it cannot."""
-    journal = journal_path(root)
-    entries = _read_journal(journal)
-    if not entries:
-        raise RelabelError(f"Nothing to undo: {journal.parent} has no applied label changes.")
-    entry = entries[-1]
-    base = journal.parent
-    result = _undo_csv(base, entry, journal) if entry["kind"] == "csv" else _undo_moves(base, entry, journal)
-    _write_journal(journal, entries[:-1])
+    base = _base(root)
+    with DataFolderLock(base, exclusive=True):
+        state, notes = _open_journal(base, set_aside_foreign=False)
+        if state.foreign:
+            raise RelabelError(_foreign_message(state))
+        if not state.entries:
+            raise RelabelError(f"Nothing to undo: {base} has no applied label changes.")
+        entry = state.entries[-1]
+        if entry["kind"] == "csv":
+            result = _undo_csv(base, entry, state.path)
+        else:
+            result = _undo_moves(base, entry, state.path)
+        write_journal(state.path, state.entries[:-1])
     logger.info("Undid the label changes of %s in %s (%d images)", entry["id"], base, len(result.changed))
-    return result
+    return RelabelResult(result.changed, result.journal, notes=tuple(notes))
+
+
+# ------------------------------------------------------------------ journal upkeep
+def _open_journal(base: Path, *, set_aside_foreign: bool) -> tuple[JournalState, list[str]]:
+    """The journal under the lock, after repairing an apply a kill cut short;
+    a foreign journal is renamed aside (never deleted) when ``set_aside_foreign``."""
+    state = read_journal(base / JOURNAL_NAME)
+    notes: list[str] = []
+    if state.foreign and set_aside_foreign:
+        aside = _free_name(state.path.with_name(f"{JOURNAL_NAME[:-5]}.untrusted-{_stamp_for_name()}.json"), set())
+        move_no_replace(state.path, aside)
+        notes.append(f"Set aside a relabel journal this app did not write here ({state.foreign}) as "
+                     f"{aside.name}; its applies cannot be undone here.")
+        logger.warning("%s", notes[-1])
+        return JournalState(state.path), notes
+    interrupted = [entry for entry in state.entries if entry["state"] == "applying"]
+    for entry in interrupted:
+        repaired = sum(finish_interrupted_move(base / move["from"], base / move["to"])
+                       for move in entry.get("moves", []))
+        entry["state"] = "partial"
+        notes.append(f"Repaired the apply {entry['id']}, which was interrupted"
+                     + (f" ({repaired} image(s) had two names; each keeps its old one)" if repaired else "")
+                     + "; Undo reverses what it did.")
+        logger.warning("%s", notes[-1])
+    if interrupted:
+        write_journal(state.path, state.entries)
+    return state, notes
+
+
+def _foreign_message(state: JournalState) -> str:
+    return (f"Undo is not offered: the relabel journal {state.foreign}. Undo moves files by what a journal "
+            "says, so only journals this app wrote for this folder are followed. Put files back by hand if "
+            "needed; the next apply sets that journal aside.")
+
+
+def _new_entry(kind: str, **fields: Any) -> dict[str, Any]:
+    # The time for people, a random part so two applies in one second never share an id.
+    return {"id": f"{datetime.now().isoformat(timespec='seconds')}-{uuid.uuid4().hex[:8]}", "kind": kind,
+            "state": "applying", **fields}
+
+
+def _save_outcome(journal: Path, entries: list[dict[str, Any]], entry: dict[str, Any], done: int,
+                  planned: int, base: Path) -> None:
+    """Record how an apply ended. One that moved nothing leaves no entry and no new folder."""
+    entry["state"] = "applied" if done == planned else "partial"
+    if not done:
+        _remove_empty_dirs(base, entry.get("created_dirs", []))
+    write_journal(journal, entries + ([entry] if done else []))
 
 
 # ------------------------------------------------------------------ label folders
-def _apply_folders(root: Path, wanted: dict[str, tuple[str, ...]]) -> RelabelResult:
+def _apply_folders(root: Path, wanted: dict[str, tuple[str, ...]], state: JournalState) -> RelabelResult:
     split_dirs, _ = choose_layout(root, [])
     plans: list[dict[str, Any]] = []
+    new_dirs: list[Path] = []
     taken: set[str] = set()
     renamed = 0
     for path, labels in sorted(wanted.items()):
@@ -107,33 +189,47 @@ def _apply_folders(root: Path, wanted: dict[str, tuple[str, ...]]) -> RelabelRes
         if old == labels:
             continue
         source = base / folder / inner
-        _check_regular_file(source)
-        target_dir = base / _folder_for(base, labels) / inner.parent
+        _check_regular_file(source, root)
+        target_dir = base / _folder_for(base, labels, root) / inner.parent
         destination = _free_name(target_dir / inner.name, taken)
+        _check_destination(destination, root)
         renamed += destination.name != inner.name
         taken.add(str(destination))
+        new_dirs += [d for d in missing_dirs(destination.parent) if d not in new_dirs]
         plans.append({"from": _rel(source, root), "to": _rel(destination, root),
                       "size": source.stat().st_size, "sha256": _sha256(source),
                       "old": list(old), "new": list(labels)})
-    journal = root / JOURNAL_NAME
+    journal = state.path
     if not plans:
         return RelabelResult([], journal)
-    entries = _read_journal(journal)
-    entry = {"id": _stamp(), "kind": "folders", "state": "applying", "moves": plans, "created_dirs": []}
-    # Journal first: a crash part-way leaves a record undo can follow.
-    _write_journal(journal, entries + [entry])
+    # Journal first, with the folders it will create: a kill part-way leaves a record undo can follow.
+    entry = _new_entry("folders", moves=plans, created_dirs=[_rel(d, root) for d in new_dirs])
+    write_journal(journal, state.entries + [entry])
+    after_step("journal-written")
     changed: list[Relabelled] = []
     try:
+        make_dirs(new_dirs)
         for plan in plans:
             source, destination = root / plan["from"], root / plan["to"]
-            entry["created_dirs"] += [_rel(d, root) for d in _make_dirs(destination.parent)]
-            _move_no_replace(source, destination)
+            move_no_replace(source, destination)
             changed.append(Relabelled(str(source), str(destination), tuple(plan["old"]), tuple(plan["new"])))
-    finally:
-        entry["state"] = "applied" if len(changed) == len(plans) else "partial"
-        _write_journal(journal, entries + ([entry] if changed else []))
+    except BaseException as exc:
+        _record_despite(exc, lambda: _save_outcome(journal, state.entries, entry, len(changed), len(plans), root))
+        raise
+    _save_outcome(journal, state.entries, entry, len(changed), len(plans), root)
     logger.info("Moved %d images of %s into their new label folders (%d renamed)", len(changed), root, renamed)
     return RelabelResult(changed, journal, renamed)
+
+
+def _record_despite(exc: BaseException, record: Any) -> None:
+    """Record the outcome of a failed apply; a second failure (a full disk) is
+    added to the first error's message instead of hiding it."""
+    try:
+        record()
+    except MlclsError as second:
+        if isinstance(exc, RelabelError) and exc.args:
+            exc.args = (f"{exc.args[0]} Also: {second}",)
+        logger.error("%s", second)
 
 
 def _undo_moves(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResult:
@@ -160,15 +256,24 @@ def _undo_moves(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResu
     changed: list[Relabelled] = []
     for move in reversed(to_move):
         source, destination = base / move["from"], base / move["to"]
-        _make_dirs(source.parent)
-        _move_no_replace(destination, source)
+        make_dirs(missing_dirs(source.parent))
+        move_no_replace(destination, source)
         changed.append(Relabelled(str(destination), str(source), tuple(move["new"]), tuple(move["old"])))
-    for folder in sorted(entry.get("created_dirs", []), key=lambda d: -len(Path(d).parts)):
-        try:
-            (base / folder).rmdir()  # only when empty: never deletes a file
-        except OSError:
-            logger.info("Kept %s: it is not empty", base / folder)
+    _remove_empty_dirs(base, entry.get("created_dirs", []))
     return RelabelResult(changed, journal)
+
+
+def _remove_empty_dirs(base: Path, folders: Sequence[str]) -> None:
+    for folder in sorted(folders, key=lambda d: -len(Path(d).parts)):
+        path = base / folder
+        if os.path.islink(path) or not is_inside(path, base):
+            continue
+        try:
+            path.rmdir()  # only when empty: never deletes a file
+        except FileNotFoundError:
+            continue
+        except OSError:
+            logger.info("Kept %s: it is not empty", path)
 
 
 def _locate(root: Path, path: Path, split_dirs: dict[str, Path] | None) -> tuple[Path, str, Path]:
@@ -187,16 +292,24 @@ def _locate(root: Path, path: Path, split_dirs: dict[str, Path] | None) -> tuple
     return base, parts[0], Path(*parts[1:])
 
 
-def _folder_for(base: Path, labels: tuple[str, ...]) -> str:
+def _folder_for(base: Path, labels: tuple[str, ...], root: Path) -> str:
     """An existing folder of exactly these labels (e.g. 'dog+cat'), else 'cat+dog'."""
     try:
         for entry in sorted(os.scandir(base), key=lambda e: e.name):
-            if entry.is_dir() and not entry.name.startswith("."):
+            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
                 try:
                     if parse_label_folder(entry.name) == labels:
                         return entry.name
                 except DatasetError:
                     continue
+            elif entry.is_symlink() and not entry.name.startswith("."):
+                try:
+                    same = parse_label_folder(entry.name) == labels
+                except DatasetError:
+                    same = False
+                if same and not is_inside(entry.path, root):
+                    raise RelabelError(f"The label folder {entry.path} is a link to a folder outside "
+                                       f"{root}; nothing is moved there. Nothing was changed.")
     except OSError as exc:
         raise RelabelError(f"Cannot read {base} ({os_reason(exc)}).") from None
     return LABEL_SEPARATOR.join(labels)
@@ -211,48 +324,19 @@ def _free_name(path: Path, taken: set[str]) -> Path:
     return candidate
 
 
-def _move_no_replace(source: Path, destination: Path) -> None:
-    """Rename that never replaces: link + unlink refuses an existing name atomically;
-    where hard links are not supported, check then rename."""
-    try:
-        os.link(source, destination, follow_symlinks=False)
-    except FileExistsError:
-        raise RelabelError(f"{destination} already exists; it was not overwritten.") from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
-            raise RelabelError(f"Cannot move {source} to {destination} ({os_reason(exc)}).") from None
-        if os.path.lexists(destination):
-            raise RelabelError(f"{destination} already exists; it was not overwritten.") from None
-        try:
-            os.rename(source, destination)
-        except OSError as exc2:
-            raise RelabelError(f"Cannot move {source} to {destination} ({os_reason(exc2)}).") from None
-        return
-    try:
-        os.unlink(source)
-    except OSError as exc:
-        os.unlink(destination)  # the second name we just made; the file stays where it was
-        raise RelabelError(f"Cannot move {source} ({os_reason(exc)}); it was left where it was.") from None
-
-
-def _make_dirs(folder: Path) -> list[Path]:
-    """Create ``folder`` and missing parents; the ones created, outermost first."""
-    missing: list[Path] = []
-    current = folder
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir()
-        except OSError as exc:
-            raise RelabelError(f"Cannot create the folder {path} ({os_reason(exc)}).") from None
-    return list(reversed(missing))
+def _check_destination(destination: Path, root: Path) -> None:
+    if not is_inside(destination, root):
+        raise RelabelError(f"{destination} leads outside {root} through a symbolic link; nothing is moved "
+                           "there. Nothing was changed.")
+    if len(os.fsencode(destination)) > _MAX_PATH_BYTES:
+        raise RelabelError(f"The new path {str(destination)[:80]}… would be longer than this system allows. "
+                           "Use shorter labels or names. Nothing was changed.")
 
 
 # ------------------------------------------------------------------ CSV roots
-def _apply_csv(csv_path: Path, wanted: dict[str, tuple[str, ...]]) -> RelabelResult:
-    from .csv_labels import apply_csv_label_changes, read_labels_csv
+def _apply_csv(csv_path: Path, wanted: dict[str, tuple[str, ...]], state: JournalState) -> RelabelResult:
+    from .csv_labels import CsvLabelsError, backup_csv, backup_name, read_labels_csv, render_csv_label_changes
+    from .csv_labels import write_csv_bytes
 
     info = read_labels_csv(csv_path)
     cells = {info.image_path(row): row for row in info.rows}
@@ -265,24 +349,46 @@ def _apply_csv(csv_path: Path, wanted: dict[str, tuple[str, ...]]) -> RelabelRes
         if row.labels != labels or row.unknown:
             changes[row.path] = list(labels)
             changed.append(Relabelled(path, path, row.labels, labels))
-    journal = csv_path.parent / JOURNAL_NAME
+    journal = state.path
+    base = journal.parent
     if not changes:
         return RelabelResult([], journal)
-    entries = _read_journal(journal)
-    before = _sha256(csv_path)
-    backup = apply_csv_label_changes(csv_path, changes)
-    entry = {"id": _stamp(), "kind": "csv", "state": "applied", "csv": _rel(csv_path, journal.parent),
-             "backup": _rel(backup, journal.parent), "before_sha256": before, "after_sha256": _sha256(csv_path),
-             "changes": [[c.after, list(c.old_labels), list(c.new_labels)] for c in changed]}
-    _write_journal(journal, entries + [entry])
+    data = render_csv_label_changes(csv_path, changes)
+    backup = backup_name(csv_path)
+    entry = _new_entry("csv", csv=_rel(csv_path, base), backup=_rel(backup, base),
+                       before_sha256=_sha256(csv_path), after_sha256=hashlib.sha256(data).hexdigest(),
+                       changes=[[c.after, list(c.old_labels), list(c.new_labels)] for c in changed])
+    write_journal(journal, state.entries + [entry])
+    after_step("journal-written")
+    try:
+        backup_csv(csv_path, backup)
+        after_step("backup-written")
+        write_csv_bytes(csv_path, data)
+        after_step("csv-written")
+    except (CsvLabelsError, OSError) as exc:
+        if _sha256_or_none(backup) == entry["before_sha256"]:
+            backup.unlink()  # the CSV was not replaced: its copy is not needed
+        _record_despite(exc, lambda: write_journal(journal, state.entries))
+        raise
+    entry["state"] = "applied"
+    write_journal(journal, state.entries + [entry])
+    logger.info("Wrote %d label change(s) into %s (backup %s)", len(changes), csv_path, backup)
     return RelabelResult(changed, journal, csv_backup=str(backup))
 
 
 def _undo_csv(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResult:
+    from .atomic_files import write_bytes_atomic
+
     csv_path, backup = base / entry["csv"], base / entry["backup"]
-    if not backup.is_file() or _sha256(backup) != entry["before_sha256"]:
+    now = _sha256_or_none(csv_path)
+    if now == entry["before_sha256"] and entry["state"] != "applied":
+        # An apply cut short before the CSV was replaced: only its backup is to go.
+        if _sha256_or_none(backup) == entry["before_sha256"]:
+            backup.unlink()
+        return RelabelResult([], journal)
+    if os.path.islink(backup) or _sha256_or_none(backup) != entry["before_sha256"]:
         raise RelabelError(f"Cannot undo: the backup {backup} is missing or was changed. Nothing was changed.")
-    if not csv_path.is_file() or _sha256(csv_path) != entry["after_sha256"]:
+    if os.path.islink(csv_path) or now != entry["after_sha256"]:
         raise RelabelError(
             f"Cannot undo: {csv_path} was edited since the apply. Nothing was changed; its labels before "
             f"the apply are in {backup}.")
@@ -296,40 +402,6 @@ def _undo_csv(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResult
     return RelabelResult(changed, journal)
 
 
-# ------------------------------------------------------------------ journal
-def _read_journal(journal: Path) -> list[dict[str, Any]]:
-    try:
-        text = journal.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise RelabelError(f"Cannot read the relabel journal {journal} ({os_reason(exc)}).") from None
-    try:
-        data = json.loads(text)
-        entries = data["applies"]
-        if data.get("format") != JOURNAL_FORMAT or not isinstance(entries, list):
-            raise ValueError("not a relabel journal")
-        for entry in entries:
-            if entry["kind"] not in ("folders", "csv"):
-                raise ValueError(f"unknown kind {entry['kind']!r}")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RelabelError(
-            f"The relabel journal {journal} is damaged ({exc}); nothing was changed. Move it away to "
-            "start a new one (its applies can then no longer be undone here).") from None
-    return entries
-
-
-def _write_journal(journal: Path, entries: list[dict[str, Any]]) -> None:
-    """Atomically; an empty journal is removed, so undoing everything leaves no trace."""
-    try:
-        if not entries:
-            journal.unlink(missing_ok=True)
-            return
-        write_json_atomic(journal, {"format": JOURNAL_FORMAT, "version": 1, "applies": entries}, indent=1)
-    except OSError as exc:
-        raise RelabelError(f"Cannot write the relabel journal {journal} ({os_reason(exc)}).") from None
-
-
 # ------------------------------------------------------------------ helpers
 def _labels_csv(root: str | os.PathLike[str]) -> Path | None:
     from .csv_labels import find_labels_csv
@@ -337,33 +409,36 @@ def _labels_csv(root: str | os.PathLike[str]) -> Path | None:
     return find_labels_csv(root)
 
 
-def _data_folder(root: str | os.PathLike[str]) -> Path:
+def _base(root: str | os.PathLike[str]) -> Path:
     try:
-        return check_data_root(root)
+        return data_folder_of(root)
     except DatasetError as exc:
         raise RelabelError(str(exc)) from None
 
 
-def _clean_labels(labels: Sequence[str], path: str) -> tuple[str, ...]:
-    """Sorted, unique, and each usable as part of a folder name."""
+def _clean_labels(labels: Sequence[str], path: str, *, folders: bool) -> tuple[str, ...]:
+    """Sorted, unique, allowed as labels, and (for label folders) usable as a folder name."""
     if isinstance(labels, str):
         labels = [labels]
     cleaned = tuple(sorted({str(label).strip() for label in labels}))
     if not cleaned:
         raise RelabelError(f"{path} would have no label; every image needs at least one. Nothing was changed.")
-    for label in cleaned:
-        if (not label or label.startswith(".") or LABEL_SEPARATOR in label
-                or any(ch in label for ch in '/\\\0')):
-            raise RelabelError(
-                f"{label!r} cannot be a label of {path}: labels may not be empty, start with '.', "
-                "or contain '+', '/' or '\\'. Nothing was changed.")
+    problem = next((p for p in map(label_problem, cleaned) if p), "")
+    if problem:
+        raise RelabelError(f"{path} cannot get that label: {problem}. {LABEL_RULE} Nothing was changed.")
+    problem = folder_label_problem(cleaned) if folders else ""
+    if problem:
+        raise RelabelError(f"{path} cannot get these labels: {problem}. Nothing was changed.")
     return cleaned
 
 
-def _check_regular_file(path: Path) -> None:
+def _check_regular_file(path: Path, root: Path) -> None:
     if not path.is_file() or path.is_symlink():
         raise RelabelError(f"{path} is no longer there (moved or deleted since the review); rescan "
                            "the data folder. Nothing was changed.")
+    if not is_inside(path, root):
+        raise RelabelError(f"{path} lies outside {root} (its label folder is a symbolic link); it is not "
+                           "moved. Nothing was changed.")
 
 
 def _matches(path: Path, move: Mapping[str, Any]) -> bool:
@@ -385,9 +460,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return None if os.path.islink(path) else _sha256(path)
+    except RelabelError:
+        return None
+
+
 def _rel(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path, base)).as_posix()
 
 
-def _stamp() -> str:
-    return datetime.now().isoformat(timespec="seconds")
+def _stamp_for_name() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")

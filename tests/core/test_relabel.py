@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcls_gui.core import relabel
+from mlcls_gui.core import file_moves
 from mlcls_gui.core.dataset import scan_data_root
 from mlcls_gui.core.demo import write_demo_dataset
 from mlcls_gui.core.relabel import JOURNAL_NAME, RelabelError, apply_label_changes, can_undo, undo_last_apply
@@ -71,13 +71,20 @@ def test_apply_never_overwrites_a_name_clash(data: Path) -> None:
     assert snapshot(data) == before
 
 
-def test_move_primitive_refuses_an_existing_destination(tmp_path: Path) -> None:
+@pytest.mark.parametrize("primitive", ["renameat2", "link"])
+def test_move_primitive_refuses_an_existing_destination(tmp_path: Path, monkeypatch, primitive) -> None:
+    if primitive == "link":
+        monkeypatch.setattr(file_moves, "RENAMEAT2", None)
+    else:
+        assert file_moves.RENAMEAT2 is not None  # Linux's glibc has it: the atomic path is the one tested
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     a.write_bytes(b"a")
     b.write_bytes(b"b")
     with pytest.raises(RelabelError, match="not overwritten"):
-        relabel._move_no_replace(a, b)
+        file_moves.move_no_replace(a, b)
     assert a.read_bytes() == b"a" and b.read_bytes() == b"b"
+    file_moves.move_no_replace(a, tmp_path / "c.png")
+    assert not a.exists() and (tmp_path / "c.png").read_bytes() == b"a"
 
 
 def test_two_applies_undo_in_reverse_order(data: Path) -> None:
@@ -128,7 +135,8 @@ def test_unchanged_labels_move_nothing_and_write_no_journal(data: Path) -> None:
 
 
 @pytest.mark.parametrize("labels, message", [
-    ([], "at least one"), (["a+b"], "may not"), ([".hidden"], "may not"), (["a/b"], "may not"),
+    ([], "at least one"), (["a+b"], "joins the labels of a label folder"), ([".hidden"], "starts with '.'"),
+    (["a/b"], "path separator"), (["x" * 300], "characters long"), (["a\nb"], "control character"),
 ])
 def test_bad_new_labels_are_refused_before_anything_moves(data: Path, labels, message) -> None:
     before = snapshot(data)
