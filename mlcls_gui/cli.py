@@ -28,9 +28,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from mlcls_gui import __version__
+from mlcls_gui.commands.outputs import (  # noqa: F401 - lr_find imports them from here
+    add_overwrite_option,
+    check_output_file,
+    check_output_folder,
+    write_json_output,
+)
 from mlcls_gui.core.errors import MlclsError
 
 if TYPE_CHECKING:
@@ -126,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output file (default: beside MODEL, .onnx or .torchscript.pt)")
     export.add_argument("--check", nargs="+", default=[], metavar="IMAGE",
                         help="images to compare the export with PyTorch on (default: a random batch)")
+    for sub in (train, predict, evaluate, demo, audit, export):
+        add_overwrite_option(sub)
     for module in _command_modules():
         module.add_parser(commands)
     return parser
@@ -235,7 +243,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         changes[name.strip()] = parse_field_text(name.strip(), text)
     config = config.with_values(**changes)
     if args.save_config:
-        check_output_file(args.save_config, "--save-config")
+        check_output_file(args.save_config, "--save-config", overwrite=args.overwrite)
         config.save_json(args.save_config)
         print(f"Wrote {args.save_config}")
         return 0
@@ -304,46 +312,6 @@ def _stop_on_signals(control: "RunControl", *, abort_on_second: bool = True) -> 
             signal.signal(signum, handler)
 
 
-def check_output_file(path: str, option: str) -> None:
-    """Refuse before any work when ``path`` cannot be written as a file."""
-    from mlcls_gui.core.errors import ConfigError
-
-    target = Path(path).expanduser()
-    try:
-        if target.is_dir():
-            raise ConfigError(f"{option} {path}: that is a folder; give a file name.")
-        if not target.parent.is_dir():
-            raise ConfigError(f"{option} {path}: the folder {target.parent} does not exist.")
-    except OSError as exc:
-        raise ConfigError(f"{option} {path}: {exc.strerror or exc}.") from None
-
-
-def write_json_output(path: str, data: Any, option: str, *, indent: int = 1) -> None:
-    """Write an option's JSON file atomically: a failed write leaves no half file
-    and the error is one line naming the option."""
-    from mlcls_gui.core.atomic_files import write_json_atomic
-    from mlcls_gui.core.errors import ConfigError
-
-    try:
-        write_json_atomic(Path(path).expanduser(), data, indent=indent)
-    except OSError as exc:
-        raise ConfigError(f"{option} {path}: cannot write it ({exc.strerror or exc}).") from None
-
-
-def check_output_folder(path: str, option: str) -> None:
-    """A folder to create or fill: it may be missing, but not a file, and its parent must exist."""
-    from mlcls_gui.core.errors import ConfigError
-
-    target = Path(path).expanduser()
-    try:
-        if target.exists() and not target.is_dir():
-            raise ConfigError(f"{option} {path}: that is a file, not a folder.")
-        if not target.exists() and not target.parent.is_dir():
-            raise ConfigError(f"{option} {path}: the folder {target.parent} does not exist.")
-    except OSError as exc:
-        raise ConfigError(f"{option} {path}: {exc.strerror or exc}.") from None
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
     from mlcls_gui.core.predict import Predictor, expand_image_paths
@@ -351,7 +319,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
     if args.csv:
-        check_output_file(args.csv, "--csv")
+        check_output_file(args.csv, "--csv", overwrite=args.overwrite)
     if args.copy_to:
         check_output_folder(args.copy_to, "--copy-to")
     predictor = Predictor.from_file(args.model, device=args.device)
@@ -394,7 +362,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
     check_output_folder(args.folder, "demo-data")
     if args.config:
-        check_output_file(args.config, "--config")
+        check_output_file(args.config, "--config", overwrite=args.overwrite)
     root = write_demo_dataset(args.folder, images_per_folder=args.images_per_folder,
                               image_size=args.image_size)
     print(f"Wrote the demo dataset to {root}")
@@ -412,7 +380,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
     if args.json_file:
-        check_output_file(args.json_file, "--json")
+        check_output_file(args.json_file, "--json", overwrite=args.overwrite)
     report = evaluate_model_file(args.model, args.data_root, split=args.split, device=args.device,
                                  threshold=args.threshold)
     print(report.to_text())
@@ -427,7 +395,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from mlcls_gui.core.dataset import scan_data_root
 
     if args.json_file:
-        check_output_file(args.json_file, "--json")
+        check_output_file(args.json_file, "--json", overwrite=args.overwrite)
     splits = scan_data_root(args.root, val_fraction=args.val_fraction,
                             test_fraction=args.test_fraction, seed=args.seed)
     print(splits.summary().to_text())
@@ -441,6 +409,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from mlcls_gui.core.export import export_model
 
+    from mlcls_gui.core.export import default_output
+
+    target = Path(args.out).expanduser() if args.out else default_output(args.model, args.format)
+    check_output_file(str(target), "--out", overwrite=args.overwrite)
+    check_output_file(str(target.with_name(target.name + ".json")), "--out (its .json sidecar)",
+                      overwrite=args.overwrite)
     result = export_model(args.model, args.format, args.out, args.check)
     print(f"Wrote {result.path}")
     print(f"Wrote {result.sidecar}")

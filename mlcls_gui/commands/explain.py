@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from mlcls_gui.commands.outputs import OVERWRITE_HELP, check_output_file
+
 if TYPE_CHECKING:
     import torch
     from PIL import Image
@@ -34,11 +36,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--alpha", type=float, default=0.45,
                         help="opacity of the heatmap in --out, 0 to 1 (default 0.45)")
     parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda:N or mps")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.set_defaults(run_command=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcls_gui.cli import check_output_file
     from mlcls_gui.core.errors import ConfigError
 
     if not args.out and not args.raw:
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--alpha {args.alpha}: expected a number from 0 to 1.")
     for path, option in ((args.out, "--out"), (args.raw, "--raw")):
         if path:
-            check_output_file(path, option)
+            check_output_file(path, option, overwrite=args.overwrite)
 
     import numpy as np
 

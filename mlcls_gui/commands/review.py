@@ -13,6 +13,8 @@ import argparse
 import logging
 import sys
 
+from mlcls_gui.commands.outputs import OVERWRITE_HELP, check_output_file
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_SHOWN = 20
@@ -53,6 +55,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="without --model: train K models instead, each on the images of the "
                         "other K-1 parts, and score each image with the one that never saw it "
                         "(default 0: off; it ranked worse on the demo shapes at the same cost)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.set_defaults(run_command=run)
 
 
@@ -60,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
     from mlcls_gui.core.label_review import ReviewOptions, review_labels
 
+    # Before the review's minutes of work: never over the data set's labels.csv or a model.
+    for path, option in ((args.json_file, "--json"), (args.csv_file, "--csv")):
+        if path:
+            check_output_file(path, option, overwrite=args.overwrite)
     if args.top < 0:
         raise ConfigError(f"--top must be 0 or more (got {args.top}).")
     if args.epochs < 1 or args.image_size < 8:

@@ -10,17 +10,20 @@ killed run is recognised as stale and taken over with a log line.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import socket
+import stat
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .errors import RunFolderBusyError
+from .errors import ConfigError, RunFolderBusyError
 from .output_names import LOCK_NAME
+from .safe_paths import open_no_follow
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class RunFolderLock:
         if self._fd is not None:
             return
         for _ in range(10):  # another process may unlink the file between our open and lock
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
             if not _try_lock(fd):
                 owner = _read_owner(fd)
                 os.close(fd)
@@ -90,6 +93,24 @@ class RunFolderLock:
             self._fd = fd
             return
         raise RunFolderBusyError(f"Could not lock the output folder {self.folder}; try again.")
+
+    def _open(self) -> int:
+        """The lock file, never through a symlink (it would overwrite the file it leads to)."""
+        try:
+            fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                problem = "is a symbolic link; mlcls-gui never writes through one"
+            elif exc.errno == errno.EISDIR:
+                problem = "is a folder, but a run keeps its lock file under that name"
+            else:
+                raise ConfigError(f"Cannot create the lock file {self.path} ({exc.strerror or exc}). "
+                                  "Choose an output folder you can write to.") from None
+            raise ConfigError(f"{self.path} {problem}. Remove it, or choose another output folder.") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ConfigError(f"{self.path} is not a regular file. Remove it, or choose another output folder.")
+        return fd
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -117,7 +138,10 @@ def read_lock_owner(folder: str | os.PathLike[str]) -> LockOwner | None:
     """Who holds ``folder``'s lock right now, or None when it is free."""
     path = Path(folder) / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = open_no_follow(path, os.O_RDWR | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
     except OSError:
         return None
     try:
@@ -155,7 +179,7 @@ def _unlock(fd: int) -> None:
 
 def _is_current_file(fd: int, path: Path) -> bool:
     try:
-        mine, there = os.fstat(fd), os.stat(path)
+        mine, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
     except OSError:
         return False
     return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)

@@ -160,6 +160,7 @@ class Trainer:
             self.folder = OwnedFolder(self.output_dir)
         # The folder is this run's from here on: a second run into it is refused at once.
         self.strategy.on_main(lambda: self.folder.claim())
+        self.strategy.on_main(lambda: self.folder.lock_data(cfg.images_root))
         self.splits = scan_data_root(
             cfg.images_root, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
         )

@@ -1,4 +1,6 @@
-"""The output folder a run owns: claimed (created and locked), tidied, logged into, released."""
+"""The folders a run uses: the output folder it owns (created, locked, tidied, logged
+into) and the data folder it reads (locked shared, so no label change moves images
+under it); both released at the end."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..outputs import create_output_folder, prepare_output_folder
+from ..errors import ConfigError
+from ..data_lock import DataFolderLock, data_folder_of
 from ..run_lock import RunFolderLock
 
 logger = logging.getLogger(__name__)
@@ -18,6 +22,7 @@ class OwnedFolder:
         self._lock = RunFolderLock(path)
         self._created = False
         self._log_handler: logging.Handler | None = None
+        self._data_lock: DataFolderLock | None = None
 
     @property
     def held(self) -> bool:
@@ -28,11 +33,21 @@ class OwnedFolder:
         self._created = create_output_folder(self.path)
         self._lock.acquire()
 
+    def lock_data(self, images_root: str) -> None:
+        """Hold the data folder for reading until release (an apply waits or is refused)."""
+        self._data_lock = DataFolderLock(data_folder_of(images_root), exclusive=False)
+        if not self._data_lock.acquire():
+            self._data_lock = None
+
     def tidy(self, cfg: TrainConfig, *, archive_previous: bool) -> list[str]:
         return prepare_output_folder(self.path, cfg, archive_previous=archive_previous)
 
     def attach_log(self, name: str) -> None:
-        handler = logging.FileHandler(self.path / name, mode="a", encoding="utf-8")
+        path = self.path / name
+        if path.is_symlink():  # FileHandler would append to whatever it leads to
+            raise ConfigError(f"The run's log {path} is a symbolic link; a run writes only inside its output "
+                              "folder. Remove the link, or choose another output folder.")
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         handler.setLevel(logging.INFO)
         package_logger = logging.getLogger("mlcls_gui")
@@ -42,6 +57,9 @@ class OwnedFolder:
         self._log_handler = handler
 
     def release(self) -> None:
+        if self._data_lock is not None:
+            self._data_lock.release()
+            self._data_lock = None
         if self._log_handler is not None:
             logging.getLogger("mlcls_gui").removeHandler(self._log_handler)
             self._log_handler.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..events import FinishReason
+from ..safe_paths import is_inside
 from .hooks import Hook, Outcome
 
 if TYPE_CHECKING:
@@ -93,6 +94,11 @@ class TensorBoardLog(Hook):
             return None
         run_id = getattr(getattr(run, "identity", None), "run_id", "") or "run"
         self.log_dir = Path(run.output_dir) / TENSORBOARD_FOLDER / run_id
+        if not is_inside(self.log_dir, run.output_dir):
+            self._disable(f"TensorBoard logging is off: {Path(run.output_dir) / TENSORBOARD_FOLDER} is a "
+                          "symbolic link that leads outside the output folder, and a run writes only inside "
+                          "it. Remove the link. The run goes on; metrics.csv has the per-epoch numbers.")
+            return None
         self._writer = SummaryWriter(log_dir=str(self.log_dir))
         logger.info("TensorBoard event files: %s", self.log_dir)
         return self._writer
