@@ -7,11 +7,17 @@ exported file runs on the check images (or a random batch) and its
 probabilities must match the PyTorch Predictor's within ``TOLERANCE``;
 otherwise nothing is left behind. The file is written under a temporary name
 and renamed only after the check passed.
+
+A TorchScript archive is serialised in memory and then written from Python:
+torch's C++ file writer aborts the whole process (SIGABRT, the temporary left
+behind) when a write fails, e.g. on a full disk; Python's write raises OSError,
+which becomes a one-line ExportError.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -28,9 +34,10 @@ from .atomic_files import replacing, write_json_atomic
 from .checkpoint import load_model_file
 from .errors import ModelError
 from .images import ImageLoadError
+from .model_file_errors import refuse_torchscript_export
 from .onnx_model import (
     EXPORT_FORMAT, INPUT_CONTRACT, INPUT_NAME, OUTPUT_CONTRACT, OUTPUT_NAME, RESIZE_RULE,
-    SPLIT_SETTINGS, TORCHSCRIPT_METADATA, metadata_to_props,
+    SPLIT_SETTINGS, TORCHSCRIPT_METADATA, first_line, metadata_to_props,
 )
 from .predict import Predictor
 
@@ -97,6 +104,7 @@ def export_model(
         raise ExportError(f"Unknown export format {format!r}; choose {' or '.join(FORMATS)}.")
     if Path(model_file).suffix.lower() == ".onnx":
         raise ExportError(f"{model_file} is already an exported model; export the .pt model file.")
+    refuse_torchscript_export(model_file)
     payload = load_model_file(model_file)
     predictor = Predictor(payload, device="cpu", source=str(model_file))
     target = _check_target(Path(out).expanduser() if out else default_output(model_file, format), model_file)
@@ -123,7 +131,7 @@ def export_model(
                     f"The {format} export does not match PyTorch: probabilities differ by up to "
                     f"{difference:.2e} on {checked_on} (allowed {tolerance:.0e}); nothing was written."
                 )
-    except OSError as exc:
+    except OSError as exc:  # a full disk, a quota, a folder made read-only meanwhile
         raise ExportError(f"Cannot write {target} ({exc.strerror or exc}); nothing was written.") from None
     sidecar = _write_sidecar(target, {
         **metadata, "file": target.name, "exporter": exporter,
@@ -194,6 +202,8 @@ def _write_onnx(pipeline: nn.Module, example: torch.Tensor, path: Path, metadata
                 dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
             )
         exporter = f"torch.onnx dynamo, opset {OPSET}"
+    except OSError:
+        raise  # the disk, not the exporter: the other exporter would fail to write too
     except Exception as exc:  # noqa: BLE001 - the new exporter fails on some models; the old one may not
         logger.info("The dynamo ONNX exporter failed (%s); trying the TorchScript-based one", exc)
         try:
@@ -203,8 +213,10 @@ def _write_onnx(pipeline: nn.Module, example: torch.Tensor, path: Path, metadata
                     opset_version=OPSET, dynamo=False,
                     dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                 )
+        except OSError:
+            raise
         except Exception as second:  # noqa: BLE001
-            raise ExportError(f"ONNX export failed: {_first_line(second)}") from None
+            raise ExportError(f"ONNX export failed: {first_line(second, 300)}") from None
         exporter = f"torch.onnx TorchScript-based, opset {OPSET}"
     model = onnx.load(str(path))
     for key, value in metadata_to_props(metadata).items():
@@ -225,12 +237,14 @@ def _run_onnx(path: Path, inputs: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------- TorchScript
 def _write_torchscript(pipeline: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, Any]) -> str:
+    buffer = io.BytesIO()  # never torch's own file writer: see the module's docstring
     try:
         with _quiet():
             traced = torch.jit.trace(pipeline, (example,), check_trace=False)
-            torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_METADATA: json.dumps(metadata)})
+            torch.jit.save(traced, buffer, _extra_files={TORCHSCRIPT_METADATA: json.dumps(metadata)})
     except Exception as exc:  # noqa: BLE001 - tracing fails in many ways on unusual models
-        raise ExportError(f"TorchScript export failed: {_first_line(exc)}") from None
+        raise ExportError(f"TorchScript export failed: {first_line(exc, 300)}") from None
+    path.write_bytes(buffer.getbuffer())  # OSError on a full disk; ``replacing`` removes the file
     return "torch.jit.trace"
 
 
@@ -272,8 +286,3 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -13,7 +13,7 @@ import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
@@ -26,6 +26,7 @@ from .errors import CheckpointError, ConfigError
 from .batch_transforms import BatchTransform
 from .images import ImageLoadError, is_image_path, load_rgb_resized
 from .loaders import pil_to_uint8_tensor
+from .model_file_errors import refuse_torchscript_export
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +47,7 @@ class Predictor:
     def __init__(self, payload: dict, *, device: str = "cpu", source: str = "model") -> None:
         self.source = source
         self.arch: str = payload["arch"]
-        self.labels: list[str] = list(payload["labels"])
-        self.image_size = int(payload["image_size"])
-        self.threshold = float(payload.get("threshold", 0.5))
-        # Per-label thresholds tuned at the end of training (or set by hand).
-        saved = payload.get("thresholds")
-        self.thresholds: list[float] = (
-            [float(t) for t in saved] if saved and len(saved) == len(self.labels)
-            else [self.threshold] * len(self.labels)
-        )
-        self.config: dict = dict(payload.get("config") or {})
+        self.read_fields(payload)
         self.device = resolve_device(device)
         # image_size: a ViT's position embeddings were made for the size it trained at.
         model = models.build_model(self.arch, len(self.labels), pretrained=False, image_size=self.image_size)
@@ -67,8 +59,7 @@ class Predictor:
                 f"({str(exc)[:160]})."
             ) from None
         self.model = model.to(self.device).eval()
-        # The same decoding and normalisation as the training run's validation.
-        self.fast_decode = bool((payload.get("config") or {}).get("fast_decode", True))
+        # The same normalisation as the training run's validation.
         self.batch_transform = BatchTransform(
             self.device, mean=tuple(payload["mean"]), std=tuple(payload["std"])
         )
@@ -84,7 +75,24 @@ class Predictor:
             from .onnx_model import OnnxPredictor  # onnxruntime only when an .onnx file is opened
 
             return OnnxPredictor.from_file(path, device=device)
+        refuse_torchscript_export(path)  # torch.load would call it damaged
         return cls(load_model_file(path), device=device, source=str(path))
+
+    def read_fields(self, fields: Mapping[str, Any]) -> None:
+        """Labels, image size, thresholds and settings: the fields a model file
+        and an export's metadata share, both already checked by model_file_rules."""
+        self.labels: list[str] = list(fields["labels"])
+        self.image_size = int(fields["image_size"])
+        self.threshold = float(fields.get("threshold", 0.5))
+        # Per-label thresholds tuned at the end of training (or set by hand).
+        saved = fields.get("thresholds")
+        self.thresholds: list[float] = (
+            [float(t) for t in saved] if saved and len(saved) == len(self.labels)
+            else [self.threshold] * len(self.labels)
+        )
+        self.config: dict = dict(fields.get("config") or {})
+        # The same decoding as the training run's validation.
+        self.fast_decode = bool(self.config.get("fast_decode", True))
 
     def load_image(self, path: str | os.PathLike[str]) -> torch.Tensor:
         """uint8 (3, size, size): decoded and resized exactly as for training's
