@@ -16,6 +16,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
@@ -151,3 +152,20 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | 
 def write_csv_atomic(path: str | os.PathLike[str], rows: Iterable[Sequence[object]]) -> None:
     """Replace ``path`` by ``rows`` written with ``csv.writer`` (its \\r\\n line ends)."""
     atomic_write(path, lambda handle: csv.writer(handle).writerows(rows), newline="")
+
+
+def copy_to_new_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Copy ``source``'s bytes into ``target``, which must not exist: never over an
+    existing name, never through a symlink (FileExistsError / OSError ELOOP). A
+    failed copy leaves no part of ``target``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    with open(source, "rb") as reader:
+        fd = os.open(target, flags, new_file_mode())
+        try:
+            with os.fdopen(fd, "wb") as writer:
+                shutil.copyfileobj(reader, writer, 1 << 20)
+                writer.flush()
+                os.fsync(writer.fileno())
+        except BaseException:
+            Path(target).unlink(missing_ok=True)
+            raise

@@ -20,6 +20,7 @@ import torch
 
 from .atomic_files import atomic_write_bytes, new_file_mode  # noqa: F401 - new_file_mode re-exported
 from .errors import CheckpointError
+from .model_file_errors import refuse_torchscript_export
 from .model_file_rules import FieldProblem, check_model_payload
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def load_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     file is refused here, in one line, for every caller."""
     source = Path(path).expanduser()
     _check_readable_file(source)
+    refuse_torchscript_export(source)  # else torch.load calls it "truncated or damaged"
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

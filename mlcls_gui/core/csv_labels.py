@@ -28,13 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from .atomic_files import new_file_mode, write_bytes_atomic
+from .atomic_files import copy_to_new_file, write_bytes_atomic
 from .dataset import DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
 from .errors import DatasetError
 from .images import ImageLoadError, is_image_path, probe_image
 from .labels import RULE as LABEL_RULE
 from .labels import label_problem
-from .safe_paths import is_inside, open_no_follow
+from .safe_paths import is_inside
 
 logger = logging.getLogger(__name__)
 
@@ -463,16 +463,7 @@ def backup_name(path: Path) -> Path:
 def backup_csv(path: Path, target: Path) -> Path:
     """Copy ``path`` to the new file ``target``: never over an existing name, never through a link."""
     try:
-        data = path.read_bytes()
-        fd = open_no_follow(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_file_mode())
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
+        copy_to_new_file(path, target)
     except OSError as exc:
         raise CsvLabelsError(f"Cannot write the backup {target} ({exc.strerror or exc}); {path} was not changed.") from None
     return target

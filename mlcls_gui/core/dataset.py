@@ -342,7 +342,8 @@ def check_data_root(root: str | os.PathLike[str]) -> Path:
             "label folders, or a CSV of labels."
         )
     try:
-        next(os.scandir(base), None)
+        with os.scandir(base) as entries:  # closed at once: an open iterator warns later
+            next(entries, None)
     except OSError as exc:
         raise DatasetError(
             f"Cannot read data folder {base} ({exc.strerror or exc}). Check its permissions."

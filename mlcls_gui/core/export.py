@@ -34,7 +34,6 @@ from .atomic_files import replacing, write_json_atomic
 from .checkpoint import load_model_file
 from .errors import ModelError
 from .images import ImageLoadError
-from .model_file_errors import refuse_torchscript_export
 from .onnx_model import (
     EXPORT_FORMAT, INPUT_CONTRACT, INPUT_NAME, OUTPUT_CONTRACT, OUTPUT_NAME, RESIZE_RULE,
     SPLIT_SETTINGS, TORCHSCRIPT_METADATA, first_line, metadata_to_props,
@@ -104,7 +103,6 @@ def export_model(
         raise ExportError(f"Unknown export format {format!r}; choose {' or '.join(FORMATS)}.")
     if Path(model_file).suffix.lower() == ".onnx":
         raise ExportError(f"{model_file} is already an exported model; export the .pt model file.")
-    refuse_torchscript_export(model_file)
     payload = load_model_file(model_file)
     predictor = Predictor(payload, device="cpu", source=str(model_file))
     target = _check_target(Path(out).expanduser() if out else default_output(model_file, format), model_file)

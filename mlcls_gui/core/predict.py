@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +17,16 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 
 from . import models
-from .atomic_files import write_csv_atomic
+from .atomic_files import copy_to_new_file, write_csv_atomic
 from .checkpoint import load_model_file, save_atomic
-from .dataset import os_reason
+from .dataset import LABEL_SEPARATOR, os_reason
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError
 from .batch_transforms import BatchTransform
 from .images import ImageLoadError, is_image_path, load_rgb_resized
+from .labels import folder_label_problem
 from .loaders import pil_to_uint8_tensor
-from .model_file_errors import refuse_torchscript_export
+from .safe_paths import is_inside
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,6 @@ class Predictor:
             from .onnx_model import OnnxPredictor  # onnxruntime only when an .onnx file is opened
 
             return OnnxPredictor.from_file(path, device=device)
-        refuse_torchscript_export(path)  # torch.load would call it damaged
         return cls(load_model_file(path), device=device, source=str(path))
 
     def read_fields(self, fields: Mapping[str, Any]) -> None:
@@ -244,21 +243,31 @@ def copy_into_label_folders(
 
     ``target`` is created when its parent folder exists; an existing file is refused."""
     root = Path(target).expanduser()
+    predictions = [p for p in predictions if p.ok]
+    for prediction in predictions:  # before anything is copied
+        problem = folder_label_problem(sorted(prediction.predicted))
+        if problem:
+            raise ConfigError(f"Cannot copy into label folders: {problem}. Write the predictions as a CSV "
+                              "instead (--csv, or Save CSV in the window).")
     _prepare_target_folder(root)
     copied = 0
     for prediction in predictions:
-        if not prediction.ok:
-            continue
-        folder = root / ("+".join(sorted(prediction.predicted)) or none_folder)
+        folder = root / (LABEL_SEPARATOR.join(sorted(prediction.predicted)) or none_folder)
         source = Path(prediction.path)
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            if not is_inside(folder, root):
+                raise ConfigError(f"Cannot copy into {folder}: it is a symbolic link that leads outside "
+                                  f"{root}. Remove the link, or choose another folder.")
             destination = folder / source.name
             counter = 1
-            while destination.exists():
-                destination = folder / f"{source.stem}_{counter}{source.suffix}"
-                counter += 1
-            shutil.copy2(source, destination)
+            while True:
+                try:
+                    copy_to_new_file(source, destination)
+                    break
+                except FileExistsError:  # a name in use, or a link there: never over it
+                    destination = folder / f"{source.stem}_{counter}{source.suffix}"
+                    counter += 1
         except OSError as exc:
             raise ConfigError(f"Cannot copy {source} into {folder} ({os_reason(exc)}).") from None
         copied += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import html
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -170,6 +171,10 @@ class ReviewTab(QWidget):
             self._report = None
             self._edits.clear()
             self._refill()
+            undo = _undo_status(root) if root else None
+            if undo is not None and undo.reason:
+                # A journal that came with the data (or was edited): say so at once, not only on hover.
+                self.status.setText(undo.reason)
         self._update_controls()
 
     def set_model_path(self, path: str | None) -> None:
@@ -305,8 +310,9 @@ class ReviewTab(QWidget):
         self._take_changes(result.changed)
         renamed = f" ({result.renamed} renamed: the name was taken)" if result.renamed else ""
         backup = f"; backup of the CSV: {result.csv_backup}" if result.csv_backup else ""
+        notes = "".join(f"<br><small>{html.escape(note)}</small>" for note in result.notes)
         self.status.setText(f"Relabelled {len(result.changed)} image(s){renamed}{backup}. "
-                            "Undo last apply reverses it.")
+                            f"Undo last apply reverses it.{notes}")
         self.data_changed.emit(self._root)
 
     def _on_undone(self, result) -> None:
@@ -440,10 +446,11 @@ class ReviewTab(QWidget):
         changes = sum(1 for labels in self._edits.values() if labels)
         self.apply_button.setText(f"Apply {changes} change(s)" if changes else "Apply")
         self.apply_button.setEnabled(changes > 0 and not busy and not self._locked)
-        self.undo_button.setEnabled(not busy and not self._locked and bool(self._root) and _can_undo(self._root))
+        undo = _undo_status(self._root) if self._root else None
+        self.undo_button.setEnabled(not busy and not self._locked and undo is not None and undo.offered)
         locked_tip = "A training run is reading this data; apply or undo when it has finished." if self._locked else ""
         self.apply_button.setToolTip(locked_tip)
-        self.undo_button.setToolTip(locked_tip)
+        self.undo_button.setToolTip(locked_tip or (undo.reason if undo is not None else ""))
         self.more_button.setVisible(len(self._rows) < len(self._shown_items))
 
     def _choose_model(self) -> None:
@@ -453,7 +460,7 @@ class ReviewTab(QWidget):
             self.set_model_path(path)
 
 
-def _can_undo(root: str) -> bool:
-    from mlcls_gui.core.relabel import can_undo
+def _undo_status(root: str):
+    from mlcls_gui.core.relabel import undo_status
 
-    return can_undo(root)
+    return undo_status(root)

@@ -118,7 +118,9 @@ BAD_FIELDS = [
     ("labels", ["cat", "", "dog"], ("labels",)),
     ("labels", ["cat", 7, "dog"], ("labels",)),
     ("labels", ["cat", "../../x", "dog"], ("labels",)),
-    ("labels", ["cat", "a+b", "dog"], ("labels",)),
+    ("labels", ["cat", ".hidden", "dog"], ("labels",)),
+    ("labels", ["cat", "x" * 300, "dog"], ("labels", "characters long")),
+    ("labels", ["cat", "a\x1bb", "dog"], ("labels", "control character")),
     ("labels", ["cat", "dog", "bird", "fish"], ("labels", "outputs")),  # head has 3
     ("arch", "vgg16", ("arch",)),
     ("arch", 5, ("arch",)),
