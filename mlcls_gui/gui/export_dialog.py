@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from mlcls_gui.core.output_guard import kept_file
 
 from .task_runner import TaskRunner
 from .widgets import PathField
@@ -176,8 +179,9 @@ class ExportDialog(QDialog):
         if problem:
             self._show_error(problem)
             return False
-        if Path(out).expanduser().exists() and not self.confirm_replace(out):
-            return False
+        for target in _written_files(out):
+            if os.path.lexists(target) and not self.confirm_replace(str(target)):
+                return False
         self.result = None
         self._set_busy(True)
         self.result_label.setStyleSheet("")
@@ -187,10 +191,12 @@ class ExportDialog(QDialog):
         return True
 
     def confirm_replace(self, path: str) -> bool:
-        """Ask before an export replaces an existing file; tests replace this method."""
+        """Ask before an export replaces an existing file, saying what it is; tests replace this method."""
+        kept = kept_file(path)
+        what = f"{path} exists already and {kept.reason}." if kept else f"{path} exists already."
         answer = QMessageBox.question(
             self, "Replace the file?",
-            f"{path} exists already. Replace it with the new export (once it passes the check)?",
+            f"{what} Replace it with the new export (once it passes the check)?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
@@ -219,6 +225,10 @@ class ExportDialog(QDialog):
             return f"{Path(model).name} is already an exported model; choose the .pt model file."
         if not out:
             return "Choose where to save the exported model."
+        for target in _written_files(out):
+            kept = kept_file(target)
+            if kept is not None and kept.final:
+                return f"{target} {kept.reason}; choose another file name."
         missing = missing_packages(format)
         if missing:
             return f"ONNX export needs {', '.join(missing)}, not installed: {INSTALL_COMMAND}"
@@ -294,3 +304,9 @@ def open_export_dialog(window: Any) -> ExportDialog:
         previous.deleteLater()
     dialog.open()
     return dialog
+
+
+def _written_files(out: str) -> tuple[Path, Path]:
+    """The export and its .json sidecar: either may replace a file of a run."""
+    target = Path(out).expanduser()
+    return target, target.with_name(target.name + ".json")

@@ -130,3 +130,28 @@ def test_file_menu_export_opens_with_the_predict_panels_model(
     assert tiny_model.with_name("final_model.torchscript.pt").is_file()
     dialog.close()
     QApplication.processEvents()
+
+
+def test_replacing_a_runs_file_says_what_it_is_and_a_symlink_is_refused(
+        qtbot: QtBot, tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
+    """The sidecar of '--out run/config' would be the run's config.json: the
+    dialog asks, naming it as the run's, and stops when the user says no."""
+    dialog = shown_dialog(qtbot, str(tiny_model))
+    asked: list[str] = []
+
+    def answer(_parent, _title, text, *_args):
+        asked.append(text)
+        return export_dialog.QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(export_dialog.QMessageBox, "question", answer)
+    config = tiny_model.parent / "config.json"
+    before = config.read_bytes()
+    dialog.output_field.set_path(str(tiny_model.parent / "config"))
+    assert not dialog.start_export()
+    assert len(asked) == 1 and "belongs to the training run" in asked[0]
+    assert config.read_bytes() == before
+    link = tmp_path / "link.onnx"
+    link.symlink_to(tmp_path / "elsewhere.onnx")
+    dialog.output_field.set_path(str(link))
+    assert not dialog.start_export()
+    assert "symbolic link" in dialog.result_label.text() and not (tmp_path / "elsewhere.onnx").exists()
