@@ -433,7 +433,10 @@ def _clean_labels(labels: Sequence[str], path: str, *, folders: bool) -> tuple[s
 
 
 def _check_regular_file(path: Path, root: Path) -> None:
-    if not path.is_file() or path.is_symlink():
+    if path.is_symlink():
+        raise RelabelError(f"{path} is a symbolic link, not an image file; it is not moved (move the file "
+                           "it leads to instead). Nothing was changed.")
+    if not path.is_file():
         raise RelabelError(f"{path} is no longer there (moved or deleted since the review); rescan "
                            "the data folder. Nothing was changed.")
     if not is_inside(path, root):

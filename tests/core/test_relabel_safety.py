@@ -159,6 +159,10 @@ def test_a_symlinked_label_folder_leads_nowhere_outside(data: Path, outside: Pat
         apply_label_changes(data, {str(data / "cat" / "x.png"): ["circle"]})
     assert (outside / "cat" / "x.png").is_file() and snapshot(outside)["dog"] is None
     assert outside_before.items() <= snapshot(outside).items()
+    (data / "circle" / "link.png").symlink_to(outside / "photo.png")
+    with pytest.raises(RelabelError, match="is a symbolic link, not an image file"):
+        apply_label_changes(data, {str(data / "circle" / "link.png"): ["cross"]})
+    assert (outside / "photo.png").read_bytes() == b"not yours"
 
 
 # ------------------------------------------------------------------ one apply at a time
