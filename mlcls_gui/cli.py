@@ -251,7 +251,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mlcls_gui.core.launch import launch_processes, process_rank, under_launcher
 
     if config.processes > 1 and not under_launcher():
-        launch_processes(config.processes, args.argv)
+        launch_processes(config.processes, args.argv, config.device)
         return 0
     # The engine (torch, torchvision: seconds) only now: a bad setting is refused
     # at once, and a launcher that only starts the processes never loads it.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -77,3 +80,43 @@ def resolve_device(name: str) -> torch.device:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on: its CPU affinity, within a cgroup quota
+    (a container's ``--cpus``), where the system says."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def _cgroup_cpu_quota(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores a cgroup v2 quota allows ("200000 100000" → 2), 0 when unlimited or unknown."""
+    try:
+        quota, period = path.read_text(encoding="ascii").split()[:2]
+        return 0 if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return 0
+
+
+def process_limit(device: str | None) -> tuple[int, str]:
+    """The most training processes ``device`` can take on this machine (one per CPU
+    core, or one per GPU), and that limit in words ("the 2 CPU cores of this machine").
+
+    ``None`` (device not known) allows the larger of the two."""
+    cores = cpu_cores()
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    cpu_limit = (cores, f"the {cores} CPU core{'s' if cores != 1 else ''} of this machine")
+    gpu_limit = (gpus, f"the {gpus} GPU{'s' if gpus != 1 else ''} of this machine (one process per GPU)")
+    if device is None:
+        return max(cpu_limit, gpu_limit)
+    if device == "cpu" or (device == "auto" and not gpus):
+        return cpu_limit
+    if device == "auto" or re.fullmatch(r"cuda(?::\d+)?", device):
+        if not gpus:
+            raise DeviceError(f"device={device!r}: CUDA is not available here; choose cpu.")
+        return gpu_limit
+    raise DeviceError(f"device={device!r} cannot be used by several processes; choose cpu or cuda.")

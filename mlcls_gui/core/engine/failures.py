@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..config import TrainConfig
-from ..errors import MlclsError, TrainingError
+from ..errors import ConfigError, MlclsError, TrainingError
+from ..launch import TIMEOUT_VAR, collective_timeout_s
 
 
 def as_user_error(exc: BaseException, cfg: TrainConfig, *, distributed: bool = False) -> MlclsError | None:
@@ -27,9 +28,20 @@ def as_user_error(exc: BaseException, cfg: TrainConfig, *, distributed: bool = F
         return TrainingError(
             "Another training process stopped answering (it died or its machine is gone), so "
             f"this one stops too ({text.splitlines()[0][:160]}). The launcher's output names the "
-            "process that failed; the best checkpoint so far is kept."
+            f"process that failed; the best checkpoint so far is kept.{_timeout_hint(text)}"
         )
     return None
+
+
+def _timeout_hint(text: str) -> str:
+    """A wait that timed out may be a slow step, not a lost process: say what to raise."""
+    if "timed out" not in text.lower() and "timeout" not in text.lower():
+        return ""
+    try:
+        seconds = collective_timeout_s()
+    except ConfigError:  # refused at setup already; no hint from a bad value
+        return ""
+    return f" If one step can take longer than {seconds:g} s, raise {TIMEOUT_VAR}."
 
 
 def _lost_a_process(text: str) -> bool:

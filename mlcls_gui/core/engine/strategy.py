@@ -22,12 +22,11 @@ from .. import errors
 from ..config import TrainConfig
 from ..devices import resolve_device
 from ..errors import DeviceError, MlclsError
+from ..launch import collective_timeout_s, exit_with_launcher
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# A collective that waits longer than this means another process is gone.
-COLLECTIVE_TIMEOUT_S = float(os.environ.get("MLCLS_COLLECTIVE_TIMEOUT_S", "60"))
 
 
 class SingleDevice:
@@ -101,10 +100,14 @@ class Distributed(SingleDevice):
     def setup(self) -> None:
         import torch.distributed as dist
 
+        # Before anything is written: a launcher killed by -9 must not leave this
+        # process training on as an orphan.
+        exit_with_launcher()
+        timeout = timedelta(seconds=collective_timeout_s())
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         if not dist.is_initialized():
-            dist.init_process_group(self.backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
+            dist.init_process_group(self.backend, timeout=timeout)
             self._owns_group = True
         logger.info("Process %d of %d on %s (%s)", self.rank, self.world_size, self.device, self.backend)
 
