@@ -17,12 +17,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import stat
 import time
 from pathlib import Path
 
 from .errors import DataFolderBusyError, DatasetError
-from .safe_paths import open_no_follow
+from .safe_paths import UnusableLockFile, is_current_file, open_lock_file
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class DataFolderLock:
                     raise DataFolderBusyError(self._busy_message()) from None
                 time.sleep(_POLL_S)
                 continue
-            if _is_current_file(fd, self.path):
+            if is_current_file(fd, self.path):
                 self._fd = fd
                 return True
             os.close(fd)  # the last holder removed that file meanwhile: lock the new one
@@ -99,7 +98,7 @@ class DataFolderLock:
             # Alone on it (or alone now): nobody can lock a file about to vanish, since
             # a waiter re-checks that the name still leads to the file it locked.
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if _is_current_file(fd, self.path):
+            if is_current_file(fd, self.path):
                 os.unlink(self.path)
         except OSError:
             pass  # another run holds it: that run removes it
@@ -121,23 +120,14 @@ class DataFolderLock:
 
     def _open(self) -> int | None:
         try:
-            fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+            return open_lock_file(self.path)
+        except UnusableLockFile as exc:
+            raise DatasetError(f"{self.path} {exc}. Remove it (it only holds a lock) and try again.") from None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise DatasetError(
-                    f"{self.path} is a symbolic link; mlcls-gui never writes through one. Remove it "
-                    "(it only holds a lock) and try again.") from None
-            if exc.errno == errno.EISDIR:
-                raise DatasetError(f"{self.path} is a folder, but mlcls-gui keeps a lock file of that "
-                                   "name there. Remove or rename that folder.") from None
             if exc.errno in _CANNOT_HOLD:
                 logger.info("No data lock in %s (%s)", self.folder, exc.strerror)
                 return None
             raise DatasetError(f"Cannot lock the data folder {self.folder} ({exc.strerror or exc}).") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise DatasetError(f"{self.path} is not a regular file; remove it (it only holds a lock).")
-        return fd
 
     def _busy_message(self) -> str:
         if self.exclusive:
@@ -147,10 +137,3 @@ class DataFolderLock:
         return (f"Labels in {self.folder} are being changed right now. Start the run again when "
                 "that has finished.")
 
-
-def _is_current_file(fd: int, path: Path) -> bool:
-    try:
-        mine, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
-    except OSError:
-        return False
-    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)

@@ -10,7 +10,6 @@ killed run is recognised as stale and taken over with a log line.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from .errors import ConfigError, RunFolderBusyError
 from .output_names import LOCK_NAME
-from .safe_paths import open_no_follow
+from .safe_paths import UnusableLockFile, is_current_file, open_lock_file, open_no_follow
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ class RunFolderLock:
                     f"The output folder {self.folder} is in use by a training run ({running}). "
                     "Wait for it to finish, stop it, or choose another output folder."
                 )
-            if not _is_current_file(fd, self.path):
+            if not is_current_file(fd, self.path):
                 os.close(fd)
                 continue
             stale = _read_owner(fd)
@@ -95,29 +94,20 @@ class RunFolderLock:
         raise RunFolderBusyError(f"Could not lock the output folder {self.folder}; try again.")
 
     def _open(self) -> int:
-        """The lock file, never through a symlink (it would overwrite the file it leads to)."""
         try:
-            fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+            return open_lock_file(self.path)
+        except UnusableLockFile as exc:
+            raise ConfigError(f"{self.path} {exc}. Remove it, or choose another output folder.") from None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                problem = "is a symbolic link; mlcls-gui never writes through one"
-            elif exc.errno == errno.EISDIR:
-                problem = "is a folder, but a run keeps its lock file under that name"
-            else:
-                raise ConfigError(f"Cannot create the lock file {self.path} ({exc.strerror or exc}). "
-                                  "Choose an output folder you can write to.") from None
-            raise ConfigError(f"{self.path} {problem}. Remove it, or choose another output folder.") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise ConfigError(f"{self.path} is not a regular file. Remove it, or choose another output folder.")
-        return fd
+            raise ConfigError(f"Cannot create the lock file {self.path} ({exc.strerror or exc}). "
+                              "Choose an output folder you can write to.") from None
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is None:
             return
         try:
-            if _is_current_file(fd, self.path):
+            if is_current_file(fd, self.path):
                 # Unlink while still locked: nobody can take a lock on a file about to vanish.
                 self.path.unlink()
         except OSError as exc:
@@ -175,14 +165,6 @@ def _unlock(fd: int) -> None:
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
     except OSError:
         pass
-
-
-def _is_current_file(fd: int, path: Path) -> bool:
-    try:
-        mine, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
-    except OSError:
-        return False
-    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _read_owner(fd: int) -> LockOwner | None:

@@ -8,7 +8,9 @@ Outputs are opened without following a symlink in their last component.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path, PurePosixPath
 
 
@@ -53,3 +55,35 @@ def inside_problem(relative: object, folder: Path) -> str:
 def open_no_follow(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -> int:
     """``os.open`` that refuses a symlink as the last component (OSError ELOOP)."""
     return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
+
+
+class UnusableLockFile(Exception):
+    """The name of a lock file is taken by something that is not one; the message says what."""
+
+
+def open_lock_file(path: str | os.PathLike[str]) -> int:
+    """Open (creating it) a lock file for reading and writing: never through a symlink
+    (it would write the file it leads to), never a folder, FIFO or device.
+    UnusableLockFile for those; other OSErrors as the system gave them."""
+    try:
+        fd = open_no_follow(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnusableLockFile("is a symbolic link; mlcls-gui never writes through one") from None
+        if exc.errno == errno.EISDIR:
+            raise UnusableLockFile("is a folder, but mlcls-gui keeps a lock file under that name") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnusableLockFile("is not a regular file")
+    return fd
+
+
+def is_current_file(fd: int, path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (not followed) still names the file open as ``fd``: another
+    process may have removed or replaced it between our open and our lock."""
+    try:
+        mine, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
