@@ -107,12 +107,11 @@ class DataFolderLock:
             os.close(fd)
 
     def __enter__(self) -> "DataFolderLock":
-        if self.exclusive and not self.acquire():
+        # A run goes on without a lock where none can be held; a label change cannot.
+        if not self.acquire() and self.exclusive:
             raise DataFolderBusyError(
                 f"Cannot change labels in {self.folder}: the folder is not writable here "
                 f"(the lock file {self.path} cannot be created). Nothing was changed.")
-        if not self.exclusive:
-            self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:

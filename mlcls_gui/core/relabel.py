@@ -296,20 +296,17 @@ def _folder_for(base: Path, labels: tuple[str, ...], root: Path) -> str:
     """An existing folder of exactly these labels (e.g. 'dog+cat'), else 'cat+dog'."""
     try:
         for entry in sorted(os.scandir(base), key=lambda e: e.name):
-            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                try:
-                    if parse_label_folder(entry.name) == labels:
-                        return entry.name
-                except DatasetError:
-                    continue
-            elif entry.is_symlink() and not entry.name.startswith("."):
-                try:
-                    same = parse_label_folder(entry.name) == labels
-                except DatasetError:
-                    same = False
-                if same and not is_inside(entry.path, root):
-                    raise RelabelError(f"The label folder {entry.path} is a link to a folder outside "
-                                       f"{root}; nothing is moved there. Nothing was changed.")
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            try:
+                same = parse_label_folder(entry.name) == labels
+            except DatasetError:
+                continue
+            if same and not is_inside(entry.path, root):
+                raise RelabelError(f"The label folder {entry.path} is a link to a folder outside "
+                                   f"{root}; nothing is moved there. Nothing was changed.")
+            if same:
+                return entry.name
     except OSError as exc:
         raise RelabelError(f"Cannot read {base} ({os_reason(exc)}).") from None
     return LABEL_SEPARATOR.join(labels)

@@ -17,7 +17,6 @@ is refused as damaged, naming the file and the field.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import hmac
 import json
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic_files import write_json_atomic
+from .dataset import os_reason
 from .errors import MlclsError
 from .images import is_image_path
 from .safe_paths import inside_problem, open_no_follow, real
@@ -73,7 +73,7 @@ def read_journal(journal: Path) -> JournalState:
     except FileNotFoundError:
         return JournalState(journal)
     except (OSError, UnicodeDecodeError) as exc:
-        raise RelabelError(f"Cannot read the relabel journal {journal} ({_reason(exc)}).") from None
+        raise RelabelError(f"Cannot read the relabel journal {journal} ({os_reason(exc)}).") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -236,7 +236,7 @@ def _journal_key() -> bytes:
     except OSError as exc:
         if _process_key is None:
             logger.warning("Cannot keep the relabel journal key in %s (%s); Undo works until the app "
-                           "closes.", path, _reason(exc))
+                           "closes.", path, os_reason(exc))
             _process_key = os.urandom(32)
         return _process_key
 
@@ -253,10 +253,5 @@ def write_journal(journal: Path, entries: list[dict[str, Any]]) -> None:
         write_json_atomic(journal, {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "folder": folder,
                                     "applies": entries, "signature": _sign(folder, entries)}, indent=1)
     except OSError as exc:
-        raise RelabelError(f"Cannot write the relabel journal {journal} ({_reason(exc)}).") from None
+        raise RelabelError(f"Cannot write the relabel journal {journal} ({os_reason(exc)}).") from None
 
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        return exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
-    return str(exc)
