@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlcls_gui.core.config import TrainConfig
-    from mlcls_gui.core.lr_finder import LrFindResult
+    from mlcls_gui.core.lr_finder import LrFindResult, LrPoint
 
 TABLE_ROWS = 20
 BAR_WIDTH = 40
+PROGRESS_SECONDS = 5.0  # a progress line at most this often: a long test is seen to move
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +34,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("config", nargs="?", help="config JSON file (defaults: the seed's settings)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="override one config field, e.g. --set images_root=data")
-    parser.add_argument("--steps", type=int, default=None, help="training batches in the test (default 100)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training batches in the test (default 100, at most 1000)")
     parser.add_argument("--start-lr", type=float, default=None, help="first learning rate (default 1e-7)")
     parser.add_argument("--end-lr", type=float, default=None, help="last learning rate (default 10)")
     parser.add_argument("--json", dest="json_file", metavar="FILE", help="also write the curve and suggestion")
@@ -57,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     lr_finder.check_range(start, end, steps)  # before the data is scanned
     print(f"Learning-rate test on {config.images_root}: {steps} batches of {config.batch_size}, "
           f"lr {start:.0e} → {end:.0e} ({config.arch}, {config.optimizer})")
-    result = lr_finder.find_learning_rate(config, start_lr=start, end_lr=end, steps=steps)
+    result = lr_finder.find_learning_rate(config, start_lr=start, end_lr=end, steps=steps,
+                                          on_point=Progress(steps))
     print(format_table(result))
     print(result.message)
     if result.alternatives:
@@ -77,6 +82,22 @@ def run(args: argparse.Namespace) -> int:
         draw_plot(result, args.plot)
         print(f"Wrote {args.plot}")
     return 0 if result.suggestion is not None else 1
+
+
+class Progress:
+    """An ``on_point`` callback: a line on stderr every PROGRESS_SECONDS (stdout keeps the result)."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, point: "LrPoint") -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_SECONDS:
+            return
+        self.last = now
+        print(f"  step {point.step}/{self.steps}: lr {point.lr:.2e}, smoothed loss {point.smoothed:.4f} "
+              f"({now - self.started:.0f} s)", file=sys.stderr, flush=True)
 
 
 def _config(args: argparse.Namespace) -> "TrainConfig":

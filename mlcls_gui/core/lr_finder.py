@@ -40,6 +40,9 @@ DEFAULT_START_LR = 1e-7
 DEFAULT_END_LR = 10.0
 DEFAULT_STEPS = 100
 MIN_STEPS = 10
+# fastai's default is 100; past 1000 the curve gains no detail, and the valley
+# search takes time quadratic in the points.
+MAX_STEPS = 1000
 SMOOTHING = 0.98  # fastai's beta: the exponential moving average of the batch losses
 DIVERGENCE_FACTOR = 4.0  # stop once the smoothed loss exceeds 4 × its best (fastai)
 
@@ -96,9 +99,7 @@ def find_learning_rate(
     started = time.monotonic()
     splits = scan_data_root(cfg.images_root, val_fraction=cfg.val_fraction,
                             test_fraction=cfg.test_fraction, seed=cfg.seed)
-    if not splits.train:
-        raise ConfigError(f"The training split of {splits.root} has no images: the learning-rate "
-                          "test trains on them. Add images or lower val_fraction / test_fraction.")
+    check_training_images(len(splits.train), cfg.batch_size, splits.root)
     if cfg.processes > 1:
         logger.info("The learning-rate test runs in one process (processes=%d is for training).",
                     cfg.processes)
@@ -128,6 +129,19 @@ def check_range(start_lr: float, end_lr: float, steps: int) -> None:
     if steps < MIN_STEPS:
         raise ConfigError(f"Steps {steps}: the test needs at least {MIN_STEPS} steps to draw a curve; "
                           f"{DEFAULT_STEPS} is usual.")
+    if steps > MAX_STEPS:
+        raise ConfigError(f"Steps {steps}: at most {MAX_STEPS}; more steps add no detail to the curve "
+                          f"({DEFAULT_STEPS} is usual).")
+
+
+def check_training_images(images: int, batch_size: int, root: str) -> None:
+    """The test's loss is a batch's: a set smaller than one batch would give every
+    step the same few images again and measure only them."""
+    if images < batch_size:
+        raise ConfigError(
+            f"The training split of {root} has {images} image(s): the learning-rate test needs at "
+            f"least one full batch (batch_size {batch_size}). Add images, or lower batch_size or "
+            "val_fraction / test_fraction.")
 
 
 def _sweep(
@@ -143,6 +157,7 @@ def _sweep(
         chunks = state.train_chunks()  # one shuffled epoch; a small set is gone through again
         if not chunks:
             raise ConfigError("No training batch could be formed: add training images.")
+        trained = False
         for batch, features in state.batches("train", chunks):
             if should_stop is not None and should_stop():
                 return points, "cancelled"
@@ -155,6 +170,7 @@ def _sweep(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = _train_step(state, batch, features, count)
+            trained = True
             step += 1
             if not math.isfinite(loss):
                 return points, "diverged"
@@ -169,6 +185,9 @@ def _sweep(
                 return points, "diverged"
             if step >= steps:
                 return points, "completed"
+        if not trained:  # else the next epoch fails alike, for ever
+            raise ConfigError("No training image could be read in a whole pass over the training "
+                              "split: check the image files.")
 
 
 def _train_step(state: Any, batch: Any, features: torch.Tensor | None, count: int) -> float:

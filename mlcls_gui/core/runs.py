@@ -95,19 +95,21 @@ MISSING = "(not set)"
 
 # ------------------------------------------------------------------ finding
 def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds one of a run's files; OSError when it cannot be looked into."""
     return any((folder / name).is_file() for name in RUN_FILES)
 
 
 def find_run_folders(folders: Iterable[str | os.PathLike[str]], notes: list[str] | None = None) -> list[Path]:
     """Run folders in each folder: itself, its previous_runs/*, and the same one level
     down (a folder of output folders). A folder that does not exist is refused, or
-    with ``notes`` given, said there and skipped (the window keeps the others)."""
+    with ``notes`` given, said there and skipped (the window keeps the others).
+    A folder that cannot be looked into is kept: ``read_run`` names it and says why."""
     found: dict[Path, None] = {}
     for given in folders:
         base = Path(given).expanduser()
-        if not base.is_dir():
-            what = "is not a folder" if base.exists() else "does not exist"
-            message = (f"{base} {what}. Give the output folder of a training run "
+        problem = _given_folder_problem(base)
+        if problem:
+            message = (f"{base} {problem}. Give the output folder of a training run "
                        "(the folder that holds metrics.csv and previous_runs/).")
             if notes is None:
                 raise RunsFolderError(message)
@@ -115,16 +117,57 @@ def find_run_folders(folders: Iterable[str | os.PathLike[str]], notes: list[str]
             continue
         for folder in [base, *_subfolders(base)]:
             for run in [folder, *_subfolders(folder / ARCHIVE_FOLDER)]:
-                if is_run_folder(run):
+                if _may_be_run(run):
                     found.setdefault(run.resolve(), None)
     return list(found)
 
 
+def _given_folder_problem(base: Path) -> str:
+    """Why a folder the user gave cannot be searched ('' when it can)."""
+    try:
+        if base.is_dir():
+            return ""
+        return "is not a folder" if base.exists() else "does not exist"
+    except OSError as exc:  # e.g. a folder above it that may not be searched
+        return f"cannot be read ({_reason(exc)})"
+
+
 def _subfolders(folder: Path) -> list[Path]:
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and p.name != ARCHIVE_FOLDER)
-    except OSError:
+        entries = list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError:  # a folder that cannot be listed is kept, so that read_run names it
+        return [folder] if _is_dir(folder) else []  # (not when its parent is the closed one)
+    # One entry that cannot be looked at must not hide its neighbours.
+    return sorted(p for p in entries if p.name != ARCHIVE_FOLDER and _is_dir(p))
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _may_be_run(folder: Path) -> bool:
+    try:
+        return is_run_folder(folder)
+    except OSError:  # cannot be looked into: listed, so that read_run names it and says why
+        return True
+
+
+def _unreadable(folder: Path) -> str:
+    """Why the run's files in ``folder`` cannot even be looked at ('' when they can)."""
+    try:
+        is_run_folder(folder)
+    except OSError as exc:  # PermissionError for a folder without read/search permission
+        return f"the folder cannot be read ({_reason(exc)})"
+    return ""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def load_runs(folders: Iterable[str | os.PathLike[str]], notes: list[str] | None = None) -> list[RunRecord]:
@@ -138,6 +181,11 @@ def load_runs(folders: Iterable[str | os.PathLike[str]], notes: list[str] | None
 def read_run(folder: str | os.PathLike[str]) -> RunRecord:
     """One run folder as a record; never raises (unreadable parts go to ``problems``)."""
     record = RunRecord(Path(folder))
+    unreadable = _unreadable(record.folder)
+    if unreadable:
+        record.ended, record.message = "unreadable", unreadable
+        record.problems.append(unreadable)
+        return record
     run = _read_json(record, RUN_RECORD_NAME)
     summary = _read_json(record, SUMMARY_NAME)
     config = _read_json(record, CONFIG_NAME)
@@ -164,7 +212,10 @@ def _read_json(record: RunRecord, name: str) -> dict[str, Any]:
         if name != SUMMARY_NAME:  # a run without a summary says so through its ending
             record.problems.append(f"no {name}")
         return {}
-    except (OSError, ValueError, RecursionError) as exc:
+    except OSError as exc:
+        record.problems.append(f"{name} cannot be read ({_reason(exc)})")
+        return {}
+    except (ValueError, RecursionError) as exc:
         record.problems.append(f"{name} cannot be read ({type(exc).__name__})")
         return {}
     if not isinstance(data, dict):
@@ -182,7 +233,10 @@ def read_metrics_rows(folder: Path, problems: list[str] | None = None) -> list[d
                 rows.append({str(k): _number(v) for k, v in row.items() if k is not None})
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, csv.Error, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        if problems is not None:
+            problems.append(f"{METRICS_NAME} cannot be read ({_reason(exc)})")
+    except (ValueError, csv.Error) as exc:  # UnicodeDecodeError is a ValueError
         if problems is not None:
             problems.append(f"{METRICS_NAME} cannot be read ({type(exc).__name__})")
     return [row for row in rows if math.isfinite(row.get("epoch", math.nan))]
@@ -252,7 +306,10 @@ def _final_model(folder: Path, config: dict[str, Any], summary: dict[str, Any]) 
     files = summary.get("files") if isinstance(summary.get("files"), dict) else {}
     name = str(files.get("final_model") or config.get("save_model_dir") or field_default("save_model_dir"))
     path = folder / Path(name).name  # a name inside the run folder, never a path elsewhere
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except OSError:  # a name too long, the folder's permissions changed since: no model to offer
+        return None
 
 
 def _file_date(folder: Path) -> str:
