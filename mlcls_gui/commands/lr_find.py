@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlcls_gui.commands.outputs import add_overwrite_option, check_output_file, write_json_output
+
 if TYPE_CHECKING:
     from mlcls_gui.core.config import TrainConfig
     from mlcls_gui.core.lr_finder import LrFindResult, LrPoint
@@ -40,19 +42,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--end-lr", type=float, default=None, help="last learning rate (default 10)")
     parser.add_argument("--json", dest="json_file", metavar="FILE", help="also write the curve and suggestion")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw the curve into a PNG file")
+    add_overwrite_option(parser)
     parser.set_defaults(run_command=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcls_gui.cli import check_output_file, write_json_output
     from mlcls_gui.core import lr_finder
     from mlcls_gui.core.errors import ConfigError
 
     config = _config(args)
     if args.json_file:
-        check_output_file(args.json_file, "--json")
+        check_output_file(args.json_file, "--json", overwrite=args.overwrite)
     if args.plot:
-        check_output_file(args.plot, "--plot")
+        check_output_file(args.plot, "--plot", overwrite=args.overwrite)
         if Path(args.plot).suffix.lower() != ".png":
             raise ConfigError(f"--plot {args.plot}: the plot is a PNG image; give a file name ending in .png.")
     start = lr_finder.DEFAULT_START_LR if args.start_lr is None else args.start_lr

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.model_file_errors import model_file_errors
 
-from .dialogs import show_error
+from .dialogs import confirm_replace, show_error
 from .task_runner import ProgressState, TaskRunner
 from .widgets import MODEL_FILTER, PathField
 
@@ -238,6 +238,9 @@ class BatchPredictPanel(QWidget):
         if missing:
             self._show_problem("Choose " + ", ".join(missing) + " first.")
             return False
+        if not self.csv_field.replace_agreed() and not self.confirm_replace(csv_path):
+            self._show_problem(f"Not started: choose another file than {csv_path} for the predictions.")
+            return False
         self._last_error = ""
         self._result = None
         self._outcome = "failed"
@@ -250,6 +253,10 @@ class BatchPredictPanel(QWidget):
         self._update_buttons()
         logger.info("Batch prediction of %s with %s → %s", folder, model, csv_path)
         return True
+
+    def confirm_replace(self, path: str) -> bool:
+        """Ask before the predictions replace an existing file, saying what it is; tests replace this method."""
+        return confirm_replace(self, path, "the new predictions")
 
     def cancel(self) -> None:
         if self._runner.cancel():

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from mlcls_gui.core.output_guard import kept_file
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,35 @@ def show_error(parent: QWidget | None, title: str, summary: str, details: str = 
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
+
+
+def confirm_replace(parent: QWidget | None, path: str, new: str = "the new file") -> bool:
+    """True when ``path`` may be written: it does not exist, or the user agreed to
+    replace it after being told what it is (a model file, a labels CSV, a run's
+    file …). A symlink or one of the app's own files is refused, never asked."""
+    target = Path(path).expanduser()
+    kept = kept_file(target)
+    if kept is not None and kept.final:
+        show_error(parent, "Choose another file", f"{path} {kept.reason}; choose another file name.")
+        return False
+    if not target.exists():
+        return True
+    what = f"{path} exists already and {kept.reason}." if kept else f"{path} exists already."
+    answer = QMessageBox.question(
+        parent, "Replace the file?", f"{what} Replace it with {new}?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_save_file(parent: QWidget | None, title: str, start: str, file_filter: str) -> str:
+    """A save dialog whose replace question names what the existing file is
+    (Qt's own question cannot); "" when the user cancels or declines."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, start, file_filter,
+                                          options=QFileDialog.Option.DontConfirmOverwrite)
+    if path and not confirm_replace(parent, path):
+        return ""
+    return path
 
 
 CLOSE_SKIP_TEST = "skip-test"

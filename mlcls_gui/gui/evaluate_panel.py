@@ -26,7 +26,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -40,7 +39,7 @@ from mlcls_gui.core.evaluation import EvaluationReport
 from mlcls_gui.core.evaluation_views import write_report_json
 from mlcls_gui.core.model_file_errors import model_file_errors
 
-from .dialogs import show_error
+from .dialogs import ask_save_file, show_error
 from .evaluation_results import EvaluationResultsView
 from .task_runner import ProgressState, TaskRunner
 from .wheel_guard import guard_wheel
@@ -342,8 +341,7 @@ class EvaluatePanel(QWidget):
             return False
         model = report.source.get("model", "")
         start = str(Path(model).with_name("evaluation.json")) if model else str(Path.home() / "evaluation.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Export the evaluation as JSON", start,
-                                              "JSON (*.json);;All files (*)")
+        path = ask_save_file(self, "Export the evaluation as JSON", start, "JSON (*.json);;All files (*)")
         return bool(path) and self.export_json(path)
 
     def export_json(self, path: str) -> bool:

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.output_guard import kept_file
 
+from .dialogs import confirm_replace
 from .task_runner import TaskRunner
 from .widgets import PathField
 
@@ -180,7 +180,8 @@ class ExportDialog(QDialog):
             self._show_error(problem)
             return False
         for target in _written_files(out):
-            if os.path.lexists(target) and not self.confirm_replace(str(target)):
+            agreed = Path(target) == Path(out) and self.output_field.replace_agreed()
+            if os.path.lexists(target) and not agreed and not self.confirm_replace(str(target)):
                 return False
         self.result = None
         self._set_busy(True)
@@ -192,14 +193,7 @@ class ExportDialog(QDialog):
 
     def confirm_replace(self, path: str) -> bool:
         """Ask before an export replaces an existing file, saying what it is; tests replace this method."""
-        kept = kept_file(path)
-        what = f"{path} exists already and {kept.reason}." if kept else f"{path} exists already."
-        answer = QMessageBox.question(
-            self, "Replace the file?",
-            f"{what} Replace it with the new export (once it passes the check)?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Yes
+        return confirm_replace(self, path, "the new export (once it passes the check)")
 
     def shutdown(self, msecs: int = 120_000) -> None:
         self._runner.shutdown(msecs)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.errors import ConfigError
 
-from .dialogs import show_error
+from .dialogs import ask_save_file, show_error
 from .field_labels import with_form_labels
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,6 @@ def ask_and_load(form: Any) -> None:
 
 
 def ask_and_save(form: Any) -> None:
-    path, _ = QFileDialog.getSaveFileName(form, "Save settings", "config.json", "Config JSON (*.json)")
+    path = ask_save_file(form, "Save settings", "config.json", "Config JSON (*.json)")
     if path:
         form.save_to_file(path)

@@ -9,13 +9,18 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QWidget
 
+from .dialogs import ask_save_file
+
 logger = logging.getLogger(__name__)
 
 MODEL_FILTER = "mlcls-gui model (*.pt *.pth);;All files (*)"  # a PathField's filter for model files
 
 
 class PathField(QWidget):
-    """A path line edit with a Browse… button (open file, save file or folder)."""
+    """A path line edit with a Browse… button (open file, save file or folder).
+
+    In save mode, Browse… asks before an existing file is chosen, naming what
+    it is; ``replace_agreed()`` tells the caller it need not ask again."""
 
     path_changed = Signal(str)
 
@@ -26,6 +31,7 @@ class PathField(QWidget):
         self._mode = mode
         self._title = title
         self._filter = file_filter
+        self._replace_agreed = ""
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(placeholder)
         self.edit.setClearButtonEnabled(True)
@@ -39,6 +45,10 @@ class PathField(QWidget):
 
     def path(self) -> str:
         return self.edit.text().strip()
+
+    def replace_agreed(self) -> bool:
+        """Whether the user already agreed, in the save dialog, to replace the file now in the field."""
+        return bool(self._replace_agreed) and self._replace_agreed == self.path()
 
     def set_path(self, path: str) -> None:
         path = str(path)
@@ -56,7 +66,8 @@ class PathField(QWidget):
         if self._mode == "open":
             path, _ = QFileDialog.getOpenFileName(self, self._title, start, self._filter)
         elif self._mode == "save":
-            path, _ = QFileDialog.getSaveFileName(self, self._title, start, self._filter)
+            path = ask_save_file(self, self._title, start, self._filter)
+            self._replace_agreed = path if path and Path(path).exists() else ""
         else:
             path = QFileDialog.getExistingDirectory(self, self._title, start)
         if path:

@@ -60,6 +60,9 @@ def test_labels_with_plus_train_predict_evaluate_and_resume(plus_run, capsys) ->
     (["evaluate", "{run}/final_model.pt", "{data}", "--json", "{run}/summary.json"], "summary.json",
      "belongs to the training run"),
     (["explain", "{run}/final_model.pt", "{image}", "--out", "{image}"], None, "is an image"),
+    (["lr-find", "{run}/config.json", "--json", "{run}/summary.json"], "summary.json",
+     "belongs to the training run"),
+    (["lr-find", "{run}/config.json", "--plot", "{image}"], None, "is an image"),
 ])
 def test_output_options_never_replace_a_runs_or_a_data_sets_file(plus_run, capsys, argv, file, words) -> None:
     data, out = plus_run

@@ -118,6 +118,66 @@ def test_a_bad_model_file_gives_a_message_and_writes_nothing(
     assert boxes and "broken-model.pt" in boxes[0].text()
 
 
+def test_an_earlier_predictions_csv_is_replaced_only_when_the_user_agrees(
+        qtbot: QtBot, trained_model: Path, image_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """A predictions CSV (a 'path' column, like a labels file) is named for what
+    it is before it is replaced; a symlink is refused without a question."""
+    panel = make_panel(qtbot)
+    panel.set_model_path(str(trained_model))
+    panel.set_folder(str(image_folder))
+    output = tmp_path / "out.csv"
+    panel.set_csv_path(str(output))
+    run(qtbot, panel)  # a new file: no question
+    before = output.read_bytes()
+    asked: list[str] = []
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
+
+    def answer(_parent, _title, text, *_args):
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    output.write_bytes(before + b"# a mark\n")
+    assert not panel.start()
+    assert len(asked) == 1 and "labels file" in asked[0] and str(output) in asked[0]
+    assert "Not started" in panel.last_error() and output.read_bytes().endswith(b"# a mark\n")
+    run(qtbot, panel)  # the user says Yes
+    assert len(asked) == 2 and not output.read_bytes().endswith(b"# a mark\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(output)
+    panel.set_csv_path(str(link))
+    assert not panel.start() and len(asked) == 2
+    assert link.is_symlink()
+
+
+def test_the_save_dialog_names_what_it_would_replace(qtbot: QtBot, tmp_path: Path, monkeypatch) -> None:
+    """Browse… in save mode: Qt's own replace question is off, ours names the
+    file's kind; after a Yes the caller is not asked a second time."""
+    from mlcls_gui.gui import dialogs
+    from mlcls_gui.gui.widgets import PathField
+
+    model = tmp_path / "final_model.pt"
+    model.write_bytes(b"x")
+    calls: list[dict] = []
+
+    def save_dialog(*args, **kwargs):
+        calls.append(kwargs)
+        return str(model), ""
+
+    asked: list[str] = []
+    monkeypatch.setattr(dialogs.QFileDialog, "getSaveFileName", save_dialog)
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda _p, _t, text, *_a: asked.append(text) or QMessageBox.StandardButton.Yes)
+    field = PathField("save", "Save")
+    qtbot.addWidget(field)
+    field.browse_button.click()
+    assert calls[0]["options"] == dialogs.QFileDialog.Option.DontConfirmOverwrite
+    assert len(asked) == 1 and "is a model file" in asked[0]
+    assert field.path() == str(model) and field.replace_agreed()
+    field.set_path(str(tmp_path / "other.pt"))
+    assert not field.replace_agreed()
+
+
 def test_missing_choices_are_named_and_a_copy_folder_inside_the_images_is_refused(
         qtbot: QtBot, trained_model: Path, image_folder: Path) -> None:
     panel = make_panel(qtbot)

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core import export
-from mlcls_gui.gui import export_dialog
+from mlcls_gui.gui import dialogs, export_dialog
 from mlcls_gui.gui.export_dialog import INSTALL_COMMAND, ExportDialog
 
 from .tiny_model import train_tiny_cnn
@@ -141,9 +141,9 @@ def test_replacing_a_runs_file_says_what_it_is_and_a_symlink_is_refused(
 
     def answer(_parent, _title, text, *_args):
         asked.append(text)
-        return export_dialog.QMessageBox.StandardButton.Cancel
+        return dialogs.QMessageBox.StandardButton.Cancel
 
-    monkeypatch.setattr(export_dialog.QMessageBox, "question", answer)
+    monkeypatch.setattr(dialogs.QMessageBox, "question", answer)
     config = tiny_model.parent / "config.json"
     before = config.read_bytes()
     dialog.output_field.set_path(str(tiny_model.parent / "config"))

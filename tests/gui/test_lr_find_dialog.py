@@ -71,7 +71,7 @@ def test_runs_in_the_background_plots_and_applies(qtbot, demo_root: Path, tmp_pa
 
 
 def test_cancel_stops_the_test_without_a_suggestion(qtbot, demo_root: Path, tmp_path: Path) -> None:
-    dialog = _dialog(qtbot, demo_root, tmp_path, steps=100_000)
+    dialog = _dialog(qtbot, demo_root, tmp_path, steps=1000)
     with qtbot.waitSignal(dialog.test_finished, timeout=60_000) as finished:
         dialog.start()
         qtbot.waitUntil(lambda: len(dialog._lrs) >= 3, timeout=30_000)
@@ -84,7 +84,7 @@ def test_cancel_stops_the_test_without_a_suggestion(qtbot, demo_root: Path, tmp_
 
 
 def test_closing_while_running_cancels_then_closes(qtbot, demo_root: Path, tmp_path: Path) -> None:
-    dialog = _dialog(qtbot, demo_root, tmp_path, steps=100_000)
+    dialog = _dialog(qtbot, demo_root, tmp_path, steps=1000)
     dialog.start()
     qtbot.waitUntil(lambda: len(dialog._lrs) >= 1, timeout=30_000)
     dialog.reject()  # Escape or the Close button
