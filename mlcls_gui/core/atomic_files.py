@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import logging
 import os
@@ -37,6 +38,39 @@ def temporary_prefix(name: str) -> str:
 def is_temporary_for(candidate: str, name: str) -> bool:
     """Whether the file name ``candidate`` is a temporary of a write to ``name``."""
     return candidate.startswith(temporary_prefix(name)) and candidate.endswith(TEMPORARY_SUFFIX)
+
+
+def written_name(path: str | os.PathLike[str]) -> str:
+    """The file a write was for: a temporary ``.<name>.<random>.tmp`` names its target."""
+    name = Path(path).name
+    if name.startswith(".") and name.endswith(TEMPORARY_SUFFIX):
+        target = name[1:-len(TEMPORARY_SUFFIX)].rpartition(".")[0]
+        if target:
+            return target
+    return name
+
+
+_READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_GONE = (errno.ENOENT, errno.ENOTDIR, errno.EIO, errno.ENODEV, errno.ENXIO, errno.ESTALE)
+
+
+def write_failure_advice(exc: OSError) -> str:
+    """What a failed write means and what to do, for the end of a message."""
+    if exc.errno in _FULL:
+        return "the disk is full; free some space or choose another output folder"
+    if exc.errno in _READ_ONLY:
+        return ("the folder is read-only or belongs to another user; make it writable or choose "
+                "another output folder")
+    if exc.errno in _GONE:
+        return ("the folder is gone (removed or renamed, or its disk was unplugged); reconnect it or "
+                "choose another output folder")
+    return f"{exc.strerror or exc}; check the disk or choose another output folder"
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """An OSError that says the folder cannot be written (rather than a bad value)."""
+    return isinstance(exc, OSError) and exc.errno in (*_READ_ONLY, *_FULL, *_GONE)
 
 
 def new_file_mode() -> int:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from .atomic_files import atomic_write_bytes, new_file_mode  # noqa: F401 - new_file_mode re-exported
+from .atomic_files import atomic_write_bytes, new_file_mode, write_failure_advice  # noqa: F401 - new_file_mode re-exported
 from .errors import CheckpointError
 from .model_file_errors import refuse_torchscript_export
 from .model_file_rules import FieldProblem, check_model_payload
@@ -48,8 +48,8 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
         atomic_write_bytes(target, lambda handle: torch.save(content, handle))
     except OSError as exc:
         raise CheckpointError(
-            f"Could not write {target} ({exc.strerror or exc}). Free disk space or choose "
-            "another output folder; the previous file is unchanged."
+            f"Could not write {target} ({exc.strerror or exc}): {write_failure_advice(exc)}. "
+            "The previous file is unchanged."
         ) from None
 
 

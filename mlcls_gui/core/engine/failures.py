@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 import torch
 
+from ..atomic_files import is_write_failure, write_failure_advice, written_name
 from ..config import TrainConfig
 from ..errors import ConfigError, MlclsError, TrainingError
 from ..launch import TIMEOUT_VAR, collective_timeout_s
 
 
-def as_user_error(exc: BaseException, cfg: TrainConfig, *, distributed: bool = False) -> MlclsError | None:
+def as_user_error(exc: BaseException, cfg: TrainConfig, *, distributed: bool = False,
+                  output_dir: Path | None = None) -> MlclsError | None:
     text = str(exc)
+    folder = Path(output_dir or cfg.save_model_folder).expanduser()
     if isinstance(exc, torch.cuda.OutOfMemoryError) or (
         isinstance(exc, RuntimeError) and "out of memory" in text.lower()
     ):
@@ -19,10 +26,17 @@ def as_user_error(exc: BaseException, cfg: TrainConfig, *, distributed: bool = F
             f"{cfg.image_size}. Lower batch_size (e.g. {max(1, cfg.batch_size // 2)}) or "
             "image_size, or choose another device; the best checkpoint so far is kept."
         )
-    if isinstance(exc, OSError) and exc.errno == 28:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return TrainingError(
             f"The disk is full ({getattr(exc, 'filename', '') or cfg.save_model_folder}). "
             "Free some space or choose another output folder; the files already written are kept."
+        )
+    if is_write_failure(exc) and _is_inside_lexically(exc.filename, folder):
+        # The folder turned read-only, vanished or lost its disk mid-run.
+        return TrainingError(
+            f"Could not write {written_name(os.fsdecode(exc.filename))} in the output folder {folder} "
+            f"({exc.strerror}): {write_failure_advice(exc)}. Training stopped; the files already "
+            "written there are kept, and a run can resume from its last checkpoint."
         )
     if distributed and isinstance(exc, RuntimeError) and _lost_a_process(text):
         return TrainingError(
@@ -31,6 +45,14 @@ def as_user_error(exc: BaseException, cfg: TrainConfig, *, distributed: bool = F
             f"process that failed; the best checkpoint so far is kept.{_timeout_hint(text)}"
         )
     return None
+
+
+def _is_inside_lexically(filename: str | bytes | None, folder: Path) -> bool:
+    """Whether a failed call's file is the folder or in it; lexical, since the folder may be gone."""
+    if not filename:
+        return False
+    path = Path(os.fsdecode(filename))
+    return any(path == root or root in path.parents for root in (folder, folder.resolve()))
 
 
 def _timeout_hint(text: str) -> str:

@@ -158,8 +158,10 @@ class FinalOutputs(Hook):
                 save_training_state(run, target, "model", None)
                 summary = self._summary(run, outcome, outcome.message, target, None)
                 final_path = str(target)
-            except Exception:  # noqa: BLE001 - already failing; report the first error
-                logger.exception("Could not write the final model after the failure")
+            except Exception as exc:  # noqa: BLE001 - already failing; report the first error
+                # One line: the first error is the one the user acts on.
+                logger.warning("The final model could not be written either: %s", exc)
+                logger.debug("Writing the final model after the failure", exc_info=True)
         run.emit(RunFinished(
             reason=FinishReason.FAILED, message=outcome.message, output_dir=str(run.output_dir or ""),
             best_epoch=run.progress.best_epoch, final_model_path=final_path, summary=summary,

@@ -127,7 +127,7 @@ class Trainer:
             return self._finish(reason, started)
         except BaseException as exc:
             distributed = self.strategy is not None and self.strategy.distributed
-            translated = as_user_error(exc, self.config, distributed=distributed)
+            translated = as_user_error(exc, self.config, distributed=distributed, output_dir=self.output_dir)
             self._fail(translated or exc, started)
             if translated is not None:
                 raise translated from exc

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,13 +66,15 @@ class TensorBoardLog(Hook):
             self._write(run, lambda writer: self._final(run, outcome, writer))
         self.close()
 
-    def close(self) -> None:
+    def close(self, *, quiet: bool = False) -> None:
+        """``quiet``: a failure was already reported; the same one at closing is not news."""
         writer, self._writer = self._writer, None
         if writer is not None:
             try:
                 writer.close()
             except Exception as exc:  # noqa: BLE001 - logging must never fail the run
-                logger.warning("Could not finish the TensorBoard event files in %s: %s", self.log_dir, exc)
+                logger.log(logging.DEBUG if quiet else logging.WARNING,
+                           "Could not finish the TensorBoard event files in %s: %s", self.log_dir, exc)
 
     # --------------------------------------------------------------- internal
     def _write(self, run: "Trainer", write: Any) -> None:
@@ -99,6 +102,7 @@ class TensorBoardLog(Hook):
                           "symbolic link that leads outside the output folder, and a run writes only inside "
                           "it. Remove the link. The run goes on; metrics.csv has the per-epoch numbers.")
             return None
+        _quiet_writer_thread_errors()
         self._writer = SummaryWriter(log_dir=str(self.log_dir))
         logger.info("TensorBoard event files: %s", self.log_dir)
         return self._writer
@@ -106,7 +110,7 @@ class TensorBoardLog(Hook):
     def _disable(self, message: str) -> None:
         self._disabled = True
         logger.warning("%s", message)
-        self.close()
+        self.close(quiet=True)
 
     def _final(self, run: "Trainer", outcome: Outcome, writer: "SummaryWriter") -> None:
         epoch = int(getattr(run.progress, "epoch", 0) or 0)
@@ -118,6 +122,24 @@ class TensorBoardLog(Hook):
         metrics = final_metrics(run, outcome)
         if metrics:
             writer.add_hparams(hparams(run), metrics, run_name=".", global_step=epoch)
+
+
+def _quiet_writer_thread_errors() -> None:
+    """tensorboard's writer thread re-raises a failed write, and Python prints its
+    traceback; the next write raises it again in the run, where ``_write`` turns
+    it into one warning. So that thread's errors go to the debug log only."""
+    previous = threading.excepthook
+    if getattr(previous, "mlcls_quiet_tensorboard", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__module__.startswith("tensorboard."):
+            logger.debug("TensorBoard writer thread: %s", args.exc_value)
+        else:
+            previous(args)
+
+    hook.mlcls_quiet_tensorboard = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 def final_metrics(run: "Trainer", outcome: Outcome) -> dict[str, float]:
