@@ -38,6 +38,7 @@ LABEL_SEPARATOR = FOLDER_SEPARATOR
 # Data sets travel: a link that leads out of one could read (or, on relabel, move) anything.
 _OUTSIDE = "a symbolic link that leads outside the data folder; copy the files into it instead"
 SPLIT_NAMES = ("train", "val", "test")
+TEXT_ROWS = 20  # rows of each list in a summary text; the rest is counted
 # Files that operating systems drop into folders; never worth a warning.
 _SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 
@@ -98,7 +99,7 @@ class DatasetSummary:
     def to_text(self) -> str:
         lines = [f"Data root: {self.root} ({self.layout_text})"]
         if self.layout_reason:
-            lines.append(f"Layout: {self.layout_reason}")
+            lines.append(f"Layout: {_clipped(self.layout_reason)}")
         if self.csv_format:
             lines.append(
                 f"Unknown label cells: {self.unknown_cells} in {self.unknown_images} image(s) "
@@ -111,26 +112,42 @@ class DatasetSummary:
             + f" (total {self.total_images})"
         )
         if self.labels:
-            width = max(len(label) for label in self.labels)
+            # The most common labels first when they do not all fit (a CSV can have thousands).
+            shown = self.labels if len(self.labels) <= TEXT_ROWS else sorted(
+                self.labels, key=lambda label: -sum(self.label_counts.get(s, {}).get(label, 0)
+                                                     for s in SPLIT_NAMES))[:TEXT_ROWS]
+            width = max(len(label) for label in shown)
             lines.append(f"Labels ({len(self.labels)}):        train   val  test")
-            for label in self.labels:
+            for label in shown:
                 counts = [self.label_counts.get(s, {}).get(label, 0) for s in SPLIT_NAMES]
                 lines.append(f"  {label:<{width}}  {counts[0]:>6} {counts[1]:>5} {counts[2]:>5}")
+            _and_more(lines, len(self.labels), len(shown), "labels")
         if self.label_set_counts:
             lines.append("Label sets:")
-            for name, count in sorted(self.label_set_counts.items(), key=lambda kv: (-kv[1], kv[0])):
-                lines.append(f"  {name}: {count}")
+            ranked = sorted(self.label_set_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            for name, count in ranked[:TEXT_ROWS]:
+                lines.append(f"  {_clipped(name)}: {count}")
+            _and_more(lines, len(ranked), TEXT_ROWS, "label sets")
         if self.skipped:
             lines.append(f"Skipped files ({len(self.skipped)}):")
-            for item in self.skipped[:20]:
+            for item in self.skipped[:TEXT_ROWS]:
                 lines.append(f"  {item.path}: {item.reason}")
-            if len(self.skipped) > 20:
-                lines.append(f"  … and {len(self.skipped) - 20} more")
+            _and_more(lines, len(self.skipped), TEXT_ROWS, "files")
         for warning in self.warnings:
             lines.append(f"Warning: {warning}")
         for problem in self.problems:
             lines.append(f"Problem: {problem}")
         return "\n".join(lines)
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    """One line of a summary stays readable when it names hundreds of labels."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _and_more(lines: list[str], total: int, shown: int, what: str) -> None:
+    if total > shown:
+        lines.append(f"  (and {total - shown} more {what})")
 
 
 @dataclass

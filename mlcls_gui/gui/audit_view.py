@@ -39,6 +39,9 @@ from .task_runner import TaskRunner
 logger = logging.getLogger(__name__)
 
 MAX_CELL_TEXT_LABELS = 24  # more labels than this: no count text in the cells
+# The heatmap draws the most common labels only: 10,000 labels would be an
+# 800 MB float matrix of unreadable cells.
+MAX_HEATMAP_LABELS = 60
 MAX_TICK_CHARACTERS = 14
 MAX_DUPLICATE_GROUPS_SHOWN = 50
 HEATMAP_COLORMAP = "viridis"  # perceptual: equal steps in count look like equal steps in colour
@@ -65,6 +68,7 @@ class AuditView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._audit: DatasetAudit | None = None
+        self._shown: list[int] = []  # the audit's label indices on the heatmap's axes
         self._runner = TaskRunner("audit", parent=self)
         self._runner.done.connect(self._on_task_done)
         self._runner.failed.connect(self._on_task_failed)
@@ -167,8 +171,13 @@ class AuditView(QWidget):
     # ------------------------------------------------------------- drawing
     def _show(self, audit: DatasetAudit) -> None:
         self._audit = audit
-        labels = list(audit.labels)
-        matrix = np.asarray(audit.cooccurrence, dtype=np.float64)
+        shown = audit.most_common_labels(MAX_HEATMAP_LABELS)
+        self._shown = shown
+        labels = [audit.labels[i] for i in shown]
+        matrix = np.asarray(audit.cooccurrence[np.ix_(shown, shown)], dtype=np.float64)
+        title = "Co-occurrence (diagonal: per label)" if len(shown) == len(audit.labels) else \
+            f"Co-occurrence: top {len(shown)} of {len(audit.labels)} labels"
+        self.heatmap.getPlotItem().setTitle(title, color="#222", size="9pt")
         plot_item = self.heatmap.getPlotItem()
         for text in self._cell_texts:
             plot_item.removeItem(text)
@@ -225,7 +234,7 @@ class AuditView(QWidget):
     def _update_ticks(self) -> None:
         """Label names on both axes; when the names do not fit under the columns,
         the columns are numbered and the rows carry the numbers too."""
-        labels = list(self._audit.labels) if self._audit is not None else []
+        labels = [self._audit.labels[i] for i in self._shown] if self._audit is not None else []
         plot_item = self.heatmap.getPlotItem()
         if not labels:
             plot_item.getAxis("bottom").setTicks([[], []])
@@ -288,10 +297,11 @@ class AuditView(QWidget):
             return
         point = view.mapSceneToView(position)
         column, row = int(np.floor(point.x())), int(np.floor(point.y()))
-        n = len(audit.labels)
+        n = len(self._shown)
         if not (0 <= row < n and 0 <= column < n):
             QToolTip.hideText()
             return
+        row, column = self._shown[row], self._shown[column]
         count = int(audit.cooccurrence[row, column])
         if row == column:
             text = f"{audit.labels[row]}: {count} image(s)"

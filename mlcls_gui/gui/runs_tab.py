@@ -54,7 +54,8 @@ logger = logging.getLogger(__name__)
 
 RECORD_ROLE = Qt.ItemDataRole.UserRole  # the row's index into the loaded records
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-_ENDED_COLOURS = {"failed": "#b00020", "running": "#1e5ac8", "interrupted": "#b35900", "unknown": "#666666"}
+_ENDED_COLOURS = {"failed": "#b00020", "running": "#1e5ac8", "interrupted": "#b35900", "unknown": "#666666",
+                  "unreadable": "#b00020"}
 REFRESH_DELAY_MS = 300  # typing an output folder path: read it once the typing pauses
 _NUMERIC = {"epochs", "best_val", "test_map", "test_exact_match", "test_macro_f1", "wall"}
 

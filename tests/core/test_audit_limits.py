@@ -59,6 +59,9 @@ def test_a_thousand_labels_print_a_bounded_table_and_keep_every_count(tmp_path: 
     assert len(text) < 20_000
     assert f"of the {MAX_TABLE_LABELS} most common labels" in text
     assert f"(and {1000 - MAX_TABLE_LABELS} more labels" in text
+    # The data set's own summary lists the most common labels too, and counts the rest.
+    summary = splits.summary().to_text()
+    assert len(summary) < 10_000 and "(and 980 more labels)" in summary and "Labels (1000)" in summary
     table_rows = [line for line in text.splitlines() if line.startswith("  l")]
     assert len(table_rows) == MAX_TABLE_LABELS
     most_common = max(audit.label_counts.values())

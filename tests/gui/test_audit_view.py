@@ -141,3 +141,30 @@ def test_the_training_plots_legends_sit_in_the_titles_not_over_the_curves(qtbot)
         title = item.titleLabel.text
         for name in names:
             assert name in title, (name, title)
+
+
+def test_many_labels_draw_the_most_common_and_the_hover_names_them(qtbot: QtBot, tmp_path: Path) -> None:
+    """500 label columns: the heatmap holds the MAX_HEATMAP_LABELS most common
+    (its title says so), and a cell's tooltip names that cell's real labels."""
+    from mlcls_gui.gui import audit_view
+
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    cells = (rng.random((12, 500)) < rng.random(500)).astype(int)  # columns of every frequency
+    lines = ["path," + ",".join(f"l{j}" for j in range(500))]
+    for i in range(12):
+        Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(folder / f"img{i}.png")
+        lines.append(f"img{i}.png," + ",".join(str(v) for v in cells[i]))
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    view = audited(qtbot, scan_data_root(folder / "labels.csv", val_fraction=0.0, test_fraction=0.0))
+    audit = view.audit()
+    shown = audit.most_common_labels(audit_view.MAX_HEATMAP_LABELS)
+    values = view.heatmap_values()
+    assert values.shape == (audit_view.MAX_HEATMAP_LABELS,) * 2
+    np.testing.assert_array_equal(values, audit.cooccurrence[np.ix_(shown, shown)])
+    assert np.diagonal(values).min() >= max(np.diagonal(audit.cooccurrence)[i]
+                                            for i in range(len(audit.labels)) if i not in shown)
+    assert f"top {audit_view.MAX_HEATMAP_LABELS} of 500 labels" in view.heatmap.getPlotItem().titleLabel.text
+    assert len(ticks(view, "left")) == audit_view.MAX_HEATMAP_LABELS
+    assert ticks(view, "left")[0].startswith(audit.labels[shown[0]])
