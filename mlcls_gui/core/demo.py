@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 DEMO_MARKER = ".mlcls-demo-complete"  # written last: a folder without it is incomplete
@@ -39,15 +41,26 @@ def write_demo_dataset(
     folder: str | os.PathLike[str], *, images_per_folder: int = 50, image_size: int = 64,
     seed: int = 0,
 ) -> Path:
-    """Write the demo set into ``folder`` (created) and return its path."""
+    """Write the demo set into ``folder`` (created) and return its path.
+
+    Only into a new or empty folder: the demo's file names (``circle/circle_000.png``)
+    are the kind a user's own data set has, and they are never written over."""
     root = Path(folder).expanduser()
+    try:
+        occupied = root.is_dir() and any(root.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the demo data set into {root}: {exc.strerror or exc}.") from None
+    if occupied:
+        raise ConfigError(f"{root} already holds files; the demo data set is written only into a new or "
+                          "empty folder, so nothing there is replaced. Choose another folder.")
     rng = np.random.default_rng(seed)
     for combo in DEMO_COMBINATIONS:
         target = root / "+".join(combo)
         target.mkdir(parents=True, exist_ok=True)
         for index in range(images_per_folder):
             image = draw_demo_image(combo, image_size, rng)
-            image.save(target / f"{'_'.join(combo)}_{index:03d}.png")
+            with open(target / f"{'_'.join(combo)}_{index:03d}.png", "xb") as handle:  # never over a file
+                image.save(handle, format="PNG")
     logger.info("Wrote the demo dataset (%d images) to %s", len(DEMO_COMBINATIONS) * images_per_folder, root)
     return root
 

@@ -174,3 +174,30 @@ def test_a_symlinked_tensorboard_folder_is_not_followed(tmp_path: Path) -> None:
     log = TensorBoardLog()
     assert log._open(Run()) is None
     assert list(victim.iterdir()) == []
+
+
+# ------------------------------------------------------------------ outputs beside the data
+@pytest.mark.parametrize("inside", ["", "circle/run"])
+def test_an_output_folder_in_the_data_folder_is_refused_before_anything_is_written(
+        tmp_path: Path, capsys, inside: str) -> None:
+    data = write_demo_dataset(tmp_path / "data", images_per_folder=3, image_size=16)
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    out = data / inside if inside else data
+    assert main(["train", "--set", f"images_root={data}", "--set", f"save_model_folder={out}",
+                 "--set", "arch=tiny_cnn", "--set", "pretrained=false", "--set", "n_epochs=1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert ("is the data folder" if not inside else "is inside the data folder") in err
+    assert str(tmp_path / "data-output") in err and "Traceback" not in err
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+
+
+def test_demo_data_never_writes_into_a_folder_that_holds_files(tmp_path: Path, capsys) -> None:
+    own = tmp_path / "photos" / "circle"
+    own.mkdir(parents=True)
+    (own / "circle_000.png").write_bytes(b"the user's own image")
+    assert main(["demo-data", str(tmp_path / "photos")]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert (own / "circle_000.png").read_bytes() == b"the user's own image"
+    assert sorted(p.name for p in (tmp_path / "photos").rglob("*")) == ["circle", "circle_000.png"]
+    (tmp_path / "empty").mkdir()
+    assert main(["demo-data", str(tmp_path / "empty")]) == 0

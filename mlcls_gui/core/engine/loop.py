@@ -53,7 +53,7 @@ from .checkpoints import restore
 from .control import RunControl, StopRequested
 from .failures import as_user_error
 from .hooks import Hook, Outcome, default_hooks, save_training_state
-from .output_folder import OwnedFolder
+from .output_folder import OwnedFolder, check_apart
 from .reports import EvalResult, RunIdentity
 from .run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
 from .strategy import Strategy, strategy_for
@@ -156,6 +156,7 @@ class Trainer:
                 f"batch_size {cfg.batch_size} does not divide evenly by the {self.strategy.world_size} "
                 "training processes: batch_size is the global batch, shared out equally."
             )
+        check_apart(self.output_dir, cfg.images_root)  # before the folder is made
         if self.strategy.is_main:
             self.folder = OwnedFolder(self.output_dir)
         # The folder is this run's from here on: a second run into it is refused at once.

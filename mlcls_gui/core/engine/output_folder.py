@@ -9,11 +9,27 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..outputs import create_output_folder, prepare_output_folder
-from ..errors import ConfigError
+from ..errors import ConfigError, MlclsError
 from ..data_lock import DataFolderLock, data_folder_of
 from ..run_lock import RunFolderLock
+from ..safe_paths import is_inside, real
 
 logger = logging.getLogger(__name__)
+
+
+def check_apart(output_dir: Path, images_root: str) -> None:
+    """Refuse an output folder that is the data folder or inside it: the run's
+    model files and logs would sit among the user's images and labels."""
+    try:
+        data = data_folder_of(images_root)
+    except MlclsError:
+        return  # a missing data folder: the scan says so in its own words
+    if is_inside(output_dir, data, allow_equal=True):
+        where = "is the data folder" if real(output_dir) == real(data) else "is inside the data folder"
+        raise ConfigError(
+            f"The output folder {output_dir} {where} {data}, so the run's model "
+            f"files and logs would mix with the images and labels. Choose an output folder outside it "
+            f"(for example {data.with_name(data.name + '-output')}).")
 
 
 class OwnedFolder:
