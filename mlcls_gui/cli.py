@@ -314,7 +314,7 @@ def _stop_on_signals(control: "RunControl", *, abort_on_second: bool = True) -> 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
-    from mlcls_gui.core.predict import Predictor, expand_image_paths
+    from mlcls_gui.core.predict import Predictor, check_copy_target, expand_image_paths
 
     if args.threshold is not None and not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
@@ -322,6 +322,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         check_output_file(args.csv, "--csv", overwrite=args.overwrite)
     if args.copy_to:
         check_output_folder(args.copy_to, "--copy-to")
+        check_copy_target(args.inputs, args.copy_to)
     predictor = Predictor.from_file(args.model, device=args.device)
     paths, rejected = expand_image_paths(args.inputs)
     for path, reason in rejected:

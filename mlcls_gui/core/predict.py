@@ -235,6 +235,19 @@ def write_predictions_csv(path: str | os.PathLike[str], labels: Sequence[str],
         raise ConfigError(f"Cannot write {target} ({os_reason(exc)}).") from None
 
 
+def check_copy_target(inputs: Iterable[str | os.PathLike[str]], copy_target: str | os.PathLike[str]) -> None:
+    """Refuse a copy folder inside a folder being predicted (the window's and the
+    CLI's one rule): the copies would join the user's images, and the next
+    prediction (or training) of that folder would meet them twice."""
+    target = Path(copy_target).expanduser().resolve()
+    for item in inputs:
+        source = Path(item).expanduser().resolve()
+        if source.is_dir() and (target == source or source in target.parents):
+            raise ConfigError(
+                f"The copy folder {target} lies inside the folder being predicted ({source}); "
+                "choose a folder outside it.")
+
+
 def copy_into_label_folders(
     predictions: Iterable[Prediction], target: str | os.PathLike[str], *, none_folder: str = "_no_label",
 ) -> int:

@@ -61,31 +61,20 @@ class BatchResult:
     label_sets: dict[str, int] = field(default_factory=dict)  # "a+b" (or NO_LABEL) -> images
 
 
-def check_copy_target(folder: str, copy_target: str) -> None:
-    """Refuse a copy target inside the predicted folder: the next run would predict the copies."""
-    from mlcls_gui.core.errors import ConfigError
-
-    source = Path(folder).expanduser().resolve()
-    target = Path(copy_target).expanduser().resolve()
-    if target == source or source in target.parents:
-        raise ConfigError(
-            f"The copy folder {target} lies inside the folder being predicted ({source}); "
-            "choose a folder outside it.")
-
-
 def run_batch(model_path: str, folder: str, csv_path: str, copy_target: str,
               progress: ProgressState, cancel: threading.Event) -> BatchResult:
     """Runs on a background thread: predict, write the CSV, copy (optional)."""
     from mlcls_gui.core.errors import DatasetError
     from mlcls_gui.core.predict import (
         Predictor,
+        check_copy_target,
         copy_into_label_folders,
         expand_image_paths,
         write_predictions_csv,
     )
 
     if copy_target:
-        check_copy_target(folder, copy_target)
+        check_copy_target([folder], copy_target)
     progress.set(0, 0, "Loading the model…")
     with model_file_errors(model_path):
         predictor = Predictor.from_file(model_path, device="cpu")

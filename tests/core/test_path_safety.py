@@ -201,3 +201,13 @@ def test_demo_data_never_writes_into_a_folder_that_holds_files(tmp_path: Path, c
     assert sorted(p.name for p in (tmp_path / "photos").rglob("*")) == ["circle", "circle_000.png"]
     (tmp_path / "empty").mkdir()
     assert main(["demo-data", str(tmp_path / "empty")]) == 0
+
+
+def test_predict_copies_never_go_into_a_folder_being_predicted(plus_run, tmp_path, capsys) -> None:
+    """The window's rule, in the CLI too: copies inside the input folder would join the user's images."""
+    data, out = plus_run
+    before = sorted(p for p in data.rglob("*"))
+    assert main(["predict", str(out / "final_model.pt"), str(data / "images"), "--threshold", "0.01",
+                 "--copy-to", str(data / "images" / "sorted")]) == 2
+    assert "lies inside the folder being predicted" in capsys.readouterr().err
+    assert sorted(p for p in data.rglob("*")) == before
