@@ -49,7 +49,7 @@ def kept_file(path: str | os.PathLike[str]) -> Kept | None:
     if is_image_path(name):
         return Kept("is an image")
     if _is_labels_csv(target):
-        return Kept("is a labels file (a data set's CSV, or its backup)")
+        return Kept("is a CSV of image paths and labels (a data set's labels file, earlier predictions, or a backup)")
     if (name in FIXED_OUTPUT_NAMES or name.endswith(".log")) and _is_run_folder(target.parent):
         return Kept(f"belongs to the training run in {target.parent}")
     return None
