@@ -44,6 +44,7 @@ GROUPS: tuple[str, ...] = (
 PRECISIONS: tuple[str, ...] = ("auto", "off", "bf16", "fp16")
 LOSSES: tuple[str, ...] = ("bce", "asl", "focal")
 SCHEDULES: tuple[str, ...] = ("step", "cosine", "onecycle")
+HEAD_INITS: tuple[str, ...] = ("default", "small", "zero")
 AUTO_AUGMENTS: tuple[str, ...] = ("off", "trivialaugment", "randaugment")
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda|cuda:\d+)$")
@@ -185,6 +186,18 @@ class TrainConfig:
         False, label="Freeze feature extractor", group="Model",
         help="Train only the new classifier layer; all other layers keep their weights "
         "and BatchNorm statistics.")
+    head_init: str = _spec(
+        "default", label="New head's first weights", group="Model", choices=HEAD_INITS,
+        help="How the new classifier layer starts. default: the architecture's own initialisation "
+        "(the seed's). small: weights of standard deviation 0.01 and zero bias, so a pretrained model's "
+        "first outputs are near 0 and the first epochs are not spent unlearning a random head (timm's "
+        "EfficientNet heads otherwise start with outputs of about ±10). zero: all zero.")
+    probe_first: bool = _spec(
+        False, label="Fit the head first (linear probe)", group="Model",
+        help="Before training, fit the new classifier layer on the pretrained features of the "
+        "training images (computed once, without augmentation; seconds), choosing its weight decay on "
+        "validation, then train from there: linear probing, then fine-tuning (Kumar et al., ICLR 2022). "
+        "The pretrained features are then not disturbed by a random head.")
     threshold: float = _spec(
         0.5, label="Decision threshold", group="Model", minimum=0.0, maximum=1.0,
         exclusive_minimum=True,
@@ -230,6 +243,12 @@ class TrainConfig:
     focal_gamma: float = _spec(
         2.0, label="Focal loss gamma", group="Optimisation", minimum=0.0, maximum=20.0,
         help="Focal loss: how strongly labels the model already gets right are turned down.")
+    backbone_lr_scale: float = _spec(
+        1.0, label="Backbone learning-rate factor", group="Optimisation", minimum=0.0, maximum=10.0,
+        exclusive_minimum=True,
+        help="The pretrained layers learn at the learning rate times this factor, the new classifier "
+        "layer at the full rate (discriminative rates: e.g. 0.1 keeps the pretrained features close to "
+        "what they were). 1: every layer at the same rate (the seed's).")
     no_decay_bias_norm: bool = _spec(
         False, label="No decay on biases and norms", group="Optimisation",
         help="Apply weight decay only to weight matrices and convolution kernels, not to "

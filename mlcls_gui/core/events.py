@@ -69,7 +69,7 @@ class CheckpointSaved:
 
 @dataclass(frozen=True)
 class PhaseChanged:
-    phase: str  # "loading", "training", "validating", "testing", "saving"
+    phase: str  # "loading", "probing", "training", "validating", "testing", "saving"
     epoch: int
 
 

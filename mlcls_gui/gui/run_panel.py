@@ -299,9 +299,10 @@ class RunPanel(QWidget):
 
     def show_phase(self, event: PhaseChanged) -> None:
         self._phase = event.phase
-        if event.phase in ("validating", "testing", "saving"):
+        if event.phase in ("probing", "validating", "testing", "saving"):
             self.epoch_bar.setFormat(
-                {"validating": f"Epoch {event.epoch}: validating…",
+                {"probing": "Fitting the head on the pretrained features…",
+                 "validating": f"Epoch {event.epoch}: validating…",
                  "testing": "Testing the best model…",
                  "saving": "Saving the final model…"}[event.phase])
 

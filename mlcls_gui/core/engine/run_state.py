@@ -203,7 +203,7 @@ def build_run_state(
                                                     image_size=cfg.image_size) and None)
     model = models.build_model(
         cfg.arch, len(labels), pretrained=pretrained, weights_file=cfg.weights_file,
-        freeze_extractor=cfg.freeze_extractor, image_size=cfg.image_size,
+        freeze_extractor=cfg.freeze_extractor, image_size=cfg.image_size, head_init=cfg.head_init,
     )
     model = strategy.prepare_model(model, cfg.sync_batchnorm).to(device)
     if cfg.channels_last:

@@ -85,6 +85,9 @@ class SingleDevice:
     def barrier(self) -> None:
         """Wait until every process gets here."""
 
+    def broadcast_parameters(self, module: nn.Module) -> None:
+        """Give every process the main process's values of ``module``'s parameters."""
+
 
 class Distributed(SingleDevice):
     """DistributedDataParallel over a torch.distributed process group (torchrun)."""
@@ -180,6 +183,13 @@ class Distributed(SingleDevice):
         import torch.distributed as dist
 
         dist.barrier()
+
+    def broadcast_parameters(self, module: nn.Module) -> None:
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            for param in module.parameters():
+                dist.broadcast(param.data, src=0)  # params live on this process's device (CPU for gloo)
 
     @property
     def _comm_device(self) -> torch.device:
