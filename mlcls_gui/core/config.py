@@ -187,7 +187,7 @@ class TrainConfig:
         help="Train only the new classifier layer; all other layers keep their weights "
         "and BatchNorm statistics.")
     head_init: str = _spec(
-        "default", label="New head's first weights", group="Model", choices=HEAD_INITS,
+        "default", label="New head's first weights", group="Model", choices=HEAD_INITS, advanced=True,
         help="How the new classifier layer starts. default: the architecture's own initialisation "
         "(the seed's). small: weights of standard deviation 0.01 and zero bias, so a pretrained model's "
         "first outputs are near 0 and the first epochs are not spent unlearning a random head (timm's "
@@ -245,7 +245,7 @@ class TrainConfig:
         help="Focal loss: how strongly labels the model already gets right are turned down.")
     backbone_lr_scale: float = _spec(
         1.0, label="Backbone learning-rate factor", group="Optimisation", minimum=0.0, maximum=10.0,
-        exclusive_minimum=True,
+        exclusive_minimum=True, advanced=True,
         help="The pretrained layers learn at the learning rate times this factor, the new classifier "
         "layer at the full rate (discriminative rates: e.g. 0.1 keeps the pretrained features close to "
         "what they were). 1: every layer at the same rate (the seed's).")

@@ -14,6 +14,13 @@ images come from other sources than the training ones:
              present (wood, stone, water, sky), other cells hold distractor
              textures (paper, fabric, leather…). Each class's photos are split
              by file: test collages use photos never seen in training.
+* objects  — 1-3 pictures of everyday objects (folders, documents, storage
+             media, computers, bins, audio devices; several icons per label)
+             on texture-photo backgrounds, with distractor objects (printer,
+             camera, calculator, keyboard, mouse). Training draws GNOME's icon
+             theme, test Oxygen's: the same objects by other artists, on
+             background photos never seen in training (Debian packages
+             gnome-icon-theme, oxygen-icon-theme and gimp-data).
 """
 
 from __future__ import annotations
@@ -32,7 +39,23 @@ from mlcls_gui.core.demo import write_demo_dataset
 
 logger = logging.getLogger("bench.datasets")
 
-DATASETS = ("shapes", "digits", "textures")
+DATASETS = ("shapes", "digits", "textures", "objects")
+# Label -> freedesktop icon names that show it (present in both themes at 256 px).
+OBJECTS: dict[str, tuple[str, ...]] = {
+    "folder": ("folder", "folder-documents", "folder-download", "folder-music", "folder-pictures",
+               "folder-videos", "folder-remote", "user-home", "user-desktop"),
+    "document": ("text-x-generic", "x-office-document", "text-html", "text-x-script", "x-office-spreadsheet",
+                 "x-office-presentation"),
+    "storage": ("drive-harddisk", "drive-removable-media", "media-flash", "media-floppy", "drive-optical",
+                "media-optical"),
+    "computer": ("computer", "video-display", "network-server"),
+    "bin": ("user-trash", "user-trash-full"),
+    "audio": ("audio-headphones", "multimedia-volume-control"),  # audio-x-generic looks like a document
+}
+OBJECT_DISTRACTORS = ("printer", "camera-photo", "accessories-calculator", "input-keyboard", "input-mouse")
+# Split -> (Debian package, icon folder inside it).
+ICON_THEMES = {"train": ("gnome-icon-theme", "usr/share/icons/gnome/256x256"),
+               "test": ("oxygen-icon-theme", "usr/share/icons/oxygen/base/256x256")}
 GIMP_PATTERNS = Path("/usr/share/gimp/2.0/patterns")
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGIT_TRAIN_SCANS = 1200  # of 1797: scans after this index only appear in test mosaics
@@ -65,7 +88,8 @@ def build_dataset(name: str, folder: Path, *, train_images: int, test_images: in
             write_demo_dataset(root / split, images_per_folder=max(2, count // 9), image_size=image_size,
                                seed=seed + 1000 * offset)
         return root
-    writers: dict[str, Callable[..., None]] = {"digits": _write_digits, "textures": _write_textures}
+    writers: dict[str, Callable[..., None]] = {"digits": _write_digits, "textures": _write_textures,
+                                               "objects": _write_objects}
     if name not in writers:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     writers[name](root, counts, image_size, np.random.default_rng(seed), work)
@@ -144,21 +168,80 @@ def gimp_patterns_dir(work: Path) -> Path:
     """The installed GIMP patterns, or those of a gimp-data package fetched with apt into ``work``."""
     if GIMP_PATTERNS.is_dir():
         return GIMP_PATTERNS
-    target = work / "gimp-data"
-    extracted = target / "usr/share/gimp/2.0/patterns"
+    return debian_folder("gimp-data", "usr/share/gimp/2.0/patterns", work)
+
+
+def debian_folder(package: str, inside: str, work: Path) -> Path:
+    """``/<inside>`` when ``package`` is installed, else that folder of the package
+    fetched with ``apt-get download`` and unpacked into ``work`` (no root needed)."""
+    if (Path("/") / inside).is_dir():
+        return Path("/") / inside
+    target = work / package
+    extracted = target / inside
     if extracted.is_dir():
         return extracted
     target.mkdir(parents=True, exist_ok=True)
     try:
-        subprocess.run(["apt-get", "download", "gimp-data"], cwd=target, check=True, capture_output=True)
-        package = next(target.glob("gimp-data_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(package), str(target)], check=True, capture_output=True)
-        package.unlink()
+        subprocess.run(["apt-get", "download", package], cwd=target, check=True, capture_output=True)
+        deb = next(target.glob(f"{package}_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True, capture_output=True)
+        deb.unlink()
     except (OSError, subprocess.CalledProcessError, StopIteration) as exc:
         shutil.rmtree(target, ignore_errors=True)
-        raise DataUnavailable("the textures dataset needs Debian's gimp-data patterns: "
-                              "sudo apt-get install gimp-data (or run with --datasets shapes digits)") from exc
+        raise DataUnavailable(f"this dataset needs Debian's {package}: sudo apt-get install {package} "
+                              "(or choose other datasets with --datasets)") from exc
+    if not extracted.is_dir():
+        raise DataUnavailable(f"{package} has no {inside}")
     return extracted
+
+
+# ------------------------------------------------------------------ objects
+def _write_objects(root: Path, counts: dict[str, int], size: int, rng: np.random.Generator, work: Path) -> None:
+    patterns = list(_all_patterns(gimp_patterns_dir(work)).items())
+    # Background photos: every other pattern for training, the rest for test.
+    backgrounds = {"train": [p for i, (_n, p) in enumerate(patterns) if i % 2 == 0],
+                   "test": [p for i, (_n, p) in enumerate(patterns) if i % 2 == 1]}
+    icons = {split: _load_icons(debian_folder(package, inside, work))
+             for split, (package, inside) in ICON_THEMES.items()}
+    labels = sorted(OBJECTS)
+    for split, count in counts.items():
+        theme = icons["test" if split == "test" else "train"]
+        photos = backgrounds["test" if split == "test" else "train"]
+        for index in range(count):
+            chosen = list(rng.choice(labels, size=_label_count(rng), replace=False))
+            names = [str(rng.choice(OBJECTS[label])) for label in chosen]
+            if rng.random() < 0.5:
+                names.append(str(rng.choice(OBJECT_DISTRACTORS)))
+            background = Image.fromarray(_crop(photos[rng.integers(len(photos))], rng)).resize((size, size))
+            cells = rng.permutation(4)
+            for name, cell in zip(names, cells):
+                icon = theme[name]
+                side = int(size * rng.uniform(0.38, 0.5))
+                icon = icon.resize((side, side), Image.Resampling.LANCZOS)
+                half = size // 2
+                left = (cell % 2) * half + int(rng.integers(0, max(1, half - side // 2)))
+                top = (cell // 2) * half + int(rng.integers(0, max(1, half - side // 2)))
+                background.paste(icon, (min(left, size - side), min(top, size - side)), icon)
+            _save(root, split, [str(label) for label in chosen], background.convert("RGB"), index)
+
+
+def _load_icons(folder: Path) -> dict[str, Image.Image]:
+    wanted = {name for names in OBJECTS.values() for name in names} | set(OBJECT_DISTRACTORS)
+    found = {path.stem: Image.open(path).convert("RGBA") for path in folder.rglob("*.png") if path.stem in wanted}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise DataUnavailable(f"icons missing from {folder}: {', '.join(missing)}")
+    return found
+
+
+def _all_patterns(folder: Path) -> dict[str, np.ndarray]:
+    """Every photographic GIMP pattern of at least 64 px, by name (sorted)."""
+    found = {}
+    for path in sorted(folder.rglob("*.pat")):
+        pixels = read_gimp_pattern(path)
+        if min(pixels.shape[:2]) >= 64:
+            found[path.stem] = pixels
+    return found
 
 
 def _load_patterns(folder: Path) -> dict[str, np.ndarray]:
