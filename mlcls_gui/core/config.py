@@ -197,7 +197,7 @@ class TrainConfig:
         help="Before training, fit the new classifier layer on the pretrained features of the "
         "training images (computed once, without augmentation; seconds), choosing its weight decay on "
         "validation, then train from there: linear probing, then fine-tuning (Kumar et al., ICLR 2022). "
-        "The pretrained features are then not disturbed by a random head.")
+        "The pretrained features are then not disturbed by a random head. Only with pretrained weights.")
     threshold: float = _spec(
         0.5, label="Decision threshold", group="Model", minimum=0.0, maximum=1.0,
         exclusive_minimum=True,
@@ -248,7 +248,8 @@ class TrainConfig:
         exclusive_minimum=True, advanced=True,
         help="The pretrained layers learn at the learning rate times this factor, the new classifier "
         "layer at the full rate (discriminative rates: e.g. 0.1 keeps the pretrained features close to "
-        "what they were). 1: every layer at the same rate (the seed's).")
+        "what they were). 1: every layer at the same rate (the seed's). Only with pretrained weights: "
+        "from random weights every layer is new.")
     no_decay_bias_norm: bool = _spec(
         False, label="No decay on biases and norms", group="Optimisation",
         help="Apply weight decay only to weight matrices and convolution kernels, not to "

@@ -372,7 +372,10 @@ class ArchPicker(QComboBox):
 
     @Slot()
     def _on_line_edit_editing_finished(self) -> None:
-        if not self._completer.popup().isVisible():  # else: still choosing in the pop-up
+        completer = getattr(self, "_completer", None)
+        if completer is None:  # the focus left while the widget was being torn down
+            return
+        if not completer.popup().isVisible():  # else: still choosing in the pop-up
             self._commit_typed_text()
 
     @Slot(QModelIndex)

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_type, validate_field
 from mlcls_gui.core.errors import ConfigError
 from mlcls_gui.core.presets import PRESET_TITLES, changed_from_seed
-from mlcls_gui.core.presets import matching_preset, preset_values
+from mlcls_gui.core.presets import DEFAULT_PRESET, app_defaults, matching_preset, preset_values
 
 from .device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice, device_choices_from  # noqa: F401 - re-exported
 from .arch_picker import ArchPicker
@@ -93,9 +93,9 @@ class ConfigForm(QWidget):
         self._loading = False
         self._processes_from_device = False  # Training processes set by "All N GPUs"
         self._advanced_rows: list[tuple[QFormLayout, QWidget]] = []  # (form, a widget of the row)
-        self._baseline = TrainConfig()
+        self._baseline = app_defaults()
         self._baseline_source = "the defaults"
-        self._preset: str | None = "seed"  # the preset last chosen or matched
+        self._preset: str | None = DEFAULT_PRESET  # the preset last chosen or matched
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
@@ -169,7 +169,7 @@ class ConfigForm(QWidget):
         layout.addWidget(self.form_error)
 
         self.set_device_choices(list(DEFAULT_DEVICE_CHOICES))
-        self.set_config(TrainConfig())
+        self.set_config(app_defaults())
         self._on_advanced_check_toggled(False)
 
     # ------------------------------------------------------------ building
@@ -365,7 +365,7 @@ class ConfigForm(QWidget):
 
     def reset_to_defaults(self) -> None:
         root = self._images_root
-        self.set_config(dataclasses.replace(TrainConfig(), images_root=root), baseline_source="the defaults")
+        self.set_config(dataclasses.replace(app_defaults(), images_root=root), baseline_source="the defaults")
 
     def confirm_reset(self, changed: list[str]) -> bool:
         """Ask before the reset; tests replace this method."""
@@ -571,7 +571,7 @@ class ConfigForm(QWidget):
 
     @Slot()
     def _on_reset_button_clicked(self) -> None:
-        defaults = dataclasses.replace(TrainConfig(), images_root=self._images_root)
+        defaults = dataclasses.replace(app_defaults(), images_root=self._images_root)
         changed = [name for name, row in self._rows.items() if shown_differs(row, defaults)]
         if not self.confirm_reset(changed):
             return

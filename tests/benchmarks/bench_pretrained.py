@@ -73,6 +73,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "Recommended + small head": ("recommended", {"head_init": "small"}),
     "Recommended + backbone x0.1": ("recommended", {"backbone_lr_scale": 0.1}),
     "Recommended + head first": ("recommended", {"probe_first": True}),
+    "Recommended + small head, head first": ("recommended", {"head_init": "small", "probe_first": True}),
     "Recommended + all three": ("recommended", {"head_init": "small", "backbone_lr_scale": 0.1,
                                                 "probe_first": True}),
 }

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import GROUPS, TrainConfig, field_spec
+from mlcls_gui.core.presets import app_defaults
 from mlcls_gui.gui.config_form import ConfigForm, DeviceChoice
 
 CUSTOM = TrainConfig(
@@ -36,8 +37,10 @@ def type_into(form: ConfigForm, name: str, text: str) -> None:
 def test_form_round_trips_a_config(qtbot: QtBot) -> None:
     form = make_form(qtbot)
     # The relative default output folder comes back resolved (never the working directory).
+    # A new form holds the app's defaults: the Recommended preset (Seed script is one click away).
     assert form.config() == dataclasses.replace(
-        TrainConfig(), images_root="", save_model_folder=str(Path.home() / "mlcls_output"))
+        app_defaults(), images_root="", save_model_folder=str(Path.home() / "mlcls_output"))
+    assert form.preset_combo.currentText() == "Recommended"
     form.set_config(CUSTOM)
     assert form.config() == CUSTOM
     assert isinstance(form.editor("arch"), QComboBox) and form.editor("arch").currentText() == "mobilenet_v3_small"
@@ -113,7 +116,7 @@ def test_reset_restores_defaults_but_keeps_the_data_folder(qtbot: QtBot) -> None
         form.reset_button.click()
     # The default output folder resolves next to the data folder, shown absolute.
     assert form.config() == dataclasses.replace(
-        TrainConfig(), images_root=CUSTOM.images_root, save_model_folder="/data/mlcls_output")
+        app_defaults(), images_root=CUSTOM.images_root, save_model_folder="/data/mlcls_output")
     assert form._rows["save_model_folder"].error.full_text() == "→ /data/mlcls_output"
 
 

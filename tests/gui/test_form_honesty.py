@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.presets import app_defaults
 from mlcls_gui.gui.config_form import ConfigForm
 from mlcls_gui.gui.field_labels import with_form_labels
 from mlcls_gui.gui.output_folder import resolve_output_folder
@@ -53,7 +54,7 @@ def test_the_wheel_changes_a_combo_box_only_when_it_has_the_focus(qtbot: QtBot) 
         # Left unaccepted: a real wheel event goes on to the scroll area, which scrolls.
         assert not event.isAccepted()
     assert form.config() == dataclasses.replace(
-        TrainConfig(), images_root="", save_model_folder=resolve_output_folder("mlcls_output", ""))
+        app_defaults(), images_root="", save_model_folder=resolve_output_folder("mlcls_output", ""))
     assert form.changed_fields() == []
 
     combo = form.editor("arch")

@@ -28,6 +28,8 @@ def choose(form: ConfigForm, name: str) -> None:
 
 def test_choosing_a_preset_sets_and_marks_its_fields(qtbot: QtBot) -> None:
     form = make_form(qtbot)
+    assert form.preset_combo.currentText() == "Recommended"  # the app's default
+    choose(form, "seed")
     assert form.preset_combo.currentText() == "Seed script" and form.preset_marked_fields() == []
     choose(form, "recommended")
     config = form.config()

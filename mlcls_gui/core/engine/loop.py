@@ -191,9 +191,12 @@ class Trainer:
             device=self.strategy.describe(), dataset=self.splits.summary(),
             fast_paths=self.state.fast_paths, notes=tuple(self.notes),
         ))
-        if cfg.probe_first and payload is None:
+        if cfg.probe_first and payload is None and cfg.pretrained:
             self.emit(PhaseChanged("probing", 0))
             logger.info("Linear probe: %s", probe_head(self.state).describe())
+        elif payload is None and not cfg.pretrained and (cfg.probe_first or cfg.backbone_lr_scale != 1.0):
+            logger.info("probe_first and backbone_lr_scale apply to pretrained weights; this run starts "
+                        "from random weights, so every layer trains at the learning rate from the start.")
 
     def _open_log(self, tidied: list[str]) -> None:
         cfg = self.config

@@ -5,7 +5,8 @@ weight matrices and kernels — timm's param_groups_weight_decay rule (1-D
 parameters and biases, i.e. biases and normalisation layers, go without).
 
 Which learning rate: the new head always learns at the configured rate; the
-pretrained rest at ``backbone_lr_scale`` times it (discriminative rates). The
+pretrained rest at ``backbone_lr_scale`` times it (discriminative rates; from
+random weights every layer is new, and the factor does not apply). The
 head's groups come first, so ``param_groups[0]["lr"]`` is the rate the user set.
 Every scheduler scales each group's own base rate.
 """
@@ -22,7 +23,7 @@ from ..config import TrainConfig
 
 def parameter_groups(cfg: TrainConfig, model: nn.Module) -> list[dict[str, Any]]:
     """Optimiser parameter groups for the trainable parameters of ``model``."""
-    if cfg.backbone_lr_scale == 1.0:
+    if cfg.backbone_lr_scale == 1.0 or not cfg.pretrained:  # random weights: no pretrained layers to spare
         return _decay_groups(cfg, model)
     head = models.head_module(model, cfg.arch)
     head_ids = {id(p) for p in head.parameters()}
