@@ -10,7 +10,9 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..outputs import create_output_folder, prepare_output_folder
 from ..errors import ConfigError, MlclsError
+from ..csv_labels import find_labels_csv
 from ..data_lock import DataFolderLock, data_folder_of
+from ..dataset import check_data_root
 from ..run_lock import RunFolderLock
 from ..safe_paths import is_inside, real
 
@@ -18,10 +20,14 @@ logger = logging.getLogger(__name__)
 
 
 def check_apart(output_dir: Path, images_root: str) -> None:
-    """Refuse an output folder that is the data folder or inside it: the run's
-    model files and logs would sit among the user's images and labels."""
+    """Refuse an output folder that is a label-folder data set's root or inside it:
+    the run's model files and logs would sit among the user's label folders (and
+    a relabel, or the next scan, would meet them). A CSV names its images, so a
+    run folder beside its labels.csv (project/labels.csv, project/runs/) is fine."""
     try:
-        data = data_folder_of(images_root)
+        if find_labels_csv(images_root) is not None:
+            return
+        data = check_data_root(images_root)
     except MlclsError:
         return  # a missing data folder: the scan says so in its own words
     if is_inside(output_dir, data, allow_equal=True):
