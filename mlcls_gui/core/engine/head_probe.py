@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import DatasetError, ModelError
 from .run_state import RunState
 
 logger = logging.getLogger(__name__)
@@ -126,13 +127,15 @@ def probe_head(state: RunState) -> ProbeResult:
     """Fit the run's head on frozen features of its training and validation images."""
     train = split_features(state, "train")
     if train[0].shape[0] == 0:
-        raise RuntimeError("no readable training image for the linear probe")
+        raise DatasetError("No training image could be read for the linear probe (Fit the head first); "
+                           "see the skipped files.")
     val = split_features(state, "val")
     if val[0].shape[0] == 0:
         val = (torch.zeros(0, train[0].shape[1], device=train[0].device), val[1])
     head = state.head
     if not isinstance(head, nn.Linear):
-        raise RuntimeError(f"the head of {state.cfg.arch} is not one linear layer")
+        raise ModelError(f"{state.cfg.arch}'s classifier is not one linear layer, so its head cannot be fitted "
+                         "first; turn probe_first off.")
     result = fit_head(head, train, val, state.criterion)
     if state.strategy.distributed:
         state.strategy.broadcast_parameters(head)  # every process starts from rank 0's head
