@@ -1,4 +1,5 @@
-"""Predictor: a model file → per-label probabilities for images.
+"""Predictor: a model file → per-label probabilities for images; OnnxPredictor
+does the same for an exported ``.onnx`` file (``Predictor.from_file`` picks).
 
 The model file alone is enough: architecture, labels, image size,
 normalisation and threshold travel inside it.
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
 
 from . import models
@@ -26,6 +28,9 @@ from .batch_transforms import BatchTransform
 from .images import ImageLoadError, is_image_path, load_rgb_resized
 from .labels import folder_label_problem
 from .loaders import pil_to_uint8_tensor
+from .onnx_model import (
+    INPUT_CONTRACT, INPUT_NAME, OUTPUT_CONTRACT, OUTPUT_NAME, first_line, load_onnxruntime, props_to_metadata,
+)
 from .safe_paths import is_inside
 
 logger = logging.getLogger(__name__)
@@ -72,9 +77,7 @@ class Predictor:
     def from_file(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> "Predictor":
         """A .pt model or checkpoint file, or an exported .onnx file (run with onnxruntime)."""
         if Path(path).suffix.lower() == ".onnx":
-            from .onnx_model import OnnxPredictor  # onnxruntime only when an .onnx file is opened
-
-            return OnnxPredictor.from_file(path, device=device)
+            return OnnxPredictor.from_file(path, device=device)  # onnxruntime is imported only then
         return cls(load_model_file(path), device=device, source=str(path))
 
     def read_fields(self, fields: Mapping[str, Any]) -> None:
@@ -144,6 +147,110 @@ class Predictor:
             probabilities = dict(zip(self.labels, row))
             predicted = tuple(label for (label, p), t in zip(probabilities.items(), cut) if p >= t)
             results[index] = Prediction(str(paths[index]), probabilities, predicted)
+
+
+class OnnxPredictor(Predictor):
+    """A Predictor over an exported ``.onnx`` file, run with onnxruntime on the CPU.
+
+    The graph is checked against the contract when the file is opened, so a
+    file whose metadata does not fit its graph (an edited label list, a foreign
+    model) is refused before any image is predicted."""
+
+    def __init__(self, path: str | os.PathLike[str], *, device: str = "cpu") -> None:  # noqa: D107
+        ort = load_onnxruntime()
+        self.source = str(path)
+        try:
+            self.session = ort.InferenceSession(self.source, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for damaged files
+            raise CheckpointError(f"{self.source} is not a readable ONNX model ({first_line(exc)}).") from None
+        metadata = props_to_metadata(self.session.get_modelmeta().custom_metadata_map, self.source)
+        self.arch = str(metadata.get("arch", "onnx"))
+        self.read_fields(metadata)
+        self.device = torch.device("cpu")
+        if device not in ("cpu", "auto"):
+            logger.info("%s runs with onnxruntime on the CPU (device %s ignored)", self.source, device)
+        self.metadata = {"kind": "onnx", "exported_from": metadata.get("source_model"),
+                         "mlcls_gui_version": metadata.get("mlcls_gui_version")}
+        self.export_metadata = metadata
+        if not self._declared_shapes_fit():
+            # The graph leaves the label axis open: one blank image shows what it gives.
+            self._run(np.zeros((1, 3, self.image_size, self.image_size), dtype=np.uint8))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> "OnnxPredictor":
+        if not Path(path).expanduser().is_file():
+            raise CheckpointError(f"Model file {path} does not exist.")
+        return cls(Path(path).expanduser(), device=device)
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        batch = np.ascontiguousarray(images.cpu().numpy(), dtype=np.uint8)
+        return torch.from_numpy(self._run(batch))
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """The graph's probabilities for ``batch``; CheckpointError when it fails
+        or does not give one probability per label and image."""
+        try:
+            (probs,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            raise self._unusable(f"it fails to run on {len(batch)} image(s) ({first_line(exc)})",
+                                 INPUT_CONTRACT) from None
+        probs = np.asarray(probs, dtype=np.float32)
+        if probs.shape != (len(batch), len(self.labels)):
+            raise self._label_count_error(f"an output of shape {list(probs.shape)} for {len(batch)} image(s)")
+        return probs
+
+    def _declared_shapes_fit(self) -> bool:
+        """Check the graph's declared input and output against the contract and
+        the metadata; False when the label axis is not declared (then it must be run)."""
+        inputs = self.session.get_inputs()
+        if [arg.name for arg in inputs] != [INPUT_NAME]:
+            raise self._unusable(f"it takes the input(s) {_names(inputs)}, not one input '{INPUT_NAME}'",
+                                 INPUT_CONTRACT)
+        self._check_arg(inputs[0], "tensor(uint8)", [None, 3, self.image_size, self.image_size],
+                        f"{INPUT_CONTRACT} (its metadata gives image_size {self.image_size})")
+        if inputs[0].shape and isinstance(inputs[0].shape[0], int):
+            raise self._unusable(f"its '{INPUT_NAME}' takes exactly {inputs[0].shape[0]} image(s) at a time",
+                                 INPUT_CONTRACT)
+        outputs = {arg.name: arg for arg in self.session.get_outputs()}
+        if OUTPUT_NAME not in outputs:
+            raise self._unusable(f"it has no output '{OUTPUT_NAME}' (its outputs: "
+                                 f"{_names(outputs.values())})", OUTPUT_CONTRACT)
+        output = outputs[OUTPUT_NAME]
+        self._check_arg(output, "tensor(float)", [None, None], OUTPUT_CONTRACT)
+        shape = list(output.shape or [])
+        declared = shape[1] if len(shape) == 2 else None
+        if isinstance(declared, int) and declared != len(self.labels):
+            raise self._label_count_error(f"{declared} probabilities per image")
+        return isinstance(declared, int)
+
+    def _check_arg(self, arg: Any, dtype: str, dims: list[int | None], contract: str) -> None:
+        """``arg``'s element type, rank and fixed sizes (None: any size; a graph
+        that declares no shape at all is left to the run)."""
+        if arg.type != dtype:
+            raise self._unusable(f"its '{arg.name}' is a {arg.type}, not a {dtype}", contract)
+        shape = list(arg.shape or [])
+        if not shape:
+            return
+        if len(shape) != len(dims) or any(isinstance(have, int) and want is not None and have != want
+                                           for have, want in zip(shape, dims)):
+            shown = ", ".join(str(d) if isinstance(d, int) else "?" for d in shape)
+            raise self._unusable(f"its '{arg.name}' has the shape [{shown}]", contract)
+
+    def _unusable(self, problem: str, contract: str) -> CheckpointError:
+        return CheckpointError(
+            f"{self.source} does not fit the mlcls-gui export contract: {problem}; expected {contract}. "
+            "Export the .pt model again with mlcls-gui export."
+        )
+
+    def _label_count_error(self, found: str) -> CheckpointError:
+        return CheckpointError(
+            f"{self.source} lists {len(self.labels)} labels in its metadata but its graph gives {found}; "
+            "the metadata does not belong to this graph. Export the .pt model again with mlcls-gui export."
+        )
+
+
+def _names(args: Any) -> str:
+    return ", ".join(repr(arg.name) for arg in args) or "none"
 
 
 def expand_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[tuple[str, str]]]:
