@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-
 from .errors import CheckpointError
 from .model_file_rules import FieldProblem, check_model_payload
 
