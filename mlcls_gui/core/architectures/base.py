@@ -82,6 +82,11 @@ class Architecture(abc.ABC):
     def has_pretrained(self) -> bool:
         """Whether the family offers pretrained weights for this name."""
 
+    def installed_weights(self) -> str:
+        """A weights file for this name that came with an installed package
+        (pretrained weights without a download), or ''."""
+        return ""
+
     def adapt_state_dict(
         self, state: Mapping[str, "torch.Tensor"], model: "nn.Module"
     ) -> dict[str, Any]:

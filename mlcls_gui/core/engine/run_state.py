@@ -135,7 +135,7 @@ class RunState:
         inputs, targets = self.mixer(self.batch_transform(batch.images, augment=True), targets)
         if self.cfg.freeze_extractor:
             with self.precision.autocast():
-                return self.train_head(self._features(inputs)), targets
+                return self.train_head(self.frozen_features(inputs)), targets
         with self.precision.autocast():
             return self.train_forward(inputs), targets
 
@@ -155,9 +155,10 @@ class RunState:
             return (self.train_forward if train else self.model)(inputs)
 
     def _extract_features(self, images: torch.Tensor, *, augment: bool) -> torch.Tensor:
-        return self._features(self.batch_transform(images, augment=augment))
+        return self.frozen_features(self.batch_transform(images, augment=augment))
 
-    def _features(self, inputs: torch.Tensor) -> torch.Tensor:
+    def frozen_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The extractor's output for transformed ``inputs``, without autograd, as float32."""
         with torch.inference_mode(), self.precision.autocast():
             features = self.extractor(inputs)
         # A clone made outside inference mode is an ordinary tensor the head can learn from.
