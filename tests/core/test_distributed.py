@@ -1,7 +1,8 @@
 """torch.distributed on the CPU (gloo): 2 processes against 1, outputs, resume, stop, a killed process.
 
-Real processes throughout: ``mlcls-gui train --set processes=2`` starts them
-through torch.distributed.run, as a user would.
+Real processes throughout: ``mlcls-gui train --set processes=2`` (run here as
+``python -m mlcls_gui``, which needs no PATH) starts them through
+torch.distributed.run, as a user would.
 """
 
 import csv
@@ -34,7 +35,7 @@ LIKE_ONE = ("freeze_extractor=true", "rotation_degrees=0", "horizontal_flip=fals
 
 
 def _command(root: Path, out: Path, *settings: str, resume: str = "") -> list[str]:
-    command = [shutil.which("mlcls-gui"), "train", "--quiet"]
+    command = [sys.executable, "-m", "mlcls_gui", "train", "--quiet"]
     for item in (f"images_root={root}", f"save_model_folder={out}", *BASE, *settings):
         command += ["--set", item]
     return command + (["--resume", resume] if resume else [])

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 def _train_process(root: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [shutil.which("mlcls-gui"), "train", "--quiet", "--set", f"images_root={root}", "--set",
+        [sys.executable, "-m", "mlcls_gui", "train", "--quiet", "--set", f"images_root={root}", "--set",
          f"save_model_folder={out}", "--set", "pretrained=false", "--set", "image_size=32",
          "--set", "n_epochs=500", "--set", "device=cpu", "--set", "num_workers=0", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD,
@@ -83,7 +83,7 @@ def test_resume_on_a_changed_split_is_refused_unless_asked(tiny_root, tmp_path):
     Trainer(tiny_config(data, out, n_epochs=1)).run()
     (data / "circle" / "circle_000.png").unlink()
     checkpoint = str(out / "last_checkpoint.pt")
-    command = [shutil.which("mlcls-gui"), "train", "--quiet", "--resume", checkpoint, "--set", "n_epochs=2"]
+    command = [sys.executable, "-m", "mlcls_gui", "train", "--quiet", "--resume", checkpoint, "--set", "n_epochs=2"]
     refused = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ONE_THREAD)
     assert refused.returncode == 2 and "split differs" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
