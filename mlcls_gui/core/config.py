@@ -186,6 +186,12 @@ class TrainConfig:
         False, label="Freeze feature extractor", group="Model",
         help="Train only the new classifier layer; all other layers keep their weights "
         "and BatchNorm statistics.")
+    keep_norm_stats: bool = _spec(
+        False, label="Keep pretrained BatchNorm statistics", group="Model", advanced=True,
+        help="While fine-tuning, the BatchNorm layers keep the running statistics of the pretrained "
+        "weights instead of re-estimating them from the training batches (their scale and shift "
+        "still train). Helps when batches are small. Only with pretrained weights: random weights "
+        "have no statistics to keep.")
     head_init: str = _spec(
         "default", label="New head's first weights", group="Model", choices=HEAD_INITS, advanced=True,
         help="How the new classifier layer starts. default: the architecture's own initialisation "

@@ -149,7 +149,8 @@ def _sweep(
     should_stop: Callable[[], bool] | None, on_point: Callable[[LrPoint], None] | None,
 ) -> tuple[list[LrPoint], str]:
     optimizer = state.optimizer
-    models.set_train_mode(state.model, cfg.arch, cfg.freeze_extractor)
+    models.set_train_mode(state.model, cfg.arch, cfg.freeze_extractor,
+                          keep_norm_stats=cfg.keep_norm_stats and cfg.pretrained)
     points: list[LrPoint] = []
     average, best = 0.0, math.inf
     step = 0

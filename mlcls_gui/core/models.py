@@ -157,14 +157,22 @@ def set_extractor_frozen(model: nn.Module, arch: str, frozen: bool) -> None:
         param.requires_grad = (id(param) in head_params) or not frozen
 
 
-def set_train_mode(model: nn.Module, arch: str, frozen: bool) -> None:
+def set_train_mode(model: nn.Module, arch: str, frozen: bool, keep_norm_stats: bool = False) -> None:
     """model.train(), except a frozen extractor stays in eval mode so its
-    BatchNorm running statistics (and dropout) do not change."""
+    BatchNorm running statistics (and dropout) do not change; with
+    ``keep_norm_stats`` the BatchNorm layers outside the head keep their
+    running statistics (eval mode) while their scale and shift still train."""
+    head = head_module(model, arch)
     if frozen:
         model.eval()
-        head_module(model, arch).train()
-    else:
-        model.train()
+        head.train()
+        return
+    model.train()
+    if keep_norm_stats:
+        in_head = {id(m) for m in head.modules()}
+        for layer in model.modules():
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm) and id(layer) not in in_head:
+                layer.eval()
 
 
 @contextlib.contextmanager

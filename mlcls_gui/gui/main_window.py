@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 from mlcls_gui.core.config import TrainConfig, demo_config
 from mlcls_gui.core.demo import ensure_demo_dataset
 from mlcls_gui.core.events import PhaseChanged, RunFinished, RunStarted
+from mlcls_gui.core.presets import quick_model_config
 
 from . import window_settings
 from .archive_panel import ArchivePanel
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
         self.config_form.config_loaded.connect(self._on_config_form_config_loaded)
         self.config_form.reset_done.connect(self._on_config_form_reset_done)
         self.run_panel.start_clicked.connect(self.start_run)
+        self.run_panel.quick_model_clicked.connect(self.start_quick_model)
         self.run_panel.stop_clicked.connect(self.request_stop)
         self.run_panel.checkpoint_clicked.connect(self.request_checkpoint)
         self.run_panel.resume_clicked.connect(self._on_run_panel_resume_clicked)
@@ -220,13 +222,21 @@ class MainWindow(QMainWindow):
             return f"Fix the settings marked in red (Settings tab): {first}"
         return self.data_panel.blocking_reason()
 
-    def start_run(self, resume_from: str = "", resume_info: ResumeInfo | None = None) -> bool:
+    def start_quick_model(self) -> bool:
+        """Start a quick model's run (a linear probe, presets.quick_model_config) with
+        the form's data, model and output settings; the form is not changed."""
+        return self.start_run(quick=True)
+
+    def start_run(self, resume_from: str = "", resume_info: ResumeInfo | None = None, *,
+                  quick: bool = False) -> bool:
         """Start training with the form's config (optionally resuming); False if blocked."""
         blocker = self.start_blocker()
         config = self.config_form.config()
         if blocker or config is None:
             self.statusBar().showMessage(blocker or "The settings are invalid.", 8000)
             return False
+        if quick:
+            config = quick_model_config(config)
         from .training_worker import TrainingWorker, default_torch_threads, start_training_thread
 
         threads = self.torch_threads if self.torch_threads is not None else default_torch_threads()
@@ -247,7 +257,8 @@ class MainWindow(QMainWindow):
         self._phase = ""
         self._test_images = 0
         self.plots.reset()
-        self.run_panel.begin_run(resuming=self._resuming, resume_text=resume_info.text() if resume_info else "")
+        self.run_panel.begin_run(resuming=self._resuming, resume_text=resume_info.text() if resume_info else "",
+                                 quick=quick)
         self._set_locked(True)
         self.save_settings()
         if resume_from:

@@ -76,6 +76,7 @@ def format_duration(seconds: float) -> str:
 
 class RunPanel(QWidget):
     start_clicked = Signal()
+    quick_model_clicked = Signal()
     stop_clicked = Signal()
     checkpoint_clicked = Signal()
     resume_clicked = Signal()
@@ -101,6 +102,14 @@ class RunPanel(QWidget):
         bold.setBold(True)
         self.start_button.setFont(bold)
         self.start_button.clicked.connect(self.start_clicked)
+        self.quick_button = QPushButton("Quick model")
+        self.quick_button.setObjectName("quickModelButton")
+        self.quick_button.setToolTip(
+            "A first model in seconds: only the new classifier layer is fitted, on the pretrained "
+            "features of the training images (a linear probe), with the data, architecture, image size "
+            "and output folder set here. Needs pretrained weights (downloaded once, or the Weights file). "
+            "The settings in the form are not changed.")
+        self.quick_button.clicked.connect(self.quick_model_clicked)
         self.stop_button = QPushButton("■  Stop")
         self.stop_button.setToolTip("Finish the current batch, keep the best checkpoint and end the run.")
         self.stop_button.clicked.connect(self.stop_clicked)
@@ -114,7 +123,8 @@ class RunPanel(QWidget):
             "with the data folder and settings shown here.")
         self.resume_button.clicked.connect(self.resume_clicked)
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.stop_button, self.checkpoint_button, self.resume_button):
+        for button in (self.start_button, self.quick_button, self.stop_button, self.checkpoint_button,
+                       self.resume_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
 
@@ -223,6 +233,7 @@ class RunPanel(QWidget):
 
     def set_start_allowed(self, allowed: bool, reason: str) -> None:
         self.start_button.setEnabled(allowed)
+        self.quick_button.setEnabled(allowed)
         self.resume_button.setEnabled(allowed)
         # Said as what it is, so it never reads as the outcome of the last run.
         self.start_hint.setText(f"Start is not possible yet: {reason}" if reason else "")
@@ -233,7 +244,7 @@ class RunPanel(QWidget):
         self.state_label.setStyleSheet(f"color: {colour};")
 
     # --------------------------------------------------------------- events
-    def begin_run(self, *, resuming: bool, resume_text: str = "") -> None:
+    def begin_run(self, *, resuming: bool, resume_text: str = "", quick: bool = False) -> None:
         self._output_dir = ""
         self._last_batch = None
         self._lr = None
@@ -250,7 +261,9 @@ class RunPanel(QWidget):
         self.run_bar.setFormat("Preparing…")
         self.stats_label.setText("")
         self.lr_label.setText("")
-        self.set_state("Resuming…" if resuming else "Preparing the run (reading data, building the model)…")
+        self.set_state("Resuming…" if resuming else
+                       "Quick model: reading the data, loading the pretrained weights…" if quick else
+                       "Preparing the run (reading data, building the model)…")
 
     def show_run_started(self, event: RunStarted, learning_rate: float | None) -> None:
         self._run_started_at = time.monotonic()

@@ -53,7 +53,7 @@ from bench_recipe import RunRecord, available_datasets, plan_epochs, quiet_runs,
 
 from mlcls_gui.core.architectures.packaged_weights import packaged_weights_path  # noqa: E402
 from mlcls_gui.core.config import TrainConfig  # noqa: E402
-from mlcls_gui.core.presets import apply_preset  # noqa: E402
+from mlcls_gui.core.presets import QUICK_MODEL_VALUES, apply_preset  # noqa: E402
 
 logger = logging.getLogger("bench")
 
@@ -65,8 +65,7 @@ PROBE = "linear probe"
 # Row -> (preset, field values on top of it). Every row starts from the ImageNet weights but the first.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "random weights, Recommended": ("recommended", {"pretrained": False}),
-    PROBE: ("recommended", {"freeze_extractor": True, "probe_first": True, "rotation_degrees": 0.0,
-                            "horizontal_flip": False, "learning_rate": 1e-7, "warmup_epochs": 0.0}),
+    PROBE: ("recommended", QUICK_MODEL_VALUES),  # the window's Quick model
     "Seed script": ("seed", {}),
     "Recommended": ("recommended", {}),
     "Recommended + small head": ("recommended", {"head_init": "small"}),
@@ -75,6 +74,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "Recommended + small head, head first": ("recommended", {"head_init": "small", "probe_first": True}),
     "Recommended + all three": ("recommended", {"head_init": "small", "backbone_lr_scale": 0.1,
                                                 "probe_first": True}),
+    "Recommended + kept BN statistics": ("recommended", {"keep_norm_stats": True}),
 }
 
 
@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, help="wall seconds per fine-tune (default 100; quick 12)")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS[:2]))
     parser.add_argument("--rows", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--epochs", type=int,
+                        help="epochs of every fine-tune, instead of what fits the budget (a busy machine "
+                             "then cannot change the comparison)")
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--seed", type=int, default=42, help="training seed")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -135,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for dataset, root in available_datasets(args.datasets, work, sizes, args.image_size):
             base = base_config(root, work / "out", args)
-            _, epochs = plan_epochs(apply_preset(base, "recommended"), "recommended", budget, work / dataset)
+            epochs = args.epochs or plan_epochs(apply_preset(base, "recommended"), "recommended", budget,
+                                                work / dataset)[1]
             results[dataset] = {}
             for name in args.rows:
                 preset, changes = VARIANTS[name]

@@ -2,10 +2,12 @@
 extra): they load strictly into timm's tf_efficientnet_lite0 and classify
 photographs; a wrong file is refused; a fine-tune from them beats random
 weights; the fine-tuning options (head init, backbone rate, linear probe) do
-what they say; offline, the download error comes at once."""
+what they say; the quick model is the probe; kept BatchNorm statistics stay;
+offline, the download error comes at once."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.engine import Trainer
 from mlcls_gui.core.engine.head_probe import fit_head
 from mlcls_gui.core.errors import ModelError
+from mlcls_gui.core.presets import quick_model_config
 from mlcls_gui.core.recipe.losses import make_criterion
 from mlcls_gui.core.recipe.param_groups import parameter_groups
 
@@ -206,3 +209,39 @@ def test_offline_the_download_error_comes_at_once_and_names_the_fields(monkeypat
         assert time.monotonic() - started < 5.0
         message = str(info.value)
         assert "cannot be reached" in message and "weights_file" in message and "pretrained=false" in message
+
+
+# ------------------------------------------------------------ quick model, BatchNorm
+def test_a_quick_model_is_the_probe_measured_by_one_epoch(photo_labels, tmp_path, caplog) -> None:
+    caplog.set_level("INFO")
+    form = tiny_config(photo_labels, tmp_path / "q", arch=LITE0, image_size=64, batch_size=8, n_epochs=30,
+                       val_fraction=0.0, test_fraction=0.0, learning_rate=1e-3)
+    quick = quick_model_config(form)
+    # The user's data, model and output stay; what trains changes.
+    assert (quick.images_root, quick.arch, quick.image_size, quick.save_model_folder) == (
+        form.images_root, form.arch, form.image_size, form.save_model_folder)
+    assert quick.freeze_extractor and quick.probe_first and quick.pretrained and quick.n_epochs == 1
+    result = Trainer(quick).run()
+    assert any("Linear probe: head fitted" in r.getMessage() for r in caplog.records)
+    assert float(result.summary["test_map"]) > 0.9
+    assert result.best_epoch == 1 and json.loads((tmp_path / "q" / "config.json").read_text())["n_epochs"] == 1
+
+
+def _bn_layers(model: torch.nn.Module) -> list[torch.nn.BatchNorm2d]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_kept_batchnorm_statistics_stay_pretrained_while_scale_and_shift_train(keep: bool) -> None:
+    model = models.build_model(LITE0, 2, pretrained=True)
+    before = [(bn.running_mean.clone(), bn.weight.detach().clone()) for bn in _bn_layers(model)]
+    models.set_train_mode(model, LITE0, frozen=False, keep_norm_stats=keep)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = model(torch.rand(4, 3, 64, 64)).square().mean()
+    loss.backward()
+    optimizer.step()
+    after = [(bn.running_mean, bn.weight.detach()) for bn in _bn_layers(model)]
+    stats_kept = all(torch.equal(b[0], a[0]) for b, a in zip(before, after))
+    assert stats_kept == keep
+    assert any(not torch.equal(b[1], a[1]) for b, a in zip(before, after))  # scale trains either way
+    assert model.classifier.training

@@ -194,9 +194,11 @@ class Trainer:
         if cfg.probe_first and payload is None and cfg.pretrained:
             self.emit(PhaseChanged("probing", 0))
             logger.info("Linear probe: %s", probe_head(self.state).describe())
-        elif payload is None and not cfg.pretrained and (cfg.probe_first or cfg.backbone_lr_scale != 1.0):
-            logger.info("probe_first and backbone_lr_scale apply to pretrained weights; this run starts "
-                        "from random weights, so every layer trains at the learning rate from the start.")
+        elif payload is None and not cfg.pretrained and (
+                cfg.probe_first or cfg.backbone_lr_scale != 1.0 or cfg.keep_norm_stats):
+            logger.info("probe_first, backbone_lr_scale and keep_norm_stats apply to pretrained weights; "
+                        "this run starts from random weights, so every layer trains at the learning rate "
+                        "from the start and BatchNorm estimates its statistics.")
 
     def _open_log(self, tidied: list[str]) -> None:
         cfg = self.config
@@ -298,7 +300,8 @@ class Trainer:
             # or an epoch trained again after a mid-epoch checkpoint).
             seek(state.scheduler, (epoch - 1) * state.steps_per_epoch)
         lr = state.optimizer.param_groups[0]["lr"]
-        models.set_train_mode(state.model, cfg.arch, cfg.freeze_extractor)
+        models.set_train_mode(state.model, cfg.arch, cfg.freeze_extractor,
+                              keep_norm_stats=cfg.keep_norm_stats and cfg.pretrained)
         loss_sum, correct, seen = 0.0, 0, 0
         chunks = state.train_chunks()
         epoch_started = time.monotonic()
