@@ -63,6 +63,7 @@ def one_and_two(tiny_root, tmp_path_factory) -> tuple[Path, Path]:
     return one, two
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one(tiny_root, one_and_two):
     """Frozen extractor, no augmentation: the only difference left between 1 and 2
     processes is the order of floating-point sums (each process sums its share of a
@@ -90,6 +91,7 @@ def test_two_processes_train_like_one(tiny_root, one_and_two):
     assert again.at_half.mean_average_precision == pytest.approx(summary_two["test_map"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_outputs_are_written_once_and_a_two_process_checkpoint_resumes_in_one(tiny_root, one_and_two, tmp_path):
     two = Path(shutil.copytree(one_and_two[1], tmp_path / "two"))
     log = (two / "train.log").read_text()
@@ -139,6 +141,7 @@ def _workers(launcher: int) -> dict[int, int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_one_process_checkpoint_resumes_in_two_and_sigterm_stops_both_with_outputs(
         tiny_root, one_and_two, tmp_path):
     out = Path(shutil.copytree(one_and_two[0], tmp_path / "out"))
@@ -168,6 +171,7 @@ def test_a_one_process_checkpoint_resumes_in_two_and_sigterm_stops_both_with_out
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
+@pytest.mark.slow
 def test_a_killed_process_ends_the_run_with_a_message_not_a_hang(tiny_root, tmp_path):
     out = tmp_path / "out"
     launcher = _start(tiny_root, out)
@@ -187,6 +191,7 @@ def test_a_killed_process_ends_the_run_with_a_message_not_a_hang(tiny_root, tmp_
     assert (out / "checkpoint.pt").is_file()  # what the run had saved is kept
 
 
+@pytest.mark.slow
 def test_the_event_stream_carries_a_run_and_takes_stop_and_checkpoint_signals(tiny_root, tmp_path):
     """How the window supervises a multi-process run: events as JSON lines, requests as signals."""
     from mlcls_gui.core import events as ev

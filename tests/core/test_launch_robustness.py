@@ -226,6 +226,7 @@ def test_a_process_whose_launcher_is_already_gone_stops_before_training():
     assert "armed" not in out  # ... before it went on
 
 
+@pytest.mark.slow
 @linux_only
 def test_kill_9_of_the_launcher_stops_its_processes_with_their_outputs(tiny_root, tmp_path):
     """A real 2-process run: the kernel sends each process SIGTERM when the

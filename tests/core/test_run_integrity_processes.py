@@ -40,6 +40,7 @@ def _assert_outputs_complete(out: Path) -> None:
     assert json.loads((out / "run.json").read_text())["status"] == "stopped"
 
 
+@pytest.mark.slow
 def test_runs_into_one_folder_started_together_or_later_only_one_trains(tiny_root, tmp_path):
     """Two started together: one is refused (the lock is taken atomically). A third
     started while the survivor trains is refused too. SIGHUP (a closing terminal;

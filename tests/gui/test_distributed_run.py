@@ -32,6 +32,7 @@ def test_all_gpus_entry_sets_the_process_count(qtbot: QtBot, make_window) -> Non
     assert form.editor("processes").text() == "1"
 
 
+@pytest.mark.slow
 def test_a_two_process_run_from_the_window_fills_the_plots_and_shows_its_summary(
         qtbot: QtBot, make_window, demo_root: Path, tmp_path: Path) -> None:
     window = make_window()
