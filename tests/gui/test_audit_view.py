@@ -123,7 +123,11 @@ def test_the_epoch_axis_has_no_si_prefix(qtbot: QtBot) -> None:
         plots.add_batch(BatchEnd(epoch=1, batch=batch, batches=10, loss=0.7, images=8,
                                  images_per_second=50.0, global_step=batch))
     plots.redraw()
-    qtbot.wait(50)
+    # The axis takes the new range (and would take an SI prefix) when the view
+    # updates before a paint: wait until it fits the batches (x 0.1 to 0.6; it
+    # starts at 0 to 1).
+    loss_axis = plots.loss_plot.getPlotItem().getAxis("bottom")
+    qtbot.waitUntil(lambda: 0.6 <= loss_axis.range[1] < 0.7)
     for plot in (plots.loss_plot, plots.accuracy_plot):
         axis = plot.getPlotItem().getAxis("bottom")
         assert axis.autoSIPrefixScale == 1.0 and "x0.0" not in axis.labelString()

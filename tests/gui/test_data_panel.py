@@ -61,9 +61,10 @@ def test_problems_are_shown_and_block_start(qtbot: QtBot, make_window, tmp_path:
         Image.new("RGB", (16, 16), (index * 30, 0, 0)).save(root / "cat" / f"{index}.png")
     window = make_window()
     window.apply_config(tiny_config(root, tmp_path / "out"))
-    qtbot.waitUntil(lambda: window._torch_ready and not window.data_panel.is_scanning(), timeout=60_000)
-    qtbot.wait(50)
     panel = window.data_panel
+    # The scan's result reaches the run panel's hint after the scan ends: wait for that state.
+    qtbot.waitUntil(lambda: window._torch_ready and not panel.is_scanning()
+                    and "same labels" in window.run_panel.start_hint.text(), timeout=60_000)
     assert panel.problems_label.isVisible()
     assert "same labels" in panel.problems_label.text()
     assert not window.run_panel.start_button.isEnabled()

@@ -171,9 +171,11 @@ def test_the_status_counts_every_card_on_screen(qtbot: QtBot, trained_model: Pat
 
 def test_opening_a_model_while_another_loads_never_blocks_the_window(
         qtbot: QtBot, trained_model: Path, tmp_path: Path, monkeypatch) -> None:
-    """Issue 13: a second set_model_file waited on the GUI thread for the first load."""
-    import time
+    """Issue 13: a second set_model_file waited on the GUI thread for the first load.
 
+    The first load blocks until the test releases it, after the second model is
+    in use: a window that waited for the first load (in set_model_file, or by
+    starting the second only after it) would never get there."""
     from mlcls_gui.gui import predict_panel
 
     slow = tmp_path / "slow.pt"
@@ -181,12 +183,13 @@ def test_opening_a_model_while_another_loads_never_blocks_the_window(
     fast = tmp_path / "fast.pt"
     fast.write_bytes(trained_model.read_bytes())
     real_load = predict_panel.load_predictor
-    slow_started = threading.Event()
+    slow_started, release_slow, slow_ended = threading.Event(), threading.Event(), threading.Event()
 
-    def load(path: str):  # the first model takes 2 s to load
+    def load(path: str):  # the first model loads only once the test lets it
         if path == str(slow):
             slow_started.set()
-            time.sleep(2.0)
+            release_slow.wait(TIMEOUT / 1000)
+            slow_ended.set()
         return real_load(path)
 
     monkeypatch.setattr(predict_panel, "load_predictor", load)
@@ -195,13 +198,16 @@ def test_opening_a_model_while_another_loads_never_blocks_the_window(
     panel.show()
     loaded: list[str] = []
     panel.model_loaded.connect(loaded.append)
-    panel.set_model_file(str(slow))
-    assert slow_started.wait(5.0)
-    started = time.monotonic()
-    panel.set_model_file(str(fast))
-    assert time.monotonic() - started < 0.2
-    assert panel.open_model_button.isEnabled()  # a third choice may follow at once
-    qtbot.waitUntil(lambda: panel.model_path() == str(fast), timeout=TIMEOUT)
+    try:
+        panel.set_model_file(str(slow))
+        assert slow_started.wait(5.0)
+        panel.set_model_file(str(fast))
+        assert not slow_ended.is_set()  # it returned while the first load still runs
+        assert panel.open_model_button.isEnabled()  # a third choice may follow at once
+        qtbot.waitUntil(lambda: panel.model_path() == str(fast), timeout=TIMEOUT)
+        assert not slow_ended.is_set()  # the second model came first, beside the blocked load
+    finally:
+        release_slow.set()
     # The abandoned load ends later; its model is never used.
     qtbot.waitUntil(lambda: not any(thread.objectName() == "mlcls-load-model" for thread in live_threads()),
                     timeout=TIMEOUT)

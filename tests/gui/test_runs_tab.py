@@ -132,9 +132,9 @@ def test_sorting_by_a_number_column_and_refresh_keeps_the_selection(
 def test_a_hidden_tab_reads_its_folders_when_shown(qtbot, run_folder: Path) -> None:
     tab = RunsTab()
     qtbot.addWidget(tab)
-    tab.set_output_folder(str(run_folder))
-    qtbot.wait(600)  # past the typing pause
-    assert tab.table.rowCount() == 0 and not tab.is_loading()
+    with qtbot.waitSignal(tab._timer.timeout, timeout=5_000):  # the typing pause ended: refresh ran
+        tab.set_output_folder(str(run_folder))
+    assert tab.table.rowCount() == 0 and not tab.is_loading()  # hidden: nothing read yet
     with qtbot.waitSignal(tab.runs_loaded, timeout=30_000):
         tab.show()
     assert tab.table.rowCount() == 2

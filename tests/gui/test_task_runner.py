@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from PySide6.QtCore import QCoreApplication, QTimer
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.gui.background import live_threads
-from mlcls_gui.gui.task_runner import Job, TaskRunner
+from mlcls_gui.gui.task_runner import PROGRESS_POLL_MS, Job, TaskRunner
 
 TIMEOUT = 10_000
 
@@ -161,7 +162,10 @@ def test_progress_is_polled_and_sent_when_it_changed(qtbot: QtBot) -> None:
 
     runner.start(work)
     qtbot.waitUntil(lambda: ("progress", 0, 0, "Loading") in recorder.events, timeout=TIMEOUT)
-    qtbot.wait(250)  # more polls, no change: nothing new
+    for _ in range(2):  # two more polls (the runner's own slot runs first), no change: nothing new
+        with qtbot.waitSignal(runner._timer.timeout, timeout=TIMEOUT):
+            pass
+    assert recorder.events == [("progress", 0, 0, "Loading")]
     steps[0].set()
     qtbot.waitUntil(lambda: ("progress", 3, 10, "Predicting") in recorder.events, timeout=TIMEOUT)
     with qtbot.waitSignal(runner.finished, timeout=TIMEOUT):
@@ -175,12 +179,20 @@ def test_without_poll_progress_nothing_is_polled(qtbot: QtBot) -> None:
     recorder = Recorder(runner)
     release = threading.Event()
 
+    progress_set = threading.Event()
+
     def work(job: Job) -> None:
         job.progress.set(1, 2, "step")
+        progress_set.set()
         release.wait(TIMEOUT / 1000)
 
     runner.start(work)
-    qtbot.wait(300)
+    assert runner.findChildren(QTimer) == []  # no timer to poll with
+    # A progress that was set reaches nobody while the task runs (a polling runner
+    # would send it within PROGRESS_POLL_MS): a few poll periods, nothing.
+    qtbot.waitUntil(lambda: progress_set.is_set(), timeout=TIMEOUT)
+    with qtbot.assertNotEmitted(runner.progressed, wait=3 * PROGRESS_POLL_MS):
+        pass
     with qtbot.waitSignal(runner.finished, timeout=TIMEOUT):
         release.set()
     assert recorder.names() == ["done", "finished"]
@@ -201,8 +213,10 @@ def test_shutdown_can_give_up_waiting_and_delivers_nothing_afterwards(qtbot: QtB
     assert not runner.shutdown(50)  # still blocked: abandoned, not waited for
     assert jobs[0].cancelled()
     release.set()
+    # Not busy: the thread's finished reached the runner, after its result (queued in
+    # order from that thread); what those slots posted runs now.
     qtbot.waitUntil(lambda: not runner.is_busy(), timeout=TIMEOUT)
-    qtbot.wait(50)
+    QCoreApplication.processEvents()
     assert recorder.events == []
     assert runner.shutdown(50)  # nothing runs any more
 
