@@ -96,7 +96,7 @@ def _check_suffix(path: str | None, option: str, suffix: str) -> None:
 
 
 def _write(save: Callable[[], object], path: str) -> None:
-    from mlcls_gui.core.dataset import os_reason
+    from mlcls_gui.core.errors import os_reason
     from mlcls_gui.core.errors import ConfigError
 
     try:

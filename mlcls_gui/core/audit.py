@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .dataset import SPLIT_NAMES, DatasetSplits, Sample
+from .splits import SPLIT_NAMES, DatasetSplits, Sample
 
 logger = logging.getLogger(__name__)
 

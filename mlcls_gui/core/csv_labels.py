@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from .atomic_files import copy_to_new_file, write_bytes_atomic
-from .dataset import DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
+from .splits import DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
 from .errors import DatasetError
 from .images import ImageLoadError, is_image_path, probe_image
 from .labels import RULE as LABEL_RULE

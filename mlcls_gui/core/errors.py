@@ -1,5 +1,7 @@
 """Typed errors whose messages a user can act on (name the thing, say the fix)."""
 
+import errno
+
 
 class MlclsError(Exception):
     """Base of every error caused by the user's input or environment."""
@@ -35,3 +37,12 @@ class RunFolderBusyError(MlclsError):
 
 class DataFolderBusyError(MlclsError):
     """Labels cannot change now: a run reads the data, or another change is being applied."""
+
+
+def os_reason(exc: BaseException) -> str:
+    """A short reason for a failed file-system call, e.g. 'Permission denied'."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+        return "path too long: a name over 255 characters or a path over 4096"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .dataset import Sample, check_data_root, scan_data_root, target_matrix
+from .dataset import check_data_root, scan_data_root
+from .splits import Sample, target_matrix
 from .errors import DatasetError
 from .metrics import MetricReport, compute_metrics
 

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from .dataset import DatasetSummary, SkippedFile
+from .splits import DatasetSummary, SkippedFile
 from .events import (
     BatchEnd,
     CheckpointSaved,

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .dataset import os_reason
+from .errors import os_reason
 from .relabel_journal import RelabelError
 
 logger = logging.getLogger(__name__)

@@ -52,7 +52,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .atomic_files import write_csv_atomic, write_text_atomic
-from .dataset import label_matrix, os_reason, scan_data_root
+from .dataset import scan_data_root
+from .splits import label_matrix
+from .errors import os_reason
 from .errors import MlclsError
 
 logger = logging.getLogger(__name__)

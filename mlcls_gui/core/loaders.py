@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .cache import ImageCache
-from .dataset import Sample, target_matrix
+from .splits import Sample, target_matrix
 from .images import ImageLoadError, load_rgb_resized
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ import torch
 from . import models
 from .atomic_files import copy_to_new_file, write_csv_atomic
 from .checkpoint import load_model_file, save_atomic
-from .dataset import LABEL_SEPARATOR, os_reason
+from .splits import LABEL_SEPARATOR
+from .errors import os_reason
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError
 from .batch_transforms import BatchTransform

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .data_lock import DataFolderLock, data_folder_of
-from .dataset import LABEL_SEPARATOR, choose_layout, os_reason, parse_label_folder
+from .dataset import choose_layout, parse_label_folder
+from .splits import LABEL_SEPARATOR
+from .errors import os_reason
 from .errors import DatasetError, MlclsError
 from .file_moves import after_step, finish_interrupted_move, make_dirs, missing_dirs, move_no_replace
 from .labels import RULE as LABEL_RULE

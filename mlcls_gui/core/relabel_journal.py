@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic_files import write_json_atomic
-from .dataset import os_reason
+from .errors import os_reason
 from .errors import MlclsError
 from .images import is_image_path
 from .safe_paths import inside_problem, open_no_follow, real

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, field_names, field_spec
-from .dataset import SPLIT_NAMES, DatasetSplits
+from .splits import SPLIT_NAMES, DatasetSplits
 from .errors import CheckpointError
 from .output_names import RUN_RECORD_NAME
 from .outputs import read_json_or_none

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlcls_gui.core.audit import DatasetAudit
-from mlcls_gui.core.dataset import DatasetSplits
+from mlcls_gui.core.splits import DatasetSplits
 
 from .task_runner import TaskRunner
 

@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlcls_gui.core.dataset import DatasetSplits, DatasetSummary, scan_data_root
+from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.splits import DatasetSplits, DatasetSummary
 
 from .task_runner import TaskRunner
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from mlcls_gui.core.dataset import DatasetSummary, scan_data_root
+from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.splits import DatasetSummary
 
 
 def _images(folder: Path, count: int = 4) -> None:

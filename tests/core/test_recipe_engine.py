@@ -13,7 +13,8 @@ from mlcls_gui.core import events as ev
 from mlcls_gui.core.checkpoint import load_model_file
 from mlcls_gui.core.engine import RunControl, Trainer
 from mlcls_gui.core.engine import loop as loop_module
-from mlcls_gui.core.engine.hooks import Hook, default_hooks
+from mlcls_gui.core.engine.hook_base import Hook
+from mlcls_gui.core.engine.hooks import default_hooks
 from mlcls_gui.core.events import FinishReason
 from mlcls_gui.core.presets import apply_preset
 

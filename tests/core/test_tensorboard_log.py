@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.engine.hooks import Outcome
+from mlcls_gui.core.engine.hook_base import Outcome
 from mlcls_gui.core.engine.tensorboard_log import TENSORBOARD_FOLDER, TensorBoardLog
 from mlcls_gui.core.events import FinishReason
 

@@ -10,7 +10,8 @@ from PIL import Image
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.audit import audit_dataset
-from mlcls_gui.core.dataset import DatasetSplits, scan_data_root
+from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.splits import DatasetSplits
 from mlcls_gui.gui.audit_view import AuditView
 
 TIMEOUT = 30_000

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..checkpoint import save_atomic
 from ..config import TrainConfig, early_stop_limit
@@ -22,42 +21,14 @@ from ..events import CheckpointSaved, EpochEnd, FinishReason, RunFinished
 from ..outputs import EVALUATION_NAME, LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME
 from ..outputs import report_dict, write_json_atomic, write_metrics_csv
 from .checkpoints import training_payload
+from .hook_base import Hook, Outcome, TrainingRun
 from .reports import EvalResult, finish_message, write_summary
-
-if TYPE_CHECKING:
-    from .loop import Trainer
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Outcome:
-    """How a run ended, for the hooks that write its final outputs."""
-
-    reason: FinishReason
-    started: float
-    test: EvalResult | None = None
-    message: str = ""
-    details: str = ""
-
-
-class Hook:
-    def on_batch_end(self, run: "Trainer", epoch: int, batch: int, loss: float, lr: float) -> None:
-        """After each optimiser step, in every process (a hook decides main-only
-        itself); ``lr`` is the rate that step used."""
-
-    def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
-        """After validation, with the epoch's row of metrics."""
-
-    def on_checkpoint_request(self, run: "Trainer", epoch: int) -> None:
-        """Someone asked for a checkpoint now (every process agreed on this batch)."""
-
-    def on_run_end(self, run: "Trainer", outcome: Outcome) -> None:
-        """After the test evaluation (or the failure)."""
-
-
 def save_training_state(
-    run: "Trainer", path: Path, kind: str, event_reason: str | None, *,
+    run: TrainingRun, path: Path, kind: str, event_reason: str | None, *,
     weights_epoch: int | None = None, extra: dict[str, Any] | None = None,
     weights: dict[str, Any] | None = None,
 ) -> None:
@@ -75,7 +46,7 @@ def save_training_state(
 class MetricsLog(Hook):
     """metrics.csv rewritten and one log line per epoch."""
 
-    def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
+    def on_epoch_end(self, run: TrainingRun, epoch: int, row: dict[str, float], improved: bool) -> None:
         write_metrics_csv(run.output_dir / METRICS_NAME, run.progress.history)
         logger.info(
             "Epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f mAP %.3f F1 %.3f | "
@@ -89,7 +60,7 @@ class MetricsLog(Hook):
 class Checkpoints(Hook):
     """The best epoch's checkpoint, the last epoch's, and one on request."""
 
-    def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
+    def on_epoch_end(self, run: TrainingRun, epoch: int, row: dict[str, float], improved: bool) -> None:
         if improved:
             # With EMA chosen the best checkpoint's weights are the EMA's (the raw
             # ones ride along for a resume); run.best_state holds the chosen ones.
@@ -98,13 +69,13 @@ class Checkpoints(Hook):
                                 weights=weights)
         save_training_state(run, run.output_dir / LAST_CHECKPOINT_NAME, "last", None)
 
-    def on_checkpoint_request(self, run: "Trainer", epoch: int) -> None:
+    def on_checkpoint_request(self, run: TrainingRun, epoch: int) -> None:
         save_training_state(run, run.output_dir / MANUAL_CHECKPOINT_NAME, "manual", "requested",
                             weights_epoch=epoch)
 
 
 class EpochEvents(Hook):
-    def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
+    def on_epoch_end(self, run: TrainingRun, epoch: int, row: dict[str, float], improved: bool) -> None:
         progress = run.progress
         run.emit(EpochEnd(
             epoch=epoch, total_epochs=run.config.n_epochs, metrics=dict(row), improved=improved,
@@ -115,7 +86,7 @@ class EpochEvents(Hook):
 
 
 class EarlyStopping(Hook):
-    def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
+    def on_epoch_end(self, run: TrainingRun, epoch: int, row: dict[str, float], improved: bool) -> None:
         waited = run.progress.epochs_without_improvement
         if waited >= early_stop_limit(run.config):
             logger.info("Early stop: %d epochs without improvement of %s.", waited, run.config.monitor)
@@ -125,7 +96,7 @@ class EarlyStopping(Hook):
 class FinalOutputs(Hook):
     """evaluation.json, the final model, summary.json and run.json; then RunFinished."""
 
-    def on_run_end(self, run: "Trainer", outcome: Outcome) -> None:
+    def on_run_end(self, run: TrainingRun, outcome: Outcome) -> None:
         if outcome.reason is FinishReason.FAILED:
             self._after_failure(run, outcome)
             return
@@ -147,7 +118,7 @@ class FinalOutputs(Hook):
             best_epoch=run.progress.best_epoch, final_model_path=str(final_path), summary=summary,
         ))
 
-    def _after_failure(self, run: "Trainer", outcome: Outcome) -> None:
+    def _after_failure(self, run: TrainingRun, outcome: Outcome) -> None:
         """Nothing the run produced is lost: the best weights become the final model
         (only in a folder this run owns: never over another run's files)."""
         final_path, summary = "", {}
@@ -169,7 +140,7 @@ class FinalOutputs(Hook):
         ))
 
     @staticmethod
-    def _summary(run: "Trainer", outcome: Outcome, message: str, final_path: Path,
+    def _summary(run: TrainingRun, outcome: Outcome, message: str, final_path: Path,
                  report: EvaluationReport | None) -> dict[str, Any]:
         return write_summary(
             run.output_dir, run.config, reason=outcome.reason, message=message, started=outcome.started,
@@ -180,7 +151,7 @@ class FinalOutputs(Hook):
         )
 
 
-def _test_report(run: "Trainer", test: EvalResult) -> EvaluationReport:
+def _test_report(run: TrainingRun, test: EvalResult) -> EvaluationReport:
     images = [
         ImageResult(run.splits.test[i].path, run.splits.test[i].labels, tuple(row), run.splits.test[i].unknown)
         for i, row in zip(test.indices.tolist(), test.probabilities.tolist())

@@ -31,7 +31,8 @@ import torch
 from .. import models
 from ..checkpoint import load_model_file
 from ..config import TrainConfig
-from ..dataset import DatasetSplits, SkippedFile, scan_data_root
+from ..dataset import scan_data_root
+from ..splits import DatasetSplits, SkippedFile
 from ..errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError
 from ..events import (
     BatchEnd,
@@ -52,7 +53,8 @@ from ..thresholds import tune_thresholds
 from .checkpoints import restore
 from .control import RunControl, StopRequested
 from .failures import as_user_error
-from .hooks import Hook, Outcome, default_hooks, save_training_state
+from .hook_base import Hook, Outcome
+from .hooks import default_hooks, save_training_state
 from .head_probe import probe_head
 from .output_folder import OwnedFolder, check_apart
 from .reports import EvalResult, RunIdentity

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..config import TrainConfig
-from ..dataset import DatasetSplits, SkippedFile
+from ..splits import DatasetSplits, SkippedFile
 from ..evaluation import EvaluationReport
 from ..events import FinishReason
 from ..metrics import MetricReport

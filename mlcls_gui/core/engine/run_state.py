@@ -20,7 +20,7 @@ from .. import models, registry
 from ..batch_transforms import BatchTransform
 from ..cache import CacheBudget, FeatureStore, ImageCache, cache_budget_bytes
 from ..config import TrainConfig
-from ..dataset import DatasetSplits
+from ..splits import DatasetSplits
 from ..loaders import Batch, BatchSource, DecodedImageDataset, batch_chunks, batch_count
 from ..precision import PrecisionPlan as Precision, choose_precision
 from ..recipe.ema import ema_weights, make_ema

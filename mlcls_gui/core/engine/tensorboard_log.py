@@ -23,12 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import FinishReason
 from ..safe_paths import is_inside
-from .hooks import Hook, Outcome
+from .hook_base import Hook, Outcome, TrainingRun
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
-
-    from .loop import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +44,12 @@ class TensorBoardLog(Hook):
         self.log_dir: Path | None = None
 
     # ------------------------------------------------------------------ hooks
-    def on_batch_end(self, run: "Trainer", epoch: int, batch: int, loss: float, lr: float) -> None:
+    def on_batch_end(self, run: TrainingRun, epoch: int, batch: int, loss: float, lr: float) -> None:
         self._batches += 1
         step = int(getattr(run.progress, "global_step", 0) or self._batches)
         self._write(run, lambda w: (_scalar(w, "batch/loss", loss, step), _scalar(w, "batch/lr", lr, step)))
 
-    def on_epoch_end(self, run: "Trainer", epoch: int, row: dict[str, float], improved: bool) -> None:
+    def on_epoch_end(self, run: TrainingRun, epoch: int, row: dict[str, float], improved: bool) -> None:
         def write(writer: "SummaryWriter") -> None:
             for name, value in row.items():
                 if name != "epoch":
@@ -60,7 +58,7 @@ class TensorBoardLog(Hook):
 
         self._write(run, write)
 
-    def on_run_end(self, run: "Trainer", outcome: Outcome) -> None:
+    def on_run_end(self, run: TrainingRun, outcome: Outcome) -> None:
         # A run that failed before anything was written leaves no empty event file.
         if self._writer is not None or (outcome.reason is not FinishReason.FAILED and not self._disabled):
             self._write(run, lambda writer: self._final(run, outcome, writer))
@@ -77,7 +75,7 @@ class TensorBoardLog(Hook):
                            "Could not finish the TensorBoard event files in %s: %s", self.log_dir, exc)
 
     # --------------------------------------------------------------- internal
-    def _write(self, run: "Trainer", write: Any) -> None:
+    def _write(self, run: TrainingRun, write: Any) -> None:
         if self._disabled or not _is_main(run):
             return
         try:
@@ -88,7 +86,7 @@ class TensorBoardLog(Hook):
             self._disable(f"TensorBoard logging stopped: writing to {self.log_dir} failed ({exc}). "
                           "The run goes on; metrics.csv has the per-epoch numbers.")
 
-    def _open(self, run: "Trainer") -> "SummaryWriter | None":
+    def _open(self, run: TrainingRun) -> "SummaryWriter | None":
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -112,7 +110,7 @@ class TensorBoardLog(Hook):
         logger.warning("%s", message)
         self.close(quiet=True)
 
-    def _final(self, run: "Trainer", outcome: Outcome, writer: "SummaryWriter") -> None:
+    def _final(self, run: TrainingRun, outcome: Outcome, writer: "SummaryWriter") -> None:
         epoch = int(getattr(run.progress, "epoch", 0) or 0)
         test = outcome.test
         if test is not None and len(test.targets):
@@ -142,7 +140,7 @@ def _quiet_writer_thread_errors() -> None:
     threading.excepthook = hook
 
 
-def final_metrics(run: "Trainer", outcome: Outcome) -> dict[str, float]:
+def final_metrics(run: TrainingRun, outcome: Outcome) -> dict[str, float]:
     """The numbers the HParams tab compares runs by (finite ones only)."""
     values: dict[str, Any] = {}
     progress = run.progress
@@ -159,7 +157,7 @@ def final_metrics(run: "Trainer", outcome: Outcome) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def hparams(run: "Trainer") -> dict[str, Any]:
+def hparams(run: TrainingRun) -> dict[str, Any]:
     """The run's settings as TensorBoard accepts them (numbers, text, booleans)."""
     settings = run.config.to_dict() if hasattr(run.config, "to_dict") else dict(vars(run.config))
     out: dict[str, Any] = {}
@@ -171,7 +169,7 @@ def hparams(run: "Trainer") -> dict[str, Any]:
     return out
 
 
-def _is_main(run: "Trainer") -> bool:
+def _is_main(run: TrainingRun) -> bool:
     strategy = getattr(run, "strategy", None)
     return strategy is None or bool(strategy.is_main)
 
