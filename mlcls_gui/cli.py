@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from mlcls_gui import __version__
-from mlcls_gui.commands.outputs import (  # noqa: F401 - lr_find imports them from here
+from mlcls_gui.commands.outputs import (
     add_overwrite_option,
     check_output_file,
     check_output_folder,

@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -141,39 +141,31 @@ def _mode_for(target: Path, keep_mode: bool) -> int:
     return new_file_mode()
 
 
-def _replace(path: str | os.PathLike[str], open_mode: str, write: Callable[[IO[Any]], None], *,
-             newline: str | None = None, keep_mode: bool = False) -> None:
-    """Every stream writer here: ``write`` fills the temporary through one handle."""
-    encoding = None if "b" in open_mode else "utf-8"
-    with replacing(path, keep_mode=keep_mode) as temporary:
-        with open(temporary, open_mode, encoding=encoding, newline=newline) as handle:
-            write(handle)
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[TextIO], None], *,
+def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool = False,
                  newline: str | None = None, keep_mode: bool = False) -> None:
-    """Replace ``path`` by what ``write`` writes into a UTF-8 text stream.
+    """Replace ``path`` by what ``write`` writes into one stream: UTF-8 text, or
+    bytes with ``binary``. Every atomic writer here goes through this one.
 
     ``newline`` is ``open()``'s (``""`` for the csv module). ``keep_mode``
     gives a replaced file its former mode (the user's own files) instead of
     the umask's."""
-    _replace(path, "w", write, newline=newline, keep_mode=keep_mode)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *,
-                       keep_mode: bool = False) -> None:
-    """Replace ``path`` by what ``write`` writes into a binary stream."""
-    _replace(path, "wb", write, keep_mode=keep_mode)
+    with replacing(path, keep_mode=keep_mode) as temporary:
+        if binary:
+            with open(temporary, "wb") as handle:
+                write(handle)
+        else:
+            with open(temporary, "w", encoding="utf-8", newline=newline) as handle:
+                write(handle)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, keep_mode: bool = False) -> None:
     """Replace ``path`` by exactly ``data``."""
-    atomic_write_bytes(path, lambda handle: handle.write(data), keep_mode=keep_mode)
+    write_atomic(path, lambda handle: handle.write(data), binary=True, keep_mode=keep_mode)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Replace ``path`` by ``text`` in UTF-8 (line ends as the platform writes them)."""
-    atomic_write(path, lambda handle: handle.write(text))
+    write_atomic(path, lambda handle: handle.write(text))
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> None:
@@ -185,7 +177,7 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | 
 
 def write_csv_atomic(path: str | os.PathLike[str], rows: Iterable[Sequence[object]]) -> None:
     """Replace ``path`` by ``rows`` written with ``csv.writer`` (its \\r\\n line ends)."""
-    atomic_write(path, lambda handle: csv.writer(handle).writerows(rows), newline="")
+    write_atomic(path, lambda handle: csv.writer(handle).writerows(rows), newline="")
 
 
 def copy_to_new_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

@@ -13,7 +13,6 @@ the counts and totals cover every label.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from .file_digest import file_sha256
 from .splits import SPLIT_NAMES, DatasetSplits, Sample
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def _duplicates_across_splits(
         for split, path in same_size:
             if should_stop is not None and should_stop():
                 return ()
-            by_hash[_file_hash(path)].append((split, path))
+            by_hash[file_sha256(path)].append((split, path))
     groups = [
         tuple(f"{split}:{path}" for split, path in sorted(members))
         for members in by_hash.values()
@@ -208,9 +208,3 @@ def _duplicates_across_splits(
     return tuple(sorted(groups))
 
 
-def _file_hash(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

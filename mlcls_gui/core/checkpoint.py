@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from .atomic_files import atomic_write_bytes, new_file_mode, write_failure_advice  # noqa: F401 - new_file_mode re-exported
+from .atomic_files import write_atomic, write_failure_advice
 from .errors import CheckpointError
 from .model_file_errors import refuse_torchscript_export
 from .model_file_rules import FieldProblem, check_model_payload
@@ -45,7 +45,7 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
     content = {"format": FILE_FORMAT, "format_version": FORMAT_VERSION, **payload}
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        atomic_write_bytes(target, lambda handle: torch.save(content, handle))
+        write_atomic(target, lambda handle: torch.save(content, handle), binary=True)
     except OSError as exc:
         raise CheckpointError(
             f"Could not write {target} ({exc.strerror or exc}): {write_failure_advice(exc)}. "

@@ -54,8 +54,7 @@ import numpy as np
 from .atomic_files import write_csv_atomic, write_text_atomic
 from .dataset import scan_data_root
 from .splits import label_matrix
-from .errors import os_reason
-from .errors import MlclsError
+from .errors import MlclsError, os_reason
 
 logger = logging.getLogger(__name__)
 

@@ -18,25 +18,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .atomic_files import (  # noqa: F401 - write_json_atomic re-exported for the engine
-    atomic_write,
+from .atomic_files import (
+    write_atomic,
     is_temporary_for,
-    write_json_atomic,
 )
 from .config import TrainConfig
 from .errors import ConfigError
 from .metrics import MetricReport
-from .output_names import (  # noqa: F401 - re-exported for the engine and the GUI
+from .output_names import (
     ARCHIVE_FOLDER,
-    CONFIG_NAME,
-    EVALUATION_NAME,
     FIXED_OUTPUT_NAMES,
-    LAST_CHECKPOINT_NAME,
     LOCK_NAME,
-    MANUAL_CHECKPOINT_NAME,
-    METRICS_NAME,
-    RUN_RECORD_NAME,
-    SUMMARY_NAME,
 )
 
 logger = logging.getLogger(__name__)
@@ -146,7 +138,7 @@ def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
         for row in history:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
-    atomic_write(path, write, newline="")
+    write_atomic(path, write, newline="")
 
 
 def report_dict(report: MetricReport, loss: float) -> dict[str, Any]:
@@ -206,3 +198,34 @@ def _tree_size(path: Path) -> int:
             except OSError:
                 pass
     return total
+
+
+# ------------------------------------------------ where a window's relative output folder goes
+# The config's default output folder is a bare name (``mlcls_output``), which the CLI
+# resolves against the shell's directory. A window has no meaningful working directory
+# (a desktop launcher may start it in ``/``), so it resolves a relative output folder
+# against the data folder's parent (the outputs sit next to the data) or, with no data
+# folder, the user's home.
+def output_base(images_root: str) -> Path:
+    """The folder a relative output folder is resolved against."""
+    if images_root.strip():
+        root = Path(images_root.strip()).expanduser()
+        if root.is_absolute():
+            return root.parent
+    return Path.home()
+
+
+def resolve_output_folder(folder: str, images_root: str) -> str:
+    """``folder`` as an absolute path (``~`` expanded; relative → see ``output_base``)."""
+    text = folder.strip()
+    if not text:
+        return text
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = output_base(images_root) / path
+    return str(path)
+
+
+def is_relative(folder: str) -> bool:
+    text = folder.strip()
+    return bool(text) and not Path(text).expanduser().is_absolute()

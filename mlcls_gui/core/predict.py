@@ -22,9 +22,8 @@ from . import models
 from .atomic_files import copy_to_new_file, write_csv_atomic
 from .checkpoint import load_model_file, save_atomic
 from .splits import LABEL_SEPARATOR
-from .errors import os_reason
+from .errors import CheckpointError, ConfigError, os_reason
 from .devices import resolve_device
-from .errors import CheckpointError, ConfigError
 from .batch_transforms import BatchTransform
 from .images import ImageLoadError, is_image_path, load_rgb_resized
 from .labels import folder_label_problem

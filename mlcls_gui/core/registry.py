@@ -148,11 +148,6 @@ def describe(arch: str) -> ArchitectureInfo:
     )
 
 
-def parameter_count(arch: str) -> int:
-    """Weights of the model with a 2-label head; 0 when it cannot be counted."""
-    return _probe(arch)[0]
-
-
 @functools.lru_cache(maxsize=512)
 def _probe(arch: str) -> tuple[int, str]:
     """(parameters, why it cannot be trained or ""), from a build on the meta

@@ -30,8 +30,8 @@ from typing import Any, Mapping, Sequence
 from .data_lock import DataFolderLock, data_folder_of
 from .dataset import choose_layout, parse_label_folder
 from .splits import LABEL_SEPARATOR
-from .errors import os_reason
-from .errors import DatasetError, MlclsError
+from .errors import DatasetError, MlclsError, os_reason
+from .file_digest import file_sha256
 from .file_moves import after_step, finish_interrupted_move, make_dirs, missing_dirs, move_no_replace
 from .labels import RULE as LABEL_RULE
 from .labels import folder_label_problem, label_problem
@@ -452,14 +452,10 @@ def _matches(path: Path, move: Mapping[str, Any]) -> bool:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return file_sha256(path)
     except OSError as exc:
         raise RelabelError(f"Cannot read {path} ({os_reason(exc)}). Nothing was changed.") from None
-    return digest.hexdigest()
 
 
 def _sha256_or_none(path: Path) -> str | None:

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic_files import write_json_atomic
-from .errors import os_reason
-from .errors import MlclsError
+from .errors import MlclsError, os_reason
 from .images import is_image_path
 from .safe_paths import inside_problem, open_no_follow, real
 

@@ -454,6 +454,8 @@ def short_folder(folder: Path, root: Path | None) -> str:
 
 
 def format_duration(seconds: float) -> str:
+    """'7.3s', '45s', '2m05s', '1h02m': the one way the app writes a duration."""
+    seconds = max(0.0, seconds)
     if seconds < 10:
         return f"{seconds:.1f}s"
     seconds = int(round(seconds))

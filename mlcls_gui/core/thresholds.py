@@ -69,7 +69,3 @@ def _f1(predicted: np.ndarray, truth: np.ndarray) -> float:
     fp = float(np.sum(predicted & ~truth))
     fn = float(np.sum(~predicted & truth))
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-
-
-def predicted_matrix(probabilities: np.ndarray, thresholds: list[float] | np.ndarray) -> np.ndarray:
-    return np.asarray(probabilities) >= np.asarray(thresholds, dtype=np.float64)[None, :]

@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlcls_gui.core.outputs import ARCHIVE_FOLDER, ArchivedRun, archived_runs, prune_archived_runs
+from mlcls_gui.core.output_names import ARCHIVE_FOLDER
+from mlcls_gui.core.outputs import ArchivedRun, archived_runs, prune_archived_runs
 
 from .dialogs import show_error
 from .task_runner import TaskRunner

@@ -45,13 +45,13 @@ from mlcls_gui.core.errors import ConfigError
 from mlcls_gui.core.presets import PRESET_TITLES, changed_from_seed
 from mlcls_gui.core.presets import DEFAULT_PRESET, app_defaults, matching_preset, preset_values
 
-from .device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice, device_choices_from  # noqa: F401 - re-exported
+from mlcls_gui.core.device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice
 from .arch_picker import ArchPicker
 from .field_labels import with_form_labels
 from .form_rows import FieldRow, format_value, inline_message, shown_differs, with_button
 from . import settings_files
 from .preset_box import PresetBox
-from .output_folder import is_relative, output_base, resolve_output_folder
+from mlcls_gui.core.outputs import is_relative, output_base, resolve_output_folder
 from .wheel_guard import guard_wheel
 from .widgets import OneLineLabel
 

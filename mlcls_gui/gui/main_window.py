@@ -18,6 +18,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from mlcls_gui.core.config import TrainConfig, demo_config
+from mlcls_gui.core.device_choices import DeviceChoice
 from mlcls_gui.core.demo import ensure_demo_dataset
 from mlcls_gui.core.events import PhaseChanged, RunFinished, RunStarted
 from mlcls_gui.core.presets import quick_model_config
@@ -30,7 +31,7 @@ from .task_runner import TaskRunner
 from .tab_links import LrFinderLink, ReviewTabLinks, RunsTabLinks
 from .audit_view import AuditView
 from .batch_predict_panel import BatchPredictPanel
-from .config_form import ConfigForm, DeviceChoice
+from .config_form import ConfigForm
 from .data_panel import DataPanel
 from .dialogs import CLOSE_CANCEL, CLOSE_FINISH_TEST, CLOSE_SKIP_TEST, ask_close_during_run, show_error
 from .evaluate_panel import EvaluatePanel

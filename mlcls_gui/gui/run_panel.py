@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlcls_gui.core.events import BatchEnd, EpochEnd, PhaseChanged, RunStarted
+from mlcls_gui.core.runs import format_duration
 
 from .run_summary import fmt_metric
 
@@ -65,13 +66,6 @@ def patience_text(event: EpochEnd) -> str:
     if not event.early_stop_limit or not event.epochs_without_improvement:
         return ""
     return f", no improvement for {event.epochs_without_improvement} of {event.early_stop_limit} epochs"
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class RunPanel(QWidget):

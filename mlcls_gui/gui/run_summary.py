@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mlcls_gui.core.outputs import MANUAL_CHECKPOINT_NAME
+from mlcls_gui.core.output_names import MANUAL_CHECKPOINT_NAME
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
 from PySide6.QtGui import QGuiApplication
 
-from .device_choices import DeviceChoice, device_choices_from
+from mlcls_gui.core.device_choices import DeviceChoice, device_choices_from
 
 logger = logging.getLogger(__name__)
 

@@ -79,12 +79,6 @@ class TrainingWorker(QObject):
         }
 
     # Called from the GUI thread: only sets thread-safe flags.
-    def request_stop(self) -> None:
-        self.control.request_stop()
-
-    def request_checkpoint(self) -> None:
-        self.control.request_checkpoint()
-
     @Slot()
     def run(self) -> None:
         try:

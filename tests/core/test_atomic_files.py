@@ -16,8 +16,7 @@ import pytest
 
 from mlcls_gui.core import atomic_files
 from mlcls_gui.core.atomic_files import (
-    atomic_write,
-    atomic_write_bytes,
+    write_atomic,
     is_temporary_for,
     replacing,
     write_bytes_atomic,
@@ -66,7 +65,7 @@ def test_a_failing_write_keeps_the_old_content_and_leaves_no_temporary(tmp_path,
         raise failure
 
     with pytest.raises(failure):
-        atomic_write(target, write)
+        write_atomic(target, write)
     assert target.read_text(encoding="utf-8") == "old"
     assert _names(tmp_path) == ["summary.json"]
 
@@ -80,7 +79,7 @@ def test_a_failing_binary_write_keeps_the_old_bytes(tmp_path):
         raise Boom
 
     with pytest.raises(Boom):
-        atomic_write_bytes(target, write)
+        write_atomic(target, write, binary=True)
     assert target.read_bytes() == b"old" and _names(tmp_path) == ["model.onnx"]
 
 
@@ -215,14 +214,14 @@ def test_replacing_removes_the_temporary_when_the_block_fails(tmp_path):
 # ------------------------------------------------------------ stale clean-up
 _KILLED_WRITE = """
 import os, sys
-from mlcls_gui.core.atomic_files import atomic_write
+from mlcls_gui.core.atomic_files import write_atomic
 
 def write(handle):
     handle.write("half")
     handle.flush()
     os._exit(0)  # killed mid-write: no clean-up runs
 
-atomic_write(sys.argv[1], write)
+write_atomic(sys.argv[1], write)
 """
 
 

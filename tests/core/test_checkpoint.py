@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from mlcls_gui.core import checkpoint
+from mlcls_gui.core import atomic_files, checkpoint
 from mlcls_gui.core.checkpoint import load_model_file, save_atomic
 from mlcls_gui.core.errors import CheckpointError
 
@@ -105,7 +105,7 @@ def test_saved_file_follows_the_umask(tmp_path, mask):
 @pytest.mark.skipif(os.name != "posix", reason="POSIX umask")
 def test_umask_is_read_without_changing_it():
     with _umask(0o037):
-        assert checkpoint.new_file_mode() == 0o640
+        assert atomic_files.new_file_mode() == 0o640
         assert os.umask(0o037) == 0o037  # still what the test set
 
 

@@ -11,7 +11,7 @@ import torch
 from conftest import tiny_config
 from mlcls_gui.core import events as ev
 from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.core.engine import RunControl, Trainer, _make_optimizer
+from mlcls_gui.core.engine import RunControl, Trainer, make_optimizer
 from mlcls_gui.core.outputs import METRIC_COLUMNS
 from mlcls_gui.core.errors import CheckpointError, DatasetError
 from mlcls_gui.core.predict import Predictor
@@ -181,7 +181,7 @@ def test_file_broken_after_scan_is_skipped_not_fatal(tiny_root, tmp_path):
 def test_adam_is_coupled_l2_and_adamw_is_decoupled(tmp_path):
     def one_step(name):
         weight = torch.nn.Parameter(torch.ones(3))
-        opt = _make_optimizer(tiny_config(tmp_path, tmp_path, optimizer=name, learning_rate=0.01,
+        opt = make_optimizer(tiny_config(tmp_path, tmp_path, optimizer=name, learning_rate=0.01,
                                           weight_decay=0.3), [weight])
         weight.grad = torch.zeros(3)  # the loss says nothing: only the decay acts
         opt.step()

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision import transforms as T
 
 from conftest import tiny_config
+from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.batch_transforms import BatchTransform
 from mlcls_gui.core.cache import CacheBudget, FeatureStore, ImageCache
 from mlcls_gui.core.engine import Trainer
@@ -16,7 +18,6 @@ from mlcls_gui.core.images import load_rgb, load_rgb_resized
 from mlcls_gui.core.loaders import pil_to_uint8_tensor
 from mlcls_gui.core.precision import choose_precision
 from mlcls_gui.core.predict import Predictor
-from mlcls_gui.core.transforms import eval_transform
 
 
 def _photo(path: Path, size=(400, 300)) -> Path:
@@ -27,9 +28,14 @@ def _photo(path: Path, size=(400, 300)) -> Path:
     return path
 
 
+def _seed_eval_transform(image_size: int) -> T.Compose:
+    """The seed script's evaluation transform, as it wrote it."""
+    return T.Compose([T.Resize((image_size, image_size)), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
 def test_batch_eval_transform_equals_the_seeds(tmp_path):
     path = _photo(tmp_path / "p.jpg")
-    seed = eval_transform(64)(load_rgb(path))
+    seed = _seed_eval_transform(64)(load_rgb(path))
     ours = BatchTransform(torch.device("cpu"))(
         pil_to_uint8_tensor(load_rgb_resized(path, 64, fast_decode=False))[None], augment=False)[0]
     assert torch.allclose(ours, seed, atol=1e-5)

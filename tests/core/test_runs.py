@@ -12,7 +12,7 @@ import torch
 from conftest import tiny_config
 from mlcls_gui.cli import main
 from mlcls_gui.core.engine import RunControl, Trainer
-from mlcls_gui.core.outputs import ARCHIVE_FOLDER
+from mlcls_gui.core.output_names import ARCHIVE_FOLDER
 from mlcls_gui.core.run_lock import RunFolderLock
 from mlcls_gui.core.runs import (
     MISSING,

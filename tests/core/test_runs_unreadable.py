@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlcls_gui.cli import main
-from mlcls_gui.core.outputs import ARCHIVE_FOLDER
+from mlcls_gui.core.output_names import ARCHIVE_FOLDER
 from mlcls_gui.core.runs import RunsFolderError, find_run_folders, load_runs, read_run
 
 DENIED = "Permission denied"

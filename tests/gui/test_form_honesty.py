@@ -20,7 +20,7 @@ from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.presets import app_defaults
 from mlcls_gui.gui.config_form import ConfigForm
 from mlcls_gui.gui.field_labels import with_form_labels
-from mlcls_gui.gui.output_folder import resolve_output_folder
+from mlcls_gui.core.outputs import resolve_output_folder
 
 
 def wheel(widget: QWidget, notches: int = -1) -> QWheelEvent:

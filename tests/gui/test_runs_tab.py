@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcls_gui.core.outputs import ARCHIVE_FOLDER
+from mlcls_gui.core.output_names import ARCHIVE_FOLDER
 from mlcls_gui.core.runs import TABLE_COLUMNS
 from mlcls_gui.gui.runs_tab import RunsTab
 

@@ -14,9 +14,6 @@ from .reports import EvalResult
 from .run_state import make_optimizer
 from .strategy import Distributed, SingleDevice, Strategy, strategy_for
 
-# Older name, kept for the tests that check the optimiser's weight-decay rule.
-_make_optimizer = make_optimizer
-
 __all__ = [
     "Distributed", "EvalResult", "RunControl", "RunResult", "SingleDevice", "StopRequested",
     "Strategy", "Trainer", "make_optimizer", "strategy_for",

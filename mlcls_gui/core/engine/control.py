@@ -25,10 +25,6 @@ class RunControl:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
-    @property
-    def checkpoint_requested(self) -> bool:
-        return self._checkpoint.is_set()
-
     def clear_stop(self) -> None:
         self._stop.clear()
 

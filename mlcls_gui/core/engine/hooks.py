@@ -18,8 +18,9 @@ from ..checkpoint import save_atomic
 from ..config import TrainConfig, early_stop_limit
 from ..evaluation import EvaluationReport, ImageResult, build_report
 from ..events import CheckpointSaved, EpochEnd, FinishReason, RunFinished
-from ..outputs import EVALUATION_NAME, LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME
-from ..outputs import report_dict, write_json_atomic, write_metrics_csv
+from ..output_names import EVALUATION_NAME, LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME
+from ..outputs import report_dict, write_metrics_csv
+from ..atomic_files import write_json_atomic
 from .checkpoints import training_payload
 from .hook_base import Hook, Outcome, TrainingRun
 from .reports import EvalResult, finish_message, write_summary

@@ -46,7 +46,7 @@ from ..events import (
 from ..launch import process_rank
 from ..loaders import Batch, batch_count
 from ..metrics import compute_metrics, exact_match_count
-from ..outputs import CONFIG_NAME
+from ..output_names import CONFIG_NAME
 from ..recipe.schedules import seek, steps_per_batch
 from ..resume import config_for_resume, describe_split_change, new_run_id, resume_folder, split_fingerprint
 from ..thresholds import tune_thresholds

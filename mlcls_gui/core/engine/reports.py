@@ -15,16 +15,9 @@ from ..splits import DatasetSplits, SkippedFile
 from ..evaluation import EvaluationReport
 from ..events import FinishReason
 from ..metrics import MetricReport
-from ..outputs import (
-    CONFIG_NAME,
-    EVALUATION_NAME,
-    LAST_CHECKPOINT_NAME,
-    METRICS_NAME,
-    RUN_RECORD_NAME,
-    SUMMARY_NAME,
-    finite_or_none,
-    write_json_atomic,
-)
+from ..output_names import CONFIG_NAME, EVALUATION_NAME, LAST_CHECKPOINT_NAME, METRICS_NAME, RUN_RECORD_NAME, SUMMARY_NAME
+from ..outputs import finite_or_none
+from ..atomic_files import write_json_atomic
 from .run_state import Progress
 
 

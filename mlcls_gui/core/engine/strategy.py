@@ -82,9 +82,6 @@ class SingleDevice:
         """Run ``work`` on the main process only; everyone gets its result or its error."""
         return work()
 
-    def barrier(self) -> None:
-        """Wait until every process gets here."""
-
     def broadcast_parameters(self, module: nn.Module) -> None:
         """Give every process the main process's values of ``module``'s parameters."""
 
@@ -178,11 +175,6 @@ class Distributed(SingleDevice):
             _, kind, text = message[0]
             raise getattr(errors, kind, errors.TrainingError)(text)
         return message[0][1]
-
-    def barrier(self) -> None:
-        import torch.distributed as dist
-
-        dist.barrier()
 
     def broadcast_parameters(self, module: nn.Module) -> None:
         import torch.distributed as dist
