@@ -14,14 +14,11 @@ import logging
 import sys
 
 from mlcls_gui.commands.outputs import OVERWRITE_HELP, check_output_file
+from mlcls_gui.core.review_options import TIME_NOTE
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SHOWN = 20
-# Measured once (core/label_review.py's docstring has the figures); the Review tab
-# says it too. Here, not in core, so that building the CLI's parser imports no numpy.
-TIME_NOTE = ("With the defaults that took about 8 minutes for 450 images on a 2-core CPU "
-             "shared with other jobs; less on an idle machine.")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -61,7 +58,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
-    from mlcls_gui.core.label_review import ReviewOptions, review_labels
+    from mlcls_gui.core.label_review import review_labels
+    from mlcls_gui.core.review_options import ReviewOptions
 
     # Before the review's minutes of work: never over the data set's labels.csv or a model.
     for path, option in ((args.json_file, "--json"), (args.csv_file, "--csv")):

@@ -55,6 +55,7 @@ from .atomic_files import write_csv_atomic, write_text_atomic
 from .dataset import scan_data_root
 from .splits import label_matrix
 from .errors import MlclsError, os_reason
+from .review_options import LabelReviewError, ReviewOptions
 
 logger = logging.getLogger(__name__)
 
@@ -64,39 +65,11 @@ StopCheck = Callable[[], bool]
 MIN_IMAGES_PER_FOLD = 2
 
 
-class LabelReviewError(MlclsError):
-    """The label review cannot run on this data or model."""
-
-
 class ReviewCancelled(MlclsError):
     """The user cancelled the review."""
 
     def __init__(self) -> None:
         super().__init__("The label review was cancelled.")
-
-
-@dataclass(frozen=True)
-class ReviewOptions:
-    folds: int = 5
-    device: str = "cpu"
-    batch_size: int = 32
-    threshold: float = 0.5  # a label is suggested when its out-of-sample probability reaches it
-    seed: int = 0
-    # Only without a model: what is trained for the review. ``cross_fit`` = 0: one
-    # model on the training split, then k-fold heads on its features (the default:
-    # it measured better, see above). K >= 2: K models, each trained on the images
-    # of the other parts, score the part it never saw.
-    train_arch: str = "resnet18"
-    train_image_size: int = 64
-    train_epochs: int = 10
-    train_pretrained: bool = False
-    cross_fit: int = 0
-    train_batch_size: int = 16
-    train_learning_rate: float = 1e-3
-
-    def __post_init__(self) -> None:
-        if self.cross_fit == 1 or self.cross_fit < 0:
-            raise LabelReviewError(f"--cross-fit must be 0 (off) or at least 2 (got {self.cross_fit}).")
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlcls_gui.commands.review import TIME_NOTE
-from mlcls_gui.core.label_review import ReviewOptions, ReviewReport
+from mlcls_gui.core.label_review import ReviewReport
+from mlcls_gui.core.review_options import TIME_NOTE, ReviewOptions
 
 from .dialogs import show_error
 from .label_chips import ReviewRow, ThumbnailLoader

@@ -13,10 +13,9 @@ from PIL import Image, ImageDraw
 
 from mlcls_gui.cli import main
 from mlcls_gui.core import label_review
+from mlcls_gui.core.review_options import LabelReviewError, ReviewOptions
 from mlcls_gui.core.label_review import (
-    LabelReviewError,
     ReviewCancelled,
-    ReviewOptions,
     assign_folds,
     cross_fit_outputs,
     out_of_sample_probabilities,

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from mlcls_gui.core.demo import write_demo_dataset
-from mlcls_gui.core.label_review import ReviewOptions
+from mlcls_gui.core.review_options import ReviewOptions
 from mlcls_gui.gui.review_tab import ALL_LABELS, ReviewTab
 
 FAST = ReviewOptions(train_arch="tiny_cnn", train_image_size=32, train_epochs=2)
