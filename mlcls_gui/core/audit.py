@@ -20,8 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from .file_digest import file_sha256
-from .splits import SPLIT_NAMES, DatasetSplits, Sample
+from mlcls_gui.core.file_digest import file_sha256
+from mlcls_gui.core.splits import SPLIT_NAMES, DatasetSplits, Sample
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from typing import Any, NoReturn
 
 import torch
 
-from .atomic_files import write_atomic, write_failure_advice
-from .errors import CheckpointError
-from .model_file_errors import refuse_torchscript_export
-from .model_file_rules import FieldProblem, check_model_payload
+from mlcls_gui.core.atomic_files import write_atomic, write_failure_advice
+from mlcls_gui.core.errors import CheckpointError
+from mlcls_gui.core.model_file_errors import refuse_torchscript_export
+from mlcls_gui.core.model_file_rules import FieldProblem, check_model_payload
 
 logger = logging.getLogger(__name__)
 

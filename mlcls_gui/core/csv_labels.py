@@ -28,13 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from .atomic_files import copy_to_new_file, write_bytes_atomic
-from .splits import DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
-from .errors import DatasetError
-from .images import ImageLoadError, is_image_path, probe_image
-from .labels import RULE as LABEL_RULE
-from .labels import label_problem
-from .safe_paths import is_inside
+from mlcls_gui.core.atomic_files import copy_to_new_file, write_bytes_atomic
+from mlcls_gui.core.splits import DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
+from mlcls_gui.core.errors import DatasetError
+from mlcls_gui.core.images import ImageLoadError, is_image_path, probe_image
+from mlcls_gui.core.labels import RULE as LABEL_RULE
+from mlcls_gui.core.labels import label_problem
+from mlcls_gui.core.safe_paths import is_inside
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import os
 import time
 from pathlib import Path
 
-from .errors import DataFolderBusyError, DatasetError
-from .safe_paths import UnusableLockFile, is_current_file, open_lock_file
+from mlcls_gui.core.errors import DataFolderBusyError, DatasetError
+from mlcls_gui.core.safe_paths import UnusableLockFile, is_current_file, open_lock_file
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ except ImportError:  # pragma: no cover - Windows
 
 def data_folder_of(root: str | os.PathLike[str]) -> Path:
     """The folder a data root's labels live in: the root itself, or a CSV's folder."""
-    from .csv_labels import find_labels_csv
-    from .dataset import check_data_root
+    from mlcls_gui.core.csv_labels import find_labels_csv
+    from mlcls_gui.core.dataset import check_data_root
 
     csv_path = find_labels_csv(root)
     return csv_path.parent if csv_path is not None else check_data_root(root)

@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Iterable
 
 
-from .csv_labels import find_labels_csv, scan_csv_root
-from .errors import DatasetError, os_reason
-from .images import ImageLoadError, is_image_path, probe_image
-from .labels import check_labels
-from .safe_paths import is_inside
-from .splits import (
-    LABEL_SEPARATOR, SPLIT_NAMES, DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels,
-)
+from mlcls_gui.core.csv_labels import find_labels_csv, scan_csv_root
+from mlcls_gui.core.errors import DatasetError, os_reason
+from mlcls_gui.core.images import ImageLoadError, is_image_path, probe_image
+from mlcls_gui.core.labels import check_labels
+from mlcls_gui.core.safe_paths import is_inside
+from mlcls_gui.core.splits import LABEL_SEPARATOR, SPLIT_NAMES, DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .errors import ConfigError
+from mlcls_gui.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import DeviceError
+from mlcls_gui.core.errors import DeviceError
 
 logger = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .dataset import check_data_root, scan_data_root
-from .splits import Sample, target_matrix
-from .errors import DatasetError
-from .metrics import MetricReport, compute_metrics
+from mlcls_gui.core.dataset import check_data_root, scan_data_root
+from mlcls_gui.core.splits import Sample, target_matrix
+from mlcls_gui.core.errors import DatasetError
+from mlcls_gui.core.metrics import MetricReport, compute_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def evaluate_model_file(
     ``split`` "all" uses every image under the root; "train", "val" or "test"
     uses that split as training would make it (the model's own seed and
     fractions). ``threshold`` overrides the model's per-label thresholds."""
-    from .predict import Predictor  # torch: imported only when a model is evaluated
+    from mlcls_gui.core.predict import Predictor  # torch: imported only when a model is evaluated
 
     check_data_root(data_root)  # a bad root fails in one line before the model loads
     predictor = Predictor.from_file(model_path, device=device)

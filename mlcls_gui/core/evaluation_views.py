@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_files import write_json_atomic
-from .evaluation import EvaluationReport
+from mlcls_gui.core.atomic_files import write_json_atomic
+from mlcls_gui.core.evaluation import EvaluationReport
 
 logger = logging.getLogger(__name__)
 

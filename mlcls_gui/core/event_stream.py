@@ -16,18 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from .splits import DatasetSummary, SkippedFile
-from .events import (
-    BatchEnd,
-    CheckpointSaved,
-    EpochEnd,
-    Event,
-    FilesSkipped,
-    FinishReason,
-    PhaseChanged,
-    RunFinished,
-    RunStarted,
-)
+from mlcls_gui.core.splits import DatasetSummary, SkippedFile
+from mlcls_gui.core.events import BatchEnd, CheckpointSaved, EpochEnd, Event, FilesSkipped, FinishReason, PhaseChanged, RunFinished, RunStarted
 
 _TYPES = {cls.__name__: cls for cls in (RunStarted, BatchEnd, EpochEnd, CheckpointSaved, PhaseChanged,
                                         FilesSkipped, RunFinished)}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Union
 
-from .splits import DatasetSummary
+from mlcls_gui.core.splits import DatasetSummary
 
 
 class FinishReason(str, Enum):

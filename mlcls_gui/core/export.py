@@ -29,16 +29,13 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from .. import __version__
-from .atomic_files import replacing, write_json_atomic
-from .checkpoint import load_model_file
-from .errors import ModelError
-from .images import ImageLoadError
-from .onnx_model import (
-    EXPORT_FORMAT, INPUT_CONTRACT, INPUT_NAME, OUTPUT_CONTRACT, OUTPUT_NAME, RESIZE_RULE,
-    SPLIT_SETTINGS, TORCHSCRIPT_METADATA, first_line, metadata_to_props,
-)
-from .predict import Predictor
+from mlcls_gui import __version__
+from mlcls_gui.core.atomic_files import replacing, write_json_atomic
+from mlcls_gui.core.checkpoint import load_model_file
+from mlcls_gui.core.errors import ModelError
+from mlcls_gui.core.images import ImageLoadError
+from mlcls_gui.core.onnx_model import EXPORT_FORMAT, INPUT_CONTRACT, INPUT_NAME, OUTPUT_CONTRACT, OUTPUT_NAME, RESIZE_RULE, SPLIT_SETTINGS, TORCHSCRIPT_METADATA, first_line, metadata_to_props
+from mlcls_gui.core.predict import Predictor
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .errors import os_reason
-from .relabel_journal import RelabelError
+from mlcls_gui.core.errors import os_reason
+from mlcls_gui.core.relabel_journal import RelabelError
 
 logger = logging.getLogger(__name__)
 

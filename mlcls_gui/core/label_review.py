@@ -51,11 +51,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .atomic_files import write_csv_atomic, write_text_atomic
-from .dataset import scan_data_root
-from .splits import label_matrix
-from .errors import MlclsError, os_reason
-from .review_options import LabelReviewError, ReviewOptions
+from mlcls_gui.core.atomic_files import write_csv_atomic, write_text_atomic
+from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.splits import label_matrix
+from mlcls_gui.core.errors import MlclsError, os_reason
+from mlcls_gui.core.review_options import LabelReviewError, ReviewOptions
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def _check_reviewable(root: str, samples: Sequence, labels: Sequence[str], folds
 
 
 def _load_predictor(model_path: str | os.PathLike[str], device: str):  # -> Predictor
-    from .predict import Predictor
+    from mlcls_gui.core.predict import Predictor
 
     if Path(model_path).suffix.lower() == ".onnx":
         raise LabelReviewError(
@@ -240,11 +240,11 @@ def _load_predictor(model_path: str | os.PathLike[str], device: str):  # -> Pred
 def _train_review_model(root: str, options: ReviewOptions, report: ProgressSink,
                         stop: StopCheck):  # -> tuple[Predictor, int]
     """Train the small review model in a temporary folder; keep only its weights in memory."""
-    from .config import demo_config
-    from .engine import RunControl, Trainer
-    from .events import BatchEnd
-    from .predict import Predictor
-    from .checkpoint import load_model_file
+    from mlcls_gui.core.config import demo_config
+    from mlcls_gui.core.engine import RunControl, Trainer
+    from mlcls_gui.core.events import BatchEnd
+    from mlcls_gui.core.predict import Predictor
+    from mlcls_gui.core.checkpoint import load_model_file
 
     control = RunControl()
     epochs = options.train_epochs
@@ -288,8 +288,8 @@ def load_images(paths: Sequence[str], size: int, *, progress: ProgressSink | Non
     the way training's validation decodes them."""
     import torch
 
-    from .images import ImageLoadError, load_rgb_resized
-    from .loaders import pil_to_uint8_tensor
+    from mlcls_gui.core.images import ImageLoadError, load_rgb_resized
+    from mlcls_gui.core.loaders import pil_to_uint8_tensor
 
     report = progress or (lambda text, done, total: None)
     stop = should_stop or (lambda: False)
@@ -348,7 +348,7 @@ def cross_fit_outputs(images, targets: np.ndarray, known: np.ndarray, options: R
 
 
 def _batch_count(images: int, batch_size: int) -> int:
-    from .loaders import batch_count
+    from mlcls_gui.core.loaders import batch_count
 
     return batch_count(images, batch_size, min_size=2)
 
@@ -361,11 +361,11 @@ def _train_part_model(images, targets: np.ndarray, known: np.ndarray, options: R
     and a cosine decay so the last epoch's weights are the settled ones."""
     import torch
 
-    from . import models, registry
-    from .batch_transforms import BatchTransform
-    from .devices import resolve_device
-    from .loaders import batch_chunks
-    from .recipe.losses import MaskedBCE
+    from mlcls_gui.core import models, registry
+    from mlcls_gui.core.batch_transforms import BatchTransform
+    from mlcls_gui.core.devices import resolve_device
+    from mlcls_gui.core.loaders import batch_chunks
+    from mlcls_gui.core.recipe.losses import MaskedBCE
 
     device = resolve_device(options.device)
     with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
@@ -428,8 +428,8 @@ def extract_features(predictor, paths: Sequence[str], *, batch_size: int = 32,
     """(N_readable, D) float32 penultimate features, and {path: reason} of unreadable images."""
     import torch
 
-    from . import models
-    from .images import ImageLoadError
+    from mlcls_gui.core import models
+    from mlcls_gui.core.images import ImageLoadError
 
     report = progress or (lambda text, done, total: None)
     stop = should_stop or (lambda: False)

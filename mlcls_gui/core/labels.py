@@ -16,7 +16,7 @@ import os
 import unicodedata
 from typing import Iterable
 
-from .errors import DatasetError
+from mlcls_gui.core.errors import DatasetError
 
 # Characters; a label folder's whole name must also fit one file name
 # (MAX_NAME_BYTES), which folder_label_problem checks where folders are written.

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConfigError, TrainingError
+from mlcls_gui.core.errors import ConfigError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def check_process_count(processes: int, device: str | None) -> None:
     64 processes on 2 cores run the machine out of memory."""
     if processes <= 1:
         return
-    from .devices import process_limit  # torch: only once a launch is asked for
+    from mlcls_gui.core.devices import process_limit  # torch: only once a launch is asked for
 
     limit, what = process_limit(device)
     if processes > limit:
@@ -107,7 +107,7 @@ def launch_processes(processes: int, argv: Sequence[str], device: str | None = N
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    from .devices import cpu_cores
+    from mlcls_gui.core.devices import cpu_cores
 
     remove_stale_log_dirs()
     # The launcher's own files (error records) go to a folder removed afterwards;

@@ -13,9 +13,9 @@ from typing import Iterator, NamedTuple, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .cache import ImageCache
-from .splits import Sample, target_matrix
-from .images import ImageLoadError, load_rgb_resized
+from mlcls_gui.core.cache import ImageCache
+from mlcls_gui.core.splits import Sample, target_matrix
+from mlcls_gui.core.images import ImageLoadError, load_rgb_resized
 
 logger = logging.getLogger(__name__)
 

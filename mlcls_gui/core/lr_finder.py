@@ -28,11 +28,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import models
-from .config import TrainConfig
-from .dataset import scan_data_root
-from .devices import resolve_device
-from .errors import ConfigError, TrainingError
+from mlcls_gui.core import models
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.devices import resolve_device
+from mlcls_gui.core.errors import ConfigError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ def find_learning_rate(
     (returning True cancels), ``on_point`` hears every recorded step."""
     check_range(start_lr, end_lr, steps)
     # Imported here: the engine pulls in the whole training stack.
-    from .engine.run_state import build_run_state
-    from .engine.strategy import SingleDevice
+    from mlcls_gui.core.engine.run_state import build_run_state
+    from mlcls_gui.core.engine.strategy import SingleDevice
 
     started = time.monotonic()
     splits = scan_data_root(cfg.images_root, val_fraction=cfg.val_fraction,

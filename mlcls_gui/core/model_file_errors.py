@@ -20,7 +20,7 @@ import traceback
 import zipfile
 from typing import Iterator
 
-from .errors import CheckpointError, MlclsError
+from mlcls_gui.core.errors import CheckpointError, MlclsError
 
 logger = logging.getLogger(__name__)
 

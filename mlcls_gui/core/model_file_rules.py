@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from . import registry
-from .config import TrainConfig, field_names, validate_field
-from .errors import ConfigError
-from .labels import RULE as LABEL_RULE
-from .labels import label_problem
+from mlcls_gui.core import registry
+from mlcls_gui.core.config import TrainConfig, field_names, validate_field
+from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.labels import RULE as LABEL_RULE
+from mlcls_gui.core.labels import label_problem
 
 KINDS: tuple[str, ...] = ("best", "last", "manual", "model")
 COUNTERS: tuple[str, ...] = (

@@ -18,9 +18,9 @@ from typing import Iterator, Mapping
 import torch
 from torch import nn
 
-from . import registry
-from .architectures.base import SaliencyTarget, short_reason
-from .errors import ModelError
+from mlcls_gui.core import registry
+from mlcls_gui.core.architectures.base import SaliencyTarget, short_reason
+from mlcls_gui.core.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

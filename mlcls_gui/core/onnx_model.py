@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from .errors import CheckpointError
-from .model_file_rules import FieldProblem, check_model_payload
+from mlcls_gui.core.errors import CheckpointError
+from mlcls_gui.core.model_file_rules import FieldProblem, check_model_payload
 
 EXPORT_FORMAT = "mlcls-gui-export/1"
 INPUT_NAME = "images"

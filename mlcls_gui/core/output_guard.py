@@ -15,11 +15,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data_lock import DATA_LOCK_NAME
-from .errors import ConfigError
-from .images import is_image_path
-from .output_names import FIXED_OUTPUT_NAMES, LOCK_NAME, RUN_RECORD_NAME, SUMMARY_NAME
-from .relabel_journal import JOURNAL_NAME
+from mlcls_gui.core.data_lock import DATA_LOCK_NAME
+from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.images import is_image_path
+from mlcls_gui.core.output_names import FIXED_OUTPUT_NAMES, LOCK_NAME, RUN_RECORD_NAME, SUMMARY_NAME
+from mlcls_gui.core.relabel_journal import JOURNAL_NAME
 
 MODEL_SUFFIXES = (".pt", ".pth", ".onnx", ".ckpt", ".safetensors", ".torchscript")
 _NEVER_WRITTEN = (JOURNAL_NAME, LOCK_NAME, DATA_LOCK_NAME)

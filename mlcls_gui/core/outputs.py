@@ -18,18 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .atomic_files import (
-    write_atomic,
-    is_temporary_for,
-)
-from .config import TrainConfig
-from .errors import ConfigError
-from .metrics import MetricReport
-from .output_names import (
-    ARCHIVE_FOLDER,
-    FIXED_OUTPUT_NAMES,
-    LOCK_NAME,
-)
+from mlcls_gui.core.atomic_files import write_atomic, is_temporary_for
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.metrics import MetricReport
+from mlcls_gui.core.output_names import ARCHIVE_FOLDER, FIXED_OUTPUT_NAMES, LOCK_NAME
 
 logger = logging.getLogger(__name__)
 

@@ -18,20 +18,18 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import models
-from .atomic_files import copy_to_new_file, write_csv_atomic
-from .checkpoint import load_model_file, save_atomic
-from .splits import LABEL_SEPARATOR
-from .errors import CheckpointError, ConfigError, os_reason
-from .devices import resolve_device
-from .batch_transforms import BatchTransform
-from .images import ImageLoadError, is_image_path, load_rgb_resized
-from .labels import folder_label_problem
-from .loaders import pil_to_uint8_tensor
-from .onnx_model import (
-    INPUT_CONTRACT, INPUT_NAME, OUTPUT_CONTRACT, OUTPUT_NAME, first_line, load_onnxruntime, props_to_metadata,
-)
-from .safe_paths import is_inside
+from mlcls_gui.core import models
+from mlcls_gui.core.atomic_files import copy_to_new_file, write_csv_atomic
+from mlcls_gui.core.checkpoint import load_model_file, save_atomic
+from mlcls_gui.core.splits import LABEL_SEPARATOR
+from mlcls_gui.core.errors import CheckpointError, ConfigError, os_reason
+from mlcls_gui.core.devices import resolve_device
+from mlcls_gui.core.batch_transforms import BatchTransform
+from mlcls_gui.core.images import ImageLoadError, is_image_path, load_rgb_resized
+from mlcls_gui.core.labels import folder_label_problem
+from mlcls_gui.core.loaders import pil_to_uint8_tensor
+from mlcls_gui.core.onnx_model import INPUT_CONTRACT, INPUT_NAME, OUTPUT_CONTRACT, OUTPUT_NAME, first_line, load_onnxruntime, props_to_metadata
+from mlcls_gui.core.safe_paths import is_inside
 
 logger = logging.getLogger(__name__)
 

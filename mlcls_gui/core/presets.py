@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import TrainConfig, field_default
-from .errors import ConfigError
+from mlcls_gui.core.config import TrainConfig, field_default
+from mlcls_gui.core.errors import ConfigError
 
 PRESET_NAMES: tuple[str, ...] = ("seed", "recommended")
 # What a new window starts with and Reset returns to: the preset the benchmarks

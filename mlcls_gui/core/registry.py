@@ -25,11 +25,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .architectures.base import InputDefaults
-from .errors import ModelError
+from mlcls_gui.core.architectures.base import InputDefaults
+from mlcls_gui.core.errors import ModelError
 
 if TYPE_CHECKING:
-    from .architectures.base import Architecture
+    from mlcls_gui.core.architectures.base import Architecture
 
 logger = logging.getLogger(__name__)
 
@@ -110,16 +110,16 @@ def _timm_knows(name: str) -> bool:
 def resolve(arch: str) -> "Architecture":
     """The Architecture for ``arch``; ModelError when there is none."""
     if arch in TORCHVISION_NAMES:
-        from .architectures.torchvision_family import TorchvisionArchitecture
+        from mlcls_gui.core.architectures.torchvision_family import TorchvisionArchitecture
 
         return TorchvisionArchitecture(arch)
     if arch == TINY_CNN:
-        from .architectures.tiny_cnn import TinyCnnArchitecture
+        from mlcls_gui.core.architectures.tiny_cnn import TinyCnnArchitecture
 
         return TinyCnnArchitecture(arch)
     if is_timm(arch):
         try:
-            from .architectures.timm_family import TimmArchitecture
+            from mlcls_gui.core.architectures.timm_family import TimmArchitecture
         except ImportError:
             raise ModelError(
                 f"{arch} needs the timm package, which is not installed: pip install timm."
@@ -170,7 +170,7 @@ def all_names() -> list[str]:
     """Every name ``arch`` accepts (timm's without pretrained tags)."""
     names = list(BUILTIN_NAMES)
     try:
-        from .architectures.timm_family import model_names
+        from mlcls_gui.core.architectures.timm_family import model_names
     except ImportError:
         return names
     return names + [TIMM_PREFIX + name for name in model_names()]

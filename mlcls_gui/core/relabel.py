@@ -27,16 +27,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .data_lock import DataFolderLock, data_folder_of
-from .dataset import choose_layout, parse_label_folder
-from .splits import LABEL_SEPARATOR
-from .errors import DatasetError, MlclsError, os_reason
-from .file_digest import file_sha256
-from .file_moves import after_step, finish_interrupted_move, make_dirs, missing_dirs, move_no_replace
-from .labels import RULE as LABEL_RULE
-from .labels import folder_label_problem, label_problem
-from .relabel_journal import JOURNAL_NAME, JournalState, RelabelError, read_journal, write_journal
-from .safe_paths import is_inside
+from mlcls_gui.core.data_lock import DataFolderLock, data_folder_of
+from mlcls_gui.core.dataset import choose_layout, parse_label_folder
+from mlcls_gui.core.splits import LABEL_SEPARATOR
+from mlcls_gui.core.errors import DatasetError, MlclsError, os_reason
+from mlcls_gui.core.file_digest import file_sha256
+from mlcls_gui.core.file_moves import after_step, finish_interrupted_move, make_dirs, missing_dirs, move_no_replace
+from mlcls_gui.core.labels import RULE as LABEL_RULE
+from mlcls_gui.core.labels import folder_label_problem, label_problem
+from mlcls_gui.core.relabel_journal import JOURNAL_NAME, JournalState, RelabelError, read_journal, write_journal
+from mlcls_gui.core.safe_paths import is_inside
 
 __all__ = ["JOURNAL_NAME", "RelabelError", "Relabelled", "RelabelResult", "UndoStatus", "apply_label_changes",
            "can_undo", "journal_path", "undo_last_apply", "undo_status"]
@@ -334,8 +334,8 @@ def _check_destination(destination: Path, root: Path) -> None:
 
 # ------------------------------------------------------------------ CSV roots
 def _apply_csv(csv_path: Path, wanted: dict[str, tuple[str, ...]], state: JournalState) -> RelabelResult:
-    from .csv_labels import CsvLabelsError, backup_csv, backup_name, read_labels_csv, render_csv_label_changes
-    from .csv_labels import write_csv_bytes
+    from mlcls_gui.core.csv_labels import CsvLabelsError, backup_csv, backup_name, read_labels_csv, render_csv_label_changes
+    from mlcls_gui.core.csv_labels import write_csv_bytes
 
     info = read_labels_csv(csv_path)
     cells = {info.image_path(row): row for row in info.rows}
@@ -376,7 +376,7 @@ def _apply_csv(csv_path: Path, wanted: dict[str, tuple[str, ...]], state: Journa
 
 
 def _undo_csv(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResult:
-    from .atomic_files import write_bytes_atomic
+    from mlcls_gui.core.atomic_files import write_bytes_atomic
 
     csv_path, backup = base / entry["csv"], base / entry["backup"]
     now = _sha256_or_none(csv_path)
@@ -403,7 +403,7 @@ def _undo_csv(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResult
 
 # ------------------------------------------------------------------ helpers
 def _labels_csv(root: str | os.PathLike[str]) -> Path | None:
-    from .csv_labels import find_labels_csv
+    from mlcls_gui.core.csv_labels import find_labels_csv
 
     return find_labels_csv(root)
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic_files import write_json_atomic
-from .errors import MlclsError, os_reason
-from .images import is_image_path
-from .safe_paths import inside_problem, open_no_follow, real
+from mlcls_gui.core.atomic_files import write_json_atomic
+from mlcls_gui.core.errors import MlclsError, os_reason
+from mlcls_gui.core.images import is_image_path
+from mlcls_gui.core.safe_paths import inside_problem, open_no_follow, real
 
 logger = logging.getLogger(__name__)
 

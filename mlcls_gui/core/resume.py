@@ -17,11 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig, field_names, field_spec
-from .splits import SPLIT_NAMES, DatasetSplits
-from .errors import CheckpointError
-from .output_names import RUN_RECORD_NAME
-from .outputs import read_json_or_none
+from mlcls_gui.core.config import TrainConfig, field_names, field_spec
+from mlcls_gui.core.splits import SPLIT_NAMES, DatasetSplits
+from mlcls_gui.core.errors import CheckpointError
+from mlcls_gui.core.output_names import RUN_RECORD_NAME
+from mlcls_gui.core.outputs import read_json_or_none
 
 # The model's shape and the split: a resume always keeps the checkpoint's.
 KEPT_FROM_CHECKPOINT = ("arch", "image_size", "seed", "val_fraction", "test_fraction")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import MlclsError
+from mlcls_gui.core.errors import MlclsError
 
 # Measured once (core/label_review.py's docstring has the figures); the CLI's help
 # and the Review tab both say it.

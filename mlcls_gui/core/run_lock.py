@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .errors import ConfigError, RunFolderBusyError
-from .output_names import LOCK_NAME
-from .safe_paths import UnusableLockFile, is_current_file, open_lock_file, open_no_follow
+from mlcls_gui.core.errors import ConfigError, RunFolderBusyError
+from mlcls_gui.core.output_names import LOCK_NAME
+from mlcls_gui.core.safe_paths import UnusableLockFile, is_current_file, open_lock_file, open_no_follow
 
 logger = logging.getLogger(__name__)
 

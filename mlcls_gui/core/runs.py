@@ -22,10 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import field_default, field_names
-from .errors import MlclsError
-from .output_names import ARCHIVE_FOLDER, CONFIG_NAME, METRICS_NAME, RUN_RECORD_NAME, SUMMARY_NAME
-from .run_lock import read_lock_owner
+from mlcls_gui.core.config import field_default, field_names
+from mlcls_gui.core.errors import MlclsError
+from mlcls_gui.core.output_names import ARCHIVE_FOLDER, CONFIG_NAME, METRICS_NAME, RUN_RECORD_NAME, SUMMARY_NAME
+from mlcls_gui.core.run_lock import read_lock_owner
 
 logger = logging.getLogger(__name__)
 

@@ -32,13 +32,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import ConfigError, ModelError
-from .images import to_rgb
-from .loaders import pil_to_uint8_tensor
-from .models import saliency_target
+from mlcls_gui.core.errors import ConfigError, ModelError
+from mlcls_gui.core.images import to_rgb
+from mlcls_gui.core.loaders import pil_to_uint8_tensor
+from mlcls_gui.core.models import saliency_target
 
 if TYPE_CHECKING:
-    from .predict import Predictor
+    from mlcls_gui.core.predict import Predictor
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import DatasetError
-from .labels import FOLDER_SEPARATOR
+from mlcls_gui.core.errors import DatasetError
+from mlcls_gui.core.labels import FOLDER_SEPARATOR
 
 LABEL_SEPARATOR = FOLDER_SEPARATOR
 SPLIT_NAMES = ("train", "val", "test")

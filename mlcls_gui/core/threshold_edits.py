@@ -17,9 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .evaluation import EvaluationReport
-from .evaluation_views import label_mistakes
-from .metrics import MetricReport, compute_metrics
+from mlcls_gui.core.evaluation import EvaluationReport
+from mlcls_gui.core.evaluation_views import label_mistakes
+from mlcls_gui.core.metrics import MetricReport, compute_metrics
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,6 @@ the core. Importing this package first guards against a PySide6 6.12
 reference-count bug on Python < 3.12 (see ``pyside_compat``).
 """
 
-from .pyside_compat import protect_singletons
+from mlcls_gui.gui.pyside_compat import protect_singletons
 
 protect_singletons()

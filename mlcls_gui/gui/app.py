@@ -102,8 +102,8 @@ def run_app(*, demo: bool = False) -> int:
     app = create_application()
     from PySide6.QtCore import QSettings, QTimer
 
-    from .main_window import MainWindow
-    from .startup import migrate_legacy_app_data
+    from mlcls_gui.gui.main_window import MainWindow
+    from mlcls_gui.gui.startup import migrate_legacy_app_data
 
     app.aboutToQuit.connect(_wait_for_background_threads)
     collector = collect_garbage_on_the_gui_thread()  # noqa: F841 - the timer lives while it does
@@ -122,7 +122,7 @@ def run_app(*, demo: bool = False) -> int:
 
 def _wait_for_background_threads() -> None:
     """Let scans and predictions end before Qt tears the objects down."""
-    from .background import live_threads, wait_for_thread
+    from mlcls_gui.gui.background import live_threads, wait_for_thread
 
     for thread in live_threads():
         wait_for_thread(thread, 30_000)

@@ -19,7 +19,7 @@ from mlcls_gui.core import registry
 from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.registry import ArchitectureInfo
 
-from .task_runner import Job, TaskRunner
+from mlcls_gui.gui.task_runner import Job, TaskRunner
 
 logger = logging.getLogger(__name__)
 

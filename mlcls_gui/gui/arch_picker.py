@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QAbstractItemView, QComboBox, QCompleter, QHeaderV
 from mlcls_gui.core import registry
 from mlcls_gui.core.registry import ArchitectureInfo
 
-from .arch_catalog import SEARCH_LIMIT, ArchCatalog
+from mlcls_gui.gui.arch_catalog import SEARCH_LIMIT, ArchCatalog
 
 logger = logging.getLogger(__name__)
 

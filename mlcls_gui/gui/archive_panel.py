@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.output_names import ARCHIVE_FOLDER
 from mlcls_gui.core.outputs import ArchivedRun, archived_runs, prune_archived_runs
 
-from .dialogs import show_error
-from .task_runner import TaskRunner
+from mlcls_gui.gui.dialogs import show_error
+from mlcls_gui.gui.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.audit import DatasetAudit
 from mlcls_gui.core.splits import DatasetSplits
 
-from .task_runner import TaskRunner
+from mlcls_gui.gui.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 

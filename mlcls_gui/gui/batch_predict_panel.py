@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.model_file_errors import model_file_errors
 
-from .dialogs import confirm_replace, show_error
-from .task_runner import ProgressState, TaskRunner
-from .widgets import MODEL_FILTER, PathField
+from mlcls_gui.gui.dialogs import confirm_replace, show_error
+from mlcls_gui.gui.task_runner import ProgressState, TaskRunner
+from mlcls_gui.gui.widgets import MODEL_FILTER, PathField
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem, QTableWidget, QTableWidgetIt
 
 from mlcls_gui.core.runs import ConfigDifference
 
-from .field_labels import form_label
+from mlcls_gui.gui.field_labels import form_label
 
 logger = logging.getLogger(__name__)
 

@@ -46,14 +46,14 @@ from mlcls_gui.core.presets import PRESET_TITLES, changed_from_seed
 from mlcls_gui.core.presets import DEFAULT_PRESET, app_defaults, matching_preset, preset_values
 
 from mlcls_gui.core.device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice
-from .arch_picker import ArchPicker
-from .field_labels import with_form_labels
-from .form_rows import FieldRow, format_value, inline_message, shown_differs, with_button
-from . import settings_files
-from .preset_box import PresetBox
+from mlcls_gui.gui.arch_picker import ArchPicker
+from mlcls_gui.gui.field_labels import with_form_labels
+from mlcls_gui.gui.form_rows import FieldRow, format_value, inline_message, shown_differs, with_button
+from mlcls_gui.gui import settings_files
+from mlcls_gui.gui.preset_box import PresetBox
 from mlcls_gui.core.outputs import is_relative, output_base, resolve_output_folder
-from .wheel_guard import guard_wheel
-from .widgets import OneLineLabel
+from mlcls_gui.gui.wheel_guard import guard_wheel
+from mlcls_gui.gui.widgets import OneLineLabel
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.dataset import scan_data_root
 from mlcls_gui.core.splits import DatasetSplits, DatasetSummary
 
-from .task_runner import TaskRunner
+from mlcls_gui.gui.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 

@@ -39,11 +39,11 @@ from mlcls_gui.core.evaluation import EvaluationReport
 from mlcls_gui.core.evaluation_views import write_report_json
 from mlcls_gui.core.model_file_errors import model_file_errors
 
-from .dialogs import ask_save_file, show_error
-from .evaluation_results import EvaluationResultsView
-from .task_runner import ProgressState, TaskRunner
-from .wheel_guard import guard_wheel
-from .widgets import MODEL_FILTER, PathField
+from mlcls_gui.gui.dialogs import ask_save_file, show_error
+from mlcls_gui.gui.evaluation_results import EvaluationResultsView
+from mlcls_gui.gui.task_runner import ProgressState, TaskRunner
+from mlcls_gui.gui.wheel_guard import guard_wheel
+from mlcls_gui.gui.widgets import MODEL_FILTER, PathField
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from mlcls_gui.core.evaluation import EvaluationReport
 from mlcls_gui.core.metrics import LabelMetrics
 from mlcls_gui.core.threshold_edits import ThresholdEdits
 
-from .metric_tables import LabelMetricsTable, OverallMetricsTable
-from .pr_curve_plot import PrCurvePlot
-from .thumbnail_gallery import MistakesGallery
+from mlcls_gui.gui.metric_tables import LabelMetricsTable, OverallMetricsTable
+from mlcls_gui.gui.pr_curve_plot import PrCurvePlot
+from mlcls_gui.gui.thumbnail_gallery import MistakesGallery
 
 logger = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.output_guard import kept_file
 
-from .dialogs import confirm_replace
-from .task_runner import TaskRunner
-from .widgets import PathField
+from mlcls_gui.gui.dialogs import confirm_replace
+from mlcls_gui.gui.task_runner import TaskRunner
+from mlcls_gui.gui.widgets import PathField
 
 logger = logging.getLogger(__name__)
 

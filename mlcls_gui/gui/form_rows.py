@@ -10,9 +10,9 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEd
 from mlcls_gui.core.config import TrainConfig, field_type, parse_field_text
 from mlcls_gui.core.errors import ConfigError
 
-from .arch_picker import ArchPicker
-from .field_labels import with_form_labels
-from .widgets import OneLineLabel
+from mlcls_gui.gui.arch_picker import ArchPicker
+from mlcls_gui.gui.field_labels import with_form_labels
+from mlcls_gui.gui.widgets import OneLineLabel
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from .background import BackgroundTask
-from .thumbnails import make_thumbnail
+from mlcls_gui.gui.background import BackgroundTask
+from mlcls_gui.gui.thumbnails import make_thumbnail
 
 THUMB_SIZE = 72
 THUMB_CHUNK = 50

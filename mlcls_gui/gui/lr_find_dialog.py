@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.config import TrainConfig
 
-from .task_runner import TaskRunner
+from mlcls_gui.gui.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 

@@ -42,11 +42,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .prediction_card import CARD_MIN_WIDTH, THUMBNAIL_SIZE, PredictionCard
-from .saliency_view import CardOverlays
-from .task_runner import TaskRunner
-from .thumbnails import make_thumbnail
-from .wheel_guard import guard_wheel
+from mlcls_gui.gui.prediction_card import CARD_MIN_WIDTH, THUMBNAIL_SIZE, PredictionCard
+from mlcls_gui.gui.saliency_view import CardOverlays
+from mlcls_gui.gui.task_runner import TaskRunner
+from mlcls_gui.gui.thumbnails import make_thumbnail
+from mlcls_gui.gui.wheel_guard import guard_wheel
 
 logger = logging.getLogger(__name__)
 

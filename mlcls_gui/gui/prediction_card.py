@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .saliency_view import SALIENCY_TOOLTIP
-from .wheel_guard import guard_wheel
+from mlcls_gui.gui.saliency_view import SALIENCY_TOOLTIP
+from mlcls_gui.gui.wheel_guard import guard_wheel
 
 logger = logging.getLogger(__name__)
 

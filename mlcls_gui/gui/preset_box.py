@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
 from mlcls_gui.core.presets import PRESET_DESCRIPTIONS, PRESET_NAMES, PRESET_TITLES
 
-from .wheel_guard import guard_wheel
+from mlcls_gui.gui.wheel_guard import guard_wheel
 
 CUSTOM_PRESET = "Custom"  # the box's entry when the values match no preset
 

@@ -15,8 +15,8 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QWidget
 
-from .label_chips import THUMB_SIZE, ReviewRow
-from .saliency_view import SALIENCY_TOOLTIP, SaliencyJobs
+from mlcls_gui.gui.label_chips import THUMB_SIZE, ReviewRow
+from mlcls_gui.gui.saliency_view import SALIENCY_TOOLTIP, SaliencyJobs
 
 logger = logging.getLogger(__name__)
 

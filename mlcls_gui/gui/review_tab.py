@@ -37,10 +37,10 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.label_review import ReviewReport
 from mlcls_gui.core.review_options import TIME_NOTE, ReviewOptions
 
-from .dialogs import show_error
-from .label_chips import ReviewRow, ThumbnailLoader
-from .review_saliency import ReviewOverlays
-from .task_runner import Job, TaskRunner
+from mlcls_gui.gui.dialogs import show_error
+from mlcls_gui.gui.label_chips import ReviewRow, ThumbnailLoader
+from mlcls_gui.gui.review_saliency import ReviewOverlays
+from mlcls_gui.gui.task_runner import Job, TaskRunner
 
 logger = logging.getLogger(__name__)
 

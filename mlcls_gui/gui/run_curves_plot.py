@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from mlcls_gui.core.runs import RunCurves
 
-from .plots import title_with_legend
+from mlcls_gui.gui.plots import title_with_legend
 
 logger = logging.getLogger(__name__)
 

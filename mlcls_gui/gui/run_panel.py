@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.events import BatchEnd, EpochEnd, PhaseChanged, RunStarted
 from mlcls_gui.core.runs import format_duration
 
-from .run_summary import fmt_metric
+from mlcls_gui.gui.run_summary import fmt_metric
 
 logger = logging.getLogger(__name__)
 

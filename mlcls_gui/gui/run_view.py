@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QStatusBar
 
 from mlcls_gui.core.events import BatchEnd, CheckpointSaved, EpochEnd, FilesSkipped
 
-from .plots import TrainingPlots
-from .run_panel import RunPanel
+from mlcls_gui.gui.plots import TrainingPlots
+from mlcls_gui.gui.run_panel import RunPanel
 
 _CHECKPOINT_WORDS = {"improved": "best checkpoint", "requested": "checkpoint (requested)", "end": "checkpoint"}
 

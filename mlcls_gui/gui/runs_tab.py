@@ -46,9 +46,9 @@ from mlcls_gui.core.runs import (
     table_row,
 )
 
-from .task_runner import TaskRunner
-from .config_diff_view import ConfigDiffView
-from .run_curves_plot import RunCurvesPlot
+from mlcls_gui.gui.task_runner import TaskRunner
+from mlcls_gui.gui.config_diff_view import ConfigDiffView
+from mlcls_gui.gui.run_curves_plot import RunCurvesPlot
 
 logger = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from typing import Any, Callable, Hashable, Iterable
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
-from .background import summarize_exception
-from .task_runner import TaskRunner
+from mlcls_gui.gui.background import summarize_exception
+from mlcls_gui.gui.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 

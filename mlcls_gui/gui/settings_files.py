@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QFileDialog
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.errors import ConfigError
 
-from .dialogs import ask_save_file, show_error
-from .field_labels import with_form_labels
+from mlcls_gui.gui.dialogs import ask_save_file, show_error
+from mlcls_gui.gui.field_labels import with_form_labels
 
 logger = logging.getLogger(__name__)
 

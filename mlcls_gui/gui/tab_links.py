@@ -11,9 +11,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 
-from .lr_find_dialog import LrFindDialog
-from .review_tab import ReviewTab
-from .runs_tab import RunsTab
+from mlcls_gui.gui.lr_find_dialog import LrFindDialog
+from mlcls_gui.gui.review_tab import ReviewTab
+from mlcls_gui.gui.runs_tab import RunsTab
 
 
 class RunsTabLinks(QObject):

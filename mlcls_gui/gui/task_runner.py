@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from .background import BackgroundTask
+from mlcls_gui.gui.background import BackgroundTask
 
 logger = logging.getLogger(__name__)
 

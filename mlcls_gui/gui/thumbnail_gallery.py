@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.evaluation import ImageResult
 
-from .saliency_view import SALIENCY_TOOLTIP, SaliencyJobs
-from .task_runner import TaskRunner
-from .thumbnails import make_thumbnail
+from mlcls_gui.gui.saliency_view import SALIENCY_TOOLTIP, SaliencyJobs
+from mlcls_gui.gui.task_runner import TaskRunner
+from mlcls_gui.gui.thumbnails import make_thumbnail
 
 logger = logging.getLogger(__name__)
 

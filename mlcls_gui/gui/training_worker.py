@@ -30,7 +30,7 @@ from mlcls_gui.core.events import (
     RunStarted,
 )
 
-from .background import return_to_gui_thread, summarize_exception, track_thread
+from mlcls_gui.gui.background import return_to_gui_thread, summarize_exception, track_thread
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class TrainingWorker(QObject):
         supervises; single-device runs stay in this thread."""
         from mlcls_gui.core.events import FinishReason
 
-        from .process_run import run_processes
+        from mlcls_gui.gui.process_run import run_processes
 
         outcome = run_processes(self.config, self.control, self._on_trainer_event,
                                 resume_from=self.resume_from)

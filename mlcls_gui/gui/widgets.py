@@ -9,7 +9,7 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QWidget
 
-from .dialogs import ask_save_file
+from mlcls_gui.gui.dialogs import ask_save_file
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFrame, QGroupBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from .export_dialog import open_export_dialog
+from mlcls_gui.gui.export_dialog import open_export_dialog
 
 logger = logging.getLogger(__name__)
 

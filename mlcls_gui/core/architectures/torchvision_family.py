@@ -17,11 +17,9 @@ import torch
 import torchvision
 from torch import nn
 
-from ..errors import ModelError
-from .weights_reach import unreachable_reason
-from .base import (
-    IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget, download_failed_message,
-)
+from mlcls_gui.core.errors import ModelError
+from mlcls_gui.core.architectures.weights_reach import unreachable_reason
+from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget, download_failed_message
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@
 ``control.py``     stop / checkpoint-now requests from other threads
 """
 
-from .control import RunControl, StopRequested
-from .loop import RunResult, Trainer
-from .reports import EvalResult
-from .run_state import make_optimizer
-from .strategy import Distributed, SingleDevice, Strategy, strategy_for
+from mlcls_gui.core.engine.control import RunControl, StopRequested
+from mlcls_gui.core.engine.loop import RunResult, Trainer
+from mlcls_gui.core.engine.reports import EvalResult
+from mlcls_gui.core.engine.run_state import make_optimizer
+from mlcls_gui.core.engine.strategy import Distributed, SingleDevice, Strategy, strategy_for
 
 __all__ = [
     "Distributed", "EvalResult", "RunControl", "RunResult", "SingleDevice", "StopRequested",

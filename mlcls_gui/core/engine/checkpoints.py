@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_model_file
-from ..errors import CheckpointError
-from ..recipe.schedules import seek, steps_per_batch
-from ..resume import optimizer_state_usable
-from .run_state import Progress, RunState, move_optimizer_state
+from mlcls_gui.core.checkpoint import load_model_file
+from mlcls_gui.core.errors import CheckpointError
+from mlcls_gui.core.recipe.schedules import seek, steps_per_batch
+from mlcls_gui.core.resume import optimizer_state_usable
+from mlcls_gui.core.engine.run_state import Progress, RunState, move_optimizer_state
 
 logger = logging.getLogger(__name__)
 

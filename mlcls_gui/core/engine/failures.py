@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from ..atomic_files import is_write_failure, write_failure_advice, written_name
-from ..config import TrainConfig
-from ..errors import ConfigError, MlclsError, TrainingError
-from ..launch import TIMEOUT_VAR, collective_timeout_s
+from mlcls_gui.core.atomic_files import is_write_failure, write_failure_advice, written_name
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.errors import ConfigError, MlclsError, TrainingError
+from mlcls_gui.core.launch import TIMEOUT_VAR, collective_timeout_s
 
 
 def as_user_error(exc: BaseException, cfg: TrainConfig, *, distributed: bool = False,

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import DatasetError, ModelError
-from .run_state import RunState
+from mlcls_gui.core.errors import DatasetError, ModelError
+from mlcls_gui.core.engine.run_state import RunState
 
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
 LEARNING_RATE = 1e-2

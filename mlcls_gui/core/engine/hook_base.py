@@ -10,19 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..events import FinishReason
-from .reports import EvalResult
+from mlcls_gui.core.events import FinishReason
+from mlcls_gui.core.engine.reports import EvalResult
 
 if TYPE_CHECKING:
     import torch
 
-    from ..config import TrainConfig
-    from ..splits import DatasetSplits, SkippedFile
-    from ..events import Event
-    from .output_folder import OwnedFolder
-    from .reports import RunIdentity
-    from .run_state import Progress, RunState
-    from .strategy import Strategy
+    from mlcls_gui.core.config import TrainConfig
+    from mlcls_gui.core.splits import DatasetSplits, SkippedFile
+    from mlcls_gui.core.events import Event
+    from mlcls_gui.core.engine.output_folder import OwnedFolder
+    from mlcls_gui.core.engine.reports import RunIdentity
+    from mlcls_gui.core.engine.run_state import Progress, RunState
+    from mlcls_gui.core.engine.strategy import Strategy
 
 
 class TrainingRun(Protocol):

@@ -14,16 +14,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import save_atomic
-from ..config import TrainConfig, early_stop_limit
-from ..evaluation import EvaluationReport, ImageResult, build_report
-from ..events import CheckpointSaved, EpochEnd, FinishReason, RunFinished
-from ..output_names import EVALUATION_NAME, LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME
-from ..outputs import report_dict, write_metrics_csv
-from ..atomic_files import write_json_atomic
-from .checkpoints import training_payload
-from .hook_base import Hook, Outcome, TrainingRun
-from .reports import EvalResult, finish_message, write_summary
+from mlcls_gui.core.checkpoint import save_atomic
+from mlcls_gui.core.config import TrainConfig, early_stop_limit
+from mlcls_gui.core.evaluation import EvaluationReport, ImageResult, build_report
+from mlcls_gui.core.events import CheckpointSaved, EpochEnd, FinishReason, RunFinished
+from mlcls_gui.core.output_names import EVALUATION_NAME, LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME
+from mlcls_gui.core.outputs import report_dict, write_metrics_csv
+from mlcls_gui.core.atomic_files import write_json_atomic
+from mlcls_gui.core.engine.checkpoints import training_payload
+from mlcls_gui.core.engine.hook_base import Hook, Outcome, TrainingRun
+from mlcls_gui.core.engine.reports import EvalResult, finish_message, write_summary
 
 logger = logging.getLogger(__name__)
 
@@ -194,5 +194,5 @@ def _tensorboard_hook() -> Hook:
     if importlib.util.find_spec(f"{__package__}.tensorboard_log") is None:
         logger.warning("TensorBoard logs are not available in this installation; training without them.")
         return Hook()
-    from .tensorboard_log import TensorBoardLog
+    from mlcls_gui.core.engine.tensorboard_log import TensorBoardLog
     return TensorBoardLog()

@@ -28,38 +28,30 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import models
-from ..checkpoint import load_model_file
-from ..config import TrainConfig
-from ..dataset import scan_data_root
-from ..splits import DatasetSplits, SkippedFile
-from ..errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError
-from ..events import (
-    BatchEnd,
-    Event,
-    EventSink,
-    FilesSkipped,
-    FinishReason,
-    PhaseChanged,
-    RunStarted,
-)
-from ..launch import process_rank
-from ..loaders import Batch, batch_count
-from ..metrics import compute_metrics, exact_match_count
-from ..output_names import CONFIG_NAME
-from ..recipe.schedules import seek, steps_per_batch
-from ..resume import config_for_resume, describe_split_change, new_run_id, resume_folder, split_fingerprint
-from ..thresholds import tune_thresholds
-from .checkpoints import restore
-from .control import RunControl, StopRequested
-from .failures import as_user_error
-from .hook_base import Hook, Outcome
-from .hooks import default_hooks, save_training_state
-from .head_probe import probe_head
-from .output_folder import OwnedFolder, check_apart
-from .reports import EvalResult, RunIdentity
-from .run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
-from .strategy import Strategy, strategy_for
+from mlcls_gui.core import models
+from mlcls_gui.core.checkpoint import load_model_file
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.splits import DatasetSplits, SkippedFile
+from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError
+from mlcls_gui.core.events import BatchEnd, Event, EventSink, FilesSkipped, FinishReason, PhaseChanged, RunStarted
+from mlcls_gui.core.launch import process_rank
+from mlcls_gui.core.loaders import Batch, batch_count
+from mlcls_gui.core.metrics import compute_metrics, exact_match_count
+from mlcls_gui.core.output_names import CONFIG_NAME
+from mlcls_gui.core.recipe.schedules import seek, steps_per_batch
+from mlcls_gui.core.resume import config_for_resume, describe_split_change, new_run_id, resume_folder, split_fingerprint
+from mlcls_gui.core.thresholds import tune_thresholds
+from mlcls_gui.core.engine.checkpoints import restore
+from mlcls_gui.core.engine.control import RunControl, StopRequested
+from mlcls_gui.core.engine.failures import as_user_error
+from mlcls_gui.core.engine.hook_base import Hook, Outcome
+from mlcls_gui.core.engine.hooks import default_hooks, save_training_state
+from mlcls_gui.core.engine.head_probe import probe_head
+from mlcls_gui.core.engine.output_folder import OwnedFolder, check_apart
+from mlcls_gui.core.engine.reports import EvalResult, RunIdentity
+from mlcls_gui.core.engine.run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
+from mlcls_gui.core.engine.strategy import Strategy, strategy_for
 
 logger = logging.getLogger(__name__)
 

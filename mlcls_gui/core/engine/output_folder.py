@@ -7,14 +7,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..config import TrainConfig
-from ..outputs import create_output_folder, prepare_output_folder
-from ..errors import ConfigError, MlclsError
-from ..csv_labels import find_labels_csv
-from ..data_lock import DataFolderLock, data_folder_of
-from ..dataset import check_data_root
-from ..run_lock import RunFolderLock
-from ..safe_paths import is_inside, real
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.outputs import create_output_folder, prepare_output_folder
+from mlcls_gui.core.errors import ConfigError, MlclsError
+from mlcls_gui.core.csv_labels import find_labels_csv
+from mlcls_gui.core.data_lock import DataFolderLock, data_folder_of
+from mlcls_gui.core.dataset import check_data_root
+from mlcls_gui.core.run_lock import RunFolderLock
+from mlcls_gui.core.safe_paths import is_inside, real
 
 logger = logging.getLogger(__name__)
 

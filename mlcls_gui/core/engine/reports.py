@@ -10,15 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from ..config import TrainConfig
-from ..splits import DatasetSplits, SkippedFile
-from ..evaluation import EvaluationReport
-from ..events import FinishReason
-from ..metrics import MetricReport
-from ..output_names import CONFIG_NAME, EVALUATION_NAME, LAST_CHECKPOINT_NAME, METRICS_NAME, RUN_RECORD_NAME, SUMMARY_NAME
-from ..outputs import finite_or_none
-from ..atomic_files import write_json_atomic
-from .run_state import Progress
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.splits import DatasetSplits, SkippedFile
+from mlcls_gui.core.evaluation import EvaluationReport
+from mlcls_gui.core.events import FinishReason
+from mlcls_gui.core.metrics import MetricReport
+from mlcls_gui.core.output_names import CONFIG_NAME, EVALUATION_NAME, LAST_CHECKPOINT_NAME, METRICS_NAME, RUN_RECORD_NAME, SUMMARY_NAME
+from mlcls_gui.core.outputs import finite_or_none
+from mlcls_gui.core.atomic_files import write_json_atomic
+from mlcls_gui.core.engine.run_state import Progress
 
 
 @dataclass

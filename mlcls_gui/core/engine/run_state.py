@@ -16,19 +16,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import models, registry
-from ..batch_transforms import BatchTransform
-from ..cache import CacheBudget, FeatureStore, ImageCache, cache_budget_bytes
-from ..config import TrainConfig
-from ..splits import DatasetSplits
-from ..loaders import Batch, BatchSource, DecodedImageDataset, batch_chunks, batch_count
-from ..precision import PrecisionPlan as Precision, choose_precision
-from ..recipe.ema import ema_weights, make_ema
-from ..recipe.losses import make_criterion
-from ..recipe.mixing import BatchMixer
-from ..recipe.param_groups import parameter_groups
-from ..recipe.schedules import make_scheduler
-from .strategy import Strategy
+from mlcls_gui.core import models, registry
+from mlcls_gui.core.batch_transforms import BatchTransform
+from mlcls_gui.core.cache import CacheBudget, FeatureStore, ImageCache, cache_budget_bytes
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.splits import DatasetSplits
+from mlcls_gui.core.loaders import Batch, BatchSource, DecodedImageDataset, batch_chunks, batch_count
+from mlcls_gui.core.precision import PrecisionPlan as Precision, choose_precision
+from mlcls_gui.core.recipe.ema import ema_weights, make_ema
+from mlcls_gui.core.recipe.losses import make_criterion
+from mlcls_gui.core.recipe.mixing import BatchMixer
+from mlcls_gui.core.recipe.param_groups import parameter_groups
+from mlcls_gui.core.recipe.schedules import make_scheduler
+from mlcls_gui.core.engine.strategy import Strategy
 
 logger = logging.getLogger(__name__)
 

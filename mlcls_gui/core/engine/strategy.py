@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import errors
-from ..config import TrainConfig
-from ..devices import resolve_device
-from ..errors import DeviceError, MlclsError
-from ..launch import collective_timeout_s, exit_with_launcher
+from mlcls_gui.core import errors
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.devices import resolve_device
+from mlcls_gui.core.errors import DeviceError, MlclsError
+from mlcls_gui.core.launch import collective_timeout_s, exit_with_launcher
 
 logger = logging.getLogger(__name__)
 

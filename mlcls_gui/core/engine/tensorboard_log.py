@@ -21,9 +21,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..events import FinishReason
-from ..safe_paths import is_inside
-from .hook_base import Hook, Outcome, TrainingRun
+from mlcls_gui.core.events import FinishReason
+from mlcls_gui.core.safe_paths import is_inside
+from mlcls_gui.core.engine.hook_base import Hook, Outcome, TrainingRun
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter

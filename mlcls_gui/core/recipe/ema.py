@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..config import TrainConfig
+from mlcls_gui.core.config import TrainConfig
 
 if TYPE_CHECKING:  # timm is imported when an EMA is made: it adds ~0.5 s to every start
     from timm.utils import ModelEmaV3

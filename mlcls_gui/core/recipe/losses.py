@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import TrainConfig
+from mlcls_gui.core.config import TrainConfig
 
 
 class MaskedMultiLabelLoss(nn.Module, abc.ABC):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..config import TrainConfig
+from mlcls_gui.core.config import TrainConfig
 
 
 class BatchMixer:

@@ -17,8 +17,8 @@ from typing import Any
 
 from torch import nn
 
-from .. import models
-from ..config import TrainConfig
+from mlcls_gui.core import models
+from mlcls_gui.core.config import TrainConfig
 
 
 def parameter_groups(cfg: TrainConfig, model: nn.Module) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import warnings
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, StepLR
 
-from ..config import TrainConfig
+from mlcls_gui.core.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
