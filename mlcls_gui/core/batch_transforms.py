@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 
 class BatchTransform:

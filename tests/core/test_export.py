@@ -24,7 +24,7 @@ from mlcls_gui.core.evaluation import evaluate_model_file
 from mlcls_gui.core.export import TOLERANCE, ExportError, export_model
 from mlcls_gui.core.onnx_model import TORCHSCRIPT_METADATA
 from mlcls_gui.core.predict import Predictor
-from mlcls_gui.core.transforms import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SIZE = 32

@@ -21,7 +21,7 @@ import torch
 from mlcls_gui.core import models
 from mlcls_gui.core.checkpoint import save_atomic
 from mlcls_gui.core.export import FORMATS, ExportError, export_model
-from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 SIZE = 32
 FILE_SIZE_LIMIT = 8192  # bytes; a tiny_cnn export is about 50 KB in either format

@@ -10,7 +10,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from conftest import tiny_config
-from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.batch_transforms import BatchTransform
 from mlcls_gui.core.cache import CacheBudget, FeatureStore, ImageCache
 from mlcls_gui.core.engine import Trainer

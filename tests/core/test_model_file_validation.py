@@ -21,7 +21,7 @@ from mlcls_gui.core.checkpoint import load_model_file, save_atomic
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.errors import CheckpointError
 from mlcls_gui.core.predict import Predictor
-from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 ARCH = "mobilenet_v3_small"  # the smallest supported network: fast to save and load
 LABELS = ["cat", "dog", "bird"]

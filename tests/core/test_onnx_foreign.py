@@ -26,7 +26,7 @@ from mlcls_gui.core.export import export_model
 from mlcls_gui.core.model_file_errors import is_torchscript_archive
 from mlcls_gui.core.onnx_model import EXPORT_FORMAT, metadata_to_props
 from mlcls_gui.core.predict import OnnxPredictor, Predictor
-from mlcls_gui.core.transforms import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 SIZE = 32
 OUTPUTS = 4

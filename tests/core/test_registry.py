@@ -14,7 +14,7 @@ from torch import nn
 
 from mlcls_gui.core import models, registry
 from mlcls_gui.core.architectures import torchvision_family
-from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.checkpoint import load_model_file, save_atomic
 from mlcls_gui.core.config import ARCHITECTURES, TrainConfig
 from mlcls_gui.core.errors import CheckpointError, ConfigError, ModelError

@@ -16,9 +16,6 @@ if TYPE_CHECKING:  # torch is imported only where a model is really built
     import torch
     from torch import nn
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
 
 class InputDefaults(NamedTuple):
     """The square input size and RGB normalisation a model was pretrained with."""

@@ -29,7 +29,8 @@ from torch import nn
 from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.architectures.packaged_weights import convert_efficientnet_pytorch_state, is_efficientnet_pytorch_state, packaged_weights_path
 from mlcls_gui.core.architectures.weights_reach import hub_offline, unreachable_reason
-from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget, download_failed_message, short_reason
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.architectures.base import Architecture, InputDefaults, SaliencyTarget, download_failed_message, short_reason
 
 logger = logging.getLogger(__name__)
 

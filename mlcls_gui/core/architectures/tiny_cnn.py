@@ -8,7 +8,8 @@ from __future__ import annotations
 from torch import nn
 
 from mlcls_gui.core.errors import ModelError
-from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.architectures.base import Architecture, InputDefaults, SaliencyTarget
 
 NAME = "tiny_cnn"
 _WIDTHS = (8, 16, 32)

@@ -19,7 +19,8 @@ from torch import nn
 
 from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.architectures.weights_reach import unreachable_reason
-from mlcls_gui.core.architectures.base import IMAGENET_MEAN, IMAGENET_STD, Architecture, InputDefaults, SaliencyTarget, download_failed_message
+from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.architectures.base import Architecture, InputDefaults, SaliencyTarget, download_failed_message
 
 logger = logging.getLogger(__name__)
 
