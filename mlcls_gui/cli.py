@@ -40,7 +40,7 @@ from mlcls_gui.commands.outputs import (
 from mlcls_gui.core.errors import MlclsError
 
 if TYPE_CHECKING:
-    from mlcls_gui.core.engine import RunControl
+    from mlcls_gui.core.training.engine import RunControl
 
 logger = logging.getLogger("mlcls_gui.cli")
 
@@ -224,8 +224,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             file_values.pop("format_version", None)
             config = TrainConfig.from_dict({**preset_values(args.preset), **file_values}, source=args.config)
     elif args.resume:
-        from mlcls_gui.core.checkpoint import load_model_file
-        from mlcls_gui.core.resume import checkpoint_config
+        from mlcls_gui.core.model_file.checkpoint import load_model_file
+        from mlcls_gui.core.training.resume import checkpoint_config
 
         payload = load_model_file(args.resume)
         config = checkpoint_config(payload, args.resume)
@@ -248,21 +248,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"Wrote {args.save_config}")
         return 0
 
-    from mlcls_gui.core.launch import launch_processes, process_rank, under_launcher
+    from mlcls_gui.core.training.launch import launch_processes, process_rank, under_launcher
 
     if config.processes > 1 and not under_launcher():
         launch_processes(config.processes, args.argv, config.device)
         return 0
     # The engine (torch, torchvision: seconds) only now: a bad setting is refused
     # at once, and a launcher that only starts the processes never loads it.
-    from mlcls_gui.core.engine import RunControl, Trainer
-    from mlcls_gui.core.events import FinishReason
+    from mlcls_gui.core.training.engine import RunControl, Trainer
+    from mlcls_gui.core.training.events import FinishReason
 
     control = RunControl()
     # Only the main process reports; the others train quietly beside it.
     sinks = [_ProgressDisplay(quiet=args.quiet)] if process_rank() == 0 else []
     if args.events and process_rank() == 0:
-        from mlcls_gui.core.event_stream import EventWriter
+        from mlcls_gui.core.training.event_stream import EventWriter
 
         sinks.append(EventWriter(args.events))
     trainer = Trainer(config, on_event=lambda event: [sink(event) for sink in sinks], control=control,
@@ -314,7 +314,7 @@ def _stop_on_signals(control: "RunControl", *, abort_on_second: bool = True) -> 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
-    from mlcls_gui.core.predict import Predictor, check_copy_target, expand_image_paths
+    from mlcls_gui.core.inference.predict import Predictor, check_copy_target, expand_image_paths
 
     if args.threshold is not None and not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
@@ -344,12 +344,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for prediction in predictions:
             print(_prediction_text(prediction))
     if args.csv:
-        from mlcls_gui.core.predict import write_predictions_csv
+        from mlcls_gui.core.inference.predict import write_predictions_csv
 
         write_predictions_csv(args.csv, predictor.labels, predictions)
         print(f"Wrote {args.csv}", file=sys.stderr)
     if args.copy_to:
-        from mlcls_gui.core.predict import copy_into_label_folders
+        from mlcls_gui.core.inference.predict import copy_into_label_folders
 
         copied = copy_into_label_folders(predictions, args.copy_to)
         print(f"Copied {copied} image(s) into label folders under {args.copy_to}", file=sys.stderr)
@@ -359,7 +359,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     from mlcls_gui.core.config import demo_config
-    from mlcls_gui.core.demo import write_demo_dataset
+    from mlcls_gui.core.data.demo import write_demo_dataset
 
     check_output_folder(args.folder, "demo-data")
     if args.config:
@@ -376,7 +376,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
-    from mlcls_gui.core.evaluation import evaluate_model_file
+    from mlcls_gui.core.ops.evaluate import evaluate_model_file
 
     if args.threshold is not None and not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
@@ -392,8 +392,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from mlcls_gui.core.audit import audit_dataset
-    from mlcls_gui.core.dataset import scan_data_root
+    from mlcls_gui.core.data.audit import audit_dataset
+    from mlcls_gui.core.data.dataset import scan_data_root
 
     if args.json_file:
         check_output_file(args.json_file, "--json", overwrite=args.overwrite)
@@ -408,9 +408,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from mlcls_gui.core.export import export_model
-
-    from mlcls_gui.core.export import default_output
+    from mlcls_gui.core.inference.export import default_output, export_model
 
     target = Path(args.out).expanduser() if args.out else default_output(args.model, args.format)
     check_output_file(str(target), "--out", overwrite=args.overwrite)
@@ -425,7 +423,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from mlcls_gui.core.dataset import scan_data_root
+    from mlcls_gui.core.data.dataset import scan_data_root
 
     splits = scan_data_root(args.root, val_fraction=args.val_fraction,
                             test_fraction=args.test_fraction, seed=args.seed)
@@ -444,7 +442,7 @@ class _ProgressDisplay:
         self._last_draw = 0.0
 
     def __call__(self, event: object) -> None:
-        from mlcls_gui.core import events as ev
+        from mlcls_gui.core.training import events as ev
 
         if isinstance(event, ev.RunStarted):
             if event.dataset is not None and not self.quiet:

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlcls_gui.core.atomic_files import write_text_atomic
 from mlcls_gui.core.errors import MlclsError
+from mlcls_gui.core.files.atomic_files import write_text_atomic
 
 logger = logging.getLogger(__name__)
 

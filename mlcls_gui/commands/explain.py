@@ -1,6 +1,6 @@
 """``mlcls-gui explain MODEL IMAGE --label LABEL --out heatmap.png [--raw heat.npy]``
 
-A Grad-CAM saliency map (``core.saliency``): where in IMAGE the model found
+A Grad-CAM saliency map (``core.inference.saliency``): where in IMAGE the model found
 its evidence for LABEL. ``--out`` writes the image with the heatmap blended
 over it, ``--raw`` the map itself as float32 in [0, 1]; both at the size of
 the original image (EXIF orientation applied).
@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from mlcls_gui.core.images import ImageLoadError, load_rgb
-    from mlcls_gui.core.predict import Predictor
-    from mlcls_gui.core.saliency import blend_heatmap, saliency_map
+    from mlcls_gui.core.data.images import ImageLoadError, load_rgb
+    from mlcls_gui.core.inference.predict import Predictor
+    from mlcls_gui.core.inference.saliency import blend_heatmap, saliency_map
 
     try:
         image = load_rgb(args.image)
@@ -83,7 +83,7 @@ def _square_tensor(image: "Image.Image", size: int) -> "torch.Tensor":
     """uint8 (1, 3, size, size): the image stretched to the model's square, as the Predictor loads files."""
     from PIL import Image
 
-    from mlcls_gui.core.loaders import pil_to_uint8_tensor
+    from mlcls_gui.core.data.loaders import pil_to_uint8_tensor
 
     return pil_to_uint8_tensor(image.resize((size, size), Image.BILINEAR))[None]
 
@@ -96,8 +96,7 @@ def _check_suffix(path: str | None, option: str, suffix: str) -> None:
 
 
 def _write(save: Callable[[], object], path: str) -> None:
-    from mlcls_gui.core.errors import os_reason
-    from mlcls_gui.core.errors import ConfigError
+    from mlcls_gui.core.errors import ConfigError, os_reason
 
     try:
         save()

@@ -1,5 +1,5 @@
 """``mlcls-gui lr-find [CONFIG] [--set FIELD=VALUE ...]``: the learning-rate range
-test (see ``mlcls_gui/core/lr_finder.py``) from the command line.
+test (see ``mlcls_gui/core/training/lr_finder.py``) from the command line.
 
 Prints the loss against the learning rate as a table with bars, the
 suggestion and how to use it; ``--json`` and ``--plot`` also write the curve.
@@ -20,7 +20,7 @@ from mlcls_gui.commands.outputs import add_overwrite_option, check_output_file, 
 
 if TYPE_CHECKING:
     from mlcls_gui.core.config import TrainConfig
-    from mlcls_gui.core.lr_finder import LrFindResult, LrPoint
+    from mlcls_gui.core.training.lr_finder import LrFindResult, LrPoint
 
 TABLE_ROWS = 20
 BAR_WIDTH = 40
@@ -47,8 +47,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcls_gui.core import lr_finder
     from mlcls_gui.core.errors import ConfigError
+    from mlcls_gui.core.training import lr_finder
 
     config = _config(args)
     if args.json_file:

@@ -2,7 +2,7 @@
 
 Every ``--json``, ``--csv``, ``--out`` … goes through ``check_output_file``
 first: a folder, a missing parent or a file that belongs to a run or a data
-set (``core.output_guard``; replaced only with ``--overwrite``) is refused in
+set (``core.ops.output_guard``; replaced only with ``--overwrite``) is refused in
 one line before minutes of work.
 """
 
@@ -25,7 +25,7 @@ def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
 def check_output_file(path: str, option: str, *, overwrite: bool = False) -> None:
     """Refuse before any work when ``path`` cannot be written as a file, or would
     replace a file of a run or a data set without ``--overwrite``."""
-    from mlcls_gui.core.output_guard import check_output_target
+    from mlcls_gui.core.ops.output_guard import check_output_target
 
     target = Path(path).expanduser()
     try:
@@ -41,7 +41,7 @@ def check_output_file(path: str, option: str, *, overwrite: bool = False) -> Non
 def write_json_output(path: str, data: Any, option: str, *, indent: int = 1) -> None:
     """Write an option's JSON file atomically: a failed write leaves no half file
     and the error is one line naming the option."""
-    from mlcls_gui.core.atomic_files import write_json_atomic
+    from mlcls_gui.core.files.atomic_files import write_json_atomic
 
     try:
         write_json_atomic(Path(path).expanduser(), data, indent=indent)

@@ -4,7 +4,7 @@ Probabilities are out-of-sample: k-fold logistic-regression heads on the
 features of ``--model`` (or of a small model trained for the review); with
 ``--cross-fit K``, instead the outputs of K small models, each scoring the
 images it never trained on. cleanlab ranks the images (see
-``core/label_review.py``, which has the measured precision of both).
+``core/review/label_review.py``, which has the measured precision of both).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import sys
 
 from mlcls_gui.commands.outputs import OVERWRITE_HELP, check_output_file
-from mlcls_gui.core.review_options import TIME_NOTE
+from mlcls_gui.core.review.options import TIME_NOTE
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlcls_gui.core.errors import ConfigError
-    from mlcls_gui.core.label_review import review_labels
-    from mlcls_gui.core.review_options import ReviewOptions
+    from mlcls_gui.core.review.label_review import review_labels
+    from mlcls_gui.core.review.options import ReviewOptions
 
     # Before the review's minutes of work: never over the data set's labels.csv or a model.
     for path, option in ((args.json_file, "--json"), (args.csv_file, "--csv")):

@@ -31,7 +31,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcls_gui.core.runs import common_root, differing_settings, load_runs, table_row
+    from mlcls_gui.core.runs.listing import common_root, differing_settings, load_runs, table_row
 
     records = load_runs(args.folders)
     differing = differing_settings(records)
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_table(rows: list[dict[str, Any]], root: Path | None = None) -> str:
-    from mlcls_gui.core.runs import TABLE_COLUMNS, cell_text, short_folder
+    from mlcls_gui.core.runs.listing import TABLE_COLUMNS, cell_text, short_folder
 
     headers = [header for _key, header in TABLE_COLUMNS]
     lines = []

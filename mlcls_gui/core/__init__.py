@@ -1,5 +1,5 @@
 """The headless core of mlcls-gui: plain PyTorch, no Qt.
 
-Import submodules directly (``from mlcls_gui.core.engine import Trainer``);
+Import submodules directly (``from mlcls_gui.core.training.engine import Trainer``);
 this package imports nothing heavy so that ``import mlcls_gui.core`` stays cheap.
 """

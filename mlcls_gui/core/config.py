@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlcls_gui.core import registry
-from mlcls_gui.core.atomic_files import write_json_atomic
 from mlcls_gui.core.errors import ConfigError, ModelError
+from mlcls_gui.core.files.atomic_files import write_json_atomic
+from mlcls_gui.core.models import registry
 from mlcls_gui.core.output_names import FIXED_OUTPUT_NAMES
 
 logger = logging.getLogger(__name__)

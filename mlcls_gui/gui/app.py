@@ -122,7 +122,7 @@ def run_app(*, demo: bool = False) -> int:
 
 def _wait_for_background_threads() -> None:
     """Let scans and predictions end before Qt tears the objects down."""
-    from mlcls_gui.gui.background import live_threads, wait_for_thread
+    from mlcls_gui.gui.widgets.background import live_threads, wait_for_thread
 
     for thread in live_threads():
         wait_for_thread(thread, 30_000)

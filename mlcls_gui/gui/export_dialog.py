@@ -1,6 +1,6 @@
 """File → Export model…: a model file to ONNX or TorchScript, checked against PyTorch.
 
-``core.export.export_model`` writes the file, runs it and compares its
+``core.inference.export.export_model`` writes the file, runs it and compares its
 probabilities with PyTorch's — seconds to a minute — so it runs on a
 TaskRunner while a busy bar moves. The dialog then shows the file and the
 parity figure (the largest probability difference found), or the one-line
@@ -31,15 +31,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlcls_gui.core.output_guard import kept_file
-
-from mlcls_gui.gui.dialogs import confirm_replace
-from mlcls_gui.gui.task_runner import TaskRunner
-from mlcls_gui.gui.widgets import PathField
+from mlcls_gui.core.ops.output_guard import kept_file
+from mlcls_gui.gui.widgets.dialogs import confirm_replace
+from mlcls_gui.gui.widgets.fields import PathField
+from mlcls_gui.gui.widgets.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
-# (format, what the box shows, file suffix). The suffixes mirror core.export.SUFFIXES
+# (format, what the box shows, file suffix). The suffixes mirror core.inference.export.SUFFIXES
 # (a test checks they agree): importing the core module here would import torch on
 # the GUI thread.
 FORMAT_CHOICES: tuple[tuple[str, str, str], ...] = (
@@ -75,8 +74,8 @@ def exportable(model_file: str) -> str:
 
 
 def run_export(model_file: str, format: str, out: str) -> Any:
-    """Runs on a background thread; returns core.export.ExportResult."""
-    from mlcls_gui.core.export import export_model
+    """Runs on a background thread; returns core.inference.export.ExportResult."""
+    from mlcls_gui.core.inference.export import export_model
 
     return export_model(model_file, format, out)
 
@@ -105,7 +104,7 @@ class ExportDialog(QDialog):
         self._runner.finished.connect(self._on_task_finished)
         self._output_is_default = True
         self._setting_output = False
-        self.result: Any = None  # core.export.ExportResult of the last export
+        self.result: Any = None  # core.inference.export.ExportResult of the last export
 
         self.model_field = PathField("open", "Choose the model file to export", SOURCE_FILTER,
                                      placeholder="final_model.pt of a run")

@@ -18,33 +18,38 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from mlcls_gui.core.config import TrainConfig, demo_config
+from mlcls_gui.core.data.demo import ensure_demo_dataset
 from mlcls_gui.core.device_choices import DeviceChoice
-from mlcls_gui.core.demo import ensure_demo_dataset
-from mlcls_gui.core.events import PhaseChanged, RunFinished, RunStarted
 from mlcls_gui.core.presets import quick_model_config
-
+from mlcls_gui.core.training.events import PhaseChanged, RunFinished, RunStarted
 from mlcls_gui.gui import window_settings
-from mlcls_gui.gui.archive_panel import ArchivePanel
-from mlcls_gui.gui.review_tab import ReviewTab
-from mlcls_gui.gui.runs_tab import RunsTab
-from mlcls_gui.gui.task_runner import TaskRunner
-from mlcls_gui.gui.tab_links import LrFinderLink, ReviewTabLinks, RunsTabLinks
-from mlcls_gui.gui.audit_view import AuditView
-from mlcls_gui.gui.batch_predict_panel import BatchPredictPanel
-from mlcls_gui.gui.config_form import ConfigForm
-from mlcls_gui.gui.data_panel import DataPanel
-from mlcls_gui.gui.dialogs import CLOSE_CANCEL, CLOSE_FINISH_TEST, CLOSE_SKIP_TEST, ask_close_during_run, show_error
-from mlcls_gui.gui.evaluate_panel import EvaluatePanel
+from mlcls_gui.gui.data.audit_view import AuditView
+from mlcls_gui.gui.data.data_panel import DataPanel
+from mlcls_gui.gui.evaluate.evaluate_panel import EvaluatePanel
 from mlcls_gui.gui.export_dialog import ExportDialog
-from mlcls_gui.gui.plots import TrainingPlots
-from mlcls_gui.gui.field_labels import with_form_labels
-from mlcls_gui.gui.predict_panel import PredictPanel
-from mlcls_gui.gui.resume_info import ResumeChecker, ResumeInfo
-from mlcls_gui.gui.run_panel import LogBridge, QtLogHandler, RunPanel
-from mlcls_gui.gui.run_summary import summary_html
-from mlcls_gui.gui.run_view import RunView
+from mlcls_gui.gui.predict.batch_predict_panel import BatchPredictPanel
+from mlcls_gui.gui.predict.predict_panel import PredictPanel
+from mlcls_gui.gui.review.review_tab import ReviewTab
+from mlcls_gui.gui.runs.runs_tab import RunsTab
+from mlcls_gui.gui.settings.config_form import ConfigForm
 from mlcls_gui.gui.startup import DEMO_DATA_FOLDER, DEMO_OUTPUT_FOLDER, app_data_dir, fitting_size, warm_up
-from mlcls_gui.gui.wheel_guard import guard_wheel_in
+from mlcls_gui.gui.tab_links import LrFinderLink, ReviewTabLinks, RunsTabLinks
+from mlcls_gui.gui.train.archive_panel import ArchivePanel
+from mlcls_gui.gui.train.plots import TrainingPlots
+from mlcls_gui.gui.train.resume_info import ResumeChecker, ResumeInfo
+from mlcls_gui.gui.train.run_panel import LogBridge, QtLogHandler, RunPanel
+from mlcls_gui.gui.train.run_summary import summary_html
+from mlcls_gui.gui.train.run_view import RunView
+from mlcls_gui.gui.widgets.dialogs import (
+    CLOSE_CANCEL,
+    CLOSE_FINISH_TEST,
+    CLOSE_SKIP_TEST,
+    ask_close_during_run,
+    show_error,
+)
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
+from mlcls_gui.gui.widgets.task_runner import TaskRunner
+from mlcls_gui.gui.widgets.wheel_guard import guard_wheel_in
 from mlcls_gui.gui.window_layout import build_menu, lay_out, make_room_for_the_summary
 
 logger = logging.getLogger(__name__)
@@ -232,7 +237,7 @@ class MainWindow(QMainWindow):
             return False
         if quick:
             config = quick_model_config(config)
-        from mlcls_gui.gui.training_worker import TrainingWorker, default_torch_threads, start_training_thread
+        from mlcls_gui.gui.train.training_worker import TrainingWorker, default_torch_threads, start_training_thread
 
         threads = self.torch_threads if self.torch_threads is not None else default_torch_threads()
         worker = TrainingWorker(config, resume_from=resume_from, torch_threads=threads)

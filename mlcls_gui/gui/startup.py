@@ -24,8 +24,8 @@ DEMO_OUTPUT_FOLDER = "demo-output"
 def warm_up() -> list[DeviceChoice]:
     """Runs on a background thread right after the window shows: the torch
     import (seconds) and the device list, so Start never waits for them."""
-    import mlcls_gui.core.engine  # noqa: F401 - imported for its side effect (torch loaded)
-    import mlcls_gui.core.predict  # noqa: F401
+    import mlcls_gui.core.inference.predict  # noqa: F401
+    import mlcls_gui.core.training.engine  # noqa: F401 - imported for its side effect (torch loaded)
     from mlcls_gui.core.devices import list_devices
 
     devices = list_devices()
@@ -37,7 +37,7 @@ def auto_precisions(device_ids: list[str]) -> dict[str, str]:
     try:
         import torch
 
-        from mlcls_gui.core.precision import choose_precision
+        from mlcls_gui.core.training.precision import choose_precision
     except ImportError:
         return {}
     found = {}

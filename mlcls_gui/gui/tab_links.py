@@ -11,9 +11,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 
-from mlcls_gui.gui.lr_find_dialog import LrFindDialog
-from mlcls_gui.gui.review_tab import ReviewTab
-from mlcls_gui.gui.runs_tab import RunsTab
+from mlcls_gui.gui.review.review_tab import ReviewTab
+from mlcls_gui.gui.runs.runs_tab import RunsTab
+from mlcls_gui.gui.settings.lr_find_dialog import LrFindDialog
 
 
 class RunsTabLinks(QObject):

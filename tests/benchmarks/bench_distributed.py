@@ -65,7 +65,7 @@ def main() -> None:
         import torch
 
         args.max_processes = min(args.max_processes, torch.cuda.device_count())
-    from mlcls_gui.core.demo import write_demo_dataset
+    from mlcls_gui.core.data.demo import write_demo_dataset
 
     work = Path(tempfile.mkdtemp(prefix="bench_distributed_"))
     try:

@@ -45,12 +45,12 @@ import torch
 from PIL import Image, ImageOps
 
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.demo import DEMO_COMBINATIONS, draw_demo_image, write_demo_dataset
+from mlcls_gui.core.data.demo import DEMO_COMBINATIONS, draw_demo_image, write_demo_dataset
 from mlcls_gui.core.devices import resolve_device
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.events import FinishReason
-from mlcls_gui.core.export import export_model
-from mlcls_gui.core.predict import Predictor
+from mlcls_gui.core.inference.export import export_model
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.training.engine import Trainer
+from mlcls_gui.core.training.events import FinishReason
 
 logger = logging.getLogger("bench")
 BATCH = 64

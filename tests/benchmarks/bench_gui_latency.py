@@ -177,7 +177,7 @@ def main() -> int:
           f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores, "
           f"switch interval {sys.getswitchinterval() * 1000:g} ms")
     bench_launch(args.launch_repeats)
-    from mlcls_gui.core.demo import write_demo_dataset
+    from mlcls_gui.core.data.demo import write_demo_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

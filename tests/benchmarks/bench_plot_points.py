@@ -18,8 +18,8 @@ if not os.environ.get("DISPLAY"):
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 import mlcls_gui.gui  # noqa: E402,F401 - applies the PySide6 work-around first
-from mlcls_gui.core.events import BatchEnd  # noqa: E402
-from mlcls_gui.gui.plots import TrainingPlots  # noqa: E402
+from mlcls_gui.core.training.events import BatchEnd  # noqa: E402
+from mlcls_gui.gui.train.plots import TrainingPlots  # noqa: E402
 
 
 def main() -> None:

@@ -51,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_recipe import RunRecord, available_datasets, plan_epochs, quiet_runs, record_run  # noqa: E402
 
-from mlcls_gui.core.architectures.packaged_weights import packaged_weights_path  # noqa: E402
 from mlcls_gui.core.config import TrainConfig  # noqa: E402
+from mlcls_gui.core.models.architectures.packaged_weights import packaged_weights_path  # noqa: E402
 from mlcls_gui.core.presets import QUICK_MODEL_VALUES, apply_preset  # noqa: E402
 
 logger = logging.getLogger("bench")

@@ -56,9 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe_datasets import DATASETS, DataUnavailable, build_dataset  # noqa: E402
 
 from mlcls_gui.core.config import TrainConfig  # noqa: E402
-from mlcls_gui.core.engine import Trainer  # noqa: E402
-from mlcls_gui.core.engine.hook_base import Hook  # noqa: E402
 from mlcls_gui.core.presets import PRESET_NAMES, apply_preset  # noqa: E402
+from mlcls_gui.core.training.engine import Trainer  # noqa: E402
+from mlcls_gui.core.training.engine.hook_base import Hook  # noqa: E402
 
 logger = logging.getLogger("bench")
 

@@ -35,17 +35,17 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from mlcls_gui.core.batch_transforms import BatchTransform
-from mlcls_gui.core.cache import CacheBudget, ImageCache
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.dataset import scan_data_root
-from mlcls_gui.core.demo import DEMO_COMBINATIONS, draw_demo_image, write_demo_dataset
+from mlcls_gui.core.data.batch_transforms import BatchTransform
+from mlcls_gui.core.data.cache import CacheBudget, ImageCache
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.demo import DEMO_COMBINATIONS, draw_demo_image, write_demo_dataset
+from mlcls_gui.core.data.loaders import BatchSource, DecodedImageDataset, multi_hot
 from mlcls_gui.core.devices import resolve_device
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.loaders import BatchSource, DecodedImageDataset, multi_hot
-from mlcls_gui.core.metrics import compute_metrics
-from mlcls_gui.core.precision import cpu_has_native_bf16
-from mlcls_gui.core.predict import Predictor
+from mlcls_gui.core.evaluation.metrics import compute_metrics
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.training.engine import Trainer
+from mlcls_gui.core.training.precision import cpu_has_native_bf16
 
 logger = logging.getLogger("bench")
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -41,7 +41,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from mlcls_gui.core.demo import write_demo_dataset
+from mlcls_gui.core.data.demo import write_demo_dataset
 
 logger = logging.getLogger("bench.datasets")
 

@@ -13,10 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mlcls_gui.core import events as ev
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.demo import write_demo_dataset
-from mlcls_gui.core.engine import Trainer
+from mlcls_gui.core.data.demo import write_demo_dataset
+from mlcls_gui.core.training import events as ev
+from mlcls_gui.core.training.engine import Trainer
 
 
 def rss_mb() -> float:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.demo import write_demo_dataset
+from mlcls_gui.core.data.demo import write_demo_dataset
 
 # Two cores: keep torch from oversubscribing them in the unit suite (one thread
 # per pytest-xdist worker, which runs one test per core).

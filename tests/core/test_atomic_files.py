@@ -14,18 +14,18 @@ from typing import Iterator
 
 import pytest
 
-from mlcls_gui.core import atomic_files
-from mlcls_gui.core.atomic_files import (
-    write_atomic,
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.files import atomic_files
+from mlcls_gui.core.files.atomic_files import (
     is_temporary_for,
     replacing,
+    write_atomic,
     write_bytes_atomic,
     write_csv_atomic,
     write_json_atomic,
     write_text_atomic,
 )
-from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.outputs import remove_stale_temporaries
+from mlcls_gui.core.runs.outputs import remove_stale_temporaries
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
@@ -214,7 +214,7 @@ def test_replacing_removes_the_temporary_when_the_block_fails(tmp_path):
 # ------------------------------------------------------------ stale clean-up
 _KILLED_WRITE = """
 import os, sys
-from mlcls_gui.core.atomic_files import write_atomic
+from mlcls_gui.core.files.atomic_files import write_atomic
 
 def write(handle):
     handle.write("half")

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from mlcls_gui.cli import main
-from mlcls_gui.core import audit as audit_module
-from mlcls_gui.core.audit import MAX_JSON_MATRIX_LABELS, MAX_LISTED, MAX_TABLE_LABELS, RARE_IMAGES, audit_dataset
-from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.data import audit as audit_module
+from mlcls_gui.core.data.audit import MAX_JSON_MATRIX_LABELS, MAX_LISTED, MAX_TABLE_LABELS, RARE_IMAGES, audit_dataset
+from mlcls_gui.core.data.dataset import scan_data_root
 
 IMAGES = 24
 

@@ -7,15 +7,15 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import tiny_config
 from PIL import Image
 
-from conftest import tiny_config
-from mlcls_gui.core import events as ev
 from mlcls_gui.core.config import TrainConfig, field_names, field_spec, field_type
-from mlcls_gui.core.dataset import scan_data_root
-from mlcls_gui.core.engine import RunControl, Trainer
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.images import ImageLoadError, probe_image
 from mlcls_gui.core.errors import ConfigError, DatasetError, DeviceError
-from mlcls_gui.core.images import ImageLoadError, probe_image
+from mlcls_gui.core.training import events as ev
+from mlcls_gui.core.training.engine import RunControl, Trainer
 
 
 def _img(path: Path, colour=(10, 120, 200)) -> None:
@@ -149,8 +149,8 @@ def test_dataset_error_message_names_the_folder(tmp_path):
 
 
 def test_stop_during_a_checkpoint_write_keeps_it_whole(tiny_root, tmp_path, monkeypatch):
-    from mlcls_gui.core.checkpoint import load_model_file
-    from mlcls_gui.core.engine import hooks
+    from mlcls_gui.core.model_file.checkpoint import load_model_file
+    from mlcls_gui.core.training.engine import hooks
 
     control = RunControl()
     real_save = hooks.save_atomic

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from mlcls_gui.core import atomic_files, checkpoint
-from mlcls_gui.core.checkpoint import load_model_file, save_atomic
 from mlcls_gui.core.errors import CheckpointError
+from mlcls_gui.core.files import atomic_files
+from mlcls_gui.core.model_file import checkpoint
+from mlcls_gui.core.model_file.checkpoint import load_model_file, save_atomic
 
 # The smallest payload that passes the field rules: a resnet18 head ("fc")
 # with one output for the one label.

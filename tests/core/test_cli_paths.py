@@ -3,10 +3,10 @@
 import json
 
 import pytest
-
 from conftest import tiny_config
+
 from mlcls_gui.cli import main
-from mlcls_gui.core.engine import Trainer
+from mlcls_gui.core.training.engine import Trainer
 
 LONG_NAME = "n" * 300  # over the 255 characters a path component may have
 LONG_PATH = "/tmp/" + "/".join(["d" * 200] * 25)  # over 4096 characters

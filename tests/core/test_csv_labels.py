@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcls_gui.core.csv_labels import (
+from mlcls_gui.core.data.csv_labels import (
     COLUMNS_FORMAT,
     LABELS_FORMAT,
     CsvLabelsError,
@@ -18,9 +18,9 @@ from mlcls_gui.core.csv_labels import (
     find_labels_csv,
     read_labels_csv,
 )
-from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.splits import target_matrix
 from mlcls_gui.core.errors import DatasetError
-from mlcls_gui.core.splits import target_matrix
 
 
 def _img(path: Path, colour=(200, 10, 10)) -> None:
@@ -237,7 +237,7 @@ def test_a_label_without_a_column_is_refused(tmp_path):
 
 
 def test_target_matrix_marks_unknown_as_nan(tmp_path):
-    from mlcls_gui.core.splits import Sample
+    from mlcls_gui.core.data.splits import Sample
 
     samples = [Sample("a", ("x",), ("y",)), Sample("b", (), ()), Sample("c", ("y",), ("z",))]
     matrix = target_matrix(samples, ["x", "y"])

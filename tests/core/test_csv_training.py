@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
-from mlcls_gui.core.audit import audit_dataset
-from mlcls_gui.core.dataset import scan_data_root
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.evaluation import evaluate_model_file
-from mlcls_gui.core.loaders import DecodedImageDataset
-from mlcls_gui.core.metrics import compute_metrics, exact_match_count
-from mlcls_gui.core.resume import split_fingerprint
-from mlcls_gui.core.thresholds import tune_thresholds
+
+from mlcls_gui.core.data.audit import audit_dataset
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.loaders import DecodedImageDataset
+from mlcls_gui.core.evaluation.metrics import compute_metrics, exact_match_count
+from mlcls_gui.core.evaluation.thresholds import tune_thresholds
+from mlcls_gui.core.ops.evaluate import evaluate_model_file
+from mlcls_gui.core.training.engine import Trainer
+from mlcls_gui.core.training.resume import split_fingerprint
 
 
 @pytest.fixture()

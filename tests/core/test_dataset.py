@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mlcls_gui.core.dataset import parse_label_folder, scan_data_root
-from mlcls_gui.core.splits import stratified_split, Sample
+from mlcls_gui.core.data.dataset import parse_label_folder, scan_data_root
+from mlcls_gui.core.data.splits import Sample, stratified_split
 from mlcls_gui.core.errors import DatasetError
 
 

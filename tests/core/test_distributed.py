@@ -19,8 +19,8 @@ import pytest
 import torch
 from conftest import ONE_THREAD
 
-from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.core.evaluation import evaluate_model_file
+from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.ops.evaluate import evaluate_model_file
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and /proc"),
@@ -194,8 +194,8 @@ def test_a_killed_process_ends_the_run_with_a_message_not_a_hang(tiny_root, tmp_
 @pytest.mark.slow
 def test_the_event_stream_carries_a_run_and_takes_stop_and_checkpoint_signals(tiny_root, tmp_path):
     """How the window supervises a multi-process run: events as JSON lines, requests as signals."""
-    from mlcls_gui.core import events as ev
-    from mlcls_gui.core.event_stream import EventReader
+    from mlcls_gui.core.training import events as ev
+    from mlcls_gui.core.training.event_stream import EventReader
 
     out, stream = tmp_path / "out", tmp_path / "events.jsonl"
     launcher = subprocess.Popen(_command(tiny_root, out, "n_epochs=500", "processes=2") + ["--events", str(stream)],

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_config
-from mlcls_gui.core import events as ev
-from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.core.engine import RunControl, Trainer, make_optimizer
-from mlcls_gui.core.outputs import METRIC_COLUMNS
+
 from mlcls_gui.core.errors import CheckpointError, DatasetError
-from mlcls_gui.core.predict import Predictor
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.runs.outputs import METRIC_COLUMNS
+from mlcls_gui.core.training import events as ev
+from mlcls_gui.core.training.engine import RunControl, Trainer, make_optimizer
 
 
 def _run(cfg, **kw):
@@ -194,7 +194,7 @@ def test_adam_is_coupled_l2_and_adamw_is_decoupled(tmp_path):
 
 def test_out_of_memory_becomes_an_actionable_message(tiny_root, tmp_path, monkeypatch):
     from mlcls_gui.core.errors import TrainingError
-    from mlcls_gui.core import models
+    from mlcls_gui.core.models import build as models
 
     real = models.build_model
 

@@ -6,18 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 from PIL import Image
 from sklearn.metrics import average_precision_score, f1_score, hamming_loss, precision_recall_fscore_support
 
-from conftest import tiny_config
 from mlcls_gui.cli import main
-from mlcls_gui.core.audit import audit_dataset
-from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.core.dataset import scan_data_root
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.metrics import compute_metrics
-from mlcls_gui.core.predict import Predictor, save_thresholds
-from mlcls_gui.core.thresholds import tune_thresholds
+from mlcls_gui.core.data.audit import audit_dataset
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.evaluation.metrics import compute_metrics
+from mlcls_gui.core.evaluation.thresholds import tune_thresholds
+from mlcls_gui.core.inference.predict import Predictor, save_thresholds
+from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.training.engine import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from mlcls_gui.core.errors import CheckpointError, DatasetError
-from mlcls_gui.core.evaluation import ImageResult, build_report
-from mlcls_gui.core.evaluation_views import compare_metric, format_metric, label_mistakes, write_report_json
-from mlcls_gui.core.model_file_errors import model_file_errors
+from mlcls_gui.core.evaluation.report import ImageResult, build_report
+from mlcls_gui.core.evaluation.views import compare_metric, format_metric, label_mistakes, write_report_json
+from mlcls_gui.core.model_file.read_errors import model_file_errors
 
 
 def test_label_mistakes_orders_false_positives_by_confidence_and_keeps_ties_in_image_order() -> None:
@@ -64,7 +64,7 @@ def test_write_report_json_writes_the_whole_report_and_no_temporary_file(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["evaluation.json"]
 
 
-def load_model_file(path: str) -> None:  # named like core.checkpoint's, where the error is raised
+def load_model_file(path: str) -> None:  # named like core.model_file.checkpoint's, where the error is raised
     [].pop()
 
 

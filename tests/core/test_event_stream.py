@@ -1,8 +1,9 @@
 """Events survive the trip through JSON lines unchanged (the window's view of a multi-process run)."""
 
 from conftest import tiny_config
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.event_stream import EventReader, EventWriter, event_from_json, event_to_json
+
+from mlcls_gui.core.training.engine import Trainer
+from mlcls_gui.core.training.event_stream import EventReader, EventWriter, event_from_json, event_to_json
 
 
 def test_every_event_of_a_run_round_trips(tiny_root, tmp_path):

@@ -7,18 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 from PIL import Image
 
 from mlcls_gui.cli import main
-
-from conftest import tiny_config
 
 LABELS = ["circle", "cross", "square", "triangle"]
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mlcls_gui.core.engine import Trainer
+    from mlcls_gui.core.training.engine import Trainer
 
     output = tmp_path_factory.mktemp("explain-model")
     result = Trainer(tiny_config(tiny_root, output, arch="tiny_cnn", n_epochs=1)).run()
@@ -52,7 +51,7 @@ def test_writes_the_overlay_and_the_raw_map_at_the_image_size(
 
 def test_without_a_label_the_most_confident_one_is_explained(
         tiny_model: Path, wide_image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from mlcls_gui.core.predict import Predictor
+    from mlcls_gui.core.inference.predict import Predictor
 
     predictor = Predictor.from_file(tiny_model)
     probabilities = predictor.predict_path(wide_image).probabilities
@@ -116,7 +115,7 @@ def test_an_exported_onnx_model_is_refused_with_what_to_use(
         tiny_model: Path, wide_image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from mlcls_gui.core.export import export_model
+    from mlcls_gui.core.inference.export import export_model
 
     onnx_file = export_model(tiny_model, "onnx", out=tmp_path / "model.onnx").path
     err = user_error(["explain", str(onnx_file), str(wide_image), "--label", "circle",

@@ -15,16 +15,16 @@ import torch
 from PIL import Image
 
 from mlcls_gui.cli import main
-from mlcls_gui.core import models
-from mlcls_gui.core.checkpoint import save_atomic
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.errors import CheckpointError
-from mlcls_gui.core.evaluation import evaluate_model_file
-from mlcls_gui.core.export import TOLERANCE, ExportError, export_model
-from mlcls_gui.core.onnx_model import TORCHSCRIPT_METADATA
-from mlcls_gui.core.predict import Predictor
-from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.inference.export import TOLERANCE, ExportError, export_model
+from mlcls_gui.core.inference.onnx_model import TORCHSCRIPT_METADATA
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.model_file.checkpoint import save_atomic
+from mlcls_gui.core.models import build as models
+from mlcls_gui.core.ops.evaluate import evaluate_model_file
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SIZE = 32

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlcls_gui.core import models
-from mlcls_gui.core.checkpoint import save_atomic
-from mlcls_gui.core.export import FORMATS, ExportError, export_model
-from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.inference.export import FORMATS, ExportError, export_model
+from mlcls_gui.core.model_file.checkpoint import save_atomic
+from mlcls_gui.core.models import build as models
 
 SIZE = 32
 FILE_SIZE_LIMIT = 8192  # bytes; a tiny_cnn export is about 50 KB in either format

@@ -6,18 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 from PIL import Image
 from torchvision import transforms as T
 
-from conftest import tiny_config
-from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
-from mlcls_gui.core.batch_transforms import BatchTransform
-from mlcls_gui.core.cache import CacheBudget, FeatureStore, ImageCache
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.images import load_rgb, load_rgb_resized
-from mlcls_gui.core.loaders import pil_to_uint8_tensor
-from mlcls_gui.core.precision import choose_precision
-from mlcls_gui.core.predict import Predictor
+from mlcls_gui.core.data.batch_transforms import BatchTransform
+from mlcls_gui.core.data.cache import CacheBudget, FeatureStore, ImageCache
+from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.data.images import load_rgb, load_rgb_resized
+from mlcls_gui.core.data.loaders import pil_to_uint8_tensor
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.training.engine import Trainer
+from mlcls_gui.core.training.precision import choose_precision
 
 
 def _photo(path: Path, size=(400, 300)) -> Path:
@@ -139,7 +139,7 @@ def test_partial_image_cache_still_trains(tiny_root, tmp_path):
 
 
 def test_predictor_agrees_with_the_engines_test_metrics(tiny_root, tmp_path):
-    from mlcls_gui.core.metrics import compute_metrics
+    from mlcls_gui.core.evaluation.metrics import compute_metrics
 
     out = tmp_path / "out"
     trainer = Trainer(tiny_config(tiny_root, out, n_epochs=1, mixed_precision="off"))

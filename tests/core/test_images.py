@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcls_gui.core import images
-from mlcls_gui.core.images import ImageLoadError, load_rgb, probe_image
+from mlcls_gui.core.data import images
+from mlcls_gui.core.data.images import ImageLoadError, load_rgb, probe_image
 
 
 def _save(img: Image.Image, path, **kw):

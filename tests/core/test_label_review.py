@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 from PIL import Image, ImageDraw
 
 from mlcls_gui.cli import main
-from mlcls_gui.core import label_review
-from mlcls_gui.core.review_options import LabelReviewError, ReviewOptions
-from mlcls_gui.core.label_review import (
+from mlcls_gui.core.review import label_review
+from mlcls_gui.core.review.label_review import (
     ReviewCancelled,
     assign_folds,
     cross_fit_outputs,
@@ -23,8 +23,7 @@ from mlcls_gui.core.label_review import (
     review_labels,
     suggest_labels,
 )
-
-from conftest import tiny_config
+from mlcls_gui.core.review.options import LabelReviewError, ReviewOptions
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 60, 230), "yellow": (235, 220, 30)}
 LABEL_SETS = [("red",), ("green",), ("blue",), ("yellow",), ("blue", "red"), ("green", "yellow"),
@@ -199,7 +198,7 @@ def test_suggestion_is_never_empty() -> None:
 
 
 def test_review_with_a_given_model(tiny_root: Path, tmp_path: Path) -> None:
-    from mlcls_gui.core.engine import Trainer
+    from mlcls_gui.core.training.engine import Trainer
 
     model = Trainer(tiny_config(tiny_root, tmp_path / "run", arch="tiny_cnn", n_epochs=1)).run()
     seen: list[str] = []

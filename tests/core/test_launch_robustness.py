@@ -18,9 +18,10 @@ import torch
 from conftest import ONE_THREAD, tiny_config
 from test_distributed import _command, _wait_for, _workers
 
-from mlcls_gui.core import devices, launch
+from mlcls_gui.core import devices
 from mlcls_gui.core.errors import ConfigError, DeviceError
 from mlcls_gui.core.output_names import LOCK_NAME
+from mlcls_gui.core.training import launch
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl and /proc")
 
@@ -79,7 +80,7 @@ def test_a_good_collective_timeout_is_taken(monkeypatch):
 
 
 def test_under_the_users_own_torchrun_a_bad_timeout_is_refused_before_joining(monkeypatch, tiny_root, tmp_path):
-    from mlcls_gui.core.engine.strategy import Distributed
+    from mlcls_gui.core.training.engine.strategy import Distributed
 
     for name, value in (("RANK", "0"), ("WORLD_SIZE", "2"), (launch.TIMEOUT_VAR, "0")):
         monkeypatch.setenv(name, value)
@@ -186,7 +187,7 @@ def test_a_launch_clears_stale_folders_and_names_its_own_with_its_pid(tmp_path, 
 # --------------------------------------------------------- a launcher that dies
 _CHILD = """
 import sys, time
-from mlcls_gui.core.launch import exit_with_launcher
+from mlcls_gui.core.training.launch import exit_with_launcher
 exit_with_launcher()
 print("armed", flush=True)
 time.sleep(120)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from mlcls_gui.core.dataset import scan_data_root
-from mlcls_gui.core.splits import DatasetSummary
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.splits import DatasetSummary
 
 
 def _images(folder: Path, count: int = 4) -> None:
@@ -27,7 +27,7 @@ def test_train_and_test_label_folders_in_a_flat_root(tmp_path, caplog):
     root = tmp_path / "vehicles"
     for name in ("bus", "car", "train", "car+train", "test"):
         _images(root / name)
-    with caplog.at_level(logging.INFO, logger="mlcls_gui.core.dataset"):
+    with caplog.at_level(logging.INFO, logger="mlcls_gui.core.data.dataset"):
         splits = scan_data_root(root)
     assert splits.layout == "folders"
     assert splits.labels == ["bus", "car", "test", "train"]

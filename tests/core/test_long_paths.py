@@ -9,15 +9,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mlcls_gui.core import models
-from mlcls_gui.core.checkpoint import save_atomic
-from mlcls_gui.core.dataset import scan_data_root
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.images import ImageLoadError, load_rgb, load_rgb_resized, probe_image
 from mlcls_gui.core.errors import ConfigError, DatasetError
-from mlcls_gui.core.evaluation import evaluate_model_file
-from mlcls_gui.core.images import ImageLoadError, load_rgb, load_rgb_resized, probe_image
-from mlcls_gui.core.predict import (
-    Prediction, copy_into_label_folders, expand_image_paths, write_predictions_csv,
+from mlcls_gui.core.inference.predict import (
+    Prediction,
+    copy_into_label_folders,
+    expand_image_paths,
+    write_predictions_csv,
 )
+from mlcls_gui.core.model_file.checkpoint import save_atomic
+from mlcls_gui.core.models import build as models
+from mlcls_gui.core.ops.evaluate import evaluate_model_file
 
 DENIED = "cannot read folder (Permission denied)"
 

@@ -10,15 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import tiny_config
 from PIL import Image
 
-from conftest import tiny_config
 from mlcls_gui.cli import main
 from mlcls_gui.commands import lr_find
-from mlcls_gui.core import lr_finder
-from mlcls_gui.core.engine import run_state
 from mlcls_gui.core.errors import ConfigError, MlclsError
-from mlcls_gui.core.lr_finder import MAX_STEPS, LrPoint, find_learning_rate
+from mlcls_gui.core.training import lr_finder
+from mlcls_gui.core.training.engine import run_state
+from mlcls_gui.core.training.lr_finder import MAX_STEPS, LrPoint, find_learning_rate
 
 
 def _cli_args(root: Path, out: Path, *extra: str) -> list[str]:

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 from PIL import Image
 
 from mlcls_gui.cli import main
-from mlcls_gui.core import lr_finder
 from mlcls_gui.core.errors import ConfigError, DatasetError
-from mlcls_gui.core.lr_finder import LrPoint, find_learning_rate, steepest, summarise, valley
-
-from conftest import tiny_config
+from mlcls_gui.core.training import lr_finder
+from mlcls_gui.core.training.lr_finder import LrPoint, find_learning_rate, steepest, summarise, valley
 
 STEPS = 24
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, hamming_loss, precision_score
 
-from mlcls_gui.core.metrics import average_precision, compute_metrics, exact_match_count
+from mlcls_gui.core.evaluation.metrics import average_precision, compute_metrics, exact_match_count
 
 
 def test_agrees_with_sklearn_on_random_data_with_ties():
@@ -49,7 +49,7 @@ def test_average_precision_by_hand():
 def test_precision_recall_curve_agrees_with_sklearn():
     from sklearn.metrics import precision_recall_curve as sk_curve
 
-    from mlcls_gui.core.metrics import precision_recall_curve
+    from mlcls_gui.core.evaluation.metrics import precision_recall_curve
 
     rng = np.random.default_rng(1)
     scores = np.round(rng.random(200), 2)  # ties included

@@ -16,12 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
-from mlcls_gui.core import models
-from mlcls_gui.core.checkpoint import load_model_file, save_atomic
 from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.errors import CheckpointError
-from mlcls_gui.core.predict import Predictor
-from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.model_file.checkpoint import load_model_file, save_atomic
+from mlcls_gui.core.models import build as models
 
 ARCH = "mobilenet_v3_small"  # the smallest supported network: fast to save and load
 LABELS = ["cat", "dog", "bird"]

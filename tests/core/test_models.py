@@ -4,8 +4,9 @@ import pytest
 import torch
 import torchvision
 
-from mlcls_gui.core import models, registry
 from mlcls_gui.core.errors import ModelError
+from mlcls_gui.core.models import build as models
+from mlcls_gui.core.models import registry
 
 
 @pytest.mark.parametrize("arch", registry.BUILTIN_NAMES)

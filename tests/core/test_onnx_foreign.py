@@ -20,13 +20,13 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from mlcls_gui.cli import main
+from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.errors import CheckpointError
-from mlcls_gui.core.evaluation import evaluate_model_file
-from mlcls_gui.core.export import export_model
-from mlcls_gui.core.model_file_errors import is_torchscript_archive
-from mlcls_gui.core.onnx_model import EXPORT_FORMAT, metadata_to_props
-from mlcls_gui.core.predict import OnnxPredictor, Predictor
-from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.inference.export import export_model
+from mlcls_gui.core.inference.onnx_model import EXPORT_FORMAT, metadata_to_props
+from mlcls_gui.core.inference.predict import OnnxPredictor, Predictor
+from mlcls_gui.core.model_file.read_errors import is_torchscript_archive
+from mlcls_gui.core.ops.evaluate import evaluate_model_file
 
 SIZE = 32
 OUTPUTS = 4

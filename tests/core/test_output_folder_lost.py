@@ -10,13 +10,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import tiny_config
-from mlcls_gui.core import events as ev
-from mlcls_gui.core.atomic_files import write_failure_advice, written_name
-from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.core.engine import Trainer
+
 from mlcls_gui.core.errors import TrainingError
+from mlcls_gui.core.files.atomic_files import write_failure_advice, written_name
+from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.training import events as ev
+from mlcls_gui.core.training.engine import Trainer
 
 
 class _FolderTurnsReadOnly:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from mlcls_gui.cli import main
-from mlcls_gui.core.csv_labels import CsvLabelsError, read_labels_csv
-from mlcls_gui.core.dataset import scan_data_root
-from mlcls_gui.core.demo import write_demo_dataset
+from mlcls_gui.core.data.csv_labels import CsvLabelsError, read_labels_csv
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.demo import write_demo_dataset
 from mlcls_gui.core.errors import ConfigError, DatasetError
-from mlcls_gui.core.output_guard import check_output_target
+from mlcls_gui.core.ops.output_guard import check_output_target
 from mlcls_gui.core.output_names import LOCK_NAME
-from mlcls_gui.core.run_lock import RunFolderLock
+from mlcls_gui.core.runs.run_lock import RunFolderLock
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_a_label_folder_name_with_a_control_character_is_refused(tmp_path: Path)
 
 def test_a_symlinked_tensorboard_folder_is_not_followed(tmp_path: Path) -> None:
     pytest.importorskip("torch.utils.tensorboard")
-    from mlcls_gui.core.engine.tensorboard_log import TENSORBOARD_FOLDER, TensorBoardLog
+    from mlcls_gui.core.training.engine.tensorboard_log import TENSORBOARD_FOLDER, TensorBoardLog
 
     out, victim = tmp_path / "out", tmp_path / "victim"
     out.mkdir()

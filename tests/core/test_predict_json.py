@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from mlcls_gui.cli import main
-from mlcls_gui.core import models
-from mlcls_gui.core.checkpoint import save_atomic
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from mlcls_gui.core.model_file.checkpoint import save_atomic
+from mlcls_gui.core.models import build as models
 
 LABELS = ["a", "b", "c", "d"]
 # The head's weights are zero, so every image gets sigmoid(bias): 0.12, 0.45, 0.55, 0.88.

@@ -15,21 +15,23 @@ import numpy as np
 import pytest
 import timm
 import torch
+from conftest import tiny_config
 from PIL import Image
 
-from conftest import tiny_config
-from mlcls_gui.core import models
-from mlcls_gui.core.architectures import packaged_weights, weights_reach
-from mlcls_gui.core.architectures.packaged_weights import (
-    convert_efficientnet_pytorch_state, packaged_weights_path, write_timm_weights,
-)
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.engine.head_probe import fit_head
 from mlcls_gui.core.errors import ModelError
+from mlcls_gui.core.models import build as models
+from mlcls_gui.core.models.architectures import packaged_weights, weights_reach
+from mlcls_gui.core.models.architectures.packaged_weights import (
+    convert_efficientnet_pytorch_state,
+    packaged_weights_path,
+    write_timm_weights,
+)
 from mlcls_gui.core.presets import quick_model_config
-from mlcls_gui.core.recipe.losses import make_criterion
-from mlcls_gui.core.recipe.param_groups import parameter_groups
+from mlcls_gui.core.training.engine import Trainer
+from mlcls_gui.core.training.engine.head_probe import fit_head
+from mlcls_gui.core.training.recipe.losses import make_criterion
+from mlcls_gui.core.training.recipe.param_groups import parameter_groups
 
 LITE0 = "timm:tf_efficientnet_lite0"
 PALACE, DAISY = 698, 985  # ImageNet classes of scikit-learn's two sample photographs

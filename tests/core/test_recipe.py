@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from mlcls_gui.core.batch_transforms import BatchTransform
 from mlcls_gui.core.config import TrainConfig, early_stop_limit, field_default
+from mlcls_gui.core.data.batch_transforms import BatchTransform
 from mlcls_gui.core.errors import ConfigError
 from mlcls_gui.core.presets import (
     PRESET_NAMES,
@@ -20,10 +20,10 @@ from mlcls_gui.core.presets import (
     matching_preset,
     preset_values,
 )
-from mlcls_gui.core.recipe.losses import make_criterion
-from mlcls_gui.core.recipe.mixing import BatchMixer
-from mlcls_gui.core.recipe.param_groups import parameter_groups
-from mlcls_gui.core.recipe.schedules import make_scheduler, seek
+from mlcls_gui.core.training.recipe.losses import make_criterion
+from mlcls_gui.core.training.recipe.mixing import BatchMixer
+from mlcls_gui.core.training.recipe.param_groups import parameter_groups
+from mlcls_gui.core.training.recipe.schedules import make_scheduler, seek
 
 LOSSES = ("bce", "asl", "focal")
 

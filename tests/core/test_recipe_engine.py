@@ -7,16 +7,16 @@ import json
 
 import pytest
 import torch
-
 from conftest import tiny_config
-from mlcls_gui.core import events as ev
-from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.core.engine import RunControl, Trainer
-from mlcls_gui.core.engine import loop as loop_module
-from mlcls_gui.core.engine.hook_base import Hook
-from mlcls_gui.core.engine.hooks import default_hooks
-from mlcls_gui.core.events import FinishReason
+
+from mlcls_gui.core.model_file.checkpoint import load_model_file
 from mlcls_gui.core.presets import apply_preset
+from mlcls_gui.core.training import events as ev
+from mlcls_gui.core.training.engine import RunControl, Trainer
+from mlcls_gui.core.training.engine import loop as loop_module
+from mlcls_gui.core.training.engine.hook_base import Hook
+from mlcls_gui.core.training.engine.hooks import default_hooks
+from mlcls_gui.core.training.events import FinishReason
 
 
 class _BatchLog(Hook):
@@ -113,7 +113,7 @@ def test_early_stop_share_follows_the_run_length(tiny_root, tmp_path):
 
 
 def test_tensorboard_hook_only_when_asked(tiny_root, tmp_path):
-    pytest.importorskip("mlcls_gui.core.engine.tensorboard_log")
+    pytest.importorskip("mlcls_gui.core.training.engine.tensorboard_log")
     names = lambda hooks: [type(h).__name__ for h in hooks]  # noqa: E731
     assert "TensorBoardLog" in names(default_hooks(True, tiny_config(tiny_root, tmp_path, tensorboard=True)))
     assert "TensorBoardLog" not in names(default_hooks(True, tiny_config(tiny_root, tmp_path)))

@@ -12,13 +12,14 @@ import timm
 import torch
 from torch import nn
 
-from mlcls_gui.core import models, registry
-from mlcls_gui.core.architectures import torchvision_family
-from mlcls_gui.core.imagenet import IMAGENET_MEAN, IMAGENET_STD
-from mlcls_gui.core.checkpoint import load_model_file, save_atomic
 from mlcls_gui.core.config import ARCHITECTURES, TrainConfig
+from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.errors import CheckpointError, ConfigError, ModelError
-from mlcls_gui.core.predict import Predictor
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.model_file.checkpoint import load_model_file, save_atomic
+from mlcls_gui.core.models import build as models
+from mlcls_gui.core.models import registry
+from mlcls_gui.core.models.architectures import torchvision_family
 
 CNN = "timm:resnet10t"  # BatchNorm, head "fc"
 CONVNEXT = "timm:convnext_atto"  # head "head.fc" behind a LayerNorm that belongs to the extractor
@@ -38,7 +39,7 @@ def test_old_names_and_tiny_cnn_are_builtin_and_checked_without_torch():
     assert registry.TORCHVISION_NAMES == torchvision_family.NAMES
     for name in registry.BUILTIN_NAMES:
         TrainConfig(arch=name)  # old config files keep working
-    code = ("import sys; from mlcls_gui.core import config, registry; "
+    code = ("import sys; from mlcls_gui.core import config; from mlcls_gui.core.models import registry; "
             "[registry.validate(n) for n in registry.BUILTIN_NAMES]; config.TrainConfig(arch='tiny_cnn'); "
             "print('torch' in sys.modules, 'timm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mlcls_gui.core import file_moves
-from mlcls_gui.core.dataset import scan_data_root
-from mlcls_gui.core.demo import write_demo_dataset
-from mlcls_gui.core.relabel import JOURNAL_NAME, RelabelError, apply_label_changes, can_undo, undo_last_apply
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.demo import write_demo_dataset
+from mlcls_gui.core.review import file_moves
+from mlcls_gui.core.review.relabel import JOURNAL_NAME, RelabelError, apply_label_changes, can_undo, undo_last_apply
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from mlcls_gui.core import file_moves, relabel_journal
-from mlcls_gui.core.data_lock import DATA_LOCK_NAME, DataFolderLock
-from mlcls_gui.core.demo import write_demo_dataset
+from mlcls_gui.core.data.data_lock import DATA_LOCK_NAME, DataFolderLock
+from mlcls_gui.core.data.demo import write_demo_dataset
 from mlcls_gui.core.errors import DataFolderBusyError
-from mlcls_gui.core.relabel import (
+from mlcls_gui.core.review import file_moves, relabel_journal
+from mlcls_gui.core.review.relabel import (
     JOURNAL_NAME,
     RelabelError,
     apply_label_changes,
     undo_last_apply,
     undo_status,
 )
-from mlcls_gui.core.relabel_journal import write_journal
+from mlcls_gui.core.review.relabel_journal import write_journal
 from tests.core.test_relabel import csv_root, snapshot
 
 IMAGE = "circle/circle_000.png"
@@ -167,7 +167,7 @@ def test_a_symlinked_label_folder_leads_nowhere_outside(data: Path, outside: Pat
 
 # ------------------------------------------------------------------ one apply at a time
 def test_an_apply_waits_for_a_run_and_is_refused_while_it_reads(data: Path, monkeypatch) -> None:
-    monkeypatch.setattr("mlcls_gui.core.data_lock.APPLY_WAITS_FOR_APPLY_S", 0.2)
+    monkeypatch.setattr("mlcls_gui.core.data.data_lock.APPLY_WAITS_FOR_APPLY_S", 0.2)
     run = DataFolderLock(data, exclusive=False)
     assert run.acquire()
     before = snapshot(data)
@@ -181,7 +181,7 @@ def test_an_apply_waits_for_a_run_and_is_refused_while_it_reads(data: Path, monk
 
 _APPLY_SCRIPT = """
 import sys
-from mlcls_gui.core.relabel import apply_label_changes
+from mlcls_gui.core.review.relabel import apply_label_changes
 root, image, label = sys.argv[1:4]
 print(apply_label_changes(root, {image: [label]}).changed[0].after)
 """
@@ -204,8 +204,8 @@ def test_two_applies_from_two_processes_both_land_and_both_undo(data: Path) -> N
 # ------------------------------------------------------------------ kill -9 at every step
 _KILL_SCRIPT = """
 import os, signal, sys
-from mlcls_gui.core import file_moves
-from mlcls_gui.core.relabel import apply_label_changes
+from mlcls_gui.core.review import file_moves
+from mlcls_gui.core.review.relabel import apply_label_changes
 root, step, count, no_rename = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 if no_rename:
     file_moves.RENAMEAT2 = None
@@ -255,7 +255,7 @@ def test_an_apply_cut_short_by_a_full_disk_names_the_move_and_leaves_no_new_fold
     def full_disk(source: Path, destination: Path) -> None:
         raise RelabelError(f"Cannot move {source} to {destination} ({os.strerror(errno.ENOSPC)}).")
 
-    monkeypatch.setattr("mlcls_gui.core.relabel.move_no_replace", full_disk)
+    monkeypatch.setattr("mlcls_gui.core.review.relabel.move_no_replace", full_disk)
     with pytest.raises(RelabelError, match="Cannot move .*No space left"):
         apply_label_changes(data, {str(data / IMAGE): ["brand-new"]})
     assert snapshot(data) == before  # the new folder and the journal entry are gone
@@ -274,8 +274,8 @@ def test_a_journal_that_cannot_be_written_does_not_hide_the_first_error(data: Pa
     def failing_move(source: Path, destination: Path) -> None:
         raise RelabelError(f"Cannot move {source} to {destination} (Input/output error).")
 
-    monkeypatch.setattr("mlcls_gui.core.relabel.write_journal", write_once)
-    monkeypatch.setattr("mlcls_gui.core.relabel.move_no_replace", failing_move)
+    monkeypatch.setattr("mlcls_gui.core.review.relabel.write_journal", write_once)
+    monkeypatch.setattr("mlcls_gui.core.review.relabel.move_no_replace", failing_move)
     with pytest.raises(RelabelError) as caught:
         apply_label_changes(data, {str(data / IMAGE): ["cross"]})
     assert str(caught.value).startswith("Cannot move") and "Also: Cannot write the relabel journal" in str(caught.value)

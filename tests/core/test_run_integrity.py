@@ -6,17 +6,17 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from mlcls_gui.cli import main
-from mlcls_gui.core import events as ev
-from mlcls_gui.core.checkpoint import load_model_file
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.engine import Trainer
+from mlcls_gui.core.data.loaders import batch_chunks, batch_count
 from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, RunFolderBusyError
-from mlcls_gui.core.loaders import batch_chunks, batch_count
-from mlcls_gui.core.run_lock import RunFolderLock, read_lock_owner
+from mlcls_gui.core.model_file.checkpoint import load_model_file
 from mlcls_gui.core.output_names import LOCK_NAME
+from mlcls_gui.core.runs.run_lock import RunFolderLock, read_lock_owner
+from mlcls_gui.core.training import events as ev
+from mlcls_gui.core.training.engine import Trainer
 
 
 def _train(cfg, **kw):
@@ -233,7 +233,7 @@ def test_batches_of_one_image_never_end_a_run(tiny_root, tmp_path, arch):
     # 32 px: BatchNorm sees 1x1 feature maps, where one image gives it no statistics.
     result = _train(tiny_config(tiny_root, tmp_path / "one", n_epochs=1, batch_size=1, arch=arch))
     assert result.reason is ev.FinishReason.COMPLETED
-    from mlcls_gui.core.dataset import scan_data_root
+    from mlcls_gui.core.data.dataset import scan_data_root
 
     train = len(scan_data_root(tiny_root, val_fraction=0.2, test_fraction=0.2, seed=42).train)
     odd = train - 1  # leaves one image for the last batch
@@ -257,7 +257,7 @@ def test_the_final_model_holds_no_optimiser_state_and_still_resumes(tiny_root, t
 
 
 def test_earlier_runs_are_listed_with_their_size_and_pruned(tiny_root, tmp_path):
-    from mlcls_gui.core.outputs import archived_runs, prune_archived_runs
+    from mlcls_gui.core.runs.outputs import archived_runs, prune_archived_runs
 
     out = tmp_path / "out"
     for _ in range(3):

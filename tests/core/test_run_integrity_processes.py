@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ONE_THREAD, tiny_config
-from mlcls_gui.core.engine import Trainer
+
 from mlcls_gui.core.output_names import LOCK_NAME
+from mlcls_gui.core.training.engine import Trainer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from mlcls_gui.cli import main
-from mlcls_gui.core.engine import RunControl, Trainer
 from mlcls_gui.core.output_names import ARCHIVE_FOLDER
-from mlcls_gui.core.run_lock import RunFolderLock
-from mlcls_gui.core.runs import (
+from mlcls_gui.core.runs.listing import (
     MISSING,
     RunsFolderError,
     cell_text,
@@ -26,6 +24,8 @@ from mlcls_gui.core.runs import (
     read_run,
     table_row,
 )
+from mlcls_gui.core.runs.run_lock import RunFolderLock
+from mlcls_gui.core.training.engine import RunControl, Trainer
 
 
 @pytest.fixture(scope="session")

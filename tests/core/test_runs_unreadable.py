@@ -17,7 +17,7 @@ import pytest
 
 from mlcls_gui.cli import main
 from mlcls_gui.core.output_names import ARCHIVE_FOLDER
-from mlcls_gui.core.runs import RunsFolderError, find_run_folders, load_runs, read_run
+from mlcls_gui.core.runs.listing import RunsFolderError, find_run_folders, load_runs, read_run
 
 DENIED = "Permission denied"
 

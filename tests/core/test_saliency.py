@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mlcls_gui.core import models
 from mlcls_gui.core.errors import ConfigError, ModelError
-from mlcls_gui.core.predict import Predictor
-from mlcls_gui.core.saliency import blend_heatmap, saliency_map, turbo
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.inference.saliency import blend_heatmap, saliency_map, turbo
+from mlcls_gui.core.models import build as models
 
 LABELS = ["object", "other"]
 

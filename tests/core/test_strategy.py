@@ -2,7 +2,7 @@
 
 import torch
 
-from mlcls_gui.core.engine.strategy import home_shares
+from mlcls_gui.core.training.engine.strategy import home_shares
 
 
 def test_every_image_goes_to_exactly_one_process_mostly_its_home():

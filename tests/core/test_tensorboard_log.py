@@ -8,13 +8,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.engine.hook_base import Outcome
-from mlcls_gui.core.engine.tensorboard_log import TENSORBOARD_FOLDER, TensorBoardLog
-from mlcls_gui.core.events import FinishReason
-
 from conftest import tiny_config
+
+from mlcls_gui.core.training.engine import Trainer
+from mlcls_gui.core.training.engine.hook_base import Outcome
+from mlcls_gui.core.training.engine.tensorboard_log import TENSORBOARD_FOLDER, TensorBoardLog
+from mlcls_gui.core.training.events import FinishReason
 
 pytest.importorskip("tensorboard")
 
@@ -99,7 +98,7 @@ def test_missing_tensorboard_warns_once_and_never_fails(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
     hook, run = TensorBoardLog(), _fake_run(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="mlcls_gui.core.engine.tensorboard_log"):
+    with caplog.at_level(logging.WARNING, logger="mlcls_gui.core.training.engine.tensorboard_log"):
         for epoch in (1, 2):
             hook.on_batch_end(run, epoch, 1, 0.7, 1e-3)
             hook.on_epoch_end(run, epoch, {"epoch": epoch, "val_loss": 0.6}, True)
@@ -112,7 +111,7 @@ def test_missing_tensorboard_warns_once_and_never_fails(tmp_path: Path, monkeypa
 def test_a_folder_that_cannot_be_written_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / TENSORBOARD_FOLDER).write_text("a file where the folder should be")
     hook, run = TensorBoardLog(), _fake_run(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="mlcls_gui.core.engine.tensorboard_log"):
+    with caplog.at_level(logging.WARNING, logger="mlcls_gui.core.training.engine.tensorboard_log"):
         for step in (1, 2, 3):
             hook.on_batch_end(run, 1, step, 0.7, 1e-3)
         hook.on_run_end(run, Outcome(FinishReason.COMPLETED, 0.0))

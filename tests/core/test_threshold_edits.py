@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from mlcls_gui.core.evaluation import EvaluationReport, ImageResult, build_report
-from mlcls_gui.core.metrics import compute_metrics
-from mlcls_gui.core.threshold_edits import ThresholdEdits
+from mlcls_gui.core.evaluation.metrics import compute_metrics
+from mlcls_gui.core.evaluation.report import EvaluationReport, ImageResult, build_report
+from mlcls_gui.core.evaluation.threshold_edits import ThresholdEdits
 
 LABELS = ["cat", "dog", "owl"]
 IMAGES = [  # path, probabilities (cat, dog, owl), true labels
@@ -125,7 +125,7 @@ def test_an_empty_report_can_be_edited_without_errors() -> None:
 
 
 def test_an_unknown_label_is_neither_a_mistake_nor_a_negative_in_the_curve() -> None:
-    from mlcls_gui.core.metrics import precision_recall_curve
+    from mlcls_gui.core.evaluation.metrics import precision_recall_curve
 
     images = [ImageResult(path, labels, probs) for path, probs, labels in IMAGES]
     # d.png's cat is unknown (a CSV's empty cell): at 0.15 it would be a false positive.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlcls_gui.core.metrics import compute_metrics
-from mlcls_gui.core.thresholds import MAX_TUNED_THRESHOLD, MIN_TUNED_THRESHOLD, tune_thresholds
+from mlcls_gui.core.evaluation.metrics import compute_metrics
+from mlcls_gui.core.evaluation.thresholds import MAX_TUNED_THRESHOLD, MIN_TUNED_THRESHOLD, tune_thresholds
 
 
 def _f1(scores: np.ndarray, truth: np.ndarray, threshold: float) -> float:

@@ -30,12 +30,12 @@ import pytest
 import torch
 from PIL import Image
 
-from mlcls_gui.core import events as ev
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.demo import write_demo_dataset
-from mlcls_gui.core.engine import Trainer
-from mlcls_gui.core.precision import choose_precision
-from mlcls_gui.core.predict import OnnxPredictor, Predictor
+from mlcls_gui.core.data.demo import write_demo_dataset
+from mlcls_gui.core.inference.predict import OnnxPredictor, Predictor
+from mlcls_gui.core.training import events as ev
+from mlcls_gui.core.training.engine import Trainer
+from mlcls_gui.core.training.precision import choose_precision
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 
@@ -150,7 +150,7 @@ def test_the_gpu_trained_model_predicts_on_the_gpu_as_on_the_cpu(gpu_run, exact_
 
 
 def test_grad_cam_on_the_gpu_matches_the_cpu(gpu_run, exact_float32):
-    from mlcls_gui.core.saliency import blend_heatmap, saliency_map
+    from mlcls_gui.core.inference.saliency import blend_heatmap, saliency_map
 
     trainer, result, _ = gpu_run
     on_gpu = Predictor.from_file(result.final_model_path, device=DEVICE)
@@ -189,7 +189,7 @@ def test_the_gpu_trained_model_file_predicts_in_a_process_without_a_gpu(gpu_run)
 
 def test_a_gpu_trained_model_exports_to_onnx_and_predicts_on_the_cpu(gpu_run, tmp_path):
     pytest.importorskip("onnxruntime", reason="ONNX export needs the export extra")
-    from mlcls_gui.core.export import TOLERANCE, export_model
+    from mlcls_gui.core.inference.export import TOLERANCE, export_model
 
     trainer, result, _ = gpu_run
     paths = [sample.path for sample in trainer.splits.test]

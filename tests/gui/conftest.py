@@ -16,8 +16,8 @@ from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mlcls_gui.core.config import TrainConfig  # noqa: E402
-from mlcls_gui.core.demo import write_demo_dataset  # noqa: E402
-from mlcls_gui.gui.background import live_threads  # noqa: E402
+from mlcls_gui.core.data.demo import write_demo_dataset  # noqa: E402
+from mlcls_gui.gui.widgets.background import live_threads  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +88,7 @@ def trained_model(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """A final model trained headless on the tiny set (once per session)."""
     import torch
 
-    from mlcls_gui.core.engine import Trainer
+    from mlcls_gui.core.training.engine import Trainer
 
     torch.set_num_threads(1)
     output = tmp_path_factory.mktemp("model")

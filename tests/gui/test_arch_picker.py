@@ -14,10 +14,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core import registry
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.gui.arch_picker import NAME_ROLE, PENDING, ArchPicker
-from mlcls_gui.gui.config_form import ConfigForm
+from mlcls_gui.core.models import registry
+from mlcls_gui.gui.settings.arch_picker import NAME_ROLE, PENDING, ArchPicker
+from mlcls_gui.gui.settings.config_form import ConfigForm
 
 TIMEOUT = 60_000
 
@@ -175,7 +175,7 @@ def test_the_window_describes_the_architectures_once_torch_is_loaded(qtbot: QtBo
 
 def test_a_row_does_not_repeat_its_own_name_in_its_problem() -> None:
     from mlcls_gui.core.errors import ModelError
-    from mlcls_gui.gui.arch_picker import row_cells
+    from mlcls_gui.gui.settings.arch_picker import row_cells
 
     name = "timm:crossvit_9_240"
     with pytest.raises(ModelError) as raised:

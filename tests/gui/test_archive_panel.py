@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core import outputs
-from mlcls_gui.core.run_lock import RunFolderLock
-from mlcls_gui.gui import archive_panel as archive_module
-from mlcls_gui.gui.archive_panel import ArchivePanel, PruneDialog
+from mlcls_gui.core.runs import outputs
+from mlcls_gui.core.runs.run_lock import RunFolderLock
+from mlcls_gui.gui.train import archive_panel as archive_module
+from mlcls_gui.gui.train.archive_panel import ArchivePanel, PruneDialog
 
 from .conftest import tiny_config, wait_until_ready
 

@@ -9,10 +9,10 @@ import numpy as np
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.audit import audit_dataset
-from mlcls_gui.core.dataset import scan_data_root
-from mlcls_gui.core.splits import DatasetSplits
-from mlcls_gui.gui.audit_view import AuditView
+from mlcls_gui.core.data.audit import audit_dataset
+from mlcls_gui.core.data.dataset import scan_data_root
+from mlcls_gui.core.data.splits import DatasetSplits
+from mlcls_gui.gui.data.audit_view import AuditView
 
 TIMEOUT = 30_000
 
@@ -113,8 +113,8 @@ def test_no_count_saturates_and_a_colour_bar_gives_the_scale(qtbot: QtBot, demo_
 
 def test_the_epoch_axis_has_no_si_prefix(qtbot: QtBot) -> None:
     """Issue 15: during the first epoch the axis read "epoch (x0.001)", ticks 100-600."""
-    from mlcls_gui.core.events import BatchEnd
-    from mlcls_gui.gui.plots import TrainingPlots
+    from mlcls_gui.core.training.events import BatchEnd
+    from mlcls_gui.gui.train.plots import TrainingPlots
 
     plots = TrainingPlots()
     qtbot.addWidget(plots)
@@ -135,7 +135,7 @@ def test_the_epoch_axis_has_no_si_prefix(qtbot: QtBot) -> None:
 
 
 def test_the_training_plots_legends_sit_in_the_titles_not_over_the_curves(qtbot) -> None:
-    from mlcls_gui.gui.plots import TrainingPlots
+    from mlcls_gui.gui.train.plots import TrainingPlots
 
     plots = TrainingPlots()
     qtbot.addWidget(plots)
@@ -151,7 +151,7 @@ def test_the_training_plots_legends_sit_in_the_titles_not_over_the_curves(qtbot)
 def test_many_labels_draw_the_most_common_and_the_hover_names_them(qtbot: QtBot, tmp_path: Path) -> None:
     """500 label columns: the heatmap holds the MAX_HEATMAP_LABELS most common
     (its title says so), and a cell's tooltip names that cell's real labels."""
-    from mlcls_gui.gui import audit_view
+    from mlcls_gui.gui.data import audit_view
 
     folder = tmp_path / "wide"
     folder.mkdir()

@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.predict import Predictor, save_thresholds
-from mlcls_gui.gui.batch_predict_panel import BatchPredictPanel
+from mlcls_gui.core.inference.predict import Predictor, save_thresholds
+from mlcls_gui.gui.predict.batch_predict_panel import BatchPredictPanel
 
 TIMEOUT = 30_000
 
@@ -153,8 +153,8 @@ def test_an_earlier_predictions_csv_is_replaced_only_when_the_user_agrees(
 def test_the_save_dialog_names_what_it_would_replace(qtbot: QtBot, tmp_path: Path, monkeypatch) -> None:
     """Browse… in save mode: Qt's own replace question is off, ours names the
     file's kind; after a Yes the caller is not asked a second time."""
-    from mlcls_gui.gui import dialogs
-    from mlcls_gui.gui.widgets import PathField
+    from mlcls_gui.gui.widgets import dialogs
+    from mlcls_gui.gui.widgets.fields import PathField
 
     model = tmp_path / "final_model.pt"
     model.write_bytes(b"x")

@@ -9,9 +9,9 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import GROUPS, TrainConfig, field_spec
-from mlcls_gui.core.presets import app_defaults
 from mlcls_gui.core.device_choices import DeviceChoice
-from mlcls_gui.gui.config_form import ConfigForm
+from mlcls_gui.core.presets import app_defaults
+from mlcls_gui.gui.settings.config_form import ConfigForm
 
 CUSTOM = TrainConfig(
     images_root="/data/photos", val_fraction=0.2, test_fraction=0.1, seed=7, image_size=96,
@@ -179,8 +179,8 @@ def test_locking_disables_the_editors(qtbot: QtBot) -> None:
 
 
 def test_device_list_names_gpus_memory_and_mixed_precision() -> None:
-    from mlcls_gui.core.devices import DeviceInfo
     from mlcls_gui.core.device_choices import device_choices_from
+    from mlcls_gui.core.devices import DeviceInfo
 
     gib = 1024**3
     infos = [DeviceInfo("cpu", "CPU"), DeviceInfo("cuda:0", "Test GPU", 24 * gib, 10 * gib, True)]

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.gui.data_panel import SPLIT_COLOURS, DataPanel
+from mlcls_gui.gui.data.data_panel import SPLIT_COLOURS, DataPanel
 
 from .conftest import drop_urls, tiny_config
 
@@ -140,7 +140,7 @@ def test_the_chart_names_its_colours_and_forgets_labels_after_a_failed_scan(
 
 def test_applying_a_config_rescans_its_folder_after_a_failed_scan(qtbot, make_window, tmp_path) -> None:
     """A folder that did not exist at start-up (the demo, written later) is scanned again."""
-    from mlcls_gui.core.demo import write_demo_dataset
+    from mlcls_gui.core.data.demo import write_demo_dataset
 
     from .conftest import tiny_config
 

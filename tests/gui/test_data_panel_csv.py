@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.gui.data_panel import DataPanel
+from mlcls_gui.gui.data.data_panel import DataPanel
 
 from .conftest import drop_urls
 from .test_data_panel import scan, top_item

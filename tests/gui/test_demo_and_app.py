@@ -9,7 +9,7 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import demo_config
-from mlcls_gui.core.demo import DEMO_MARKER
+from mlcls_gui.core.data.demo import DEMO_MARKER
 from mlcls_gui.gui.startup import (
     DEMO_DATA_FOLDER,
     DEMO_OUTPUT_FOLDER,

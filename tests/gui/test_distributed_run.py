@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.devices import DeviceInfo
 from mlcls_gui.core.device_choices import device_choices_from
+from mlcls_gui.core.devices import DeviceInfo
 
 from .conftest import tiny_config, wait_until_ready
 

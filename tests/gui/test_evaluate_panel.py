@@ -14,12 +14,13 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.core.evaluation import EvaluationReport, evaluate_model_file
-from mlcls_gui.core.metrics import compute_metrics
-from mlcls_gui.core.predict import Predictor
-from mlcls_gui.gui.evaluate_panel import EvaluatePanel
-from mlcls_gui.gui.metric_tables import (
+from mlcls_gui.core.evaluation.metrics import compute_metrics
+from mlcls_gui.core.evaluation.report import EvaluationReport
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.ops.evaluate import evaluate_model_file
+from mlcls_gui.gui.evaluate.evaluate_panel import EvaluatePanel
+from mlcls_gui.gui.evaluate.metric_tables import (
     COL_AP,
     COL_F1,
     COL_F1_HALF,
@@ -30,7 +31,7 @@ from mlcls_gui.gui.metric_tables import (
     COL_THRESHOLD,
     OVERALL_ROWS,
 )
-from mlcls_gui.gui.thumbnail_gallery import PATH_ROLE, THUMBNAIL_SIZE, thumbnail_image
+from mlcls_gui.gui.evaluate.thumbnail_gallery import PATH_ROLE, THUMBNAIL_SIZE, thumbnail_image
 
 TIMEOUT = 30_000
 

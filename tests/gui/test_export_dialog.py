@@ -12,9 +12,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core import export
-from mlcls_gui.gui import dialogs, export_dialog
+from mlcls_gui.core.inference import export
+from mlcls_gui.gui import export_dialog
 from mlcls_gui.gui.export_dialog import INSTALL_COMMAND, ExportDialog
+from mlcls_gui.gui.widgets import dialogs
 
 from .tiny_model import train_tiny_cnn
 

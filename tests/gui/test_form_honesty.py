@@ -18,9 +18,9 @@ from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.presets import app_defaults
-from mlcls_gui.gui.config_form import ConfigForm
-from mlcls_gui.gui.field_labels import with_form_labels
-from mlcls_gui.core.outputs import resolve_output_folder
+from mlcls_gui.core.runs.outputs import resolve_output_folder
+from mlcls_gui.gui.settings.config_form import ConfigForm
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
 
 
 def wheel(widget: QWidget, notches: int = -1) -> QWheelEvent:
@@ -141,8 +141,8 @@ def test_the_output_folder_is_never_relative_to_the_working_directory(
 
 
 def test_spin_and_combo_boxes_in_the_panels_ignore_the_wheel_unfocused(qtbot: QtBot) -> None:
-    from mlcls_gui.gui.evaluate_panel import EvaluatePanel
-    from mlcls_gui.gui.predict_panel import PredictPanel
+    from mlcls_gui.gui.evaluate.evaluate_panel import EvaluatePanel
+    from mlcls_gui.gui.predict.predict_panel import PredictPanel
 
     predict, evaluate = PredictPanel(), EvaluatePanel()
     for panel in (predict, evaluate):

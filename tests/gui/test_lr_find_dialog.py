@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcls_gui.gui import lr_find_dialog
-from mlcls_gui.gui.lr_find_dialog import LrFindDialog
+from mlcls_gui.gui.settings import lr_find_dialog
+from mlcls_gui.gui.settings.lr_find_dialog import LrFindDialog
 
 from .conftest import tiny_config
 
@@ -24,7 +24,7 @@ def _dialog(qtbot, demo_root: Path, tmp_path: Path, **kwargs) -> LrFindDialog:
 
 
 def test_defaults_mirror_the_core() -> None:
-    from mlcls_gui.core import lr_finder
+    from mlcls_gui.core.training import lr_finder
 
     assert lr_find_dialog.DEFAULT_STEPS == lr_finder.DEFAULT_STEPS
     assert lr_find_dialog.DEFAULT_START_LR == lr_finder.DEFAULT_START_LR

@@ -10,9 +10,9 @@ from PySide6.QtCore import QDir
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.export import export_model
-from mlcls_gui.core.predict import Predictor
-from mlcls_gui.gui.predict_panel import PredictPanel
+from mlcls_gui.core.inference.export import export_model
+from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.gui.predict.predict_panel import PredictPanel
 
 from .tiny_model import train_tiny_cnn
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.checkpoint import load_model_file
-from mlcls_gui.gui.background import live_threads
-from mlcls_gui.gui.predict_panel import PredictPanel
+from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.gui.predict.predict_panel import PredictPanel
+from mlcls_gui.gui.widgets.background import live_threads
 
 from .conftest import drop_urls
 
@@ -137,7 +137,7 @@ def test_pasting_an_image_from_the_clipboard(qtbot: QtBot, trained_model: Path, 
 
 def test_per_label_thresholds_of_the_model_are_used(qtbot: QtBot, trained_model: Path, demo_root: Path,
                                                     tmp_path: Path) -> None:
-    from mlcls_gui.core.predict import save_thresholds
+    from mlcls_gui.core.inference.predict import save_thresholds
 
     labels = load_model_file(trained_model)["labels"]
     model = tmp_path / "tuned.pt"
@@ -176,7 +176,7 @@ def test_opening_a_model_while_another_loads_never_blocks_the_window(
     The first load blocks until the test releases it, after the second model is
     in use: a window that waited for the first load (in set_model_file, or by
     starting the second only after it) would never get there."""
-    from mlcls_gui.gui import predict_panel
+    from mlcls_gui.gui.predict import predict_panel
 
     slow = tmp_path / "slow.pt"
     slow.write_bytes(trained_model.read_bytes())

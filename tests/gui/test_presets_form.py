@@ -7,11 +7,11 @@ from PySide6.QtWidgets import QComboBox, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.events import EpochEnd
 from mlcls_gui.core.presets import apply_preset, changed_from_seed
-from mlcls_gui.gui.config_form import PRESET_MARK, ConfigForm
-from mlcls_gui.gui.run_panel import patience_text
-from mlcls_gui.gui.run_summary import summary_html
+from mlcls_gui.core.training.events import EpochEnd
+from mlcls_gui.gui.settings.config_form import PRESET_MARK, ConfigForm
+from mlcls_gui.gui.train.run_panel import patience_text
+from mlcls_gui.gui.train.run_summary import summary_html
 
 
 def make_form(qtbot: QtBot) -> ConfigForm:

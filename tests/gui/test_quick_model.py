@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.architectures.packaged_weights import packaged_weights_path
+from mlcls_gui.core.models.architectures.packaged_weights import packaged_weights_path
 
 from .conftest import tiny_config, wait_until_ready
 

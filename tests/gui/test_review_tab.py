@@ -10,9 +10,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from mlcls_gui.core.demo import write_demo_dataset
-from mlcls_gui.core.review_options import ReviewOptions
-from mlcls_gui.gui.review_tab import ALL_LABELS, ReviewTab
+from mlcls_gui.core.data.demo import write_demo_dataset
+from mlcls_gui.core.review.options import ReviewOptions
+from mlcls_gui.gui.review.review_tab import ALL_LABELS, ReviewTab
 
 FAST = ReviewOptions(train_arch="tiny_cnn", train_image_size=32, train_epochs=2)
 

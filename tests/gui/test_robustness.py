@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.events import BatchEnd
-from mlcls_gui.gui.evaluate_panel import EvaluatePanel
-from mlcls_gui.gui.plots import TrainingPlots
-from mlcls_gui.gui.predict_panel import PredictPanel
+from mlcls_gui.core.training.events import BatchEnd
+from mlcls_gui.gui.evaluate.evaluate_panel import EvaluatePanel
+from mlcls_gui.gui.predict.predict_panel import PredictPanel
+from mlcls_gui.gui.train.plots import TrainingPlots
 
 from .conftest import tiny_config, wait_until_ready
 

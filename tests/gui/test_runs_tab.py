@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mlcls_gui.core.output_names import ARCHIVE_FOLDER
-from mlcls_gui.core.runs import TABLE_COLUMNS
-from mlcls_gui.gui.runs_tab import RunsTab
+from mlcls_gui.core.runs.listing import TABLE_COLUMNS
+from mlcls_gui.gui.runs.runs_tab import RunsTab
 
 from .conftest import tiny_config
 
@@ -23,7 +23,7 @@ def run_folder(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     """Two real tiny_cnn runs into one output folder (the first is archived)."""
     import torch
 
-    from mlcls_gui.core.engine import Trainer
+    from mlcls_gui.core.training.engine import Trainer
 
     torch.set_num_threads(1)
     output = tmp_path_factory.mktemp("runs-tab") / "out"
@@ -145,8 +145,8 @@ def test_a_hidden_tab_reads_its_folders_when_shown(qtbot, run_folder: Path) -> N
 
 
 def test_the_settings_diff_shows_both_long_values_without_scrolling(qtbot) -> None:
-    from mlcls_gui.core.runs import ConfigDifference
-    from mlcls_gui.gui.config_diff_view import ConfigDiffView
+    from mlcls_gui.core.runs.listing import ConfigDifference
+    from mlcls_gui.gui.runs.config_diff_view import ConfigDiffView
 
     view = ConfigDiffView()
     qtbot.addWidget(view)

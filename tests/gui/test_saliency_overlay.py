@@ -12,9 +12,9 @@ from PySide6.QtGui import QImage, QPixmap
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.errors import ModelError
-from mlcls_gui.gui.evaluate_panel import EvaluatePanel
-from mlcls_gui.gui.predict_panel import PredictPanel
-from mlcls_gui.gui.thumbnail_gallery import PATH_ROLE, THUMBNAIL_SIZE, thumbnail_image
+from mlcls_gui.gui.evaluate.evaluate_panel import EvaluatePanel
+from mlcls_gui.gui.evaluate.thumbnail_gallery import PATH_ROLE, THUMBNAIL_SIZE, thumbnail_image
+from mlcls_gui.gui.predict.predict_panel import PredictPanel
 
 from .tiny_model import train_tiny_cnn
 
@@ -105,7 +105,7 @@ def test_a_map_that_cannot_be_made_says_why_on_the_card(
     def no_gradients(*args: object) -> QImage:
         raise ModelError("Saliency maps need the PyTorch model file (.pt); model.onnx runs without gradients.")
 
-    monkeypatch.setattr("mlcls_gui.gui.saliency_view.overlay_image", no_gradients)
+    monkeypatch.setattr("mlcls_gui.gui.widgets.saliency_view.overlay_image", no_gradients)
     panel = predict_panel(qtbot, tiny_model, wide_image)
     card = panel.cards[0]
     plain = rgb(card.thumbnail.pixmap())
@@ -169,7 +169,7 @@ def test_a_model_without_gradients_turns_the_evaluate_toggle_off_with_a_reason(
     def no_gradients(*args: object) -> QImage:
         raise ModelError("Saliency maps need the PyTorch model file (.pt).")
 
-    monkeypatch.setattr("mlcls_gui.gui.saliency_view.overlay_image", no_gradients)
+    monkeypatch.setattr("mlcls_gui.gui.widgets.saliency_view.overlay_image", no_gradients)
     panel = EvaluatePanel()
     qtbot.addWidget(panel)
     panel.show()

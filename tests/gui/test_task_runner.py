@@ -8,8 +8,8 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QTimer
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.gui.background import live_threads
-from mlcls_gui.gui.task_runner import PROGRESS_POLL_MS, Job, TaskRunner
+from mlcls_gui.gui.widgets.background import live_threads
+from mlcls_gui.gui.widgets.task_runner import PROGRESS_POLL_MS, Job, TaskRunner
 
 TIMEOUT = 10_000
 

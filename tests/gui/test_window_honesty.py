@@ -13,9 +13,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.gui.dialogs import CLOSE_FINISH_TEST, CLOSE_SKIP_TEST, ask_close_during_run
-from mlcls_gui.gui.resume_info import read_resume_info
 from mlcls_gui.gui.startup import DEMO_DATA_FOLDER, app_data_dir
+from mlcls_gui.gui.train.resume_info import read_resume_info
+from mlcls_gui.gui.widgets.dialogs import CLOSE_FINISH_TEST, CLOSE_SKIP_TEST, ask_close_during_run
 
 from .conftest import tiny_config, wait_until_ready
 
@@ -208,7 +208,7 @@ def test_at_1280x720_no_button_is_clipped_and_smaller_windows_scroll(
     assert form_scroll.widget().width() <= form_scroll.viewport().width()
 
     # Still no scrolling at 1280×720 with the longest texts a run leaves behind.
-    from mlcls_gui.gui.run_summary import summary_html
+    from mlcls_gui.gui.train.run_summary import summary_html
 
     summary = {
         "reason": "stopped", "epochs_completed": 4, "best_epoch": 4, "monitor": "val_loss",

@@ -11,7 +11,7 @@ def train_tiny_cnn(root: Path, output: Path) -> Path:
     """Train tiny_cnn for one epoch on ``root`` into ``output``; return the final model file."""
     import torch
 
-    from mlcls_gui.core.engine import Trainer
+    from mlcls_gui.core.training.engine import Trainer
 
     torch.set_num_threads(1)
     result = Trainer(tiny_config(root, output, arch="tiny_cnn", n_epochs=1)).run()

@@ -1,5 +1,0 @@
-"""Architecture families behind ``core/registry.py``: torchvision (the app's
-original names), timm (``timm:<name>``) and the built-in ``tiny_cnn``.
-
-Import the registry, not these modules: each imports torch (and timm) when loaded.
-"""

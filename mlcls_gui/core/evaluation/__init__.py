@@ -1,0 +1,1 @@
+"""Metrics, tuned thresholds and evaluation reports, computed from stored probabilities."""

@@ -1,0 +1,1 @@
+"""Writing and opening files safely: atomic replace, digests, paths that stay inside their folder."""

@@ -1,0 +1,188 @@
+"""What a checkpoint or final model holds, and how a resume restores it.
+
+One copy of the plain (unwrapped) weights, the optimiser and schedule, the
+progress, the random state and the split's fingerprint — enough to continue
+exactly, at any process count, or to predict.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mlcls_gui.core.errors import CheckpointError
+from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.training.engine.run_state import Progress, RunState, move_optimizer_state
+from mlcls_gui.core.training.recipe.schedules import seek, steps_per_batch
+from mlcls_gui.core.training.resume import optimizer_state_usable
+
+logger = logging.getLogger(__name__)
+
+
+def training_payload(
+    state: RunState, progress: Progress, kind: str, *, run_id: str, split: dict[str, Any],
+    test_held_out: bool, weights_epoch: int | None = None, extra: dict[str, Any] | None = None,
+    resumable: bool = True, weights: dict[str, torch.Tensor] | None = None,
+) -> dict[str, Any]:
+    """A checkpoint (``resumable``: with the optimiser, schedule, EMA and random state
+    to continue exactly) or a final model (weights and what prediction needs — the
+    optimiser state alone is twice the weights).
+
+    ``weights`` (the EMA's, when they scored better) replace the model's as the
+    file's weights; a resumable file then keeps the model's as ``raw_model_state``."""
+    cfg = state.cfg
+    raw = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
+    payload = {
+        "kind": kind,
+        "arch": cfg.arch,
+        "labels": list(state.labels),
+        "image_size": cfg.image_size,
+        "mean": list(state.mean),
+        "std": list(state.std),
+        "threshold": cfg.threshold,
+        "config": cfg.to_dict(),
+        "model_state": weights if weights is not None else raw,
+        "optimizer_name": cfg.optimizer,
+        "optimizer_state": state.optimizer.state_dict(),
+        "scheduler_state": state.scheduler.state_dict(),
+        "epoch": progress.best_epoch if kind == "best" else progress.epoch,
+        "best_score": progress.best_score,
+        "best_epoch": progress.best_epoch,
+        "epochs_without_improvement": progress.epochs_without_improvement,
+        "history": [dict(row) for row in progress.history],
+        "global_step": progress.global_step,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "loader": state.loader_generator.get_state(),
+            "augment": state.augment_generator.get_state(),
+        },
+        "saved_at": datetime.now().isoformat(timespec="seconds"),
+        "run_id": run_id,
+        "split": split,
+        "test_held_out": test_held_out,
+        **(extra or {}),
+    }
+    if weights_epoch is not None:
+        payload["partial_epoch"] = weights_epoch
+    if resumable and weights is not None:
+        payload["raw_model_state"] = raw
+    if resumable and state.ema is not None:
+        payload["ema_state"] = {k: v.detach().cpu() for k, v in state.ema.state_dict().items()}
+    if not resumable:
+        for key in ("optimizer_state", "scheduler_state", "rng"):
+            payload.pop(key)
+    return payload
+
+
+def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Progress, dict[str, torch.Tensor] | None]:
+    """Load weights, optimiser, schedule and random state; return the progress
+    and the best epoch's weights (None when they cannot be found)."""
+    cfg = state.cfg
+    try:
+        # A best checkpoint whose EMA weights won holds the raw ones beside them.
+        state.model.load_state_dict(payload.get("raw_model_state") or payload["model_state"])
+        _restore_ema(state, payload)
+        if optimizer_state_usable(payload, cfg) and _same_groups(state, payload):
+            state.optimizer.load_state_dict(payload["optimizer_state"])
+            move_optimizer_state(state.optimizer, state.device)
+        else:
+            logger.info("Resuming with a fresh %s optimizer state", cfg.optimizer)
+        saved_schedule = (payload.get("config") or {}).get("lr_schedule", "step")
+        if payload.get("scheduler_state") and saved_schedule == cfg.lr_schedule == "step":
+            state.scheduler.load_state_dict(payload["scheduler_state"])
+        else:
+            _replay_schedule(state, int(payload.get("epoch", 0)), source,
+                             exact=bool(payload.get("scheduler_state")) and saved_schedule == cfg.lr_schedule)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{source} does not fit this model ({str(exc)[:200]}).") from None
+    if not steps_per_batch(cfg):
+        # The configured learning-rate schedule applies from the resumed epoch on.
+        state.scheduler.step_size = cfg.lr_step
+        state.scheduler.gamma = cfg.lr_decrease
+    progress = Progress(
+        epoch=int(payload.get("epoch", 0)),
+        best_score=float(payload.get("best_score", math.nan)),
+        best_epoch=int(payload.get("best_epoch", 0)),
+        epochs_without_improvement=int(payload.get("epochs_without_improvement", 0)),
+        history=[dict(row) for row in payload.get("history", [])],
+        global_step=int(payload.get("global_step", 0)),
+    )
+    best = _find_best_weights(payload, Path(source).expanduser().resolve().parent, cfg.checkpoint_dir, state.labels)
+    if best is None and progress.best_epoch:
+        logger.warning("The best weights of epoch %d are not beside %s; the best score restarts.",
+                       progress.best_epoch, source)
+        progress.best_score, progress.best_epoch = math.nan, 0
+    rng = payload.get("rng") or {}
+    if isinstance(rng.get("torch"), torch.Tensor):
+        torch.set_rng_state(rng["torch"])
+    if isinstance(rng.get("loader"), torch.Tensor):
+        state.loader_generator.set_state(rng["loader"])
+    if isinstance(rng.get("augment"), torch.Tensor) and state.strategy.rank == 0:
+        state.augment_generator.set_state(rng["augment"])  # process 0's stream; others keep their seed
+    logger.info("Resumed from %s at epoch %d (best epoch %d)", source, progress.epoch, progress.best_epoch)
+    return progress, best
+
+
+def _restore_ema(state: RunState, payload: dict[str, Any]) -> None:
+    """The EMA continues from the file's; a file without one starts it from the
+    restored weights."""
+    if state.ema is None:
+        return
+    if payload.get("ema_state"):
+        state.ema.load_state_dict(payload["ema_state"])
+    else:
+        state.ema.module.load_state_dict(state.model.state_dict())
+        logger.info("The checkpoint holds no weight EMA: it starts from the resumed weights.")
+
+
+def _same_groups(state: RunState, payload: dict[str, Any]) -> bool:
+    """The saved optimiser has the same parameter groups (no-decay groups on or off)."""
+    saved = payload["optimizer_state"].get("param_groups", [])
+    return [len(g["params"]) for g in saved] == [len(g["params"]) for g in state.optimizer.param_groups]
+
+
+def _replay_schedule(state: RunState, epochs: int, source: str, *, exact: bool = False) -> None:
+    """A file without this schedule's state (a final model, or another schedule):
+    bring the learning rate to where the schedule has it after ``epochs`` epochs.
+    Per-batch schedules are closed-form in the step, so they continue exactly."""
+    if steps_per_batch(state.cfg):
+        seek(state.scheduler, epochs * state.steps_per_epoch)
+        if not exact:
+            logger.info("%s: the %s schedule continues from epoch %d.", source, state.cfg.lr_schedule, epochs)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "step() before optimizer.step()"
+        for _ in range(epochs):
+            state.scheduler.step()
+    logger.info(
+        "%s holds no optimiser state (a final model): the learning rate continues from epoch %d, "
+        "the optimiser's moments start afresh. Resume from last_checkpoint.pt to continue exactly.",
+        source, epochs,
+    )
+
+
+def _find_best_weights(
+    payload: dict[str, Any], folder: Path, checkpoint_name: str, labels: list[str],
+) -> dict[str, torch.Tensor] | None:
+    """The best epoch's weights: in the payload itself (a best checkpoint or
+    a final model) or in the best checkpoint beside the resumed file."""
+    best_epoch = int(payload.get("best_epoch", 0))
+    if not best_epoch:
+        return None
+    if payload.get("kind") in ("best", "model"):
+        return {k: v.detach().cpu().clone() for k, v in payload["model_state"].items()}
+    candidate = folder / checkpoint_name
+    try:
+        best = load_model_file(candidate) if candidate.is_file() else None
+    except CheckpointError as exc:
+        logger.warning("Ignoring %s: %s", candidate, exc)
+        best = None
+    if best and best.get("best_epoch") == best_epoch and list(best["labels"]) == labels:
+        return dict(best["model_state"])
+    return None

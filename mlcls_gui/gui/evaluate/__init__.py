@@ -1,0 +1,1 @@
+"""The Evaluate tab: metric tables, precision-recall curves, mistakes gallery."""

@@ -1,0 +1,349 @@
+"""Predict a whole folder (recursively) with a model file and write a CSV.
+
+The CSV has the same columns as ``mlcls-gui predict --csv``: path, one
+probability column per label, the predicted label set joined by '+', and the
+reason an image could not be read. Optionally each readable image is copied
+into ``<target>/<predicted labels joined by '+'>/`` — the seed's layout, a
+quick way to pre-label new data. Everything runs off the GUI thread, in
+chunks, with a progress bar and Cancel.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mlcls_gui.core.model_file.read_errors import model_file_errors
+from mlcls_gui.gui.widgets.dialogs import confirm_replace, show_error
+from mlcls_gui.gui.widgets.fields import MODEL_FILTER, PathField
+from mlcls_gui.gui.widgets.task_runner import ProgressState, TaskRunner
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 32
+CSV_FILTER = "CSV (*.csv);;All files (*)"
+NO_LABEL = "_no_label"  # the folder name copy_into_label_folders uses for no label
+
+
+@dataclass
+class BatchResult:
+    """What a batch job hands back to the GUI thread."""
+
+    csv_path: str = ""
+    labels: list[str] = field(default_factory=list)
+    total: int = 0  # image files found
+    predicted: int = 0  # images read and predicted
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    copied: int | None = None  # None: no copy asked for (or cancelled before it)
+    copy_target: str = ""
+    cancelled: bool = False
+    label_sets: dict[str, int] = field(default_factory=dict)  # "a+b" (or NO_LABEL) -> images
+
+
+def run_batch(model_path: str, folder: str, csv_path: str, copy_target: str,
+              progress: ProgressState, cancel: threading.Event) -> BatchResult:
+    """Runs on a background thread: predict, write the CSV, copy (optional)."""
+    from mlcls_gui.core.errors import DatasetError
+    from mlcls_gui.core.inference.predict import (
+        Predictor,
+        check_copy_target,
+        copy_into_label_folders,
+        expand_image_paths,
+        write_predictions_csv,
+    )
+
+    if copy_target:
+        check_copy_target([folder], copy_target)
+    progress.set(0, 0, "Loading the model…")
+    with model_file_errors(model_path):
+        predictor = Predictor.from_file(model_path, device="cpu")
+    progress.set(0, 0, "Looking for images…")
+    if not Path(folder).expanduser().is_dir():
+        raise DatasetError(f"{folder} is not a folder. Choose the folder that holds the images.")
+    images, _ = expand_image_paths([folder])
+    if not images:
+        raise DatasetError(f"No image files in {folder} or its sub-folders.")
+    result = BatchResult(csv_path=csv_path, labels=list(predictor.labels), total=len(images),
+                         copy_target=copy_target)
+    predictions = []
+    for start in range(0, len(images), CHUNK_SIZE):
+        if cancel.is_set():
+            result.cancelled = True
+            return result
+        predictions.extend(predictor.predict_paths(images[start:start + CHUNK_SIZE]))
+        progress.set(len(predictions), len(images), "Predicting")
+    result.predicted = sum(1 for p in predictions if p.ok)
+    result.unreadable = [(p.path, p.error) for p in predictions if not p.ok]
+    result.label_sets = dict(Counter(
+        "+".join(sorted(p.predicted)) or NO_LABEL for p in predictions if p.ok).most_common())
+    write_predictions_csv(csv_path, predictor.labels, predictions)
+    if copy_target:
+        readable = [p for p in predictions if p.ok]
+        result.copied = 0
+        for start in range(0, len(readable), CHUNK_SIZE):
+            if cancel.is_set():
+                result.cancelled = True
+                break
+            result.copied += copy_into_label_folders(readable[start:start + CHUNK_SIZE], copy_target)
+            progress.set(result.copied, len(readable), "Copying")
+    return result
+
+
+class BatchPredictPanel(QWidget):
+    """Folder in, CSV (and optionally label folders) out."""
+
+    finished = Signal(str)  # "done", "cancelled" or "failed"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._runner = TaskRunner("batch-predict", parent=self, poll_progress=True)
+        self._runner.done.connect(self._on_task_done)
+        self._runner.failed.connect(self._on_task_failed)
+        self._runner.finished.connect(self._on_task_finished)
+        self._runner.progressed.connect(self._on_task_progressed)
+        self._result: BatchResult | None = None
+        self._outcome = "failed"
+        self._last_error = ""
+        self._auto_csv = ""
+
+        self.model_field = PathField("open", "Choose a model file", MODEL_FILTER,
+                                     "Model file (final_model.pt or a checkpoint)")
+        self.folder_field = PathField("folder", "Choose a folder of images", "",
+                                      "Folder of images (sub-folders included)")
+        self.folder_field.path_changed.connect(self._on_folder_field_path_changed)
+        self.csv_field = PathField("save", "Write the predictions to", CSV_FILTER, "CSV file to write")
+        self.copy_check = QCheckBox("Copy images into label folders under")
+        self.copy_check.setToolTip(
+            "Copy each image into a folder named after its predicted labels joined by '+' "
+            "(cat+dog/), or _no_label/ — the layout training reads, to check and correct by hand.")
+        self.copy_check.toggled.connect(self._on_copy_check_toggled)
+        self.copy_field = PathField("folder", "Copy the images into label folders under", "",
+                                    "Folder for the label folders (outside the image folder)")
+        self.copy_field.setEnabled(False)
+
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self._on_run_button_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMinimumWidth(280)
+        self.progress_bar.hide()
+        self.summary_label = QLabel(
+            "Labels are predicted at the thresholds stored in the model file.")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.RichText)  # escaped text: show ' not &#x27;
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.sets_table = QTableWidget(0, 2)
+        self.sets_table.setHorizontalHeaderLabels(["Predicted labels", "Images"])
+        self.sets_table.verticalHeader().hide()
+        self.sets_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.sets_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.sets_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.sets_table.setToolTip("How many images got each predicted label set "
+                                   f"({NO_LABEL}: no label reached its threshold).")
+        self.sets_table.hide()
+
+        grid = QGridLayout()
+        grid.addWidget(QLabel("Model"), 0, 0)
+        grid.addWidget(self.model_field, 0, 1)
+        grid.addWidget(QLabel("Images"), 1, 0)
+        grid.addWidget(self.folder_field, 1, 1)
+        grid.addWidget(QLabel("CSV"), 2, 0)
+        grid.addWidget(self.csv_field, 2, 1)
+        grid.addWidget(self.copy_check, 3, 0, 1, 2)
+        grid.addWidget(self.copy_field, 4, 1)
+        grid.setColumnStretch(1, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress_bar)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(grid)
+        layout.addLayout(buttons)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.sets_table, 1)
+        self._stretch = QWidget()
+        layout.addWidget(self._stretch, 1)
+        self._update_buttons()
+
+    # -------------------------------------------------------------- public
+    def set_model_path(self, path: str) -> None:
+        self.model_field.set_path(str(path))
+
+    def set_folder(self, path: str) -> None:
+        self.folder_field.set_path(str(path))
+
+    def set_csv_path(self, path: str) -> None:
+        self.csv_field.set_path(str(path))
+
+    def set_copy_target(self, path: str | None) -> None:
+        """Copy into label folders under ``path``; None or "" turns copying off."""
+        self.copy_check.setChecked(bool(path))
+        self.copy_field.set_path(str(path or ""))
+
+    def is_busy(self) -> bool:
+        return self._runner.is_busy()
+
+    def result(self) -> BatchResult | None:
+        return self._result
+
+    def last_error(self) -> str:
+        return self._last_error
+
+    def start(self) -> bool:
+        """Run in the background; False (and a message) when it cannot start."""
+        if self._runner.is_busy():
+            return False
+        model, folder, csv_path = self.model_field.path(), self.folder_field.path(), self.csv_field.path()
+        copy_target = self.copy_field.path() if self.copy_check.isChecked() else ""
+        missing = [name for name, value in (("a model file", model), ("a folder of images", folder),
+                                            ("a CSV file to write", csv_path)) if not value]
+        if self.copy_check.isChecked() and not copy_target:
+            missing.append("a folder to copy into")
+        if missing:
+            self._show_problem("Choose " + ", ".join(missing) + " first.")
+            return False
+        if not self.csv_field.replace_agreed() and not self.confirm_replace(csv_path):
+            self._show_problem(f"Not started: choose another file than {csv_path} for the predictions.")
+            return False
+        self._last_error = ""
+        self._result = None
+        self._outcome = "failed"
+        self._show_label_sets({})
+        self._runner.start(lambda job: run_batch(model, folder, csv_path, copy_target, job.progress, job.cancel))
+        self.summary_label.setStyleSheet("")
+        self.summary_label.setText(f"Predicting the images in {html.escape(folder)} …")
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        self._update_buttons()
+        logger.info("Batch prediction of %s with %s → %s", folder, model, csv_path)
+        return True
+
+    def confirm_replace(self, path: str) -> bool:
+        """Ask before the predictions replace an existing file, saying what it is; tests replace this method."""
+        return confirm_replace(self, path, "the new predictions")
+
+    def cancel(self) -> None:
+        if self._runner.cancel():
+            self.summary_label.setText("Cancelling…")
+            self._update_buttons()
+
+    def shutdown(self, msecs: int = 30_000) -> None:
+        self._runner.shutdown(msecs)
+
+    # ------------------------------------------------------------- helpers
+    def _show_problem(self, text: str) -> None:
+        self._last_error = text
+        self.summary_label.setStyleSheet("color: #b71c1c;")
+        self.summary_label.setText(html.escape(text))
+
+    def _show_label_sets(self, counts: dict[str, int]) -> None:
+        self.sets_table.setRowCount(len(counts))
+        for row, (name, count) in enumerate(counts.items()):
+            self.sets_table.setItem(row, 0, QTableWidgetItem(name))
+            number = QTableWidgetItem(str(count))
+            number.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.sets_table.setItem(row, 1, number)
+        self.sets_table.setVisible(bool(counts))
+        self._stretch.setVisible(not counts)
+
+    def _update_buttons(self) -> None:
+        running = self._runner.is_busy()
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running and not self._runner.is_cancelled())
+        for widget in (self.model_field, self.folder_field, self.csv_field, self.copy_check):
+            widget.setEnabled(not running)
+        self.copy_field.setEnabled(not running and self.copy_check.isChecked())
+
+    # --------------------------------------------------------------- slots
+    @Slot()
+    def _on_run_button_clicked(self) -> None:
+        self.start()
+
+    @Slot()
+    def _on_cancel_button_clicked(self) -> None:
+        self.cancel()
+
+    @Slot(bool)
+    def _on_copy_check_toggled(self, checked: bool) -> None:
+        self._update_buttons()
+
+    @Slot(str)
+    def _on_folder_field_path_changed(self, folder: str) -> None:
+        """Suggest ``<folder>_predictions.csv`` next to the folder (not inside it)."""
+        current = self.csv_field.path()
+        if folder and (not current or current == self._auto_csv):
+            source = Path(folder).expanduser()
+            self._auto_csv = str(source.with_name(f"{source.name or 'images'}_predictions.csv"))
+            self.csv_field.set_path(self._auto_csv)
+
+    @Slot(int, int, str)
+    def _on_task_progressed(self, done: int, total: int, phase: str) -> None:
+        if total > 0:
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+            self.progress_bar.setFormat(f"{phase} {done} / {total}")
+            if not self._runner.is_cancelled():
+                # The text follows the bar (not "Looking for images…" while it counts).
+                self.summary_label.setText(html.escape(f"{phase} {done} of {total} images…"))
+        else:
+            self.progress_bar.setRange(0, 0)
+            if phase and not self._runner.is_cancelled():
+                self.summary_label.setText(html.escape(phase))
+
+    @Slot(object)
+    def _on_task_done(self, result: BatchResult) -> None:
+        self._result = result
+        if result.cancelled and result.copied is None:
+            self._outcome = "cancelled"
+            self.summary_label.setText(
+                f"Cancelled: {result.total} image(s) found, no CSV written.")
+            return
+        self._outcome = "cancelled" if result.cancelled else "done"
+        parts = [f"{result.predicted} image(s) predicted"]
+        if result.unreadable:
+            parts.append(f"{len(result.unreadable)} unreadable (listed in the CSV's error column)")
+        text = ", ".join(parts) + f". CSV: <b>{html.escape(result.csv_path)}</b>"
+        if result.copied is not None:
+            text += (f"<br>Copied {result.copied} image(s) into label folders under "
+                     f"<b>{html.escape(result.copy_target)}</b>")
+            if result.cancelled:
+                text += " — cancelled before all were copied"
+        self.summary_label.setText(text + ".")
+        self._show_label_sets(result.label_sets)
+
+    @Slot(str, str)
+    def _on_task_failed(self, summary: str, details: str) -> None:
+        self._outcome = "failed"
+        self._show_problem(f"Batch prediction failed: {summary}")
+        self._last_error = summary
+        show_error(self, "Batch prediction failed", summary, details)
+
+    @Slot()
+    def _on_task_finished(self) -> None:
+        self.progress_bar.hide()
+        self._update_buttons()
+        self.finished.emit(self._outcome)

@@ -1,0 +1,1 @@
+"""The Review tab: ranked label issues, label chips, saliency overlays."""

@@ -1,0 +1,1 @@
+"""The Runs tab: runs table, curves of several runs, settings diff."""

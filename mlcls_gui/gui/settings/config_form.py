@@ -1,0 +1,586 @@
+"""The hyperparameter form, generated from TrainConfig's field metadata.
+
+One row per field, in the groups of ``GROUPS``; tooltips are the fields' help
+texts; every edit is checked with the core's ``validate_field`` and a bad value
+is marked red with the core's message under it, on a line reserved for it so
+that nothing below moves. Fields that differ from the defaults (or from the
+loaded settings) are marked. Combo boxes take the mouse wheel only when
+focused. The data folder is not edited here (the data panel sets it); the
+device field is a choice of this machine's devices; the architecture field is
+a searchable picker (``arch_picker``) with a line describing the choice. A
+relative output folder is shown and used resolved against the data folder's parent.
+A preset box at the top sets a preset's fields; those it changed from the seed
+script's values are marked ◆ until edited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import html
+import logging
+import weakref
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_type, validate_field
+from mlcls_gui.core.device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice
+from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.presets import (
+    DEFAULT_PRESET,
+    PRESET_TITLES,
+    app_defaults,
+    changed_from_seed,
+    matching_preset,
+    preset_values,
+)
+from mlcls_gui.core.runs.outputs import is_relative, output_base, resolve_output_folder
+from mlcls_gui.gui.settings import settings_files
+from mlcls_gui.gui.settings.arch_picker import ArchPicker
+from mlcls_gui.gui.settings.form_rows import FieldRow, format_value, inline_message, shown_differs, with_button
+from mlcls_gui.gui.settings.preset_box import PresetBox
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
+from mlcls_gui.gui.widgets.fields import OneLineLabel
+from mlcls_gui.gui.widgets.wheel_guard import guard_wheel
+
+logger = logging.getLogger(__name__)
+
+ERROR_STYLE = "QLineEdit, QComboBox { border: 2px solid #d32f2f; border-radius: 3px; background: #fff3f3; }"
+# Fields the form does not show as text rows.
+DATA_ROOT_FIELD = "images_root"
+DEVICE_FIELD = "device"
+ARCH_FIELD = "arch"  # a searchable picker: any registry name, not only the suggested ones
+# Item data of the device box: how many training processes an entry stands for.
+PROCESSES_ROLE = Qt.ItemDataRole.UserRole + 1
+OUTPUT_FIELD = "save_model_folder"
+ERROR_LINE_STYLE = "color: #c62828; font-size: 9pt;"
+WARNING_LINE_STYLE = "color: #b26a00; font-size: 9pt;"
+NOTE_LINE_STYLE = "color: #555; font-size: 9pt;"
+CHANGED_MARK = "● "
+CHANGED_STYLE = "color: #0d47a1; font-weight: bold;"
+PRESET_MARK = "◆ "
+PRESET_STYLE = "color: #1b5e20; font-weight: bold;"
+LABEL_COLUMN_MAX = 190  # px; longer labels wrap, so the form fits the window's left column
+
+
+class ConfigForm(QWidget):
+    """Edits a TrainConfig; ``config()`` returns it, or None while a value is invalid."""
+
+    changed = Signal()  # any edit (valid or not)
+    validity_changed = Signal(bool)
+    config_loaded = Signal(object)  # TrainConfig read from a JSON file
+    reset_done = Signal()  # the user reset every setting to its default
+    lr_find_requested = Signal()  # the "Find…" button beside the learning rate
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: dict[str, FieldRow] = {}
+        self._errors: dict[str, str] = {}
+        self._images_root = ""
+        self._valid = True
+        self._loading = False
+        self._processes_from_device = False  # Training processes set by "All N GPUs"
+        self._advanced_rows: list[tuple[QFormLayout, QWidget]] = []  # (form, a widget of the row)
+        self._baseline = app_defaults()
+        self._baseline_source = "the defaults"
+        self._preset: str | None = DEFAULT_PRESET  # the preset last chosen or matched
+
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(4, 4, 4, 4)
+        self.group_boxes: dict[str, QGroupBox] = {}
+        for group in GROUPS:
+            box = QGroupBox(group.replace("&", "&&"))  # "&" would be a mnemonic
+            form = QFormLayout(box)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            form.setVerticalSpacing(2)
+            self.group_boxes[group] = box
+            content_layout.addWidget(box)
+        for f in dataclasses.fields(TrainConfig):
+            if f.name == DATA_ROOT_FIELD:
+                continue
+            self._add_row(f.name, f.metadata["spec"])
+        content_layout.addStretch(1)
+        self._fix_label_column()
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        # As needed, not off: a narrow window scrolls the form instead of
+        # hiding the right edge of the fields under the vertical scroll bar.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.scroll = scroll
+        # Never narrower than the fields: the splitter must not squeeze them under the scroll bar.
+        scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+                               + 2 * scroll.frameWidth())
+
+        self.preset_box = PresetBox()
+        self.preset_combo = self.preset_box.combo
+        self.preset_box.chosen.connect(self.apply_preset)
+
+        self.advanced_check = QCheckBox("Show advanced settings")
+        self.advanced_check.toggled.connect(self._on_advanced_check_toggled)
+        self.reset_button = QPushButton("Reset to defaults")
+        self.reset_button.setToolTip("Put every setting back to its default (asks first; the data folder stays).")
+        self.reset_button.clicked.connect(self._on_reset_button_clicked)
+        self.load_button = QPushButton("Load…")
+        self.load_button.setToolTip("Load settings from a config JSON file.")
+        self.save_button = QPushButton("Save…")
+        self.save_button.setToolTip("Save these settings as a config JSON file.")
+        self.load_button.clicked.connect(self.load_settings)
+        self.save_button.clicked.connect(self.save_settings)
+        self.changed_label = QLabel()
+        self.changed_label.setObjectName("changedLabel")
+        self.changed_label.setWordWrap(True)
+        self.changed_label.setStyleSheet("color: #0d47a1;")
+        self.form_error = QLabel()
+        self.form_error.setWordWrap(True)
+        self.form_error.setStyleSheet("color: #c62828;")
+        self.form_error.hide()
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.reset_button)
+        buttons.addWidget(self.load_button)
+        buttons.addWidget(self.save_button)
+        buttons.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.preset_box)
+        layout.addLayout(buttons)
+        layout.addWidget(self.advanced_check)
+        layout.addWidget(self.changed_label)
+        layout.addWidget(scroll, 1)
+        # Below the scroll area: appearing there shrinks the form from the
+        # bottom, so the fields under the pointer stay where they are.
+        layout.addWidget(self.form_error)
+
+        self.set_device_choices(list(DEFAULT_DEVICE_CHOICES))
+        self.set_config(app_defaults())
+        self._on_advanced_check_toggled(False)
+
+    # ------------------------------------------------------------ building
+    def _add_row(self, name: str, spec: Any) -> None:
+        kind = field_type(name)
+        # A weak proxy in the partials: a child's connection must not keep the
+        # form's wrapper alive (PySide would delete the form a second time).
+        me = weakref.proxy(self)
+        box = self.group_boxes[spec.group]
+        form = box.layout()
+        assert isinstance(form, QFormLayout)
+        editor: QWidget
+        value_widget: QWidget
+        if name == ARCH_FIELD:
+            editor = ArchPicker()
+            guard_wheel(editor)
+            editor.value_changed.connect(functools.partial(type(self)._on_editor_changed, me, name))
+            editor.summary_changed.connect(functools.partial(type(self)._on_arch_summary_changed, me))
+            value_widget = editor
+        elif name == DEVICE_FIELD or (spec.choices and kind is not bool):
+            editor = QComboBox()
+            if name != DEVICE_FIELD:
+                for choice in spec.choices:
+                    editor.addItem(choice, choice)
+            # Long device names must not widen the whole form.
+            editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            editor.setMinimumContentsLength(10)
+            guard_wheel(editor)
+            editor.currentIndexChanged.connect(functools.partial(type(self)._on_editor_changed, me, name))
+            value_widget = editor
+        elif kind is bool:
+            editor = QCheckBox()
+            editor.toggled.connect(functools.partial(type(self)._on_editor_changed, me, name))
+            value_widget = editor
+        else:
+            editor = QLineEdit()
+            editor.setMinimumWidth(60)
+            # The red error border must not change the row's height (the rows below would move).
+            editor.setFixedHeight(editor.sizeHint().height())
+            editor.textChanged.connect(functools.partial(type(self)._on_editor_changed, me, name))
+            value_widget = editor
+            if spec.path_kind:
+                browse = QPushButton("Browse…")
+                browse.clicked.connect(functools.partial(type(self)._on_browse_clicked, me, name, spec.path_kind))
+                value_widget = with_button(editor, browse)
+            elif name == "learning_rate":
+                find = QPushButton("Find…")
+                find.setObjectName("lr_find_button")
+                find.setToolTip("Run a short learning-rate range test on the data and suggest a value.")
+                find.clicked.connect(self.lr_find_requested)
+                value_widget = with_button(editor, find)
+        editor.setObjectName(f"field_{name}")
+        tip = f"<b>{html.escape(spec.label)}</b> (<code>{name}</code>)<br>{html.escape(spec.help)}"
+        allowed = html.escape(spec.describe_allowed(kind))
+        default = html.escape(format_value(field_default(name)))
+        tip += f"<br><i>Allowed: {allowed}; default {default}.</i>"
+        editor.setToolTip(tip)
+        label = QLabel(spec.label)
+        label.setToolTip(tip)
+        label.setBuddy(editor)
+        form.addRow(label, value_widget)
+        # Only values that can be wrong get a message line. It is always there
+        # (one line, empty when fine), so a message never moves the rows below,
+        # and it spans label and field, so the message has room to be read.
+        error = (None if isinstance(editor, QCheckBox) or (spec.choices and name not in (DEVICE_FIELD, ARCH_FIELD))
+                 else OneLineLabel())
+        if error is not None:
+            error.setObjectName(f"message_{name}")
+            error.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            form.addRow(error)
+        if spec.advanced:
+            self._advanced_rows.append((form, value_widget))
+            if error is not None:
+                self._advanced_rows.append((form, error))
+        self._rows[name] = FieldRow(name, editor, value_widget, error, label, spec.label)
+
+    def _fix_label_column(self) -> None:
+        """One label column width for marked and unmarked labels alike, so a
+        change mark never widens the column and shifts every field sideways.
+        Sized for the usual labels; a longer one wraps onto a second line."""
+        bold = QFont(self.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        widths = sorted(metrics.horizontalAdvance(CHANGED_MARK + row.label_text) for row in self._rows.values())
+        width = min(widths[-1], LABEL_COLUMN_MAX) + 4
+        for row in self._rows.values():
+            row.label.setFixedWidth(width)
+            row.label.setWordWrap(True)
+
+    # -------------------------------------------------------------- public
+    def editor(self, name: str) -> QWidget:
+        return self._rows[name].editor
+
+    def set_device_choices(self, choices: list[DeviceChoice]) -> None:
+        combo = self._rows[DEVICE_FIELD].editor
+        assert isinstance(combo, QComboBox)
+        current = combo.currentData() or "auto"
+        self._loading = True
+        combo.clear()
+        for choice in choices:
+            combo.addItem(choice.text, choice.id)
+            combo.setItemData(combo.count() - 1, choice.text, Qt.ItemDataRole.ToolTipRole)
+            combo.setItemData(combo.count() - 1, choice.processes, PROCESSES_ROLE)
+        self._loading = False
+        self._rows[DEVICE_FIELD].set_value(current)
+        self._validate_all()
+
+    def set_config(self, config: TrainConfig, *, baseline_source: str = "") -> None:
+        """Show ``config`` in the form (the data folder included).
+
+        With ``baseline_source`` (e.g. "settings.json") the marks for changed
+        fields compare against ``config`` from now on; otherwise against the
+        current baseline (the defaults unless settings were loaded)."""
+        if baseline_source:
+            self._baseline, self._baseline_source = config, baseline_source
+        self._loading = True
+        try:
+            for name, row in self._rows.items():
+                row.set_value(getattr(config, name))
+            self._images_root = config.images_root
+        finally:
+            self._loading = False
+        self._show_preset(matching_preset(config))
+        self._validate_all()
+        self.changed.emit()
+
+    def preset(self) -> str | None:
+        """The preset last chosen in the box (or matched by loaded values), or None."""
+        return self._preset
+
+    def apply_preset(self, name: str) -> None:
+        """Set preset ``name``'s fields in the form; the other fields stay."""
+        self._loading = True
+        try:
+            for field_name, value in preset_values(name).items():
+                self._rows[field_name].set_value(value)
+        finally:
+            self._loading = False
+        self._show_preset(name)
+        self._validate_all()
+        self.changed.emit()
+        logger.info("Applied the preset %s", PRESET_TITLES[name])
+
+    def preset_marked_fields(self) -> list[str]:
+        """Fields marked as set by the current preset (changed from the seed's, not edited since)."""
+        marked = changed_from_seed(self._preset) if self._preset else {}
+        return [name for name, value in marked.items() if self._shows(name, value)]
+
+    def _shows(self, name: str, value: Any) -> bool:
+        try:
+            return bool(self._rows[name].text_value() == value)
+        except ConfigError:
+            return False
+
+    def _show_preset(self, name: str | None) -> None:
+        self._preset = name
+        self.preset_box.show_preset(name)
+
+    def set_images_root(self, root: str) -> None:
+        self._images_root = root
+        self._validate_all()
+        self.changed.emit()
+
+    def images_root(self) -> str:
+        return self._images_root
+
+    def errors(self) -> dict[str, str]:
+        """Field name (or "" for cross-field rules) → message, for invalid values."""
+        return dict(self._errors)
+
+    def is_valid(self) -> bool:
+        return not self._errors
+
+    def config(self) -> TrainConfig | None:
+        """The config the form shows, or None when a value is invalid.
+
+        A relative output folder comes back resolved (see ``output_folder``)."""
+        values = self._values()
+        if values is None:
+            return None
+        values[OUTPUT_FIELD] = resolve_output_folder(values[OUTPUT_FIELD], self._images_root)
+        try:
+            return TrainConfig(**values)
+        except ConfigError:
+            return None
+
+    def changed_fields(self) -> list[str]:
+        """Fields whose shown value differs from the baseline (defaults or loaded settings)."""
+        return [name for name in self._rows if self._differs(name)]
+
+    def baseline_source(self) -> str:
+        return self._baseline_source
+
+    def reset_to_defaults(self) -> None:
+        root = self._images_root
+        self.set_config(dataclasses.replace(app_defaults(), images_root=root), baseline_source="the defaults")
+
+    def confirm_reset(self, changed: list[str]) -> bool:
+        """Ask before the reset; tests replace this method."""
+        listing = ", ".join(self._rows[name].label_text for name in changed) or "none"
+        answer = QMessageBox.question(
+            self, "Reset to defaults",
+            f"Put every setting back to its default? The data folder stays.\n\n"
+            f"{len(changed)} setting(s) differ from the defaults now: {listing}.",
+            QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Reset
+
+    def load_from_file(self, path: str) -> bool:
+        """Read a config JSON into the form; a bad file gives an error dialog."""
+        return settings_files.load_into(self, path)
+
+    def save_to_file(self, path: str) -> bool:
+        """Write the form's config as JSON; refuses while a value is invalid."""
+        return settings_files.save_from(self, path, list(self._errors.values()))
+
+    def load_architectures(self) -> None:
+        """Describe the architectures the picker lists (off the GUI thread; after torch is loaded)."""
+        self.arch_picker().start_loading()
+
+    def arch_picker(self) -> ArchPicker:
+        picker = self._rows[ARCH_FIELD].editor
+        assert isinstance(picker, ArchPicker)
+        return picker
+
+    def shutdown(self) -> None:
+        """Wait for the picker's background work (closing the window)."""
+        self.arch_picker().catalog.shutdown()
+
+    def set_locked(self, locked: bool) -> None:
+        """Lock every editor while a run trains."""
+        for button in (self.reset_button, self.load_button):
+            button.setEnabled(not locked)
+        for box in self.group_boxes.values():
+            box.setEnabled(not locked)
+
+    # ------------------------------------------------------------ internal
+    def _values(self) -> dict[str, Any] | None:
+        values: dict[str, Any] = {DATA_ROOT_FIELD: self._images_root}
+        for name, row in self._rows.items():
+            try:
+                values[name] = row.text_value()
+            except ConfigError:
+                return None
+        return values
+
+    def _differs(self, name: str) -> bool:
+        try:
+            value = self._rows[name].text_value()
+        except ConfigError:
+            return True
+        base = getattr(self._baseline, name)
+        if name == OUTPUT_FIELD:
+            return (resolve_output_folder(str(value), self._images_root)
+                    != resolve_output_folder(str(base), self._images_root))
+        return bool(value != base)
+
+    def _validate_all(self) -> None:
+        for name in self._rows:
+            self._validate_field(name)
+        self._validate_cross_fields()
+        self._update_validity()
+        self._update_changed_marks()
+
+    def _validate_field(self, name: str) -> None:
+        row = self._rows[name]
+        message = ""
+        try:
+            value = row.text_value()
+            validate_field(name, value)
+        except ConfigError as exc:
+            message = str(exc)
+        if name == DEVICE_FIELD and not message and isinstance(row.editor, QComboBox):
+            if "not available" in row.editor.currentText():
+                row.show_message("Not available on this machine; the run would fail. Choose another.",
+                                 WARNING_LINE_STYLE)
+                self._errors.pop(name, None)
+                return
+        if message:
+            self._errors[name] = message
+            row.show_message(inline_message(name, message), ERROR_LINE_STYLE)
+            row.editor.setStyleSheet(ERROR_STYLE)
+            return
+        self._errors.pop(name, None)
+        row.editor.setStyleSheet("")
+        note = ""
+        if name == OUTPUT_FIELD and is_relative(str(value)):
+            note = f"→ {resolve_output_folder(str(value), self._images_root)}"
+        elif isinstance(row.editor, ArchPicker):
+            note = row.editor.summary()
+        row.show_message(note, NOTE_LINE_STYLE)
+
+    def _validate_cross_fields(self) -> None:
+        self._errors.pop("", None)
+        values = self._values()
+        if values is None or any(name in self._errors for name in self._rows):
+            self.form_error.hide()
+            return
+        try:
+            TrainConfig(**values)
+        except ConfigError as exc:
+            self._errors[""] = str(exc)
+            self.form_error.setText(with_form_labels(str(exc)))
+            self.form_error.show()
+        else:
+            self.form_error.hide()
+
+    def _update_validity(self) -> None:
+        valid = not self._errors
+        if valid != self._valid:
+            self._valid = valid
+            self.validity_changed.emit(valid)
+
+    def _update_changed_marks(self) -> None:
+        changed = 0
+        by_preset = set(self.preset_marked_fields())
+        title = PRESET_TITLES.get(self._preset or "", "")
+        for name, row in self._rows.items():
+            differs = self._differs(name)
+            changed += differs
+            if name in by_preset:
+                row.label.setText(PRESET_MARK + row.label_text)
+                row.label.setStyleSheet(PRESET_STYLE)
+                seed = html.escape(format_value(field_default(name)))
+                row.label.setToolTip(f"<b>Set by preset {html.escape(title)}</b> (the seed script: {seed}).<br>"
+                                     + row.editor.toolTip())
+                continue
+            row.label.setText(CHANGED_MARK + row.label_text if differs else row.label_text)
+            row.label.setStyleSheet(CHANGED_STYLE if differs else "")
+            if differs:
+                base = getattr(self._baseline, name)
+                row.label.setToolTip(f"<b>Differs from {html.escape(self._baseline_source)}</b> "
+                                     f"({html.escape(format_value(base))}).<br>" + row.editor.toolTip())
+            else:
+                row.label.setToolTip(row.editor.toolTip())
+        text = (f"{CHANGED_MARK}marks the {changed} setting(s) that differ from {self._baseline_source}."
+                if changed else f"All settings as in {self._baseline_source}.")
+        if by_preset:
+            text = f"{PRESET_MARK}marks the {len(by_preset)} setting(s) set by preset {title}. " + text
+        self.changed_label.setText(text)
+
+    @Slot()
+    def _on_editor_changed(self, name: str, *_args: Any) -> None:
+        if self._loading:
+            return
+        if name == DEVICE_FIELD:
+            self._follow_device_processes()
+        values = self._values()
+        if values is not None and self._preset and any(
+                values[k] != v for k, v in preset_values(self._preset).items()):
+            # Edited away from the preset: the box says so; the untouched fields keep their ◆.
+            self.preset_box.show_preset(None)
+        self._validate_field(name)
+        self._validate_cross_fields()
+        self._update_validity()
+        self._update_changed_marks()
+        self.changed.emit()
+
+    @Slot()
+    def _on_arch_summary_changed(self) -> None:
+        self._validate_field(ARCH_FIELD)  # the note under the field now has the figures
+
+    def _follow_device_processes(self) -> None:
+        """"All N GPUs" sets Training processes to N; another device sets it back to 1."""
+        combo = self._rows[DEVICE_FIELD].editor
+        assert isinstance(combo, QComboBox)
+        wanted = int(combo.currentData(PROCESSES_ROLE) or 1)
+        if wanted > 1 or self._processes_from_device:
+            self._processes_from_device = wanted > 1
+            self._rows["processes"].set_value(wanted)
+
+    @Slot()
+    def _on_browse_clicked(self, name: str, path_kind: str, *_args: Any) -> None:
+        editor = self._rows[name].editor
+        assert isinstance(editor, QLineEdit)
+        start = editor.text()
+        if name == OUTPUT_FIELD:
+            start = resolve_output_folder(start, self._images_root) or str(output_base(self._images_root))
+        if path_kind == "path_dir":
+            chosen = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Choose a file", start)
+        if chosen:
+            editor.setText(chosen)
+
+    def load_settings(self) -> None:
+        """Ask for a config JSON file and load it (the Load… button and the File menu)."""
+        settings_files.ask_and_load(self)
+
+    def save_settings(self) -> None:
+        """Ask for a file name and save the settings as config JSON (the Save… button and the File menu)."""
+        settings_files.ask_and_save(self)
+
+    @Slot(bool)
+    def _on_advanced_check_toggled(self, shown: bool) -> None:
+        for form, widget in self._advanced_rows:
+            form.setRowVisible(widget, shown)
+
+    @Slot()
+    def _on_reset_button_clicked(self) -> None:
+        defaults = dataclasses.replace(app_defaults(), images_root=self._images_root)
+        changed = [name for name, row in self._rows.items() if shown_differs(row, defaults)]
+        if not self.confirm_reset(changed):
+            return
+        self.reset_to_defaults()
+        self.reset_done.emit()
+        logger.info("Settings reset to the defaults")
+

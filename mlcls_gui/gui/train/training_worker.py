@@ -1,0 +1,170 @@
+"""TrainingWorker: runs one Trainer on a QThread and re-emits its events as signals.
+
+Wiring (see ``start_training_thread``) is the textbook ``moveToThread`` one:
+``thread.started → worker.run``; ``worker.finished/failed → thread.quit``;
+``deleteLater`` on both. The worker always ends with exactly one of
+``finished(reason, summary)`` or ``failed(summary, details)``.
+
+Stop and "save checkpoint now" are requests on ``worker.control`` (a
+``RunControl`` of ``threading.Event`` flags) made directly from the GUI thread:
+a queued slot would never run while the worker is busy in ``run``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.training.events import (
+    BatchEnd,
+    CheckpointSaved,
+    EpochEnd,
+    Event,
+    FilesSkipped,
+    PhaseChanged,
+    RunFinished,
+    RunStarted,
+)
+from mlcls_gui.gui.widgets.background import return_to_gui_thread, summarize_exception, track_thread
+
+logger = logging.getLogger(__name__)
+
+
+def training_threads_for(cpu_count: int | None) -> int:
+    """Intra-op threads for training: all cores but one, which stays with the GUI.
+
+    On a 2-core machine this is 1. Measured there on the demo run
+    (tests/benchmarks/bench_gui_latency.py), 2 threads trained about 20 %
+    faster but pushed the GUI thread's p99 stall to 55–61 ms, past the 50 ms
+    goal; 1 thread kept it at 25–33 ms."""
+    return max(1, (cpu_count or 1) - 1)
+
+
+class TrainingWorker(QObject):
+    run_started = Signal(object)  # RunStarted
+    batch_finished = Signal(object)  # BatchEnd
+    epoch_finished = Signal(object)  # EpochEnd
+    checkpoint_saved = Signal(object)  # CheckpointSaved
+    phase_changed = Signal(object)  # PhaseChanged
+    files_skipped = Signal(object)  # FilesSkipped
+    run_finished = Signal(object)  # RunFinished (the engine's last event)
+    history_loaded = Signal(object)  # list of metric rows of the epochs a resumed run already has
+    finished = Signal(str, object)  # reason ("completed", "stopped", …), summary dict
+    failed = Signal(str, str)  # one-line summary, details
+
+    def __init__(self, config: TrainConfig, *, resume_from: str = "",
+                 torch_threads: int | None = None) -> None:
+        super().__init__()
+        # Imported lazily: the engine pulls in torch, which the window must not
+        # wait for. The app imports it in the background before Start is enabled.
+        from mlcls_gui.core.training.engine import RunControl
+
+        self.config = config
+        self.resume_from = resume_from
+        self.control = RunControl()
+        self._torch_threads = torch_threads
+        self._signals = {
+            RunStarted: self.run_started,
+            BatchEnd: self.batch_finished,
+            EpochEnd: self.epoch_finished,
+            CheckpointSaved: self.checkpoint_saved,
+            PhaseChanged: self.phase_changed,
+            FilesSkipped: self.files_skipped,
+            RunFinished: self.run_finished,
+        }
+
+    # Called from the GUI thread: only sets thread-safe flags.
+    @Slot()
+    def run(self) -> None:
+        try:
+            import torch
+
+            from mlcls_gui.core.training.engine import Trainer
+
+            if self._torch_threads:
+                torch.set_num_threads(self._torch_threads)
+            if self.resume_from:
+                self._emit_history(self.resume_from)
+            if self.config.processes > 1:
+                self._run_processes()
+                return
+            trainer = Trainer(
+                self.config, on_event=self._on_trainer_event, control=self.control,
+                resume_from=self.resume_from or None,
+            )
+            result = trainer.run()
+        except BaseException as exc:  # noqa: BLE001 - every failure reaches the GUI
+            return_to_gui_thread(self)
+            self.failed.emit(summarize_exception(exc), traceback.format_exc())
+        else:
+            return_to_gui_thread(self)
+            self.finished.emit(result.reason.value, dict(result.summary))
+
+    def _run_processes(self) -> None:
+        """Several processes (torch.distributed) run as a child process this thread
+        supervises; single-device runs stay in this thread."""
+        from mlcls_gui.core.training.events import FinishReason
+        from mlcls_gui.core.training.process_run import run_processes
+
+        outcome = run_processes(self.config, self.control, self._on_trainer_event,
+                                resume_from=self.resume_from)
+        return_to_gui_thread(self)
+        if outcome.reason is FinishReason.FAILED:
+            self.failed.emit(outcome.message, outcome.details)
+        else:
+            self.finished.emit(outcome.reason.value, outcome.summary)
+
+    def _emit_history(self, path: str) -> None:
+        """The epochs before the checkpoint, so the plots show the whole run."""
+        from mlcls_gui.core.errors import CheckpointError
+        from mlcls_gui.core.model_file.checkpoint import load_model_file
+
+        try:
+            history = load_model_file(path).get("history") or []
+        except CheckpointError:
+            return  # the Trainer reports the unreadable file itself
+        rows = [dict(row) for row in history if isinstance(row, dict) and "epoch" in row]
+        if rows:
+            self.history_loaded.emit(rows)
+
+    def _on_trainer_event(self, event: Event) -> None:
+        signal = self._signals.get(type(event))
+        if signal is not None:
+            signal.emit(event)
+
+
+def start_training_thread(worker: TrainingWorker) -> QThread:
+    """Move ``worker`` onto a new QThread, wire it, start it and return the thread."""
+    thread = QThread()
+    thread.setObjectName("mlcls-training")
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    # Direct: QThread.quit is thread-safe and must not wait for a busy GUI thread.
+    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    worker.failed.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    worker.finished.connect(worker.deleteLater)
+    worker.failed.connect(worker.deleteLater)
+    thread.finished.connect(thread.deleteLater)
+    track_thread(thread)
+    thread.start()
+    return thread
+
+
+def default_torch_threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return training_threads_for(cores)
+
+
+__all__ = [
+    "TrainingWorker",
+    "start_training_thread",
+    "default_torch_threads",
+    "training_threads_for",
+]
