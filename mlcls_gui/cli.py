@@ -210,7 +210,7 @@ def _no_display_problem() -> str:
 
 # ----------------------------------------------------------------- commands
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mlcls_gui.core.config import TrainConfig, parse_field_text
+    from mlcls_gui.core.config import TrainConfig, current_field_name, parse_field_text
     from mlcls_gui.core.errors import ConfigError
 
     payload = None
@@ -240,7 +240,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         name, sep, text = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, e.g. --set n_epochs=20.")
-        changes[name.strip()] = parse_field_text(name.strip(), text)
+        field = current_field_name(name.strip())
+        changes[field] = parse_field_text(field, text)
     config = config.with_values(**changes)
     if args.save_config:
         check_output_file(args.save_config, "--save-config", overwrite=args.overwrite)

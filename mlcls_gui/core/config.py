@@ -351,10 +351,10 @@ class TrainConfig:
     save_model_folder: str = _spec(
         "mlcls_output", label="Output folder", group="Output", path_kind="path_dir",
         help="Where to save all outputs: checkpoint, final model, log, metrics.")
-    save_model_dir: str = _spec(
+    final_model_name: str = _spec(
         "final_model.pt", label="Final model file", group="Output",
         help="Name of the final model file inside the output folder.")
-    checkpoint_dir: str = _spec(
+    checkpoint_name: str = _spec(
         "checkpoint.pt", label="Checkpoint file", group="Output",
         help="Name of the checkpoint file (best validation score so far).")
     log_name: str = _spec(
@@ -370,7 +370,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             validate_field(f.name, getattr(self, f.name))
-        _check_output_names(self.save_model_dir, self.checkpoint_dir, self.log_name)
+        _check_output_names(self.final_model_name, self.checkpoint_name, self.log_name)
         if self.batch_size % self.processes:
             raise ConfigError(
                 f"batch_size {self.batch_size} does not divide evenly by processes={self.processes}: "
@@ -393,7 +393,7 @@ class TrainConfig:
         """Build a config from a mapping; unknown keys and bad values are refused."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: expected a JSON object with config fields.")
-        values = dict(data)
+        values = with_current_names(data)
         version = values.pop("format_version", CONFIG_FORMAT_VERSION)
         if not isinstance(version, int) or version > CONFIG_FORMAT_VERSION:
             raise ConfigError(
@@ -458,6 +458,27 @@ def early_stop_limit(cfg: TrainConfig) -> int:
 
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+# Fields renamed since; the old names are still read from config files, checkpoints,
+# model files and --set (their values were always file names, never folders).
+RENAMED_FIELDS: dict[str, str] = {"save_model_dir": "final_model_name", "checkpoint_dir": "checkpoint_name"}
+
+
+def current_field_name(name: str) -> str:
+    """``name``, or the field's present name if it was renamed."""
+    return RENAMED_FIELDS.get(name, name)
+
+
+def with_current_names(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` (a stored config) with renamed fields under their present names;
+    where both names are present the present one wins."""
+    result = dict(values)
+    for old, new in RENAMED_FIELDS.items():
+        if old in result:
+            value = result.pop(old)
+            result.setdefault(new, value)
+    return result
 
 
 def field_spec(name: str) -> FieldSpec:
@@ -545,7 +566,7 @@ def validate_field(name: str, value: Any) -> None:
         too_high = spec.maximum is not None and value > spec.maximum
         if too_low or too_high:
             raise ConfigError(f"{name}: {value:g} is out of range; expected {allowed}.")
-    if kind is str and name in ("save_model_dir", "checkpoint_dir", "log_name"):
+    if kind is str and name in ("final_model_name", "checkpoint_name", "log_name"):
         if not value.strip() or os.sep in value or (os.altsep and os.altsep in value):
             raise ConfigError(
                 f"{name}: {value!r} must be a plain file name (no folders), e.g. "
@@ -564,7 +585,7 @@ def _validate_arch(value: str) -> None:
 def _check_output_names(*names: str) -> None:
     """The final model, checkpoint and log names must not overwrite each other or
     another output (config.json, metrics.csv, …)."""
-    fields = ("save_model_dir", "checkpoint_dir", "log_name")
+    fields = ("final_model_name", "checkpoint_name", "log_name")
     for field_name, name in zip(fields, names):
         if name.casefold() in {fixed.casefold() for fixed in FIXED_OUTPUT_NAMES}:
             raise ConfigError(

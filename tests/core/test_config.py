@@ -46,7 +46,7 @@ def test_json_round_trip(tmp_path):
         ({"horizontal_flip": 1}, ["horizontal_flip", "true or false"]),
         ({"arch": "vgg16"}, ["arch", "resnet18"]),
         ({"device": "gpu"}, ["device", "cuda"]),
-        ({"save_model_dir": "a/b.pt"}, ["save_model_dir", "file name"]),
+        ({"final_model_name": "a/b.pt"}, ["final_model_name", "file name"]),
         ({"val_fraction": 0.5, "test_fraction": 0.5}, ["val_fraction", "0.95"]),
         ({"format_version": 99}, ["format_version", "newer"]),
     ],
@@ -96,3 +96,21 @@ def test_readme_documents_every_field():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     missing = [name for name in field_names() if f"| `{name}` |" not in readme]
     assert not missing, f"README's config table lacks {missing}"
+
+
+def test_renamed_fields_are_still_read_under_their_old_names(tmp_path):
+    """save_model_dir and checkpoint_dir held file names; their new names say so,
+    and configs, checkpoints and --set written with the old names still work."""
+    import json
+
+    from mlcls_gui.core.config import current_field_name
+
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"save_model_dir": "model.pt", "checkpoint_dir": "best.pt", "n_epochs": 3}))
+    cfg = TrainConfig.load_json(path)
+    assert (cfg.final_model_name, cfg.checkpoint_name, cfg.n_epochs) == ("model.pt", "best.pt", 3)
+    # The present name wins when a file holds both.
+    both = TrainConfig.from_dict({"checkpoint_dir": "old.pt", "checkpoint_name": "new.pt"})
+    assert both.checkpoint_name == "new.pt"
+    assert current_field_name("save_model_dir") == "final_model_name"
+    assert "save_model_dir" not in TrainConfig().to_dict()

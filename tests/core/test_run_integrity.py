@@ -188,8 +188,8 @@ def test_a_file_named_previous_runs_is_a_clear_error(tiny_root, tmp_path):
 
 
 @pytest.mark.parametrize("changes", [
-    {"log_name": "config.json"}, {"log_name": "final_model.pt"}, {"checkpoint_dir": "metrics.csv"},
-    {"save_model_dir": "summary.json"}, {"log_name": "run.json"}, {"checkpoint_dir": "Final_Model.pt"},
+    {"log_name": "config.json"}, {"log_name": "final_model.pt"}, {"checkpoint_name": "metrics.csv"},
+    {"final_model_name": "summary.json"}, {"log_name": "run.json"}, {"checkpoint_name": "Final_Model.pt"},
 ])
 def test_output_names_that_clash_are_refused(changes):
     with pytest.raises(ConfigError, match=next(iter(changes))):

@@ -18,7 +18,7 @@ CUSTOM = TrainConfig(
     rotation_degrees=5.5, horizontal_flip=False, arch="mobilenet_v3_small", pretrained=False,
     freeze_extractor=True, threshold=0.4, batch_size=32, learning_rate=3e-4, optimizer="adam",
     weight_decay=0.01, n_epochs=20, early_stop_epoch_limit=5, monitor="val_map", lr_step=4,
-    lr_decrease=0.5, save_model_folder="/tmp/out", save_model_dir="model.pt", device="cpu",
+    lr_decrease=0.5, save_model_folder="/tmp/out", final_model_name="model.pt", device="cpu",
     num_workers=2,
 )
 
@@ -91,8 +91,8 @@ def test_cross_field_rule_is_shown(qtbot: QtBot) -> None:
 
 def test_plain_file_names_are_enforced(qtbot: QtBot) -> None:
     form = make_form(qtbot)
-    type_into(form, "save_model_dir", "sub/model.pt")
-    assert "save_model_dir" in form.errors()
+    type_into(form, "final_model_name", "sub/model.pt")
+    assert "final_model_name" in form.errors()
 
 
 def test_groups_follow_the_config_groups_and_tooltips_carry_help(qtbot: QtBot) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from mlcls_gui.core.config import TrainConfig, field_names, validate_field
+from mlcls_gui.core.config import TrainConfig, field_names, validate_field, with_current_names
 from mlcls_gui.core.data.labels import RULE as LABEL_RULE
 from mlcls_gui.core.data.labels import label_problem
 from mlcls_gui.core.errors import ConfigError
@@ -146,7 +146,7 @@ def _check_config(name: str, value: Any, _: Mapping[str, Any]) -> None:
         _fail(name, f"expected a dict of training settings, got {_type_name(value)}.")
     # Fields this version does not know (a newer app's) are left out, not refused:
     # the settings it knows must still be valid.
-    known = {key: item for key, item in value.items() if key in _CONFIG_FIELDS}
+    known = {key: item for key, item in with_current_names(value).items() if key in _CONFIG_FIELDS}
     try:
         TrainConfig.from_dict(known, source=name)
     except ConfigError as exc:

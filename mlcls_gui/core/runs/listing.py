@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from mlcls_gui.core.config import field_default, field_names
+from mlcls_gui.core.config import field_default, field_names, with_current_names
 from mlcls_gui.core.errors import MlclsError
 from mlcls_gui.core.output_names import ARCHIVE_FOLDER, CONFIG_NAME, METRICS_NAME, RUN_RECORD_NAME, SUMMARY_NAME
 from mlcls_gui.core.runs.run_lock import read_lock_owner
@@ -304,7 +304,7 @@ def _logged_failure(record: RunRecord) -> str:
 
 def _final_model(folder: Path, config: dict[str, Any], summary: dict[str, Any]) -> Path | None:
     files = summary.get("files") if isinstance(summary.get("files"), dict) else {}
-    name = str(files.get("final_model") or config.get("save_model_dir") or field_default("save_model_dir"))
+    name = str(files.get("final_model") or with_current_names(config).get("final_model_name") or field_default("final_model_name"))
     path = folder / Path(name).name  # a name inside the run folder, never a path elsewhere
     try:
         return path if path.is_file() else None

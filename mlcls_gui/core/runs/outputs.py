@@ -60,7 +60,7 @@ def prepare_output_folder(folder: Path, cfg: TrainConfig, *, archive_previous: b
 
 def run_file_names(cfg: TrainConfig) -> list[str]:
     """Every file a run writes into its output folder."""
-    names = {cfg.save_model_dir, cfg.checkpoint_dir, cfg.log_name, *FIXED_OUTPUT_NAMES}
+    names = {cfg.final_model_name, cfg.checkpoint_name, cfg.log_name, *FIXED_OUTPUT_NAMES}
     return sorted(names - {ARCHIVE_FOLDER, LOCK_NAME})
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlcls_gui.core.config import TrainConfig, field_names, field_spec
+from mlcls_gui.core.config import TrainConfig, field_names, field_spec, with_current_names
 from mlcls_gui.core.data.splits import SPLIT_NAMES, DatasetSplits
 from mlcls_gui.core.errors import CheckpointError
 from mlcls_gui.core.output_names import RUN_RECORD_NAME
@@ -42,7 +42,7 @@ def checkpoint_config(payload: dict[str, Any], source: str) -> TrainConfig:
             "too: mlcls-gui train CONFIG --resume FILE."
         )
     known = set(field_names())
-    values = {k: v for k, v in saved.items() if k in known}
+    values = {k: v for k, v in with_current_names(saved).items() if k in known}
     try:
         return TrainConfig.from_dict(values, source=f"the config stored in {source}")
     except Exception as exc:  # noqa: BLE001 - any invalid stored config is one message

@@ -19,6 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from mlcls_gui.core.config import with_current_names
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def _best_beside(path: str, payload: dict[str, Any], config: dict[str, Any]) -> 
     from mlcls_gui.core.errors import CheckpointError
     from mlcls_gui.core.model_file.checkpoint import load_model_file
 
-    candidate = Path(path).expanduser().parent / str(config.get("checkpoint_dir") or "checkpoint.pt")
+    candidate = Path(path).expanduser().parent / str(with_current_names(config).get("checkpoint_name") or "checkpoint.pt")
     if not candidate.is_file() or candidate.resolve() == Path(path).expanduser().resolve():
         return False
     try:

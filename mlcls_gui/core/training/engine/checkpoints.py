@@ -113,7 +113,7 @@ def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Prog
         history=[dict(row) for row in payload.get("history", [])],
         global_step=int(payload.get("global_step", 0)),
     )
-    best = _find_best_weights(payload, Path(source).expanduser().resolve().parent, cfg.checkpoint_dir, state.labels)
+    best = _find_best_weights(payload, Path(source).expanduser().resolve().parent, cfg.checkpoint_name, state.labels)
     if best is None and progress.best_epoch:
         logger.warning("The best weights of epoch %d are not beside %s; the best score restarts.",
                        progress.best_epoch, source)

@@ -66,7 +66,7 @@ class Checkpoints(Hook):
             # With EMA chosen the best checkpoint's weights are the EMA's (the raw
             # ones ride along for a resume); run.best_state holds the chosen ones.
             weights = run.best_state if row.get("ema_weights") else None
-            save_training_state(run, run.output_dir / run.config.checkpoint_dir, "best", "improved",
+            save_training_state(run, run.output_dir / run.config.checkpoint_name, "best", "improved",
                                 weights=weights)
         save_training_state(run, run.output_dir / LAST_CHECKPOINT_NAME, "last", None)
 
@@ -105,7 +105,7 @@ class FinalOutputs(Hook):
         report = _test_report(run, test) if test is not None else None
         if report is not None:
             write_json_atomic(run.output_dir / EVALUATION_NAME, report.to_dict())
-        final_path = run.output_dir / run.config.save_model_dir
+        final_path = run.output_dir / run.config.final_model_name
         extra = {"thresholds": run.thresholds,
                  "test_metrics": report_dict(test.report, test.loss) if test else None}
         save_training_state(run, final_path, "model", None, extra=extra)
@@ -126,7 +126,7 @@ class FinalOutputs(Hook):
         if run.best_state is not None and run.folder is not None and run.folder.held and run.state:
             try:
                 run.state.model.load_state_dict(run.best_state)
-                target = run.output_dir / run.config.save_model_dir
+                target = run.output_dir / run.config.final_model_name
                 save_training_state(run, target, "model", None)
                 summary = self._summary(run, outcome, outcome.message, target, None)
                 final_path = str(target)
@@ -159,7 +159,7 @@ def _test_report(run: TrainingRun, test: EvalResult) -> EvaluationReport:
     ]
     return build_report(
         run.labels, run.thresholds, images,
-        source={"model": str(run.output_dir / run.config.save_model_dir),
+        source={"model": str(run.output_dir / run.config.final_model_name),
                 "data_root": str(run.splits.root), "split": "test",
                 "held_out": run.identity.test_held_out},
     )

@@ -463,7 +463,7 @@ class Trainer:
             # A second stop request during the test evaluation skips it.
             self.control.clear_stop()
         self.emit(PhaseChanged("testing", self.progress.epoch))
-        checkpoint_path = self.output_dir / self.config.checkpoint_dir
+        checkpoint_path = self.output_dir / self.config.checkpoint_name
         if self.best_state is not None:
             self.state.model.load_state_dict(self.best_state)
         elif self.strategy.is_main and not checkpoint_path.exists():
@@ -480,7 +480,7 @@ class Trainer:
         outcome = Outcome(reason, started, test)
         for hook in self.hooks:
             hook.on_run_end(self, outcome)
-        final_path = str(self.output_dir / self.config.save_model_dir)
+        final_path = str(self.output_dir / self.config.final_model_name)
         return RunResult(reason, str(self.output_dir), final_path, self.progress.best_epoch, self.result_summary)
 
     def _tune_thresholds(self) -> list[float]:

@@ -125,7 +125,7 @@ def write_summary(
         "skipped_files": [{"path": s.path, "reason": s.reason} for s in skipped],
         "files": {
             "final_model": final_path.name,
-            "checkpoint": cfg.checkpoint_dir,
+            "checkpoint": cfg.checkpoint_name,
             "last_checkpoint": LAST_CHECKPOINT_NAME,
             "log": cfg.log_name,
             "metrics": METRICS_NAME,
