@@ -21,6 +21,7 @@ from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.errors import CheckpointError
 from mlcls_gui.core.inference.predict import Predictor
 from mlcls_gui.core.model_file.checkpoint import load_model_file, save_atomic
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.models import build as models
 
 ARCH = "mobilenet_v3_small"  # the smallest supported network: fast to save and load
@@ -67,8 +68,7 @@ def edited(good_file: Path, tmp_path: Path, **changes: Any) -> Path:
 
 
 def test_the_engine_shaped_file_loads_and_predicts(good_file, tmp_path):
-    payload = load_model_file(good_file)
-    predictor = Predictor(payload, source=str(good_file))
+    predictor = Predictor(read_model_file(good_file))
     image = tmp_path / "x.png"
     Image.new("RGB", (40, 30), (200, 30, 30)).save(image)
     prediction = predictor.predict_path(image)

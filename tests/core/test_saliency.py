@@ -13,6 +13,7 @@ from PIL import Image
 from mlcls_gui.core.errors import ConfigError, ModelError
 from mlcls_gui.core.inference.predict import Predictor
 from mlcls_gui.core.inference.saliency import blend_heatmap, saliency_map, turbo
+from mlcls_gui.core.model_file.contents import ModelFile
 from mlcls_gui.core.models import build as models
 
 LABELS = ["object", "other"]
@@ -21,11 +22,11 @@ LABELS = ["object", "other"]
 def make_predictor(arch: str, size: int, state: dict | None = None) -> Predictor:
     torch.manual_seed(0)
     model = models.build_model(arch, len(LABELS), pretrained=False, image_size=size)
-    return Predictor({
+    return Predictor(ModelFile.from_payload({
         "arch": arch, "labels": LABELS, "image_size": size,
         "model_state": state if state is not None else model.state_dict(),
         "mean": [0.5] * 3, "std": [0.25] * 3,
-    })
+    }))
 
 
 def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:

@@ -46,7 +46,7 @@ from mlcls_gui.core.inference.onnx_model import (
     metadata_to_props,
 )
 from mlcls_gui.core.inference.predict import Predictor
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import ModelFile, read_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +111,13 @@ def export_model(
         raise ExportError(f"Unknown export format {format!r}; choose {' or '.join(FORMATS)}.")
     if Path(model_file).suffix.lower() == ".onnx":
         raise ExportError(f"{model_file} is already an exported model; export the .pt model file.")
-    payload = load_model_file(model_file)
-    predictor = Predictor(payload, device="cpu", source=str(model_file))
+    contents = read_model_file(model_file)
+    predictor = Predictor(contents, device="cpu")
     target = _check_target(Path(out).expanduser() if out else default_output(model_file, format), model_file)
     inputs, checked_on = _check_inputs(predictor, check_images)
     reference = predictor.probabilities(inputs)
-    metadata = _metadata(predictor, payload, model_file)
-    pipeline = ExportPipeline(predictor.model, payload["mean"], payload["std"]).eval()
+    metadata = _metadata(predictor, contents, model_file)
+    pipeline = ExportPipeline(predictor.model, contents.mean, contents.std).eval()
     pipeline.requires_grad_(False)
     example = torch.randint(0, 256, (2, 3, predictor.image_size, predictor.image_size),
                             dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
@@ -176,16 +176,16 @@ def _check_inputs(predictor: Predictor, paths: Sequence[str | os.PathLike[str]])
     return torch.stack(loaded), f"{len(loaded)} check image{'s' if len(loaded) != 1 else ''}"
 
 
-def _metadata(predictor: Predictor, payload: dict[str, Any], model_file: str | os.PathLike[str]) -> dict[str, Any]:
-    config = payload.get("config") or {}
+def _metadata(predictor: Predictor, contents: ModelFile, model_file: str | os.PathLike[str]) -> dict[str, Any]:
+    config = contents.config
     return {
         "format": EXPORT_FORMAT,
         "labels": list(predictor.labels),
         "thresholds": [float(t) for t in predictor.thresholds],
         "threshold": float(predictor.threshold),
         "image_size": int(predictor.image_size),
-        "mean": [float(v) for v in payload["mean"]],
-        "std": [float(v) for v in payload["std"]],
+        "mean": list(contents.mean),
+        "std": list(contents.std),
         "resize": RESIZE_RULE,
         "input": INPUT_CONTRACT,
         "output": OUTPUT_CONTRACT,

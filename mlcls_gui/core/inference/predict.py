@@ -37,6 +37,7 @@ from mlcls_gui.core.inference.onnx_model import (
     props_to_metadata,
 )
 from mlcls_gui.core.model_file.checkpoint import load_model_file, save_atomic
+from mlcls_gui.core.model_file.contents import ModelFile, read_model_file
 from mlcls_gui.core.models import build as models
 
 logger = logging.getLogger(__name__)
@@ -54,65 +55,46 @@ class Prediction:
         return not self.error
 
 
-class Predictor:
-    def __init__(self, payload: dict, *, device: str = "cpu", source: str = "model") -> None:
+class PredictorBase:
+    """The prediction contract a .pt model and an .onnx export share: labels,
+    per-label thresholds, the image size and decoding of training's validation,
+    and predictions for image paths. A subclass gives ``probabilities``."""
+
+    def __init__(self, *, source: str, arch: str, labels: Sequence[str], image_size: int, threshold: float,
+                 thresholds: Sequence[float] | None, config: Mapping[str, Any], device: torch.device,
+                 metadata: Mapping[str, Any]) -> None:
         self.source = source
-        self.arch: str = payload["arch"]
-        self.read_fields(payload)
-        self.device = resolve_device(device)
-        # image_size: a ViT's position embeddings were made for the size it trained at.
-        model = models.build_model(self.arch, len(self.labels), pretrained=False, image_size=self.image_size)
-        try:
-            model.load_state_dict(payload["model_state"])
-        except (RuntimeError, KeyError) as exc:
-            raise CheckpointError(
-                f"The weights in {source} do not fit a {self.arch} with {len(self.labels)} labels "
-                f"({str(exc)[:160]})."
-            ) from None
-        self.model = model.to(self.device).eval()
-        # The same normalisation as the training run's validation.
-        self.batch_transform = BatchTransform(
-            self.device, mean=tuple(payload["mean"]), std=tuple(payload["std"])
+        self.arch = arch
+        self.labels: list[str] = list(labels)
+        self.image_size = int(image_size)
+        self.threshold = float(threshold)
+        # Per-label thresholds tuned at the end of training (or set by hand).
+        self.thresholds: list[float] = (
+            [float(t) for t in thresholds] if thresholds and len(thresholds) == len(self.labels)
+            else [self.threshold] * len(self.labels)
         )
-        self.metadata = {
-            key: payload.get(key)
-            for key in ("kind", "epoch", "best_epoch", "test_metrics", "saved_at")
-        }
+        self.config: dict = dict(config)
+        # The same decoding as the training run's validation.
+        self.fast_decode = bool(self.config.get("fast_decode", True))
+        self.device = device
+        self.metadata: dict[str, Any] = dict(metadata)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> "Predictor":
+    def from_file(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> PredictorBase:
         """A .pt model or checkpoint file, or an exported .onnx file (run with onnxruntime)."""
         if Path(path).suffix.lower() == ".onnx":
             return OnnxPredictor.from_file(path, device=device)  # onnxruntime is imported only then
-        return cls(load_model_file(path), device=device, source=str(path))
+        return Predictor(read_model_file(path), device=device)
 
-    def read_fields(self, fields: Mapping[str, Any]) -> None:
-        """Labels, image size, thresholds and settings: the fields a model file
-        and an export's metadata share, both already checked by model_file_rules."""
-        self.labels: list[str] = list(fields["labels"])
-        self.image_size = int(fields["image_size"])
-        self.threshold = float(fields.get("threshold", 0.5))
-        # Per-label thresholds tuned at the end of training (or set by hand).
-        saved = fields.get("thresholds")
-        self.thresholds: list[float] = (
-            [float(t) for t in saved] if saved and len(saved) == len(self.labels)
-            else [self.threshold] * len(self.labels)
-        )
-        self.config: dict = dict(fields.get("config") or {})
-        # The same decoding as the training run's validation.
-        self.fast_decode = bool(self.config.get("fast_decode", True))
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 3, size, size) → float32 (B, labels) probabilities on the CPU."""
+        raise NotImplementedError
 
     def load_image(self, path: str | os.PathLike[str]) -> torch.Tensor:
         """uint8 (3, size, size): decoded and resized exactly as for training's
         validation. Raises ImageLoadError."""
         image = load_rgb_resized(path, self.image_size, fast_decode=self.fast_decode)
         return pil_to_uint8_tensor(image)
-
-    @torch.inference_mode()
-    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, 3, size, size) → float32 (B, labels) probabilities on the CPU."""
-        inputs = self.batch_transform(images, augment=False)
-        return torch.sigmoid(self.model(inputs).float()).cpu()
 
     @torch.inference_mode()
     def predict_paths(
@@ -155,7 +137,39 @@ class Predictor:
             results[index] = Prediction(str(paths[index]), probabilities, predicted)
 
 
-class OnnxPredictor(Predictor):
+class Predictor(PredictorBase):
+    """A .pt model file or checkpoint, run with PyTorch on ``device``."""
+
+    def __init__(self, model_file: ModelFile, *, device: str = "cpu", source: str = "") -> None:
+        source = source or model_file.path or "model"
+        super().__init__(
+            source=source, arch=model_file.arch, labels=model_file.labels, image_size=model_file.image_size,
+            threshold=model_file.threshold, thresholds=model_file.thresholds, config=model_file.config,
+            device=resolve_device(device),
+            metadata={"kind": model_file.kind, "epoch": model_file.epoch, "best_epoch": model_file.best_epoch,
+                      "test_metrics": model_file.payload.get("test_metrics"),
+                      "saved_at": model_file.payload.get("saved_at")},
+        )
+        # image_size: a ViT's position embeddings were made for the size it trained at.
+        model = models.build_model(self.arch, len(self.labels), pretrained=False, image_size=self.image_size)
+        try:
+            model.load_state_dict(model_file.model_state)
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(
+                f"The weights in {source} do not fit a {self.arch} with {len(self.labels)} labels "
+                f"({str(exc)[:160]})."
+            ) from None
+        self.model = model.to(self.device).eval()
+        # The same normalisation as the training run's validation.
+        self.batch_transform = BatchTransform(self.device, mean=model_file.mean, std=model_file.std)
+
+    @torch.inference_mode()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        inputs = self.batch_transform(images, augment=False)
+        return torch.sigmoid(self.model(inputs).float()).cpu()
+
+
+class OnnxPredictor(PredictorBase):
     """A Predictor over an exported ``.onnx`` file, run with onnxruntime on the CPU.
 
     The graph is checked against the contract when the file is opened, so a
@@ -170,13 +184,16 @@ class OnnxPredictor(Predictor):
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for damaged files
             raise CheckpointError(f"{self.source} is not a readable ONNX model ({first_line(exc)}).") from None
         metadata = props_to_metadata(self.session.get_modelmeta().custom_metadata_map, self.source)
-        self.arch = str(metadata.get("arch", "onnx"))
-        self.read_fields(metadata)
-        self.device = torch.device("cpu")
+        super().__init__(
+            source=self.source, arch=str(metadata.get("arch", "onnx")), labels=metadata["labels"],
+            image_size=int(metadata["image_size"]), threshold=float(metadata.get("threshold", 0.5)),
+            thresholds=metadata.get("thresholds"), config=metadata.get("config") or {},
+            device=torch.device("cpu"),
+            metadata={"kind": "onnx", "exported_from": metadata.get("source_model"),
+                      "mlcls_gui_version": metadata.get("mlcls_gui_version")},
+        )
         if device not in ("cpu", "auto"):
             logger.info("%s runs with onnxruntime on the CPU (device %s ignored)", self.source, device)
-        self.metadata = {"kind": "onnx", "exported_from": metadata.get("source_model"),
-                         "mlcls_gui_version": metadata.get("mlcls_gui_version")}
         self.export_metadata = metadata
         if not self._declared_shapes_fit():
             # The graph leaves the label axis open: one blank image shows what it gives.

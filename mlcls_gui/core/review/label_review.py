@@ -242,7 +242,7 @@ def _train_review_model(root: str, options: ReviewOptions, report: ProgressSink,
     """Train the small review model in a temporary folder; keep only its weights in memory."""
     from mlcls_gui.core.config import demo_config
     from mlcls_gui.core.inference.predict import Predictor
-    from mlcls_gui.core.model_file.checkpoint import load_model_file
+    from mlcls_gui.core.model_file.contents import read_model_file
     from mlcls_gui.core.training.engine import RunControl, Trainer
     from mlcls_gui.core.training.events import BatchEnd
 
@@ -267,9 +267,9 @@ def _train_review_model(root: str, options: ReviewOptions, report: ProgressSink,
         result = trainer.run()
         if stop():
             raise ReviewCancelled()
-        payload = load_model_file(result.final_model_path)
+        contents = read_model_file(result.final_model_path)
         trained_on = len(trainer.splits.train) if trainer.splits else 0
-    return Predictor(payload, device=options.device, source="the review model"), trained_on
+    return Predictor(contents, device=options.device, source="the review model"), trained_on
 
 
 @dataclass
