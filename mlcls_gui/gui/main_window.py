@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent
@@ -36,7 +36,7 @@ from mlcls_gui.gui.startup import DEMO_DATA_FOLDER, DEMO_OUTPUT_FOLDER, app_data
 from mlcls_gui.gui.tab_links import LrFinderLink, ReviewTabLinks, RunsTabLinks
 from mlcls_gui.gui.train.archive_panel import ArchivePanel
 from mlcls_gui.gui.train.plots import TrainingPlots
-from mlcls_gui.gui.train.resume_info import ResumeChecker, ResumeInfo
+from mlcls_gui.gui.train.resume_info import ResumeChecker
 from mlcls_gui.gui.train.run_panel import LogBridge, QtLogHandler, RunPanel
 from mlcls_gui.gui.train.run_summary import summary_html
 from mlcls_gui.gui.train.run_view import RunView
@@ -51,6 +51,9 @@ from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 from mlcls_gui.gui.widgets.wheel_guard import guard_wheel_in
 from mlcls_gui.gui.window_layout import build_menu, lay_out, make_room_for_the_summary
+
+if TYPE_CHECKING:
+    from mlcls_gui.core.training.resume import ResumePlan
 
 logger = logging.getLogger(__name__)
 
@@ -227,9 +230,10 @@ class MainWindow(QMainWindow):
         the form's data, model and output settings; the form is not changed."""
         return self.start_run(quick=True)
 
-    def start_run(self, resume_from: str = "", resume_info: ResumeInfo | None = None, *,
+    def start_run(self, resume_from: str = "", resume_plan: ResumePlan | None = None, *,
                   quick: bool = False) -> bool:
-        """Start training with the form's config (optionally resuming); False if blocked."""
+        """Start training with the form's config, or resume: as planned (and shown) by
+        ``resume_plan``, or from ``resume_from`` (the run plans it); False if blocked."""
         blocker = self.start_blocker()
         config = self.config_form.config()
         if blocker or config is None:
@@ -240,7 +244,8 @@ class MainWindow(QMainWindow):
         from mlcls_gui.gui.train.training_worker import TrainingWorker, default_torch_threads, start_training_thread
 
         threads = self.torch_threads if self.torch_threads is not None else default_torch_threads()
-        worker = TrainingWorker(config, resume_from=resume_from, torch_threads=threads)
+        worker = TrainingWorker(config, resume_from=resume_from, resume_plan=resume_plan, torch_threads=threads)
+        resume_from = worker.resume_from
         self.run_view.follow(worker)
         worker.run_started.connect(self._on_worker_run_started)
         worker.phase_changed.connect(self._on_worker_phase_changed)
@@ -257,7 +262,7 @@ class MainWindow(QMainWindow):
         self._phase = ""
         self._test_images = 0
         self.plots.reset()
-        self.run_panel.begin_run(resuming=self._resuming, resume_text=resume_info.text() if resume_info else "",
+        self.run_panel.begin_run(resuming=self._resuming, resume_text=resume_plan.text() if resume_plan else "",
                                  quick=quick)
         self._set_locked(True)
         self.save_settings()
@@ -457,26 +462,26 @@ class MainWindow(QMainWindow):
         if self.resume_checker.is_busy() or self._thread is not None or config is None:
             return
         self.run_panel.set_state(f"Reading {Path(path).name} to see where it continues…")
-        self.resume_checker.check(path, config.n_epochs)
+        self.resume_checker.check(path, config)
         self._update_start_state()
 
-    def confirm_resume(self, info: ResumeInfo) -> bool:
+    def confirm_resume(self, plan: ResumePlan) -> bool:
         """Say what the resume continues from and ask; tests replace this method."""
         answer = QMessageBox.question(
-            self, "Resume training", "\n\n".join(info.sentences()),
+            self, "Resume training", "\n\n".join(plan.sentences() + [f"• {note}" for note in plan.notes]),
             QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Ok)
         return answer == QMessageBox.StandardButton.Ok
 
     @Slot(object)
-    def _on_resume_checker_checked(self, info: ResumeInfo) -> None:
+    def _on_resume_checker_checked(self, plan: ResumePlan) -> None:
         self._update_start_state()
-        self.run_panel.set_state(info.text())
-        self.resume_checked.emit(info.text())
+        self.run_panel.set_state(plan.text())
+        self.resume_checked.emit(plan.text())
         if self._closing:
             return
-        if self.confirm_resume(info):
-            self.start_run(resume_from=info.path, resume_info=info)
+        if self.confirm_resume(plan):
+            self.start_run(resume_plan=plan)
         else:
             self.run_panel.set_state("")
 

@@ -13,8 +13,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
+from mlcls_gui.core.training.resume import plan_resume
 from mlcls_gui.gui.startup import DEMO_DATA_FOLDER, app_data_dir
-from mlcls_gui.gui.train.resume_info import read_resume_info
 from mlcls_gui.gui.widgets.dialogs import CLOSE_FINISH_TEST, CLOSE_SKIP_TEST, ask_close_during_run
 
 from .conftest import tiny_config, wait_until_ready
@@ -90,8 +90,8 @@ def test_resume_says_what_it_continues_from_before_it_starts(
         # "Save checkpoint" during epoch 2: the manual checkpoint is a mid-epoch one.
         qtbot.waitUntil(lambda: window.plots.epoch_points("val_loss") >= 1, timeout=RUN_TIMEOUT)
         window.run_panel.checkpoint_button.click()
-    manual = read_resume_info(str(output / "manual_checkpoint.pt"), 2)
-    assert manual.kind == "manual" and manual.partial_epoch == 2 and manual.epoch == 1
+    manual = plan_resume(str(output / "manual_checkpoint.pt"), tiny_config(demo_root, output, n_epochs=2))
+    assert (manual.model_file.kind, manual.model_file.partial_epoch, manual.model_file.epoch) == ("manual", 2, 1)
     assert "Epoch 2 is trained again from its start" in manual.text()
 
     window.config_form.editor("n_epochs").setText("3")

@@ -9,7 +9,8 @@ hand state to torch (optimiser, schedule, random state).
 
 A final model (kind "model") holds the weights and what prediction needs; a
 checkpoint ("best", "last", "manual") also the optimiser, schedule, EMA and
-random state to continue exactly.
+random state to continue exactly. This module imports no torch (the window
+reads resume plans with it); reading a file does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
 from mlcls_gui.core.config import with_current_names
-from mlcls_gui.core.model_file.checkpoint import load_model_file
 
 if TYPE_CHECKING:
     import torch
@@ -116,4 +116,6 @@ class ModelFile:
 def read_model_file(path: str | os.PathLike[str]) -> ModelFile:
     """Load ``path`` safely (no code runs; every field checked) as a ModelFile;
     CheckpointError names the file and the problem."""
+    from mlcls_gui.core.model_file.checkpoint import load_model_file  # torch: only when a file is read
+
     return ModelFile.from_payload(load_model_file(path), path)

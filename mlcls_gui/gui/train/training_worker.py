@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -30,6 +31,9 @@ from mlcls_gui.core.training.events import (
     RunStarted,
 )
 from mlcls_gui.gui.widgets.background import return_to_gui_thread, summarize_exception, track_thread
+
+if TYPE_CHECKING:
+    from mlcls_gui.core.training.resume import ResumePlan
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +60,18 @@ class TrainingWorker(QObject):
     finished = Signal(str, object)  # reason ("completed", "stopped", …), summary dict
     failed = Signal(str, str)  # one-line summary, details
 
-    def __init__(self, config: TrainConfig, *, resume_from: str = "",
+    def __init__(self, config: TrainConfig, *, resume_from: str = "", resume_plan: ResumePlan | None = None,
                  torch_threads: int | None = None) -> None:
         super().__init__()
         # Imported lazily: the engine pulls in torch, which the window must not
         # wait for. The app imports it in the background before Start is enabled.
         from mlcls_gui.core.training.engine import RunControl
 
-        self.config = config
-        self.resume_from = resume_from
+        # A resume the window planned (and showed) is run as planned; a bare
+        # ``resume_from`` is planned by the Trainer.
+        self.config = resume_plan.config if resume_plan else config
+        self.resume_plan = resume_plan
+        self.resume_from = resume_plan.path if resume_plan else resume_from
         self.control = RunControl()
         self._torch_threads = torch_threads
         self._signals = {
@@ -87,15 +94,22 @@ class TrainingWorker(QObject):
 
             if self._torch_threads:
                 torch.set_num_threads(self._torch_threads)
-            if self.resume_from:
-                self._emit_history(self.resume_from)
+            if self.resume_from and self.resume_plan is None:
+                from mlcls_gui.core.training.resume import plan_resume
+
+                self.resume_plan = plan_resume(self.resume_from, self.config)
+                self.config = self.resume_plan.config
+            if self.resume_plan is not None:
+                self._emit_history(self.resume_plan.model_file.history)
             if self.config.processes > 1:
+                self.resume_plan = None  # each training process reads its checkpoint itself
                 self._run_processes()
                 return
             trainer = Trainer(
                 self.config, on_event=self._on_trainer_event, control=self.control,
-                resume_from=self.resume_from or None,
+                resume_from=self.resume_from or None, resume_plan=self.resume_plan,
             )
+            self.resume_plan = None  # the Trainer holds the weights from here on
             result = trainer.run()
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the GUI
             return_to_gui_thread(self)
@@ -118,16 +132,9 @@ class TrainingWorker(QObject):
         else:
             self.finished.emit(outcome.reason.value, outcome.summary)
 
-    def _emit_history(self, path: str) -> None:
+    def _emit_history(self, history: Sequence[Mapping[str, Any]]) -> None:
         """The epochs before the checkpoint, so the plots show the whole run."""
-        from mlcls_gui.core.errors import CheckpointError
-        from mlcls_gui.core.model_file.checkpoint import load_model_file
-
-        try:
-            history = load_model_file(path).get("history") or []
-        except CheckpointError:
-            return  # the Trainer reports the unreadable file itself
-        rows = [dict(row) for row in history if isinstance(row, dict) and "epoch" in row]
+        rows = [dict(row) for row in history if isinstance(row, Mapping) and "epoch" in row]
         if rows:
             self.history_loaded.emit(rows)
 

@@ -11,16 +11,14 @@ import logging
 import math
 import warnings
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
 from mlcls_gui.core.errors import CheckpointError
-from mlcls_gui.core.model_file.checkpoint import load_model_file
 from mlcls_gui.core.training.engine.run_state import Progress, RunState, move_optimizer_state
 from mlcls_gui.core.training.recipe.schedules import seek, steps_per_batch
-from mlcls_gui.core.training.resume import optimizer_state_usable
+from mlcls_gui.core.training.resume import ResumePlan, optimizer_state_usable
 
 logger = logging.getLogger(__name__)
 
@@ -80,24 +78,25 @@ def training_payload(
     return payload
 
 
-def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Progress, dict[str, torch.Tensor] | None]:
-    """Load weights, optimiser, schedule and random state; return the progress
-    and the best epoch's weights (None when they cannot be found)."""
-    cfg = state.cfg
+def restore(state: RunState, plan: ResumePlan) -> tuple[Progress, dict[str, torch.Tensor] | None]:
+    """Load weights, optimiser, schedule and random state from the plan's file;
+    return the progress and the best epoch's weights (None when they cannot be found)."""
+    cfg, file, source = state.cfg, plan.model_file, plan.model_file.path
+    payload = file.payload
     try:
         # A best checkpoint whose EMA weights won holds the raw ones beside them.
-        state.model.load_state_dict(payload.get("raw_model_state") or payload["model_state"])
+        state.model.load_state_dict(payload.get("raw_model_state") or file.model_state)
         _restore_ema(state, payload)
-        if optimizer_state_usable(payload, cfg) and _same_groups(state, payload):
+        if optimizer_state_usable(file, cfg) and _same_groups(state, payload):
             state.optimizer.load_state_dict(payload["optimizer_state"])
             move_optimizer_state(state.optimizer, state.device)
         else:
             logger.info("Resuming with a fresh %s optimizer state", cfg.optimizer)
-        saved_schedule = (payload.get("config") or {}).get("lr_schedule", "step")
+        saved_schedule = file.config.get("lr_schedule", "step")
         if payload.get("scheduler_state") and saved_schedule == cfg.lr_schedule == "step":
             state.scheduler.load_state_dict(payload["scheduler_state"])
         else:
-            _replay_schedule(state, int(payload.get("epoch", 0)), source,
+            _replay_schedule(state, file.epoch, source,
                              exact=bool(payload.get("scheduler_state")) and saved_schedule == cfg.lr_schedule)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{source} does not fit this model ({str(exc)[:200]}).") from None
@@ -106,14 +105,11 @@ def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Prog
         state.scheduler.step_size = cfg.lr_step
         state.scheduler.gamma = cfg.lr_decrease
     progress = Progress(
-        epoch=int(payload.get("epoch", 0)),
-        best_score=float(payload.get("best_score", math.nan)),
-        best_epoch=int(payload.get("best_epoch", 0)),
-        epochs_without_improvement=int(payload.get("epochs_without_improvement", 0)),
-        history=[dict(row) for row in payload.get("history", [])],
-        global_step=int(payload.get("global_step", 0)),
+        epoch=file.epoch, best_score=file.best_score, best_epoch=file.best_epoch,
+        epochs_without_improvement=file.epochs_without_improvement,
+        history=[dict(row) for row in file.history], global_step=file.global_step,
     )
-    best = _find_best_weights(payload, Path(source).expanduser().resolve().parent, cfg.checkpoint_name, state.labels)
+    best = None if plan.best_weights is None else {k: v.detach().cpu().clone() for k, v in plan.best_weights.items()}
     if best is None and progress.best_epoch:
         logger.warning("The best weights of epoch %d are not beside %s; the best score restarts.",
                        progress.best_epoch, source)
@@ -129,7 +125,7 @@ def restore(state: RunState, payload: dict[str, Any], source: str) -> tuple[Prog
     return progress, best
 
 
-def _restore_ema(state: RunState, payload: dict[str, Any]) -> None:
+def _restore_ema(state: RunState, payload: Mapping[str, Any]) -> None:
     """The EMA continues from the file's; a file without one starts it from the
     restored weights."""
     if state.ema is None:
@@ -141,7 +137,7 @@ def _restore_ema(state: RunState, payload: dict[str, Any]) -> None:
         logger.info("The checkpoint holds no weight EMA: it starts from the resumed weights.")
 
 
-def _same_groups(state: RunState, payload: dict[str, Any]) -> bool:
+def _same_groups(state: RunState, payload: Mapping[str, Any]) -> bool:
     """The saved optimiser has the same parameter groups (no-decay groups on or off)."""
     saved = payload["optimizer_state"].get("param_groups", [])
     return [len(g["params"]) for g in saved] == [len(g["params"]) for g in state.optimizer.param_groups]
@@ -165,24 +161,3 @@ def _replay_schedule(state: RunState, epochs: int, source: str, *, exact: bool =
         "the optimiser's moments start afresh. Resume from last_checkpoint.pt to continue exactly.",
         source, epochs,
     )
-
-
-def _find_best_weights(
-    payload: dict[str, Any], folder: Path, checkpoint_name: str, labels: list[str],
-) -> dict[str, torch.Tensor] | None:
-    """The best epoch's weights: in the payload itself (a best checkpoint or
-    a final model) or in the best checkpoint beside the resumed file."""
-    best_epoch = int(payload.get("best_epoch", 0))
-    if not best_epoch:
-        return None
-    if payload.get("kind") in ("best", "model"):
-        return {k: v.detach().cpu().clone() for k, v in payload["model_state"].items()}
-    candidate = folder / checkpoint_name
-    try:
-        best = load_model_file(candidate) if candidate.is_file() else None
-    except CheckpointError as exc:
-        logger.warning("Ignoring %s: %s", candidate, exc)
-        best = None
-    if best and best.get("best_epoch") == best_epoch and list(best["labels"]) == labels:
-        return dict(best["model_state"])
-    return None

@@ -13,7 +13,6 @@ talks back only through events (see ``events.py``), from the main process.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -35,7 +34,7 @@ from mlcls_gui.core.data.splits import DatasetSplits, SkippedFile
 from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError
 from mlcls_gui.core.evaluation.metrics import compute_metrics, exact_match_count
 from mlcls_gui.core.evaluation.thresholds import tune_thresholds
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import ModelFile
 from mlcls_gui.core.models import build as models
 from mlcls_gui.core.output_names import CONFIG_NAME
 from mlcls_gui.core.training.engine.checkpoints import restore
@@ -60,10 +59,10 @@ from mlcls_gui.core.training.events import (
 from mlcls_gui.core.training.launch import process_rank
 from mlcls_gui.core.training.recipe.schedules import seek, steps_per_batch
 from mlcls_gui.core.training.resume import (
-    config_for_resume,
+    ResumePlan,
     describe_split_change,
     new_run_id,
-    resume_folder,
+    plan_resume,
     split_fingerprint,
 )
 
@@ -89,15 +88,15 @@ class Trainer:
         resume_from: str | os.PathLike[str] | None = None,
         allow_split_change: bool = False,
         strategy: Strategy | None = None,
-        resume_payload: dict[str, Any] | None = None,
+        resume_plan: ResumePlan | None = None,
     ) -> None:
         self.config = config
         self.control = control or RunControl()
         self._sink: EventSink = on_event or (lambda event: None)
-        self.resume_from = str(resume_from) if resume_from else ""
-        # ``resume_from`` already loaded by the caller (the CLI reads its config first):
-        # a checkpoint can be hundreds of MB, so it is not read twice.
-        self._resume_payload = resume_payload
+        # A resume planned by the caller (the window and the CLI show the plan first)
+        # or, from ``resume_from`` alone, here: either way the file is read once.
+        self._resume_plan = resume_plan
+        self.resume_from = resume_plan.path if resume_plan else str(resume_from) if resume_from else ""
         # Resuming on a different split is refused unless asked for; the test
         # score is then reported as not held out.
         self.allow_split_change = allow_split_change
@@ -151,12 +150,13 @@ class Trainer:
     # ============================================================ preparation
     def _prepare(self) -> None:
         self.emit(PhaseChanged("loading", 0))
-        payload = self._resume_payload
-        if payload is None and self.resume_from:
-            payload = load_model_file(self.resume_from)
-        self._resume_payload = None  # the run state holds what it needs from here on
-        if payload is not None:
-            self._take_from_checkpoint(payload)
+        plan = self._resume_plan
+        if plan is None and self.resume_from:
+            plan = plan_resume(self.resume_from, self.config)
+        self._resume_plan = None  # the run state holds what it needs from here on
+        payload = plan.model_file if plan is not None else None
+        if plan is not None:
+            self._take_from_plan(plan)
         else:
             self.output_dir = Path(self.config.save_model_folder).expanduser().resolve()
         cfg = self.config
@@ -180,7 +180,7 @@ class Trainer:
         self.split_fingerprint = split_fingerprint(self.splits)
         self._check_processes_agree()
         if payload is not None:
-            _check_same_labels(payload["labels"], self.labels, self.resume_from)
+            _check_same_labels(list(payload.labels), self.labels, self.resume_from)
             self._check_same_split(payload)
         # A resumed run continues in its folder; a new run never overwrites one.
         tidied = self.strategy.on_main(lambda: self.folder.tidy(cfg, archive_previous=payload is None))
@@ -188,7 +188,7 @@ class Trainer:
             self._open_log(tidied)
         self.state = build_run_state(cfg, self.splits, self.strategy, pretrained=cfg.pretrained and payload is None)
         if payload is not None:
-            self.progress, self.best_state = restore(self.state, payload, self.resume_from)
+            self.progress, self.best_state = restore(self.state, plan)
         self.emit(RunStarted(
             output_dir=str(self.output_dir), log_path=str(self.output_dir / cfg.log_name),
             labels=tuple(self.labels),
@@ -226,26 +226,19 @@ class Trainer:
         for item in self.splits.skipped:
             logger.info("Skipped %s: %s", item.path, item.reason)
 
-    def _take_from_checkpoint(self, payload: dict[str, Any]) -> None:
+    def _take_from_plan(self, plan: ResumePlan) -> None:
         """The checkpoint decides the model's shape, the split and the folder."""
-        cfg, self.notes = config_for_resume(self.config, payload)
-        self.output_dir, folder_note = resume_folder(self.resume_from, payload)
-        if folder_note:
-            self.notes.append(folder_note)
-        configured = Path(cfg.save_model_folder).expanduser().resolve()
-        if configured != self.output_dir:
-            self.notes.append(f"continues in the checkpoint's folder {self.output_dir}, not in {configured}")
-        self.config = dataclasses.replace(cfg, save_model_folder=str(self.output_dir))
-        self.identity.run_id = str(payload.get("run_id") or self.identity.run_id)
-        self.identity.test_held_out = bool(payload.get("test_held_out", True))
+        self.config, self.notes, self.output_dir = plan.config, list(plan.notes), plan.output_dir
+        self.identity.run_id = plan.model_file.run_id or self.identity.run_id
+        self.identity.test_held_out = plan.model_file.test_held_out
 
-    def _check_same_split(self, payload: dict[str, Any]) -> None:
+    def _check_same_split(self, payload: ModelFile) -> None:
         """Refuse to resume on other images than the checkpoint's split, unless
         asked to; then the test score is marked as not held out."""
-        if "split" not in payload:
+        if payload.split is None:
             self.notes.append("this checkpoint does not record its split, so it cannot be checked")
             return
-        change = describe_split_change(payload["split"], self.split_fingerprint)
+        change = describe_split_change(payload.split, self.split_fingerprint)
         if not change:
             return
         if not self.allow_split_change:
