@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.data.dataset import scan_data_root
@@ -170,7 +169,7 @@ def _sweep(
             # the run's schedule is never stepped, so warmup or decay cannot interfere.
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = _train_step(state, batch, features, count)
+            loss, _ = state.train_step(batch, features)  # the Trainer's step; none on a NaN loss
             trained = True
             step += 1
             if not math.isfinite(loss):
@@ -189,21 +188,6 @@ def _sweep(
         if not trained:  # else the next epoch fails alike, for ever
             raise ConfigError("No training image could be read in a whole pass over the training "
                               "split: check the image files.")
-
-
-def _train_step(state: Any, batch: Any, features: torch.Tensor | None, count: int) -> float:
-    """One optimiser step as the training loop takes it; returns the batch's loss."""
-    targets = batch.targets.to(state.device, non_blocking=True)
-    state.optimizer.zero_grad(set_to_none=True)
-    # One image gives BatchNorm no batch statistics: its running ones stand in.
-    with models.batchnorm_frozen(state.model, count == 1):
-        logits, targets = state.train_logits(batch, features, targets)  # mixup / cutmix included
-    loss = state.criterion(logits.float(), targets)
-    value = loss.item()
-    if not math.isfinite(value):
-        return value
-    state.backward_and_step(loss)
-    return value
 
 
 # ------------------------------------------------------------------ suggestion

@@ -389,29 +389,25 @@ class Trainer:
 
     def _train_step(self, batch: Batch, features: torch.Tensor | None, count: int, total: int,
                     epoch: int, number: int) -> tuple[float, int]:
-        """One optimiser step; returns this process's mean loss and exact matches."""
-        state = self.state
-        targets = batch.targets.to(state.device, non_blocking=True)
-        state.optimizer.zero_grad(set_to_none=True)
-        # One image (batch_size 1, or unreadable files leaving one) cannot give
-        # BatchNorm batch statistics: its running statistics stand in.
-        with models.batchnorm_frozen(state.model, count == 1):
-            logits, targets = state.train_logits(batch, features, targets)
-            logits = logits.float()
-        loss = state.criterion(logits, targets)
-        loss_value = loss.item()
-        if self.strategy.sum([float(not math.isfinite(loss_value))])[0] > 0:
+        """One optimiser step (RunState.train_step); returns this process's mean loss
+        and exact matches."""
+        strategy, agreed = self.strategy, []
+
+        def all_finite(value: float) -> bool:  # every process must agree, or they would hang
+            agreed.append(strategy.sum([float(not math.isfinite(value))])[0] == 0)
+            return agreed[-1]
+
+        # DDP averages the processes' gradients; weighting each process's mean loss
+        # by its share of the global batch makes that the global batch's mean.
+        weight = count * strategy.world_size / total if strategy.distributed else 1.0
+        loss_value, logits = self.state.train_step(batch, features, finite=all_finite, weight=weight)
+        if not agreed[-1]:
             raise TrainingError(
                 f"The loss became {loss_value} at epoch {epoch}, batch {number}: training "
                 "diverged. Lower the learning rate and start again; the best checkpoint "
                 "so far is kept."
             )
-        if self.strategy.distributed:
-            # DDP averages the processes' gradients; weighting each process's mean
-            # loss by its share of the global batch makes that the global batch's mean.
-            loss = loss * (count * self.strategy.world_size / total)
-        state.backward_and_step(loss)
-        return loss_value, exact_match_count(logits.detach().cpu().numpy(), batch.targets.numpy())
+        return loss_value, exact_match_count(logits.cpu().numpy(), batch.targets.numpy())
 
     # ============================================================== evaluation
     @torch.no_grad()

@@ -166,6 +166,30 @@ class RunState:
         # A clone made outside inference mode is an ordinary tensor the head can learn from.
         return features.float().clone()
 
+    def train_step(self, batch: Batch, features: torch.Tensor | None, *,
+                   finite: Callable[[float], bool] = math.isfinite,
+                   weight: float = 1.0) -> tuple[float, torch.Tensor]:
+        """The one training step (the Trainer's and the learning-rate finder's): the
+        recipe's forward pass (mixing, precision, the frozen-feature cache), the
+        loss with unknown labels masked, then backward and one optimiser step.
+
+        Returns the batch's mean loss and its logits. ``finite`` decides whether a
+        loss may be stepped on (with several processes: whether all agree); when it
+        says no, nothing is stepped. ``weight`` scales the loss that is
+        backpropagated (a process's share of the global batch)."""
+        targets = batch.targets.to(self.device, non_blocking=True)
+        self.optimizer.zero_grad(set_to_none=True)
+        # One image (batch_size 1, or unreadable files leaving one) cannot give
+        # BatchNorm batch statistics: its running statistics stand in.
+        with models.batchnorm_frozen(self.model, batch.targets.shape[0] == 1):
+            logits, targets = self.train_logits(batch, features, targets)
+            logits = logits.float()
+        loss = self.criterion(logits, targets)
+        value = loss.item()
+        if finite(value):
+            self.backward_and_step(loss * weight if weight != 1.0 else loss)
+        return value, logits.detach()
+
     def backward_and_step(self, loss: torch.Tensor) -> None:
         """Backpropagate ``loss`` and take one optimiser step (through the fp16 loss
         scaler when the run has one)."""
