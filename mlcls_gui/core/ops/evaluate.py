@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable
 
 from mlcls_gui.core.data.dataset import check_data_root, scan_data_root
 from mlcls_gui.core.data.splits import Sample
 from mlcls_gui.core.errors import DatasetError
 from mlcls_gui.core.evaluation.report import EvaluationReport, ImageResult, build_report
+from mlcls_gui.core.ops.progress import OnProgress, ShouldStop, never_stop, no_progress
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +23,22 @@ def evaluate_model_file(
     device: str = "cpu",
     threshold: float | None = None,
     batch_size: int = 32,
-    on_progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    on_progress: OnProgress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> EvaluationReport:
     """Evaluate a model file on a labelled data root (label folders or a CSV).
 
     ``split`` "all" uses every image under the root; "train", "val" or "test"
     uses that split as training would make it (the model's own seed and
-    fractions). ``threshold`` overrides the model's per-label thresholds."""
+    fractions). ``threshold`` overrides the model's per-label thresholds.
+    ``on_progress`` / ``should_stop``: the protocol of ``core.ops.progress``
+    (one stage: images evaluated of all; stopped early, the report holds the
+    images done so far)."""
     from mlcls_gui.core.inference.predict import Predictor  # torch: imported only when a model is evaluated
 
     check_data_root(data_root)  # a bad root fails in one line before the model loads
+    on_progress = on_progress or no_progress
+    should_stop = should_stop or never_stop
     predictor = Predictor.from_file(model_path, device=device)
     config = predictor.config
     splits = scan_data_root(
@@ -61,7 +66,7 @@ def evaluate_model_file(
     images: list[ImageResult] = []
     skipped = [(s.path, s.reason) for s in splits.skipped]
     for start in range(0, len(samples), batch_size):
-        if should_stop is not None and should_stop():
+        if should_stop():
             break
         chunk = samples[start:start + batch_size]
         for sample, prediction in zip(chunk, predictor.predict_paths([s.path for s in chunk])):
@@ -73,8 +78,7 @@ def evaluate_model_file(
                 tuple(prediction.probabilities[label] for label in predictor.labels),
                 sample.unknown,
             ))
-        if on_progress is not None:
-            on_progress(min(start + batch_size, len(samples)), len(samples))
+        on_progress(min(start + batch_size, len(samples)), len(samples))
     return build_report(
         predictor.labels, thresholds, images,
         source={"model": str(model_path), "data_root": str(splits.root), "split": split},
