@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.errors import ConfigError, RunFolderBusyError
 from mlcls_gui.core.evaluation.metrics import MetricReport
 from mlcls_gui.core.files.atomic_files import is_temporary_for, write_atomic
 from mlcls_gui.core.output_names import ARCHIVE_FOLDER, FIXED_OUTPUT_NAMES, LOCK_NAME
@@ -172,13 +172,29 @@ def archived_runs(folder: str | os.PathLike[str]) -> list[ArchivedRun]:
 
 
 def prune_archived_runs(folder: str | os.PathLike[str], keep: int) -> list[ArchivedRun]:
-    """Delete all but the ``keep`` newest earlier runs; return what was deleted."""
+    """Delete all but the ``keep`` newest earlier runs; return what was deleted.
+
+    Refused (RunFolderBusyError, nothing deleted) while a training run holds
+    ``folder``: the window's Delete earlier runs and any other client share
+    this rule. The folder's run lock is held while deleting, so no run starts
+    there meanwhile (a starting run archives its predecessor into the very
+    folder being pruned)."""
+    from mlcls_gui.core.runs.run_lock import RunFolderLock, read_lock_owner
+
+    if not (Path(folder) / ARCHIVE_FOLDER).is_dir():
+        return []
+    owner = read_lock_owner(folder)
+    if owner is not None:
+        raise RunFolderBusyError(
+            f"The output folder {folder} is in use by a training run ({owner.describe()}); "
+            "delete its earlier runs after that run has ended.")
     removed = []
-    for run in archived_runs(folder)[max(0, keep):]:
-        shutil.rmtree(run.path, ignore_errors=True)
-        if not run.path.exists():
-            removed.append(run)
-            logger.info("Deleted the earlier run %s (%.0f MB)", run.path, run.size_bytes / 1e6)
+    with RunFolderLock(folder):  # refuses, in the same words as a second run, if one started just now
+        for run in archived_runs(folder)[max(0, keep):]:
+            shutil.rmtree(run.path, ignore_errors=True)
+            if not run.path.exists():
+                removed.append(run)
+                logger.info("Deleted the earlier run %s (%.0f MB)", run.path, run.size_bytes / 1e6)
     return removed
 
 

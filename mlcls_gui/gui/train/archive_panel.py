@@ -7,7 +7,8 @@ walked off the GUI thread), and "Delete earlier runs…" asks first — keeping
 the newest N the user chooses, or none — then calls
 ``outputs.prune_archived_runs``, also off the GUI thread. Only previous_runs/
 is touched, never the current run's files; the button is off while a run
-trains here, and a folder another process is training into is refused.
+trains here, and a folder another process is training into is refused (the
+core's rule, ``prune_archived_runs`` refuses it for every client).
 """
 
 from __future__ import annotations
@@ -49,19 +50,6 @@ def format_size(size_bytes: int) -> str:
     if size_bytes >= 10**7:
         return f"{size_bytes / 1e6:.0f} MB"
     return f"{size_bytes / 1e6:.1f} MB"
-
-
-def prune_runs(folder: str, keep: int) -> list[ArchivedRun]:
-    """Runs on a background thread: refuse a folder a run holds, else prune."""
-    from mlcls_gui.core.errors import RunFolderBusyError
-    from mlcls_gui.core.runs.run_lock import read_lock_owner
-
-    owner = read_lock_owner(folder)
-    if owner is not None:
-        raise RunFolderBusyError(
-            f"The output folder {folder} is in use by a training run ({owner.describe()}); "
-            "delete its earlier runs after that run has ended.")
-    return prune_archived_runs(folder, keep)
 
 
 class PruneDialog(QDialog):
@@ -218,7 +206,7 @@ class ArchivePanel(QWidget):
         folder = self._counted_folder
         logger.info("Deleting the earlier runs in %s, keeping the newest %d", folder, keep)
         self.size_label.setText("Earlier runs: deleting…")
-        self._prune_runner.start(lambda _job: prune_runs(folder, keep))
+        self._prune_runner.start(lambda _job: prune_archived_runs(folder, keep))
         self._update_button()
         return True
 
