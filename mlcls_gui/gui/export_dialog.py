@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mlcls_gui.core.ops.export import default_output, written_files
 from mlcls_gui.core.ops.output_guard import kept_file
 from mlcls_gui.gui.widgets.dialogs import confirm_replace
 from mlcls_gui.gui.widgets.fields import PathField
@@ -38,12 +39,11 @@ from mlcls_gui.gui.widgets.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
-# (format, what the box shows, file suffix). The suffixes mirror core.inference.export.SUFFIXES
-# (a test checks they agree): importing the core module here would import torch on
-# the GUI thread.
-FORMAT_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("onnx", "ONNX (.onnx) — onnxruntime, any language", ".onnx"),
-    ("torchscript", "TorchScript (.torchscript.pt) — PyTorch / LibTorch", ".torchscript.pt"),
+# (format, what the box shows). The formats, their suffixes and the file names are the
+# core's (core.ops.export hands them out; a test checks the formats agree).
+FORMAT_CHOICES: tuple[tuple[str, str], ...] = (
+    ("onnx", "ONNX (.onnx) — onnxruntime, any language"),
+    ("torchscript", "TorchScript (.torchscript.pt) — PyTorch / LibTorch"),
 )
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 INSTALL_COMMAND = 'pip install "mlcls-gui[export]"'
@@ -57,15 +57,6 @@ def missing_packages(format: str) -> list[str]:
     if format != "onnx":
         return []
     return [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
-
-
-def default_output(model_file: str, format: str) -> str:
-    """final_model.pt → final_model.onnx (or .torchscript.pt) beside it."""
-    if not model_file.strip():
-        return ""
-    suffix = {choice[0]: choice[2] for choice in FORMAT_CHOICES}[format]
-    source = Path(model_file.strip()).expanduser()
-    return str(source.with_name(source.stem + suffix))
 
 
 def exportable(model_file: str) -> str:
@@ -109,7 +100,7 @@ class ExportDialog(QDialog):
         self.model_field = PathField("open", "Choose the model file to export", SOURCE_FILTER,
                                      placeholder="final_model.pt of a run")
         self.format_combo = QComboBox()
-        for format, text, _suffix in FORMAT_CHOICES:
+        for format, text in FORMAT_CHOICES:
             self.format_combo.addItem(text, format)
         self.output_field = PathField("save", "Export to", "Exported model (*.onnx *.pt);;All files (*)",
                                       placeholder="beside the model file")
@@ -178,7 +169,7 @@ class ExportDialog(QDialog):
         if problem:
             self._show_error(problem)
             return False
-        for target in _written_files(out):
+        for target in written_files(out):
             agreed = Path(target) == Path(out) and self.output_field.replace_agreed()
             if os.path.lexists(target) and not agreed and not self.confirm_replace(str(target)):
                 return False
@@ -218,7 +209,7 @@ class ExportDialog(QDialog):
             return f"{Path(model).name} is already an exported model; choose the .pt model file."
         if not out:
             return "Choose where to save the exported model."
-        for target in _written_files(out):
+        for target in written_files(out):
             kept = kept_file(target)
             if kept is not None and kept.final:
                 return f"{target} {kept.reason}; choose another file name."
@@ -297,9 +288,3 @@ def open_export_dialog(window: Any) -> ExportDialog:
         previous.deleteLater()
     dialog.open()
     return dialog
-
-
-def _written_files(out: str) -> tuple[Path, Path]:
-    """The export and its .json sidecar: either may replace a file of a run."""
-    target = Path(out).expanduser()
-    return target, target.with_name(target.name + ".json")

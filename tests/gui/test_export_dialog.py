@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.inference import export
+from mlcls_gui.core.ops import export as ops_export
 from mlcls_gui.gui import export_dialog
 from mlcls_gui.gui.export_dialog import INSTALL_COMMAND, ExportDialog
 from mlcls_gui.gui.widgets import dialogs
@@ -104,11 +105,15 @@ def test_missing_onnx_packages_say_how_to_install_them(qtbot: QtBot, tiny_model:
     assert not dialog.requirement_label.isVisible() and dialog.export_button.isEnabled()
 
 
-def test_the_dialogs_file_names_agree_with_the_core() -> None:
+def test_the_dialogs_file_names_are_the_cores() -> None:
     for format in export.FORMATS:
         assert export_dialog.default_output("/m/final_model.pt", format) == str(
             export.default_output("/m/final_model.pt", format))
+    assert export_dialog.default_output("", "onnx") == ""
     assert [choice[0] for choice in export_dialog.FORMAT_CHOICES] == list(export.FORMATS)
+    # The names come from the core (through core.ops.export), not from a table of the dialog's.
+    assert export_dialog.default_output is ops_export.default_output
+    assert export_dialog.written_files is ops_export.written_files
 
 
 def test_file_menu_export_opens_with_the_predict_panels_model(

@@ -41,3 +41,25 @@ def test_quick_model_trains_a_probe_and_leaves_the_form_as_it_was(
     form = window.config_form.config()
     assert form is not None and (form.n_epochs, form.freeze_extractor, form.probe_first) == (7, False, False)
     assert window.run_panel.quick_button.isEnabled()
+
+
+def test_a_quick_model_without_pretrained_weights_says_what_it_needs(
+        qtbot: QtBot, make_window, demo_root: Path, tmp_path: Path) -> None:
+    window = make_window()
+    window.apply_config(tiny_config(demo_root, tmp_path / "out"))  # tiny_cnn: no pretrained weights exist
+    wait_until_ready(qtbot, window)
+    with qtbot.waitSignal(window.run_ended, timeout=60_000) as ended:
+        window.run_panel.quick_button.click()
+    assert ended.args == ["failed"]
+    state = window.run_panel.state_label.text()
+    assert "Quick model fits only the new layer on pretrained features" in state and "Weights file" in state
+    window.last_error_box.close()
+    # The same error in a full run keeps the core's advice (random weights are a way out there).
+    window.apply_config(tiny_config(demo_root, tmp_path / "out", pretrained=True))
+    qtbot.waitUntil(window.is_ready, timeout=10_000)
+    with qtbot.waitSignal(window.run_ended, timeout=60_000) as ended:
+        assert window.start_run()
+    assert ended.args == ["failed"]
+    state = window.run_panel.state_label.text()
+    assert "has no ImageNet weights" in state and "Quick model" not in state
+    window.last_error_box.close()

@@ -73,6 +73,7 @@ class TrainingWorker(QObject):
         self.resume_plan = resume_plan
         self.resume_from = resume_plan.path if resume_plan else resume_from
         self.control = RunControl()
+        self.error: BaseException | None = None  # what ended a failed run in this process
         self._torch_threads = torch_threads
         self._signals = {
             RunStarted: self.run_started,
@@ -112,6 +113,7 @@ class TrainingWorker(QObject):
             self.resume_plan = None  # the Trainer holds the weights from here on
             result = trainer.run()
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the GUI
+            self.error = exc
             return_to_gui_thread(self)
             self.failed.emit(summarize_exception(exc), traceback.format_exc())
         else:

@@ -42,7 +42,7 @@ class TinyCnnArchitecture(Architecture):
     def build(self, num_labels: int, *, pretrained: bool, image_size: int | None) -> nn.Module:
         if pretrained:
             raise ModelError(
-                f"{NAME} has no pretrained weights: set pretrained=false, or set weights_file "
+                f"{NAME} has no ImageNet weights to download: set pretrained=false, or set weights_file "
                 "to a file saved from a tiny_cnn."
             )
         return TinyCNN(num_labels)
