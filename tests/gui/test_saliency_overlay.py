@@ -194,3 +194,18 @@ def _mistakes(qtbot: QtBot, panel: EvaluatePanel, label: str) -> bool:
         with qtbot.waitSignal(panel.examples_shown, timeout=TIMEOUT):
             panel.select_label(label)
     return bool(panel.false_positive_paths() or panel.false_negative_paths())
+
+
+def test_the_overlay_is_the_cores_explanation_at_the_thumbnail_size(tiny_model: Path, wide_image: Path) -> None:
+    """The window's overlay and ``mlcls-gui explain`` share core.ops.explain: the same
+    map and blend, only at the thumbnail's size (96×48 for a 2:1 image in 96 px)."""
+    from mlcls_gui.core.inference.predict import Predictor
+    from mlcls_gui.core.ops.explain import explain, overlay
+    from mlcls_gui.gui.widgets.saliency_view import overlay_image
+
+    predictor = Predictor.from_file(tiny_model)
+    label = predictor.labels[0]
+    shown = overlay_image(predictor, str(wide_image), label, 96)
+    expected = overlay(explain(predictor, Image.open(wide_image).convert("RGB"), label, size=(96, 48)))
+    assert (shown.width(), shown.height()) == (96, 48)
+    assert np.array_equal(pixels(shown), np.asarray(expected))

@@ -1,8 +1,9 @@
 """Saliency overlays for thumbnails, computed off the GUI thread.
 
-``overlay_image`` is the work (decode, Grad-CAM, blend, scale; a QImage, which
-may be made on any thread). ``SaliencyJobs`` queues requests and runs them in
-small chunks on one ``TaskRunner`` task at a time, so a list of a hundred
+``overlay_image`` is the work (decode, then ``core.ops.explain``'s Grad-CAM and
+blend at the thumbnail's size, as ``mlcls-gui explain`` does at full size; a
+QImage, which may be made on any thread). ``SaliencyJobs`` queues requests and
+runs them in small chunks on one ``TaskRunner`` task at a time, so a list of a hundred
 thumbnails never starts a hundred threads; each result arrives on the GUI
 thread as ``ready(key, image)`` or ``failed(key, message, model_problem)``
 (``model_problem``: no image will get a map from this model, e.g. an
@@ -43,20 +44,18 @@ SALIENCY_TOOLTIP = ("Grad-CAM: where the model found its evidence for the label.
 def overlay_image(predictor: Any, path: str, label: str, size: int) -> QImage:
     """The image at ``path`` with ``label``'s saliency map blended over it, fitted
     into ``size``×``size`` pixels (aspect ratio kept; small images are enlarged,
-    as ``make_thumbnail`` does). Runs on a background thread; raises MlclsError
+    as ``make_thumbnail`` does). ``core.ops.explain`` does the work, as for
+    ``mlcls-gui explain``. Runs on a background thread; raises MlclsError
     (unknown label, model without gradients) or ImageLoadError."""
-    from PIL import Image
-
     from mlcls_gui.core.data.images import load_rgb
-    from mlcls_gui.core.inference.saliency import blend_heatmap, saliency_map
+    from mlcls_gui.core.ops.explain import explain, overlay
 
     image = load_rgb(path)
     scale = size / max(image.width, image.height)
     shown = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     # The model sees the full image; only the map and the picture under it are thumbnail-sized.
-    heatmap = saliency_map(predictor, image, label, size=shown)
-    small = image.resize(shown, Image.BILINEAR) if shown != image.size else image
-    return pil_to_qimage(blend_heatmap(small, heatmap))
+    explanation = explain(predictor, image, label, size=shown, with_probability=False)
+    return pil_to_qimage(overlay(explanation))
 
 
 def pil_to_qimage(image: Any) -> QImage:
