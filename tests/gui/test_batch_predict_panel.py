@@ -230,3 +230,54 @@ def test_the_text_follows_the_progress_bar(qtbot: QtBot) -> None:
     panel._runner.progressed.emit(352, 450, "Predicting")
     assert panel.progress_bar.format() == "Predicting 352 / 450"
     assert panel.summary_label.text() == "Predicting 352 of 450 images…"
+
+
+def test_the_panel_predicts_through_the_cores_function_with_its_progress_and_cancel(
+        qtbot: QtBot, trained_model: Path, image_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """The CLI's predict calls the same function (tests/core/test_ops_batch_predict.py):
+    one set of rules for both. The job's ProgressState and Cancel flag are the
+    progress protocol as they are."""
+    from mlcls_gui.core.ops import batch_predict
+
+    calls: list[tuple] = []
+    real = batch_predict.predict_batch
+
+    def spy(model, inputs, **kwargs):
+        calls.append((model, list(inputs), kwargs))
+        return real(model, inputs, **kwargs)
+
+    monkeypatch.setattr(batch_predict, "predict_batch", spy)
+    panel = make_panel(qtbot)
+    panel.set_model_path(str(trained_model))
+    panel.set_folder(str(image_folder))
+    panel.set_csv_path(str(tmp_path / "out.csv"))
+    panel.set_copy_target(str(tmp_path / "sorted"))
+    run(qtbot, panel)
+    ((model, inputs, kwargs),) = calls
+    assert model == str(trained_model) and inputs == [str(image_folder)]
+    assert kwargs["csv_path"] == str(tmp_path / "out.csv") and kwargs["copy_to"] == str(tmp_path / "sorted")
+    assert kwargs["on_progress"].__name__ == "set" and kwargs["should_stop"].__name__ == "is_set"
+    assert panel.result() is not None and panel.result().copied == 18
+
+
+@pytest.mark.parametrize("case", ["copy-into-a-file", "csv-in-a-missing-folder"])
+def test_targets_the_cli_refuses_are_refused_before_the_model_is_read(
+        qtbot: QtBot, image_folder: Path, tmp_path: Path, case: str) -> None:
+    """The core's refusals, before any work: a damaged model file would otherwise be
+    the message (it used to come after every image was predicted)."""
+    bad = tmp_path / "broken-model.pt"
+    bad.write_bytes(b"\x00" * 64)
+    panel = make_panel(qtbot)
+    panel.set_model_path(str(bad))
+    panel.set_folder(str(image_folder))
+    if case == "copy-into-a-file":
+        (tmp_path / "a_file").write_text("x")
+        panel.set_copy_target(str(tmp_path / "a_file"))
+        words = "is a file, not a folder"
+    else:
+        panel.set_csv_path(str(tmp_path / "no" / "out.csv"))
+        words = "does not exist"
+    run(qtbot, panel, expected="failed")
+    assert words in panel.last_error() and "broken-model.pt" not in panel.last_error()
+    for box in panel.findChildren(QMessageBox):
+        box.close()

@@ -4,17 +4,15 @@ The CSV has the same columns as ``mlcls-gui predict --csv``: path, one
 probability column per label, the predicted label set joined by '+', and the
 reason an image could not be read. Optionally each readable image is copied
 into ``<target>/<predicted labels joined by '+'>/`` — the seed's layout, a
-quick way to pre-label new data. Everything runs off the GUI thread, in
-chunks, with a progress bar and Cancel.
+quick way to pre-label new data. The work is ``core.ops.batch_predict``, the
+CLI's predict with the same refusals; it runs off the GUI thread, in chunks,
+with a progress bar and Cancel.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-import threading
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -33,80 +31,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlcls_gui.core.model_file.read_errors import model_file_errors
+from mlcls_gui.core.ops import batch_predict
+from mlcls_gui.core.ops.batch_predict import NO_LABEL, BatchResult
+from mlcls_gui.core.ops.progress import OnProgress, ShouldStop
 from mlcls_gui.gui.widgets.dialogs import confirm_replace, show_error
 from mlcls_gui.gui.widgets.fields import MODEL_FILTER, PathField
-from mlcls_gui.gui.widgets.task_runner import ProgressState, TaskRunner
+from mlcls_gui.gui.widgets.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 32
 CSV_FILTER = "CSV (*.csv);;All files (*)"
-NO_LABEL = "_no_label"  # the folder name copy_into_label_folders uses for no label
-
-
-@dataclass
-class BatchResult:
-    """What a batch job hands back to the GUI thread."""
-
-    csv_path: str = ""
-    labels: list[str] = field(default_factory=list)
-    total: int = 0  # image files found
-    predicted: int = 0  # images read and predicted
-    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    copied: int | None = None  # None: no copy asked for (or cancelled before it)
-    copy_target: str = ""
-    cancelled: bool = False
-    label_sets: dict[str, int] = field(default_factory=dict)  # "a+b" (or NO_LABEL) -> images
 
 
 def run_batch(model_path: str, folder: str, csv_path: str, copy_target: str,
-              progress: ProgressState, cancel: threading.Event) -> BatchResult:
-    """Runs on a background thread: predict, write the CSV, copy (optional)."""
+              on_progress: OnProgress, should_stop: ShouldStop) -> BatchResult:
+    """Runs on a background thread: ``core.ops.batch_predict`` on one folder, as the CLI's predict."""
     from mlcls_gui.core.errors import DatasetError
-    from mlcls_gui.core.inference.predict import (
-        Predictor,
-        check_copy_target,
-        copy_into_label_folders,
-        expand_image_paths,
-        write_predictions_csv,
-    )
 
-    if copy_target:
-        check_copy_target([folder], copy_target)
-    progress.set(0, 0, "Loading the model…")
-    with model_file_errors(model_path):
-        predictor = Predictor.from_file(model_path, device="cpu")
-    progress.set(0, 0, "Looking for images…")
     if not Path(folder).expanduser().is_dir():
         raise DatasetError(f"{folder} is not a folder. Choose the folder that holds the images.")
-    images, _ = expand_image_paths([folder])
-    if not images:
-        raise DatasetError(f"No image files in {folder} or its sub-folders.")
-    result = BatchResult(csv_path=csv_path, labels=list(predictor.labels), total=len(images),
-                         copy_target=copy_target)
-    predictions = []
-    for start in range(0, len(images), CHUNK_SIZE):
-        if cancel.is_set():
-            result.cancelled = True
-            return result
-        predictions.extend(predictor.predict_paths(images[start:start + CHUNK_SIZE]))
-        progress.set(len(predictions), len(images), "Predicting")
-    result.predicted = sum(1 for p in predictions if p.ok)
-    result.unreadable = [(p.path, p.error) for p in predictions if not p.ok]
-    result.label_sets = dict(Counter(
-        "+".join(sorted(p.predicted)) or NO_LABEL for p in predictions if p.ok).most_common())
-    write_predictions_csv(csv_path, predictor.labels, predictions)
-    if copy_target:
-        readable = [p for p in predictions if p.ok]
-        result.copied = 0
-        for start in range(0, len(readable), CHUNK_SIZE):
-            if cancel.is_set():
-                result.cancelled = True
-                break
-            result.copied += copy_into_label_folders(readable[start:start + CHUNK_SIZE], copy_target)
-            progress.set(result.copied, len(readable), "Copying")
-    return result
+    return batch_predict.predict_batch(model_path, [folder], csv_path=csv_path, copy_to=copy_target,
+                                       on_progress=on_progress, should_stop=should_stop)
 
 
 class BatchPredictPanel(QWidget):
@@ -233,7 +178,8 @@ class BatchPredictPanel(QWidget):
         self._result = None
         self._outcome = "failed"
         self._show_label_sets({})
-        self._runner.start(lambda job: run_batch(model, folder, csv_path, copy_target, job.progress, job.cancel))
+        self._runner.start(lambda job: run_batch(model, folder, csv_path, copy_target,
+                                                 job.progress.set, job.cancel.is_set))
         self.summary_label.setStyleSheet("")
         self.summary_label.setText(f"Predicting the images in {html.escape(folder)} …")
         self.progress_bar.setRange(0, 0)
