@@ -14,8 +14,9 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mlcls_gui.commands.config_options import with_overrides
 from mlcls_gui.commands.outputs import add_overwrite_option, check_output_file, write_json_output
 
 if TYPE_CHECKING:
@@ -103,17 +104,10 @@ class Progress:
 
 
 def _config(args: argparse.Namespace) -> "TrainConfig":
-    from mlcls_gui.core.config import TrainConfig, parse_field_text
-    from mlcls_gui.core.errors import ConfigError
+    from mlcls_gui.core.config import TrainConfig
 
     config = TrainConfig.load_json(args.config) if args.config else TrainConfig()
-    changes: dict[str, Any] = {}
-    for item in args.overrides:
-        name, sep, text = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, e.g. --set images_root=data.")
-        changes[name.strip()] = parse_field_text(name.strip(), text)
-    return config.with_values(**changes)
+    return with_overrides(config, args.overrides)
 
 
 def format_table(result: "LrFindResult") -> str:

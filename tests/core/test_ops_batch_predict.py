@@ -1,5 +1,5 @@
-"""core.ops.batch_predict: the one batch prediction behind the window's batch-predict
-panel (and next ``mlcls-gui predict``) (tests/gui/test_batch_predict_panel.py checks the
+"""core.ops.batch_predict: the one batch prediction behind ``mlcls-gui predict`` and
+the window's batch-predict panel (tests/gui/test_batch_predict_panel.py checks the
 panel's side). The refusals are the function's, so neither client can drift."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from conftest import tiny_config
 from mlcls_gui.cli import main
 from mlcls_gui.core.errors import ConfigError, DatasetError
 from mlcls_gui.core.inference.predict import Predictor
+from mlcls_gui.core.ops import batch_predict
 from mlcls_gui.core.ops.batch_predict import COPYING, LOADING, NO_LABEL, PREDICTING, SEARCHING, predict_batch
 
 
@@ -67,6 +68,25 @@ def test_the_cli_refuses_the_same_targets(images: Path, model_file: Path, tmp_pa
         err = capsys.readouterr().err.strip()
         assert err.startswith("mlcls-gui: error:") and "\n" not in err
     assert not (images / "sorted").exists() and not (tmp_path / "no").exists()
+
+
+def test_the_cli_predicts_through_the_shared_function(images: Path, model_file: Path, tmp_path: Path,
+                                                     monkeypatch, capsys) -> None:
+    calls: list[tuple] = []
+    real = batch_predict.predict_batch
+
+    def spy(model, inputs, **kwargs):
+        calls.append((str(model), [str(i) for i in inputs], kwargs))
+        return real(model, inputs, **kwargs)
+
+    monkeypatch.setattr(batch_predict, "predict_batch", spy)
+    output, copies = tmp_path / "p.csv", tmp_path / "sorted"
+    assert main(["predict", str(model_file), str(images), "--csv", str(output), "--copy-to", str(copies)]) == 0
+    ((model, inputs, kwargs),) = calls
+    assert model == str(model_file) and inputs == [str(images)]
+    assert kwargs["csv_path"] == str(output) and kwargs["copy_to"] == str(copies)
+    err = capsys.readouterr().err
+    assert f"Wrote {output}" in err and f"Copied 12 image(s) into label folders under {copies}" in err
 
 
 def test_csv_copies_and_counts(images: Path, model_file: Path, tmp_path: Path) -> None:
