@@ -44,3 +44,16 @@ def test_the_sidecar_checked_is_the_one_written(tiny_root: Path, tmp_path: Path)
 def test_the_ops_modules_of_the_window_import_no_torch(module: str) -> None:
     code = f"import sys, mlcls_gui.core.ops.{module}; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_naming_an_export_loads_no_torch() -> None:
+    """The Export dialog names its files on the GUI thread, before or after the
+    start-up warm-up: that must never wait for torch's import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mlcls_gui.core.ops.export import default_output, written_files; "
+            "default_output('/m/final_model.pt', 'onnx'); written_files('/m/final_model.onnx'); "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False"

@@ -33,6 +33,7 @@ from mlcls_gui import __version__
 from mlcls_gui.core.data.images import ImageLoadError
 from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.files.atomic_files import replacing, write_json_atomic
+from mlcls_gui.core.inference.export_names import FORMATS, default_output, sidecar_path
 from mlcls_gui.core.inference.onnx_model import (
     EXPORT_FORMAT,
     INPUT_CONTRACT,
@@ -50,8 +51,6 @@ from mlcls_gui.core.model_file.contents import ModelFile, read_model_file
 
 logger = logging.getLogger(__name__)
 
-FORMATS: tuple[str, ...] = ("onnx", "torchscript")
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 TOLERANCE = 1e-4  # max abs difference of probabilities, float32
 OPSET = 18
 RANDOM_BATCH = 3  # not the export example's 2: the check also proves the batch axis is dynamic
@@ -86,12 +85,6 @@ class ExportPipeline(nn.Module):
         x = images.float() / 255.0
         x = (x - self.mean) / self.std
         return torch.sigmoid(self.model(x).float())
-
-
-def default_output(model_file: str | os.PathLike[str], format: str) -> Path:
-    """final_model.pt → final_model.onnx / final_model.torchscript.pt, beside it."""
-    source = Path(model_file).expanduser()
-    return source.with_name(source.stem + SUFFIXES[format])
 
 
 def export_model(
@@ -270,7 +263,7 @@ def _max_abs_difference(exported: torch.Tensor, reference: torch.Tensor) -> floa
 
 
 def _write_sidecar(target: Path, content: dict[str, Any]) -> Path:
-    sidecar = target.with_name(target.name + ".json")
+    sidecar = sidecar_path(target)
     try:
         write_json_atomic(sidecar, content)
     except OSError as exc:

@@ -1,14 +1,10 @@
 """The export's file names for the CLI's ``export`` and the window's Export dialog.
 
-``core.inference.export`` owns the formats, their suffixes and the default file
-beside the model; this module hands them out, so the dialog keeps no table of
-its own. Importing this module loads no torch (the window imports it at
-start-up); the first call that needs the core's names imports
-``core.inference.export``, and with it torch. In the window that is when the
-dialog is given a model file, normally after the start-up warm-up loaded torch
-(then some 30 ms; before it, the call waits for the warm-up's import). Both
-clients check the same two files before an export: the export and its
-``.json`` sidecar.
+``core.inference.export_names`` owns the formats, their suffixes, the default
+file beside the model and the sidecar's name (torch-free: the dialog names
+files without loading the exporter); this module hands them out, so the dialog
+keeps no table of its own. Both clients check the same two files before an
+export: the export and its ``.json`` sidecar.
 """
 
 from __future__ import annotations
@@ -16,22 +12,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mlcls_gui.core.inference import export_names
+
 
 def export_formats() -> tuple[str, ...]:
     """The formats ``export_model`` writes, in the order the clients offer them."""
-    from mlcls_gui.core.inference.export import FORMATS
-
-    return tuple(FORMATS)
+    return tuple(export_names.FORMATS)
 
 
 def export_target(model_file: str | os.PathLike[str], format: str,
                   out: str | os.PathLike[str] | None = None) -> Path:
-    """Where the export of ``model_file`` goes: ``out``, or the core's default beside the model."""
+    """Where the export of ``model_file`` goes: ``out``, or the default beside the model."""
     if out:
         return Path(out).expanduser()
-    from mlcls_gui.core.inference.export import default_output
-
-    return default_output(model_file, format)
+    return export_names.default_output(model_file, format)
 
 
 def default_output(model_file: str, format: str) -> str:
@@ -43,7 +37,6 @@ def default_output(model_file: str, format: str) -> str:
 
 
 def written_files(target: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The export and its ``.json`` sidecar (``<file>.json``, as ``export_model``
-    writes it): either may replace a file of a run, so both are checked."""
+    """The export and its ``.json`` sidecar: either may replace a file of a run, so both are checked."""
     path = Path(target).expanduser()
-    return path, path.with_name(path.name + ".json")
+    return path, export_names.sidecar_path(path)
