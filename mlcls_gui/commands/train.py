@@ -103,7 +103,12 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         from mlcls_gui.core.training.resume import plan_resume
 
+        # Planned once, from the file read once: printed here, run by the Trainer.
         plan = plan_resume(model_file or args.resume, config)
+        if process_rank() == 0 and not args.quiet:
+            print(f"Resume: {plan.text()}")
+            for note in plan.notes:
+                print(f"  - {note}")
     trainer = Trainer(config, on_event=lambda event: [sink(event) for sink in sinks], control=control,
                       resume_from=args.resume, allow_split_change=args.allow_split_change,
                       resume_plan=plan)
