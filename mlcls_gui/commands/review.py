@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     def progress(text: str, done: int, total: int) -> None:
         if text != last[0]:  # one line per stage, not per batch
             last[0] = text
-            logger.info("%s", text)
+            # On stderr, as the minutes of work go by (the console's log shows warnings only).
+            print(f"{text}…", file=sys.stderr, flush=True)
 
     report = review_labels(args.data_root, model_path=args.model, options=options, progress=progress)
     if args.json_file:

@@ -72,6 +72,8 @@ def test_moved_images_rank_at_the_top(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["review", str(root), "--json", str(out), "--csv", str(table), "--top", "5", *FAST]) == 0
     printed = capsys.readouterr()
     assert "No --model given: training a tiny_cnn" in printed.err
+    # Its stages are said as they go by, without -v (the console's log shows warnings only).
+    assert "Training a tiny_cnn for the review…" in printed.err and "Ranking with cleanlab…" in printed.err
     assert "feature extractor was trained on" in printed.out  # honest about what saw the labels
     items = json.loads(out.read_text(encoding="utf-8"))
     assert len(items) == 240
