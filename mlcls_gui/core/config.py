@@ -14,11 +14,13 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from mlcls_gui.core.errors import ConfigError, ModelError
+from mlcls_gui.core.field_spec import FieldSpec
+from mlcls_gui.core.field_spec import config_field as _spec
 from mlcls_gui.core.files.atomic_files import write_json_atomic
 from mlcls_gui.core.models import registry
 from mlcls_gui.core.output_names import FIXED_OUTPUT_NAMES
@@ -48,48 +50,6 @@ HEAD_INITS: tuple[str, ...] = ("default", "small", "zero")
 AUTO_AUGMENTS: tuple[str, ...] = ("off", "trivialaugment", "randaugment")
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda|cuda:\d+)$")
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """What the form, the CLI and the validator need to know about one field."""
-
-    label: str
-    group: str
-    help: str
-    minimum: float | None = None
-    maximum: float | None = None
-    # True when the bound itself is not allowed (e.g. learning_rate > 0).
-    exclusive_minimum: bool = False
-    choices: tuple[str, ...] | None = None
-    pattern: str | None = None
-    # "path_dir", "path_file" or "" — lets the GUI offer a picker.
-    path_kind: str = ""
-    # Shown in the form only when the user wants everything ("advanced").
-    advanced: bool = False
-
-    def describe_allowed(self, kind: type) -> str:
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.pattern:
-            return f"text matching {self.pattern}"
-        if kind is bool:
-            return "true or false"
-        if self.minimum is not None or self.maximum is not None:
-            low = "(" if self.exclusive_minimum else "["
-            lo = _fmt(self.minimum) if self.minimum is not None else "-inf"
-            hi = _fmt(self.maximum) if self.maximum is not None else "inf"
-            word = "an integer" if kind is int else "a number"
-            return f"{word} in {low}{lo}, {hi}]"
-        return "an integer" if kind is int else ("a number" if kind is float else "text")
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}"
-
-
-def _spec(default: Any, **meta: Any) -> Any:
-    return field(default=default, metadata={"spec": FieldSpec(**meta)})
 
 
 @dataclass(frozen=True)
