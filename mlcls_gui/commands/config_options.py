@@ -1,5 +1,6 @@
-"""``--set FIELD=VALUE``: one parser for every command that builds a training config
-(``train``, ``lr-find``), so both read a renamed field and refuse a bad item alike."""
+"""Options several commands share, checked once: ``--set FIELD=VALUE`` (one parser
+for ``train`` and ``lr-find``, so both read a renamed field and refuse a bad item
+alike) and ``--threshold`` (``predict`` and ``evaluate``)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,11 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 def with_overrides(config: "TrainConfig", items: Sequence[str]) -> "TrainConfig":
     """``config`` with the ``--set`` items applied (checked as a whole by ``with_values``)."""
     return config.with_values(**parse_overrides(items))
+
+
+def check_threshold_option(threshold: float | None) -> None:
+    """``--threshold`` of predict and evaluate: one threshold for every label, in (0, 1]."""
+    from mlcls_gui.core.errors import ConfigError
+
+    if threshold is not None and not 0 < threshold <= 1:
+        raise ConfigError(f"--threshold {threshold}: expected a number in (0, 1].")

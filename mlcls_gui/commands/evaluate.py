@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mlcls_gui.commands.config_options import check_threshold_option
 from mlcls_gui.commands.outputs import add_overwrite_option, check_output_file, write_json_output
 
 
@@ -30,11 +31,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcls_gui.core.errors import ConfigError
     from mlcls_gui.core.ops.evaluate import evaluate_model_file
 
-    if args.threshold is not None and not 0 < args.threshold <= 1:
-        raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
+    check_threshold_option(args.threshold)
     if args.json_file:
         check_output_file(args.json_file, "--json", overwrite=args.overwrite)
     report = evaluate_model_file(args.model, args.data_root, split=args.split, device=args.device,

@@ -14,6 +14,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from mlcls_gui.commands.config_options import check_threshold_option
 from mlcls_gui.commands.outputs import add_overwrite_option, check_output_file, check_output_folder
 
 if TYPE_CHECKING:
@@ -37,11 +38,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcls_gui.core.errors import ConfigError
     from mlcls_gui.core.ops.batch_predict import predict_batch
 
-    if args.threshold is not None and not 0 < args.threshold <= 1:
-        raise ConfigError(f"--threshold {args.threshold}: expected a number in (0, 1].")
+    check_threshold_option(args.threshold)
     # The options' own words first; predict_batch then applies the rules it shares with the window.
     if args.csv:
         check_output_file(args.csv, "--csv", overwrite=args.overwrite)

@@ -109,7 +109,7 @@ def test_a_pass_with_no_readable_image_ends_the_test_instead_of_looping() -> Non
 
     state = SimpleNamespace(optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1),
                             model=torch.nn.Linear(2, 2), train_chunks=lambda: [torch.arange(2)],
-                            batches=batches)
+                            batches=batches, set_train_mode=lambda: None)
     cfg = SimpleNamespace(arch="tiny_cnn", freeze_extractor=False, keep_norm_stats=False, pretrained=False)
     with pytest.raises(ConfigError, match="No training image could be read"):
         lr_finder._sweep(state, cfg, 1e-7, 10.0, 20, None, None)

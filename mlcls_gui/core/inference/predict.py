@@ -7,6 +7,7 @@ normalisation and threshold travel inside it.
 
 from __future__ import annotations
 
+import abc
 import itertools
 import logging
 import os
@@ -55,7 +56,7 @@ class Prediction:
         return not self.error
 
 
-class PredictorBase:
+class PredictorBase(abc.ABC):
     """The prediction contract a .pt model and an .onnx export share: labels,
     per-label thresholds, the image size and decoding of training's validation,
     and predictions for image paths. A subclass gives ``probabilities``."""
@@ -86,9 +87,9 @@ class PredictorBase:
             return OnnxPredictor.from_file(path, device=device)  # onnxruntime is imported only then
         return Predictor(read_model_file(path), device=device)
 
+    @abc.abstractmethod
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, size, size) → float32 (B, labels) probabilities on the CPU."""
-        raise NotImplementedError
 
     def load_image(self, path: str | os.PathLike[str]) -> torch.Tensor:
         """uint8 (3, size, size): decoded and resized exactly as for training's

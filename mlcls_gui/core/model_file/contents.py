@@ -106,11 +106,6 @@ class ModelFile:
         """The best checkpoint's file name in the run that wrote this file."""
         return str(self.config.get("checkpoint_name") or "checkpoint.pt")
 
-    def labels_thresholds(self) -> list[float]:
-        """One threshold per label: the tuned ones, else the config's for all."""
-        if self.thresholds is not None and len(self.thresholds) == len(self.labels):
-            return list(self.thresholds)
-        return [self.threshold] * len(self.labels)
 
 
 def read_model_file(path: str | os.PathLike[str]) -> ModelFile:

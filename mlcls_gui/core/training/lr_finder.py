@@ -31,7 +31,6 @@ from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.devices import resolve_device
 from mlcls_gui.core.errors import ConfigError, TrainingError
-from mlcls_gui.core.models import build as models
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +147,7 @@ def _sweep(
     should_stop: Callable[[], bool] | None, on_point: Callable[[LrPoint], None] | None,
 ) -> tuple[list[LrPoint], str]:
     optimizer = state.optimizer
-    models.set_train_mode(state.model, cfg.arch, cfg.freeze_extractor,
-                          keep_norm_stats=cfg.keep_norm_stats and cfg.pretrained)
+    state.set_train_mode()
     points: list[LrPoint] = []
     average, best = 0.0, math.inf
     step = 0
@@ -169,7 +167,7 @@ def _sweep(
             # the run's schedule is never stepped, so warmup or decay cannot interfere.
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, _ = state.train_step(batch, features)  # the Trainer's step; none on a NaN loss
+            loss = state.train_step(batch, features).loss  # the Trainer's step; none on a NaN loss
             trained = True
             step += 1
             if not math.isfinite(loss):

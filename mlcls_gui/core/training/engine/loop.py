@@ -35,7 +35,6 @@ from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, Ml
 from mlcls_gui.core.evaluation.metrics import compute_metrics, exact_match_count
 from mlcls_gui.core.evaluation.thresholds import tune_thresholds
 from mlcls_gui.core.model_file.contents import ModelFile
-from mlcls_gui.core.models import build as models
 from mlcls_gui.core.output_names import CONFIG_NAME
 from mlcls_gui.core.training.engine.checkpoints import restore
 from mlcls_gui.core.training.engine.control import RunControl, StopRequested
@@ -301,8 +300,7 @@ class Trainer:
             # or an epoch trained again after a mid-epoch checkpoint).
             seek(state.scheduler, (epoch - 1) * state.steps_per_epoch)
         lr = state.optimizer.param_groups[0]["lr"]
-        models.set_train_mode(state.model, cfg.arch, cfg.freeze_extractor,
-                              keep_norm_stats=cfg.keep_norm_stats and cfg.pretrained)
+        state.set_train_mode()
         loss_sum, correct, seen = 0.0, 0, 0
         chunks = state.train_chunks()
         epoch_started = time.monotonic()
@@ -391,23 +389,22 @@ class Trainer:
                     epoch: int, number: int) -> tuple[float, int]:
         """One optimiser step (RunState.train_step); returns this process's mean loss
         and exact matches."""
-        strategy, agreed = self.strategy, []
+        strategy = self.strategy
 
         def all_finite(value: float) -> bool:  # every process must agree, or they would hang
-            agreed.append(strategy.sum([float(not math.isfinite(value))])[0] == 0)
-            return agreed[-1]
+            return strategy.sum([float(not math.isfinite(value))])[0] == 0
 
         # DDP averages the processes' gradients; weighting each process's mean loss
         # by its share of the global batch makes that the global batch's mean.
         weight = count * strategy.world_size / total if strategy.distributed else 1.0
-        loss_value, logits = self.state.train_step(batch, features, finite=all_finite, weight=weight)
-        if not agreed[-1]:
+        step = self.state.train_step(batch, features, finite=all_finite, weight=weight)
+        if not step.stepped:
             raise TrainingError(
-                f"The loss became {loss_value} at epoch {epoch}, batch {number}: training "
+                f"The loss became {step.loss} at epoch {epoch}, batch {number}: training "
                 "diverged. Lower the learning rate and start again; the best checkpoint "
                 "so far is kept."
             )
-        return loss_value, exact_match_count(logits.cpu().numpy(), batch.targets.numpy())
+        return step.loss, exact_match_count(step.logits.cpu().numpy(), batch.targets.numpy())
 
     # ============================================================== evaluation
     @torch.no_grad()

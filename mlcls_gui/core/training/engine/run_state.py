@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -59,6 +59,15 @@ class Progress:
         else:
             self.epochs_without_improvement += 1
         return improved
+
+
+class TrainStep(NamedTuple):
+    """One training step: the batch's mean loss, its logits, and whether the
+    optimiser stepped (not on a loss that was not finite)."""
+
+    loss: float
+    logits: torch.Tensor
+    stepped: bool
 
 
 @dataclass
@@ -166,17 +175,24 @@ class RunState:
         # A clone made outside inference mode is an ordinary tensor the head can learn from.
         return features.float().clone()
 
+    def set_train_mode(self) -> None:
+        """The model in training mode as this run trains it: a frozen extractor stays
+        in eval mode; with pretrained weights and keep_norm_stats, BatchNorm keeps
+        the pretrained statistics (random weights have none to keep)."""
+        cfg = self.cfg
+        models.set_train_mode(self.model, cfg.arch, cfg.freeze_extractor,
+                              keep_norm_stats=cfg.keep_norm_stats and cfg.pretrained)
+
     def train_step(self, batch: Batch, features: torch.Tensor | None, *,
                    finite: Callable[[float], bool] = math.isfinite,
-                   weight: float = 1.0) -> tuple[float, torch.Tensor]:
+                   weight: float = 1.0) -> TrainStep:
         """The one training step (the Trainer's and the learning-rate finder's): the
         recipe's forward pass (mixing, precision, the frozen-feature cache), the
         loss with unknown labels masked, then backward and one optimiser step.
 
-        Returns the batch's mean loss and its logits. ``finite`` decides whether a
-        loss may be stepped on (with several processes: whether all agree); when it
-        says no, nothing is stepped. ``weight`` scales the loss that is
-        backpropagated (a process's share of the global batch)."""
+        ``finite`` decides whether a loss may be stepped on (with several processes:
+        whether all agree); when it says no, nothing is stepped. ``weight`` scales
+        the loss that is backpropagated (a process's share of the global batch)."""
         targets = batch.targets.to(self.device, non_blocking=True)
         self.optimizer.zero_grad(set_to_none=True)
         # One image (batch_size 1, or unreadable files leaving one) cannot give
@@ -186,9 +202,10 @@ class RunState:
             logits = logits.float()
         loss = self.criterion(logits, targets)
         value = loss.item()
-        if finite(value):
+        stepped = finite(value)
+        if stepped:
             self.backward_and_step(loss * weight if weight != 1.0 else loss)
-        return value, logits.detach()
+        return TrainStep(value, logits.detach(), stepped)
 
     def backward_and_step(self, loss: torch.Tensor) -> None:
         """Backpropagate ``loss`` and take one optimiser step (through the fp16 loss
