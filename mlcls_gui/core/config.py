@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlcls_gui.core.errors import ConfigError, ModelError
+from mlcls_gui.core.errors import ConfigError, ModelError, field_ref
 from mlcls_gui.core.field_spec import FieldSpec
 from mlcls_gui.core.field_spec import config_field as _spec
 from mlcls_gui.core.files.atomic_files import write_json_atomic
@@ -332,16 +332,17 @@ class TrainConfig:
             validate_field(f.name, getattr(self, f.name))
         _check_output_names(self.final_model_name, self.checkpoint_name, self.log_name)
         if self.batch_size % self.processes:
+            fitting = self.batch_size - self.batch_size % self.processes or self.processes
             raise ConfigError(
-                f"batch_size {self.batch_size} does not divide evenly by processes={self.processes}: "
-                "batch_size is the global batch, shared out equally. Choose e.g. batch_size "
-                f"{self.batch_size - self.batch_size % self.processes or self.processes}."
+                f"{field_ref('batch_size', self.batch_size)} does not divide evenly by "
+                f"{field_ref('processes', self.processes)}: the batch size is the global batch, shared "
+                f"out equally. Choose e.g. {field_ref('batch_size', fitting)}."
             )
         # Cross-field rule: the fractions must leave images to train on.
         if self.val_fraction + self.test_fraction >= 0.95:
             raise ConfigError(
-                "val_fraction + test_fraction must be below 0.95 so images are left to "
-                f"train on (got {self.val_fraction:g} + {self.test_fraction:g})."
+                f"{field_ref('val_fraction')} + {field_ref('test_fraction')} must be below 0.95 so "
+                f"images are left to train on (got {self.val_fraction:g} + {self.test_fraction:g})."
             )
 
     # ----------------------------------------------------------------- JSON
@@ -371,7 +372,7 @@ class TrainConfig:
         try:
             return cls(**coerced)
         except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
+            raise ConfigError(f"{source}: {exc}", field=exc.field) from None
 
     def save_json(self, path: str | os.PathLike[str]) -> None:
         payload = {"format_version": CONFIG_FORMAT_VERSION, **self.to_dict()}
@@ -468,10 +469,7 @@ def coerce_field(name: str, value: Any) -> Any:
         return int(value)
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if not ok:
-        raise ConfigError(
-            f"{name}: expected {spec.describe_allowed(kind)}, got {type(value).__name__} "
-            f"{value!r}."
-        )
+        raise _field_error(name, f"expected {spec.describe_allowed(kind)}, got {type(value).__name__} {value!r}.")
     return value
 
 
@@ -498,9 +496,7 @@ def parse_field_text(name: str, text: str) -> Any:
                 raise ValueError
             return value
     except ValueError:
-        raise ConfigError(
-            f"{name}: {text!r} is not valid; expected {spec.describe_allowed(kind)}."
-        ) from None
+        raise _field_error(name, f"{text!r} is not valid; expected {spec.describe_allowed(kind)}.") from None
     return text
 
 
@@ -514,24 +510,26 @@ def validate_field(name: str, value: Any) -> None:
         _validate_arch(value)
         return
     if spec.choices is not None and value not in spec.choices:
-        raise ConfigError(f"{name}: {value!r} is not allowed; expected {allowed}.")
+        raise _field_error(name, f"{value!r} is not allowed; expected {allowed}.")
     if spec.pattern is not None and not re.match(spec.pattern, value):
-        raise ConfigError(f"{name}: {value!r} is not allowed; expected {allowed}.")
+        raise _field_error(name, f"{value!r} is not allowed; expected {allowed}.")
     if kind in (int, float):
         if kind is float and not math.isfinite(value):
-            raise ConfigError(f"{name}: {value!r} is not allowed; expected {allowed}.")
+            raise _field_error(name, f"{value!r} is not allowed; expected {allowed}.")
         too_low = spec.minimum is not None and (
             value <= spec.minimum if spec.exclusive_minimum else value < spec.minimum
         )
         too_high = spec.maximum is not None and value > spec.maximum
         if too_low or too_high:
-            raise ConfigError(f"{name}: {value:g} is out of range; expected {allowed}.")
+            raise _field_error(name, f"{value:g} is out of range; expected {allowed}.")
     if kind is str and name in ("final_model_name", "checkpoint_name", "log_name"):
         if not value.strip() or os.sep in value or (os.altsep and os.altsep in value):
-            raise ConfigError(
-                f"{name}: {value!r} must be a plain file name (no folders), e.g. "
-                f"{field_default(name)!r}."
-            )
+            raise _field_error(name, f"{value!r} must be a plain file name (no folders), e.g. {field_default(name)!r}.")
+
+
+def _field_error(name: str, detail: str) -> ConfigError:
+    """An error about one field's value: "`name`: detail"."""
+    return ConfigError(f"{field_ref(name)}: {detail}", field=name)
 
 
 def _validate_arch(value: str) -> None:
@@ -539,7 +537,7 @@ def _validate_arch(value: str) -> None:
     try:
         registry.validate(value)
     except ModelError as exc:
-        raise ConfigError(f"arch: {exc}") from None
+        raise _field_error("arch", str(exc)) from None
 
 
 def _check_output_names(*names: str) -> None:
@@ -548,16 +546,13 @@ def _check_output_names(*names: str) -> None:
     fields = ("final_model_name", "checkpoint_name", "log_name")
     for field_name, name in zip(fields, names):
         if name.casefold() in {fixed.casefold() for fixed in FIXED_OUTPUT_NAMES}:
-            raise ConfigError(
-                f"{field_name}: {name!r} is the name of another output of the run; choose "
-                f"another name, e.g. {field_default(field_name)!r}."
-            )
+            raise _field_error(field_name, f"{name!r} is the name of another output of the run; choose "
+                               f"another name, e.g. {field_default(field_name)!r}.")
     for (first, a), (second, b) in itertools.combinations(zip(fields, names), 2):
         if a.casefold() == b.casefold():
             raise ConfigError(
-                f"{first} and {second} are both {a!r}: one file would overwrite the other. "
-                "Give them different names."
-            )
+                f"{field_ref(first)} and {field_ref(second)} are both {a!r}: one file would overwrite "
+                "the other. Give them different names.", field=second)
 
 
 def _collect_fields() -> dict[str, tuple[type, FieldSpec, Any]]:

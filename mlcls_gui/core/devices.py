@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from mlcls_gui.core.errors import DeviceError
+from mlcls_gui.core.errors import DeviceError, field_ref
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +71,9 @@ def resolve_device(name: str) -> torch.device:
         if index >= count:
             raise DeviceError(
                 f"CUDA device {name} is not available (this machine has {count} usable CUDA "
-                "GPU(s)): choose cpu or auto."
-            )
+                "GPU(s)): choose cpu or auto.", field="device")
         return torch.device(f"cuda:{index}")
-    raise DeviceError(f"Unknown device {name!r}: use auto, cpu, cuda:N or mps.")
+    raise DeviceError(f"Unknown device {name!r}: use auto, cpu, cuda:N or mps.", field="device")
 
 
 def _mps_available() -> bool:
@@ -117,6 +116,6 @@ def process_limit(device: str | None) -> tuple[int, str]:
         return cpu_limit
     if device == "auto" or re.fullmatch(r"cuda(?::\d+)?", device):
         if not gpus:
-            raise DeviceError(f"device={device!r}: CUDA is not available here; choose cpu.")
+            raise DeviceError(f"{field_ref('device', device)}: CUDA is not available here; choose cpu.")
         return gpu_limit
-    raise DeviceError(f"device={device!r} cannot be used by several processes; choose cpu or cuda.")
+    raise DeviceError(f"{field_ref('device', device)} cannot be used by several processes; choose cpu or cuda.")

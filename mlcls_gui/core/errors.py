@@ -1,10 +1,46 @@
-"""Typed errors whose messages a user can act on (name the thing, say the fix)."""
+"""Typed errors whose messages a user can act on (name the thing, say the fix).
+
+A message names a setting with ``field_ref``: `name` or `name=value` between
+backticks, which is what ``--set`` and config files take. The mark survives
+``str()``, logs, events from training processes and summary files, and lets
+each client name the setting its own way: the CLI prints it as it is, the
+window shows the form's label ("“ImageNet weights” off"), and nothing has to
+guess which words of a sentence are settings.
+"""
+
+from __future__ import annotations
 
 import errno
+import re
+
+# `name` or `name=value`: a config field named in a message (see field_ref).
+FIELD_REF = re.compile(r"`([a-z][a-z0-9_]*)(?:=([^`]*))?`")
+
+
+def field_ref(name: str, *value: object) -> str:
+    """Config field ``name`` (with ``value``, when given) marked in a message."""
+    if not value:
+        return f"`{name}`"
+    (shown,) = value
+    if isinstance(shown, bool):
+        shown = "true" if shown else "false"
+    return f"`{name}={shown}`"
+
+
+def fields_in(message: str) -> list[str]:
+    """The config fields a message names, in order of appearance."""
+    return [match.group(1) for match in FIELD_REF.finditer(message)]
 
 
 class MlclsError(Exception):
-    """Base of every error caused by the user's input or environment."""
+    """Base of every error caused by the user's input or environment.
+
+    ``field`` is the setting the error is about (the form marks its row); by
+    default the first field the message names, "" when it names none."""
+
+    def __init__(self, message: str = "", *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field or next(iter(fields_in(message)), "")
 
 
 class ConfigError(MlclsError):

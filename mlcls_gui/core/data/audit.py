@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from mlcls_gui.core.data.splits import SPLIT_NAMES, DatasetSplits, Sample
+from mlcls_gui.core.errors import field_ref
 from mlcls_gui.core.files.digest import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ def audit_dataset(
         rare = min((label for label in labels if train_counts[label]), key=lambda label: train_counts[label])
         warnings.append(
             f"Strong imbalance: {common!r} has {train_counts[common]} training images, {rare!r} "
-            f"{train_counts[rare]} ({train_counts[common] / train_counts[rare]:.0f}×). Consider pos_weight, "
+            f"{train_counts[rare]} ({train_counts[common] / train_counts[rare]:.0f}×). Consider "
+            f"{field_ref('pos_weight', True)}, "
             "and judge the model by per-label F1 and AP rather than accuracy."
         )
     warnings += _unknown_warnings(unknown_counts, len(everything))
@@ -158,7 +160,7 @@ def _rare_warnings(labels: list[str], train_counts: Counter[str]) -> list[str]:
     rare = [label for label in labels if train_counts[label] < RARE_IMAGES]
     warnings = [
         f"Label {label!r} has only {train_counts[label]} training image(s); fewer than "
-        f"{RARE_IMAGES} are hard to learn. Add images or turn on pos_weight."
+        f"{RARE_IMAGES} are hard to learn. Add images or turn on {field_ref('pos_weight')}."
         for label in rare[:MAX_LISTED]
     ]
     if len(rare) > MAX_LISTED:

@@ -34,7 +34,7 @@ from mlcls_gui.core.data.splits import (
     stratified_split,
     warn_about_labels,
 )
-from mlcls_gui.core.errors import DatasetError, os_reason
+from mlcls_gui.core.errors import DatasetError, field_ref, os_reason
 from mlcls_gui.core.files.safe_paths import is_inside
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def check_data_root(root: str | os.PathLike[str]) -> Path:
     line) saying why it cannot be used."""
     if not str(root).strip():
         raise DatasetError(
-            "No data folder chosen: set images_root to the folder with your labelled images "
+            f"No data folder chosen: set {field_ref('images_root')} to the folder with your labelled images "
             "(or to a labels CSV file)."
         )
     base = Path(root).expanduser()

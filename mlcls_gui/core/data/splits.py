@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from mlcls_gui.core.data.labels import FOLDER_SEPARATOR
-from mlcls_gui.core.errors import DatasetError
+from mlcls_gui.core.errors import DatasetError, field_ref
 
 LABEL_SEPARATOR = FOLDER_SEPARATOR
 SPLIT_NAMES = ("train", "val", "test")
@@ -171,7 +171,7 @@ class DatasetSplits:
             found.append(f"The training split of {self.root} has no images.")
         if not self.val:
             found.append(
-                "The validation split is empty: add images, raise val_fraction, or "
+                f"The validation split is empty: add images, raise {field_ref('val_fraction')}, or "
                 + ("give rows the split val." if self.is_csv else "add a val/ folder.")
             )
         label_sets = {s.labels for s in self.train + self.val + self.test}

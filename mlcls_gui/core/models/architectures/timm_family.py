@@ -29,10 +29,11 @@ from torch import nn
 from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.models.architectures.base import (
+    TIMM_PREFIX,
     Architecture,
     InputDefaults,
     SaliencyTarget,
-    download_failed_message,
+    download_failed,
     short_reason,
 )
 from mlcls_gui.core.models.architectures.packaged_weights import (
@@ -44,7 +45,6 @@ from mlcls_gui.core.models.architectures.weights_reach import hub_offline, unrea
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "timm:"
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,13 +64,13 @@ def check_name(model_name: str) -> None:
     base, _, tag = model_name.partition(".")
     if not base or not timm.is_model(base):
         close = difflib.get_close_matches(base, model_names(), n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(PREFIX + c for c in close)}?" if close else ""
+        hint = f" Did you mean {', '.join(TIMM_PREFIX + c for c in close)}?" if close else ""
         raise ModelError(f"timm has no model {model_name!r}.{hint} (timm.list_models() lists them.)")
     cfg = _pretrained_cfg(model_name)
     if isinstance(cfg.get("classifier"), (tuple, list)):
         distilled = "distilled" in base
         raise ModelError(
-            f"{PREFIX}{model_name} has two classifier heads "
+            f"{TIMM_PREFIX}{model_name} has two classifier heads "
             + ("(a distilled model); choose the variant without 'distilled' in its name."
                if distilled else "(one per branch), which cannot be replaced by one; choose another model.")
         )
@@ -81,7 +81,7 @@ def _pretrained_cfg(model_name: str) -> dict[str, Any]:
         cfg = timm.get_pretrained_cfg(model_name)
     except RuntimeError:  # an unknown pretrained tag
         base = model_name.partition(".")[0]
-        tags = [PREFIX + name for name in timm.list_pretrained(base + ".*")]
+        tags = [TIMM_PREFIX + name for name in timm.list_pretrained(base + ".*")]
         raise ModelError(
             f"timm has no pretrained weights {model_name!r}; those of {base} are: "
             f"{', '.join(tags) or 'none'}."
@@ -94,7 +94,7 @@ class TimmArchitecture(Architecture):
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        self.model_name = name[len(PREFIX):]
+        self.model_name = name[len(TIMM_PREFIX):]
         check_name(self.model_name)
         self._cfg = _pretrained_cfg(self.model_name)
 
@@ -107,15 +107,14 @@ class TimmArchitecture(Architecture):
         if pretrained:
             problem = self._download_problem()
             if problem:
-                raise ModelError(download_failed_message(
-                    self.name, problem, weights="pretrained weights", formats=".pth or .safetensors"))
+                raise download_failed(self.name, problem, weights="pretrained weights",
+                                      formats=".pth or .safetensors")
         try:
             model = timm.create_model(self.model_name, pretrained=pretrained, **kwargs)
         except (OSError, RuntimeError, ValueError, TypeError, AssertionError) as exc:
             if pretrained and _looks_like_download_failure(exc):
-                raise ModelError(download_failed_message(
-                    self.name, exc, weights="pretrained weights", formats=".pth or .safetensors"
-                )) from None
+                raise download_failed(self.name, exc, weights="pretrained weights",
+                                      formats=".pth or .safetensors") from None
             size = f" at image size {image_size}" if "img_size" in kwargs else ""
             raise ModelError(f"timm could not build {self.name}{size} ({short_reason(exc)}).") from None
         self._check_head(model)

@@ -8,8 +8,12 @@ from __future__ import annotations
 from torch import nn
 
 from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
-from mlcls_gui.core.errors import ModelError
-from mlcls_gui.core.models.architectures.base import Architecture, InputDefaults, SaliencyTarget
+from mlcls_gui.core.models.architectures.base import (
+    Architecture,
+    InputDefaults,
+    SaliencyTarget,
+    WeightsUnavailableError,
+)
 
 NAME = "tiny_cnn"
 _WIDTHS = (8, 16, 32)
@@ -41,10 +45,8 @@ class TinyCnnArchitecture(Architecture):
 
     def build(self, num_labels: int, *, pretrained: bool, image_size: int | None) -> nn.Module:
         if pretrained:
-            raise ModelError(
-                f"{NAME} has no ImageNet weights to download: set pretrained=false, or set weights_file "
-                "to a file saved from a tiny_cnn."
-            )
+            raise WeightsUnavailableError(f"{NAME} has no ImageNet weights to download.",
+                                          weights_file="a file saved from a tiny_cnn", offline=False)
         return TinyCNN(num_labels)
 
     def head_path(self) -> str:

@@ -18,12 +18,11 @@ import torchvision
 from torch import nn
 
 from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
-from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.models.architectures.base import (
     Architecture,
     InputDefaults,
     SaliencyTarget,
-    download_failed_message,
+    download_failed,
 )
 from mlcls_gui.core.models.architectures.weights_reach import unreachable_reason
 
@@ -81,11 +80,11 @@ class TorchvisionArchitecture(Architecture):
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
         problem = "" if cached.is_file() else unreachable_reason(weights.url)
         if problem:  # at once, not after urllib's own timeouts
-            raise ModelError(download_failed_message(self.name, problem))
+            raise download_failed(self.name, problem)
         try:
             return torchvision.models.get_model(self.name, weights=weights)
         except (urllib.error.URLError, OSError, RuntimeError, ValueError) as exc:
-            raise ModelError(download_failed_message(self.name, exc)) from None
+            raise download_failed(self.name, exc) from None
 
     def head_path(self) -> str:
         return self._entry.head

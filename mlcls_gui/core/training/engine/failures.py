@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from mlcls_gui.core.config import TrainConfig
-from mlcls_gui.core.errors import ConfigError, MlclsError, TrainingError
+from mlcls_gui.core.errors import ConfigError, MlclsError, TrainingError, field_ref
 from mlcls_gui.core.files.atomic_files import is_write_failure, write_failure_advice, written_name
 from mlcls_gui.core.training.launch import TIMEOUT_VAR, collective_timeout_s
 
@@ -23,8 +23,9 @@ def as_user_error(exc: BaseException, cfg: TrainConfig, *, distributed: bool = F
     ):
         return TrainingError(
             f"Out of memory on {cfg.device} with batch size {cfg.batch_size} and image size "
-            f"{cfg.image_size}. Lower batch_size (e.g. {max(1, cfg.batch_size // 2)}) or "
-            "image_size, or choose another device; the best checkpoint so far is kept."
+            f"{cfg.image_size}. Lower {field_ref('batch_size')} (e.g. {max(1, cfg.batch_size // 2)}) or "
+            f"{field_ref('image_size')}, or choose another {field_ref('device')}; the best checkpoint "
+            "so far is kept."
         )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return TrainingError(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mlcls_gui.core.errors import DatasetError, ModelError
+from mlcls_gui.core.errors import DatasetError, ModelError, field_ref
 from mlcls_gui.core.training.engine.run_state import RunState
 
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
@@ -126,7 +126,7 @@ def probe_head(state: RunState) -> ProbeResult:
     head = state.head
     if not isinstance(head, nn.Linear):
         raise ModelError(f"{state.cfg.arch}'s classifier is not one linear layer, so its head cannot be fitted "
-                         "first; turn probe_first off.")
+                         f"first; set {field_ref('probe_first', False)}.")
     result = fit_head(head, train, val, state.criterion)
     if state.strategy.distributed:
         state.strategy.broadcast_parameters(head)  # every process starts from rank 0's head

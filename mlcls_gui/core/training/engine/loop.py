@@ -31,7 +31,7 @@ from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.data.loaders import Batch, batch_count
 from mlcls_gui.core.data.splits import DatasetSplits, SkippedFile
-from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError
+from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError, field_ref
 from mlcls_gui.core.evaluation.metrics import compute_metrics, exact_match_count
 from mlcls_gui.core.evaluation.thresholds import tune_thresholds
 from mlcls_gui.core.model_file.contents import ModelFile
@@ -161,8 +161,9 @@ class Trainer:
         cfg = self.config
         if self.strategy.distributed and cfg.batch_size % self.strategy.world_size:
             raise ConfigError(
-                f"batch_size {cfg.batch_size} does not divide evenly by the {self.strategy.world_size} "
-                "training processes: batch_size is the global batch, shared out equally."
+                f"{field_ref('batch_size', cfg.batch_size)} does not divide evenly by the "
+                f"{self.strategy.world_size} training processes: the batch size is the global batch, "
+                "shared out equally."
             )
         check_apart(self.output_dir, cfg.images_root)  # before the folder is made
         if self.strategy.is_main:
@@ -203,9 +204,10 @@ class Trainer:
             logger.info("Linear probe: %s", probe_head(self.state).describe())
         elif payload is None and not cfg.pretrained and (
                 cfg.probe_first or cfg.backbone_lr_scale != 1.0 or cfg.keep_norm_stats):
-            logger.info("probe_first, backbone_lr_scale and keep_norm_stats apply to pretrained weights; "
+            logger.info("%s, %s and %s apply to pretrained weights; "
                         "this run starts from random weights, so every layer trains at the learning rate "
-                        "from the start and BatchNorm estimates its statistics.")
+                        "from the start and BatchNorm estimates its statistics.",
+                        field_ref("probe_first"), field_ref("backbone_lr_scale"), field_ref("keep_norm_stats"))
 
     def _open_log(self, tidied: list[str]) -> None:
         cfg = self.config

@@ -21,7 +21,7 @@ from torch import nn
 from mlcls_gui.core import errors
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.devices import resolve_device
-from mlcls_gui.core.errors import DeviceError, MlclsError
+from mlcls_gui.core.errors import DeviceError, MlclsError, field_ref
 from mlcls_gui.core.training.launch import collective_timeout_s, exit_with_launcher
 
 logger = logging.getLogger(__name__)
@@ -220,14 +220,13 @@ def _process_device(requested: str, local_rank: int) -> torch.device:
         return torch.device("cpu")
     if requested in ("auto", "cuda") or requested.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError(f"device={requested!r}: CUDA is not available here; choose cpu.")
+            raise DeviceError(f"{field_ref('device', requested)}: CUDA is not available here; choose cpu.")
         if local_rank >= torch.cuda.device_count():
             raise DeviceError(
                 f"Process {local_rank} on this machine has no GPU of its own "
-                f"({torch.cuda.device_count()} GPUs): start at most that many processes."
-            )
+                f"({torch.cuda.device_count()} GPUs): start at most that many processes.", field="processes")
         return torch.device("cuda", local_rank)
-    raise DeviceError(f"device={requested!r} cannot be used by several processes; choose cpu or cuda.")
+    raise DeviceError(f"{field_ref('device', requested)} cannot be used by several processes; choose cpu or cuda.")
 
 
 # The interface every strategy offers (SingleDevice is the plain one).
