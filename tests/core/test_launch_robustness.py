@@ -100,11 +100,11 @@ def test_processes_are_bounded_by_cores_on_the_cpu_and_by_gpus_on_cuda(one_gpu_t
     launch.check_process_count(2, "cpu")
     launch.check_process_count(1, "cuda")
     launch.check_process_count(2, None)  # device not known: the larger bound
-    with pytest.raises(ConfigError, match=r"processes=3 is more than the 2 CPU cores of this machine: "
-                                          r"set processes to at most 2 \(--set processes=2\)"):
+    with pytest.raises(ConfigError, match=r"`processes=3` is more than the 2 CPU cores of this machine: "
+                                          r"set `processes=2` or fewer\."):
         launch.check_process_count(3, "cpu")
     for device in ("cuda", "cuda:0", "auto"):
-        with pytest.raises(ConfigError, match=r"processes=2 is more than the 1 GPU of this machine"):
+        with pytest.raises(ConfigError, match=r"`processes=2` is more than the 1 GPU of this machine"):
             launch.check_process_count(2, device)
     with pytest.raises(DeviceError, match="cannot be used by several processes"):
         launch.check_process_count(2, "mps")
@@ -127,7 +127,7 @@ def test_the_cli_refuses_more_processes_than_cores_before_starting_anything(tiny
                               capture_output=True, text=True, timeout=60, env={**ONE_THREAD, **env})
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
-        assert (f"processes={too_many} is more than" if not env else "MLCLS_COLLECTIVE_TIMEOUT_S='abc'") \
+        assert (f"`processes={too_many}` is more than" if not env else "MLCLS_COLLECTIVE_TIMEOUT_S='abc'") \
             in done.stderr
     assert not out.exists()  # nothing started, nothing written
     assert set(Path(tempfile.gettempdir()).glob(f"{launch.LOG_DIR_PREFIX}*")) <= before

@@ -73,8 +73,8 @@ def test_a_one_image_data_set_is_refused_before_a_model_is_built(
     with pytest.raises(ConfigError) as caught:
         find_learning_rate(config, steps=20)
     message = str(caught.value)
-    assert "has 1 image(s)" in message and "at least one full batch (batch_size 8)" in message
-    assert "lower batch_size" in message
+    assert "has 1 image(s)" in message and "at least one full batch (`batch_size=8`)" in message
+    assert "lower `batch_size`" in message and caught.value.field == "batch_size"
 
 
 def test_the_command_refuses_a_one_image_data_set_and_writes_nothing(
@@ -84,7 +84,7 @@ def test_the_command_refuses_a_one_image_data_set_and_writes_nothing(
     code = main(_cli_args(root, out, "--set", "val_fraction=0", "--set", "test_fraction=0",
                           "--json", str(json_file), "--plot", str(plot)))
     err = _refused_in_one_line(capsys, code)
-    assert "at least one full batch (batch_size 8)" in err
+    assert "at least one full batch (`batch_size=8`)" in err
     assert not out.exists() and not json_file.exists() and not plot.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 

@@ -67,7 +67,7 @@ def test_an_unknown_name_is_refused_with_a_suggestion(arch, hint):
     with pytest.raises(ModelError) as info:
         registry.validate(arch)
     assert hint in str(info.value) and "\n" not in str(info.value)
-    with pytest.raises(ConfigError, match=r"^arch: "):
+    with pytest.raises(ConfigError, match=r"^`arch`: "):
         TrainConfig(arch=arch)
 
 

@@ -128,7 +128,7 @@ def test_resume_keeps_the_checkpoints_split_and_shape_and_writes_the_effective_c
     started = next(e for e in seen if isinstance(e, ev.RunStarted))
     assert any("seed" in note for note in started.notes)
     log = (out / "train.log").read_text()
-    assert "Resume: Random seed (seed) is 42 as in the checkpoint, not 7" in log
+    assert "Resume: `seed` is 42 as in the checkpoint, not 7" in log
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test_held_out"] is True
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import TrainConfig
+from mlcls_gui.core.errors import ConfigError, field_ref
+from mlcls_gui.core.models.architectures.base import download_failed
 from mlcls_gui.core.presets import app_defaults
 from mlcls_gui.core.runs.outputs import resolve_output_folder
 from mlcls_gui.gui.settings.config_form import ConfigForm
@@ -115,14 +118,21 @@ def test_an_inline_error_does_not_move_the_fields_below(qtbot: QtBot) -> None:
 
 
 def test_messages_name_the_forms_labels() -> None:
-    offline = ("set weights_file to a local weights file (.pth) for this architecture, "
-               "or set pretrained=false to train from random weights.")
-    assert with_form_labels(offline) == (
+    offline = download_failed("resnet18", "no internet")
+    assert str(offline).endswith("set `weights_file` to a local weights file (.pth) for this architecture, "
+                                 "or set `pretrained=false` to train from random weights.")
+    assert offline.field == "weights_file"
+    assert with_form_labels(str(offline)).endswith(
         "set “Weights file” to a local weights file (.pth) for this architecture, "
         "or set “ImageNet weights” off to train from random weights.")
-    assert with_form_labels("learning_rate: 0 is out of range") == "“Learning rate”: 0 is out of range"
-    # Ordinary words that are also field names stay words.
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(learning_rate=0)
+    assert info.value.field == "learning_rate"
+    assert with_form_labels(str(info.value)).startswith("“Learning rate”: 0 is out of range")
+    assert with_form_labels(f"{field_ref('batch_size', 12)} now") == "“Batch size” = 12 now"
+    # Only marked settings change: words that are also field names, and marks of unknown names, stay.
     assert with_form_labels("The seed and the device threshold.") == "The seed and the device threshold."
+    assert with_form_labels("`not_a_field=3`") == "`not_a_field=3`"
 
 
 def test_the_output_folder_is_never_relative_to_the_working_directory(

@@ -52,7 +52,9 @@ def test_a_quick_model_without_pretrained_weights_says_what_it_needs(
         window.run_panel.quick_button.click()
     assert ended.args == ["failed"]
     state = window.run_panel.state_label.text()
-    assert "Quick model fits only the new layer on pretrained features" in state and "Weights file" in state
+    # The core's message for a frozen extractor: random weights are no way out for it.
+    assert "(as in a Quick model) only the new layer trains" in state and "“Weights file”" in state
+    assert "random weights" not in state and "`" not in state
     window.last_error_box.close()
     # The same error in a full run keeps the core's advice (random weights are a way out there).
     window.apply_config(tiny_config(demo_root, tmp_path / "out", pretrained=True))
@@ -61,5 +63,5 @@ def test_a_quick_model_without_pretrained_weights_says_what_it_needs(
         assert window.start_run()
     assert ended.args == ["failed"]
     state = window.run_panel.state_label.text()
-    assert "has no ImageNet weights" in state and "Quick model" not in state
+    assert "has no ImageNet weights" in state and "Quick model" not in state and "random weights" in state
     window.last_error_box.close()

@@ -90,8 +90,8 @@ def check_process_count(processes: int, device: str | None) -> None:
     limit, what = process_limit(device)
     if processes > limit:
         raise ConfigError(
-            f"{field_ref('processes', processes)} is more than {what}: set {field_ref('processes')} "
-            f"to at most {limit} ({field_ref('processes', limit)})."
+            f"{field_ref('processes', processes)} is more than {what}: set {field_ref('processes', limit)} "
+            "or fewer."
         )
 
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.data.audit import DatasetAudit
 from mlcls_gui.core.data.splits import DatasetSplits
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ class AuditView(QWidget):
         self.warnings_list.clear()
         warning_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         for warning in audit.warnings:
-            self.warnings_list.addItem(QListWidgetItem(warning_icon, warning))
+            self.warnings_list.addItem(QListWidgetItem(warning_icon, with_form_labels(warning)))
         for group in audit.duplicates[:MAX_DUPLICATE_GROUPS_SHOWN]:
             item = QListWidgetItem("    identical: " + "  =  ".join(group))
             item.setForeground(pg.mkColor("#555"))

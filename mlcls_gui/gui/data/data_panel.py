@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.data.splits import DatasetSplits, DatasetSummary
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -358,7 +359,7 @@ class DataPanel(QWidget):
         if len(summary.skipped) > MAX_SKIPPED_SHOWN:
             QTreeWidgetItem(skipped_item, [f"… and {len(summary.skipped) - MAX_SKIPPED_SHOWN} more", ""])
         warnings_item = QTreeWidgetItem(self.details, [f"Warnings ({len(summary.warnings)})", ""])
-        for warning in summary.warnings:
+        for warning in map(with_form_labels, summary.warnings):
             child = QTreeWidgetItem(warnings_item, ["⚠", warning])
             child.setToolTip(1, warning)
         labels_item.setExpanded(True)

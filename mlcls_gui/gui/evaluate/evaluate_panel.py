@@ -40,6 +40,7 @@ from mlcls_gui.core.evaluation.views import write_report_json
 from mlcls_gui.core.model_file.read_errors import model_file_errors
 from mlcls_gui.gui.evaluate.evaluation_results import EvaluationResultsView
 from mlcls_gui.gui.widgets.dialogs import ask_save_file, show_error
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.fields import MODEL_FILTER, PathField
 from mlcls_gui.gui.widgets.task_runner import ProgressState, TaskRunner
 from mlcls_gui.gui.widgets.wheel_guard import guard_wheel
@@ -266,7 +267,7 @@ class EvaluatePanel(QWidget):
         self.status_label.setText(
             f"{len(report.images)} images ({html.escape(split)}) evaluated with "
             f"<b>{html.escape(Path(model).name or 'the model')}</b>{skipped}.")
-        self._set_messages([html.escape(w) for w in report.warnings])
+        self._set_messages([html.escape(with_form_labels(w)) for w in report.warnings])
         self.results.set_report(report)
         self._update_buttons()
 

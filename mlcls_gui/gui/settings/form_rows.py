@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from mlcls_gui.core.config import TrainConfig, field_type, parse_field_text
-from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.errors import ConfigError, field_ref
 from mlcls_gui.gui.settings.arch_picker import ArchPicker
 from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.fields import OneLineLabel
@@ -82,9 +82,7 @@ def shown_differs(row: FieldRow, config: TrainConfig) -> bool:
 def inline_message(name: str, message: str) -> str:
     """The message under a field: form labels, without the field's own name in front
     (the row's label already says which setting it is)."""
-    if message.startswith(f"{name}: "):
-        message = message[len(name) + 2:]
-    return with_form_labels(message)
+    return with_form_labels(message.removeprefix(f"{field_ref(name)}: "))
 
 
 def with_button(editor: QWidget, button: QPushButton) -> QWidget:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.gui.widgets.background import summarize_exception
 from mlcls_gui.gui.widgets.dialogs import ask_save_file, show_error
 from mlcls_gui.gui.widgets.field_labels import with_form_labels
 
@@ -21,7 +22,7 @@ def load_into(form: Any, path: str) -> bool:
     try:
         config = TrainConfig.load_json(path)
     except ConfigError as exc:
-        show_error(form, "Cannot load the config", with_form_labels(str(exc)))
+        show_error(form, "Cannot load the config", summarize_exception(exc))
         return False
     form.set_config(config, baseline_source=os.path.basename(path))
     form.config_loaded.emit(config)

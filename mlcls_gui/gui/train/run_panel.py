@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.runs.listing import format_duration
 from mlcls_gui.core.training.events import BatchEnd, EpochEnd, PhaseChanged, RunStarted
 from mlcls_gui.gui.train.run_summary import fmt_metric
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ class RunPanel(QWidget):
         notes = tuple(getattr(event, "notes", ()) or ())
         if notes:
             text = self.resume_label.text()
-            self.resume_label.setText((text + "<br>" if text else "") + "<br>".join(f"• {html.escape(n)}" for n in notes))
+            self.resume_label.setText((text + "<br>" if text else "") + "<br>".join(f"• {html.escape(with_form_labels(n))}" for n in notes))
             self.resume_label.show()
         self.epoch_bar.setRange(0, self._batches)
         self.run_bar.setRange(0, 1000)

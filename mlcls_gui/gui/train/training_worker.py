@@ -31,6 +31,7 @@ from mlcls_gui.core.training.events import (
     RunStarted,
 )
 from mlcls_gui.gui.widgets.background import return_to_gui_thread, summarize_exception, track_thread
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
 
 if TYPE_CHECKING:
     from mlcls_gui.core.training.resume import ResumePlan
@@ -73,7 +74,6 @@ class TrainingWorker(QObject):
         self.resume_plan = resume_plan
         self.resume_from = resume_plan.path if resume_plan else resume_from
         self.control = RunControl()
-        self.error: BaseException | None = None  # what ended a failed run in this process
         self._torch_threads = torch_threads
         self._signals = {
             RunStarted: self.run_started,
@@ -113,7 +113,6 @@ class TrainingWorker(QObject):
             self.resume_plan = None  # the Trainer holds the weights from here on
             result = trainer.run()
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the GUI
-            self.error = exc
             return_to_gui_thread(self)
             self.failed.emit(summarize_exception(exc), traceback.format_exc())
         else:
@@ -130,7 +129,7 @@ class TrainingWorker(QObject):
                                 resume_from=self.resume_from)
         return_to_gui_thread(self)
         if outcome.reason is FinishReason.FAILED:
-            self.failed.emit(outcome.message, outcome.details)
+            self.failed.emit(with_form_labels(outcome.message), outcome.details)
         else:
             self.finished.emit(outcome.reason.value, outcome.summary)
 

@@ -17,6 +17,9 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+from mlcls_gui.core.errors import MlclsError
+from mlcls_gui.gui.widgets.field_labels import with_form_labels
+
 logger = logging.getLogger(__name__)
 
 _live_threads: set[QThread] = set()
@@ -72,11 +75,10 @@ def return_to_gui_thread(worker: QObject) -> None:
 
 
 def summarize_exception(exc: BaseException) -> str:
-    """One line a user can read: our own errors carry their message as is."""
-    from mlcls_gui.core.errors import MlclsError
-
+    """One line a user can read: our own errors carry their message, with the
+    settings it names by their form labels."""
     if isinstance(exc, MlclsError):
-        return str(exc)
+        return with_form_labels(str(exc))
     if isinstance(exc, MemoryError):
         return "Out of memory. Use a smaller batch size or image size."
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

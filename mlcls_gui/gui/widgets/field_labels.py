@@ -1,25 +1,19 @@
 """Messages in the window name settings by their form labels, not config field names.
 
-The core's messages name config fields (``weights_file``, ``pretrained=false``)
-because the CLI and JSON files use those names. In the window the user sees
-the form, so ``with_form_labels`` rewrites them: ``pretrained=false`` becomes
-"ImageNet weights" off, ``weights_file`` becomes "Weights file". Bare names
-that are ordinary words (seed, threshold, device…) are rewritten only where
-they are clearly the field (``name=…`` or a leading ``name:``).
+The core marks each setting its messages name (`name` or `name=value`, see
+``core.errors.field_ref``), because the CLI and config files use the names.
+In the window the user sees the form, so ``with_form_labels`` turns each mark
+into the form's label: `pretrained=false` becomes "“ImageNet weights” off",
+`weights_file` becomes "“Weights file”". Words that are not marked stay as
+they are written, so nothing is guessed from the sentence.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from functools import lru_cache
 
-from mlcls_gui.core.config import field_names, field_spec
-
-logger = logging.getLogger(__name__)
-
-# Field names that are never ordinary English words (safe to replace anywhere).
-_JARGON = re.compile(r"_|^(arch|pretrained)$")
+from mlcls_gui.core.config import field_spec, field_type
+from mlcls_gui.core.errors import FIELD_REF
 
 
 def form_label(name: str) -> str:
@@ -30,33 +24,19 @@ def form_label(name: str) -> str:
         return name
 
 
-@lru_cache(maxsize=1)
-def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], dict[str, str]]:
-    names = sorted(field_names(), key=len, reverse=True)
-    labels = {name: form_label(name) for name in names}
-    alternatives = "|".join(re.escape(n) for n in names)
-    jargon = "|".join(re.escape(n) for n in names if _JARGON.search(n))
-    assignment = re.compile(rf"`?\b({alternatives})\s*=\s*([^\s,;`)]+?)`?(?=[\s,;)]|\.(?:\s|$)|$)")
-    leading = re.compile(rf"(^|[.;]\s+|\n)({alternatives}):")
-    bare = re.compile(rf"`?\b({jargon})\b`?")
-    return assignment, leading, bare, labels
-
-
 def with_form_labels(text: str) -> str:
-    """``text`` with config field names replaced by the form's labels, in quotes."""
-    if not text:
-        return text
-    assignment, leading, bare, labels = _patterns()
+    """``text`` with its marked settings named by the form's labels, in quotes."""
+    return FIELD_REF.sub(_labelled, text) if text else text
 
-    def assigned(match: re.Match[str]) -> str:
-        label, value = labels[match.group(1)], match.group(2)
-        lowered = value.lower()
-        if lowered in ("true", "on", "yes"):
-            return f"“{label}” on"
-        if lowered in ("false", "off", "no"):
-            return f"“{label}” off"
-        return f"“{label}” = {value}"
 
-    text = assignment.sub(assigned, text)
-    text = leading.sub(lambda m: f"{m.group(1)}“{labels[m.group(2)]}”:", text)
-    return bare.sub(lambda m: f"“{labels[m.group(1)]}”", text)
+def _labelled(match: re.Match[str]) -> str:
+    name, value = match.group(1), match.group(2)
+    try:
+        label = field_spec(name).label
+    except KeyError:
+        return match.group(0)  # not a setting of this app: left as written
+    if value is None:
+        return f"“{label}”"
+    if field_type(name) is bool and value in ("true", "false"):
+        return f"“{label}” {'on' if value == 'true' else 'off'}"
+    return f"“{label}” = {value}"
