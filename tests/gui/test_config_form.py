@@ -85,8 +85,12 @@ def test_cross_field_rule_is_shown(qtbot: QtBot) -> None:
     assert form.config() is None
     # Named by the form's labels, not the config fields.
     assert form.form_error.isVisible() and "“Validation share” + “Test share”" in form.form_error.text()
+    # Both settings the message names are marked, and unmarked once it is fixed through one of them.
+    marked = [name for name in ("val_fraction", "test_fraction", "batch_size") if form.editor(name).styleSheet()]
+    assert marked == ["val_fraction", "test_fraction"]
     type_into(form, "test_fraction", "0.1")
     assert form.config() is not None and not form.form_error.isVisible()
+    assert not form.editor("val_fraction").styleSheet() and not form.editor("test_fraction").styleSheet()
 
 
 def test_plain_file_names_are_enforced(qtbot: QtBot) -> None:

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_type, validate_field
 from mlcls_gui.core.device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice
-from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.errors import ConfigError, fields_in
 from mlcls_gui.core.presets import (
     DEFAULT_PRESET,
     PRESET_TITLES,
@@ -93,6 +93,7 @@ class ConfigForm(QWidget):
         super().__init__(parent)
         self._rows: dict[str, FieldRow] = {}
         self._errors: dict[str, str] = {}
+        self._cross_marked: list[str] = []  # rows marked red by the cross-field message
         self._images_root = ""
         self._valid = True
         self._loading = False
@@ -470,6 +471,10 @@ class ConfigForm(QWidget):
 
     def _validate_cross_fields(self) -> None:
         self._errors.pop("", None)
+        for name in self._cross_marked:  # the rows the last cross-field message named
+            if name not in self._errors:
+                self._rows[name].editor.setStyleSheet("")
+        self._cross_marked = []
         values = self._values()
         if values is None or any(name in self._errors for name in self._rows):
             self.form_error.hide()
@@ -480,6 +485,9 @@ class ConfigForm(QWidget):
             self._errors[""] = str(exc)
             self.form_error.setText(with_form_labels(str(exc)))
             self.form_error.show()
+            self._cross_marked = [name for name in fields_in(str(exc)) if name in self._rows]
+            for name in self._cross_marked:
+                self._rows[name].editor.setStyleSheet(ERROR_STYLE)
         else:
             self.form_error.hide()
 
