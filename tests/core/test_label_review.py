@@ -13,6 +13,7 @@ from conftest import tiny_config
 from PIL import Image, ImageDraw
 
 from mlcls_gui.cli import main
+from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.review import label_review
 from mlcls_gui.core.review.label_review import (
     ReviewCancelled,
@@ -94,37 +95,29 @@ def test_moved_images_rank_at_the_top(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_cross_fitting_scores_each_image_with_a_model_that_never_saw_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each image carries its index in a pixel; a stand-in model "recalls" (1.0)
-    the images it trained on, so any image scored by a model that saw it shows."""
-    import torch
-
-    count = 30
-    images = torch.zeros((count, 3, 4, 4), dtype=torch.uint8)
-    images[:, 0, 0, 0] = torch.arange(count, dtype=torch.uint8)
-    targets = np.array([[1, 0], [0, 1], [1, 1]] * 10, dtype=np.float32)
-    trained: list[set[int]] = []
-
-    def fake_train(images, targets, known, options, *, seed, on_step, stop):
-        assert len(images) == len(targets) == len(known)
-        trained.append({int(i) for i in images[:, 0, 0, 0]})
-        on_step(1, 1)
-        return trained[-1], None
-
-    def fake_forward(model, transform, images, batch_size, stop):
-        return np.array([[float(int(i) in model)] * 2 for i in images[:, 0, 0, 0]])
-
-    monkeypatch.setattr(label_review, "_train_part_model", fake_train)
-    monkeypatch.setattr(label_review, "_forward", fake_forward)
-    for parts in (2, 3):
-        trained.clear()
-        outputs = cross_fit_outputs(images, targets, np.ones_like(targets),
-                                    ReviewOptions(cross_fit=parts, train_epochs=1))
-        assert len(trained) == parts
-        assert not outputs.probabilities.any()  # no image was scored by a model that trained on it
-        for part, seen in enumerate(trained):  # each model trained on every other part's images
-            assert seen == set(np.flatnonzero(outputs.parts != part).tolist())
-        assert sorted(np.bincount(outputs.parts).tolist()) == [count // parts] * parts
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each part's model trains through the Trainer, in memory, on the other parts
+    only, and scores exactly its own part; nothing is written anywhere."""
+    root = write_colour_dataset(tmp_path / "data", per_folder=3, size=16)
+    before = sorted(tmp_path.rglob("*"))
+    splits = scan_data_root(root)
+    samples = splits.train + splits.val + splits.test
+    made: list = []
+    part_trainer = label_review._part_trainer
+    monkeypatch.setattr(label_review, "_part_trainer",
+                        lambda *args: made.append(part_trainer(*args)) or made[-1])
+    options = ReviewOptions(cross_fit=3, train_arch="tiny_cnn", train_image_size=16, train_epochs=1)
+    outputs = cross_fit_outputs(splits, samples, options)
+    assert len(made) == 3 and all(trainer.in_memory and trainer.output_dir is None for trainer in made)
+    for part, trainer in enumerate(made):
+        held = {samples[i].path for i in np.flatnonzero(outputs.parts == part)}
+        trained = {sample.path for sample in trainer.splits.train}
+        assert {sample.path for sample in trainer.splits.val} == held
+        assert trained == {sample.path for sample in samples} - held  # every other part, never its own
+        assert trainer.progress.epoch == 1 and trainer.final_val is not None
+    assert np.isfinite(outputs.probabilities).all() and not outputs.unreadable
+    assert sorted(np.bincount(outputs.parts).tolist()) == [len(samples) // 3] * 3
+    assert sorted(tmp_path.rglob("*")) == before  # no output folder, no lock, no log
 
 
 def test_cross_fit_review_of_a_csv_with_unknown_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

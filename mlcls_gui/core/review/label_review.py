@@ -17,10 +17,11 @@ out-of-sample; the report says so.
 
 Cross-fitting (``ReviewOptions.cross_fit`` = K >= 2, ``--cross-fit K``) makes
 that path fully out-of-sample: the images are dealt into K parts (stratified
-by label set), K models are trained in memory, each on the other parts, and
-each image is scored by the sigmoid outputs of the model that never saw it.
-It is not the default because it ranked worse at the same cost. Measured
-precision at k = number moved, demo shapes (450 images, 45 = 10 % moved into
+by label set), K models are trained through the Trainer in memory (no output
+folder), each on the other parts, and each image is scored by the sigmoid
+outputs of the model that never saw it. It is not the default because it
+ranked worse at the same cost. Measured with the loop cross-fitting had of
+its own before, precision at k = number moved, demo shapes (450 images, 45 = 10 % moved into
 other label folders, one seed each, so ±0.07 or so; a 2-core CPU shared with
 other jobs):
 
@@ -39,6 +40,7 @@ measured 0.92 with the default; cross-fitting was not measured there.)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -52,7 +54,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from mlcls_gui.core.data.dataset import scan_data_root
-from mlcls_gui.core.data.splits import label_matrix
+from mlcls_gui.core.data.splits import DatasetSplits, Sample, label_matrix
 from mlcls_gui.core.errors import MlclsError, os_reason
 from mlcls_gui.core.files.atomic_files import write_csv_atomic, write_text_atomic
 from mlcls_gui.core.review.options import LabelReviewError, ReviewOptions
@@ -179,8 +181,9 @@ def review_labels(
         notes.append(f"No image's own label reached its probabilities: each was scored by the one of "
                      f"the {options.cross_fit} review models that did not train on it. Pass --model "
                      "to use the features of a model of your own instead.")
-        images, unreadable = load_images(paths, options.train_image_size, progress=report,
-                                         should_stop=stop)
+        outputs = cross_fit_outputs(splits, [sample for sample, _ in samples], options, progress=report,
+                                    should_stop=stop)
+        unreadable = outputs.unreadable
     keep = [i for i, path in enumerate(paths) if path not in unreadable]
     for path, reason in unreadable.items():
         notes.append(f"Left out {path}: {reason}.")
@@ -194,9 +197,7 @@ def review_labels(
         probs = out_of_sample_probabilities(features, targets, folds=options.folds, seed=options.seed,
                                             known=known, progress=report, should_stop=stop)
     else:
-        # ``images`` holds the readable ones only, in ``samples``' order.
-        outputs = cross_fit_outputs(images, targets, known, options, progress=report, should_stop=stop)
-        probs = outputs.probabilities
+        probs = outputs.probabilities[keep]
     report("Ranking with cleanlab", 0, 0)
     scores, flagged = rank_label_issues(targets, probs)
     items = [
@@ -277,149 +278,72 @@ class CrossFitOutputs:
     """What the cross-fitted review models give for the images each never saw."""
 
     parts: np.ndarray  # (N,) the part of each image = the model that did not train on it
-    probabilities: np.ndarray  # (N, L) that model's sigmoid outputs
+    probabilities: np.ndarray  # (N, L) that model's sigmoid outputs (NaN for an unreadable image)
+    unreadable: dict[str, str]  # {path: reason} of the images no model could read
 
 
-def load_images(paths: Sequence[str], size: int, *, progress: ProgressSink | None = None,
-                should_stop: StopCheck | None = None):  # -> tuple[torch.Tensor, dict[str, str]]
-    """(N_readable, 3, size, size) uint8 images and {path: reason} of unreadable ones.
-
-    Decoded once for all the review models (3·size² bytes each: 12 KB at 64 px),
-    the way training's validation decodes them."""
-    import torch
-
-    from mlcls_gui.core.data.images import ImageLoadError, load_rgb_resized
-    from mlcls_gui.core.data.loaders import pil_to_uint8_tensor
-
-    report = progress or (lambda text, done, total: None)
-    stop = should_stop or (lambda: False)
-    images: list[torch.Tensor] = []
-    unreadable: dict[str, str] = {}
-    for index, path in enumerate(paths):
-        if index % 32 == 0:
-            if stop():
-                raise ReviewCancelled()
-            report("Reading the images", index, len(paths))
-        try:
-            images.append(pil_to_uint8_tensor(load_rgb_resized(path, size)))
-        except ImageLoadError as exc:
-            unreadable[path] = exc.reason
-    report("Reading the images", len(paths), len(paths))
-    if not images:
-        raise LabelReviewError("None of the images could be read; nothing to review.")
-    return torch.stack(images), unreadable
-
-
-def cross_fit_outputs(images, targets: np.ndarray, known: np.ndarray, options: ReviewOptions, *,
+def cross_fit_outputs(splits: DatasetSplits, samples: Sequence[Sample], options: ReviewOptions, *,
                       progress: ProgressSink | None = None, should_stop: StopCheck | None = None,
                       ) -> CrossFitOutputs:
-    """Deal the images into ``options.cross_fit`` parts (stratified by label set),
+    """Deal ``samples`` into ``options.cross_fit`` parts (stratified by label set),
     train one model per part on the other parts' images, and score each part with
     the model that never saw it: no image's own label reaches its probabilities.
-    ``images``: uint8 (N, 3, S, S) from ``load_images``."""
-    import torch
 
+    Each model trains through the Trainer, in memory (no output folder), with the
+    held-out part as its validation split; its last epoch's weights score that
+    part, so the held-out labels choose nothing (no best epoch, no early stop)."""
     report = progress or (lambda text, done, total: None)
     stop = should_stop or (lambda: False)
+    labels = list(splits.labels)
     count = options.cross_fit
-    parts = assign_folds(targets, count, options.seed)
-    steps_per_model = [
-        options.train_epochs * _batch_count(int((parts != part).sum()), options.train_batch_size)
-        for part in range(count)]
-    total = sum(steps_per_model)
-    probabilities = np.zeros(targets.shape, dtype=np.float64)
-    done_before = 0
+    parts = assign_folds(label_matrix((s.labels for s in samples), labels), count, options.seed)
+    probabilities = np.full((len(samples), len(labels)), np.nan)
+    unreadable: dict[str, str] = {}
     for part in range(count):
-        held = parts == part
-        train = torch.from_numpy(np.flatnonzero(~held))
-
-        def step(epoch: int, done: int, part: int = part, before: int = done_before) -> None:
-            report(f"Training review model {part + 1} of {count}: epoch {epoch}/{options.train_epochs}",
-                   before + done, total)
-
-        model, transform = _train_part_model(images[train], targets[~held], known[~held], options,
-                                               seed=options.seed + part, on_step=step, stop=stop)
-        done_before += steps_per_model[part]
-        probabilities[held] = _forward(model, transform, images[torch.from_numpy(np.flatnonzero(held))],
-                                       options.batch_size, stop)
+        held = np.flatnonzero(parts == part)
+        part_splits = dataclasses.replace(
+            splits, train=[samples[i] for i in np.flatnonzero(parts != part)], val=[samples[i] for i in held],
+            test=[], skipped=[], warnings=[])
+        trainer = _part_trainer(part_splits, options, part, count, report, stop)
+        trainer.run()
+        if trainer.final_val is None:  # stopped: the review was cancelled
+            raise ReviewCancelled()
+        scored = trainer.final_val
+        probabilities[held[scored.indices]] = scored.probabilities
+        unreadable.update((item.path, item.reason) for item in trainer.skipped)
         logger.info("Review model %d of %d: trained on %d images, scored %d", part + 1, count,
-                    int((~held).sum()), int(held.sum()))
-    return CrossFitOutputs(parts, probabilities)
+                    len(part_splits.train), len(scored.indices))
+    return CrossFitOutputs(parts, probabilities, unreadable)
 
 
-def _batch_count(images: int, batch_size: int) -> int:
-    from mlcls_gui.core.data.loaders import batch_count
+def _part_trainer(splits: DatasetSplits, options: ReviewOptions, part: int, count: int,
+                  report: ProgressSink, stop: StopCheck):  # -> Trainer
+    """The Trainer of review model ``part``: the demo's recipe at the review's size,
+    AdamW (weight decay 0.3), ±15° rotation and flips, and a cosine decay to zero so
+    that the last epoch's weights are the settled ones."""
+    from mlcls_gui.core.config import demo_config
+    from mlcls_gui.core.training.engine import RunControl, Trainer
+    from mlcls_gui.core.training.events import BatchEnd
 
-    return batch_count(images, batch_size, min_size=2)
+    epochs = options.train_epochs
+    config = demo_config(splits.root, splits.root).with_values(
+        arch=options.train_arch, image_size=options.train_image_size, n_epochs=epochs,
+        pretrained=options.train_pretrained, batch_size=options.train_batch_size,
+        learning_rate=options.train_learning_rate, optimizer="adamw", weight_decay=0.3,
+        lr_schedule="cosine", warmup_epochs=0.0, rotation_degrees=15.0, horizontal_flip=True,
+        early_stop_epoch_limit=max(epochs, 1), device=options.device, seed=options.seed + part,
+    )
+    control = RunControl()
 
+    def on_event(event: object) -> None:
+        if stop():
+            control.request_stop()
+        if isinstance(event, BatchEnd):
+            per_model = epochs * event.batches
+            report(f"Training review model {part + 1} of {count}: epoch {event.epoch}/{epochs}",
+                   part * per_model + (event.epoch - 1) * event.batches + event.batch, count * per_model)
 
-def _train_part_model(images, targets: np.ndarray, known: np.ndarray, options: ReviewOptions, *,
-                        seed: int, on_step: Callable[[int, int], None], stop: StopCheck):
-    """One short training run in memory (no output folder, no validation split:
-    the review scores the held-out part instead). The run's recipe of the demo
-    settings: AdamW (weight decay 0.3), ±15° rotation and flips, masked BCE,
-    and a cosine decay so the last epoch's weights are the settled ones."""
-    import torch
-
-    from mlcls_gui.core.data.batch_transforms import BatchTransform
-    from mlcls_gui.core.data.loaders import batch_chunks
-    from mlcls_gui.core.devices import resolve_device
-    from mlcls_gui.core.models import build as models
-    from mlcls_gui.core.models import registry
-    from mlcls_gui.core.training.recipe.losses import MaskedBCE
-
-    device = resolve_device(options.device)
-    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
-        torch.manual_seed(seed)
-        model = models.build_model(options.train_arch, targets.shape[1], pretrained=options.train_pretrained,
-                                   image_size=options.train_image_size).to(device)
-    normalisation = registry.default_input(options.train_arch)
-    generator = torch.Generator().manual_seed(seed)
-    transform = BatchTransform(device, rotation_degrees=15.0, horizontal_flip=True, generator=generator,
-                               mean=normalisation.mean, std=normalisation.std)
-    # Unknown cells (CSV roots) are NaN: the masked loss leaves them out.
-    labels = torch.from_numpy(np.where(known > 0, targets, np.nan)).float()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.train_learning_rate, weight_decay=0.3)
-    total = options.train_epochs * _batch_count(len(images), options.train_batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + np.cos(np.pi * min(1.0, step / max(total, 1)))))
-    criterion = MaskedBCE()
-    model.train()
-    done = 0
-    for epoch in range(1, options.train_epochs + 1):
-        order = torch.randperm(len(images), generator=generator)
-        for chunk in batch_chunks(order, options.train_batch_size, min_size=2):
-            if stop():
-                raise ReviewCancelled()
-            # A single image (a tiny part) cannot give BatchNorm batch statistics.
-            with models.batchnorm_frozen(model, len(chunk) == 1):
-                logits = model(transform(images[chunk], augment=True)).float()
-            loss = criterion(logits, labels[chunk].to(device))
-            if not torch.isfinite(loss):
-                raise LabelReviewError(
-                    f"Training the review model diverged (loss {loss.item()}); try a smaller "
-                    "learning rate or another --arch.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            done += 1
-            on_step(epoch, done)
-    return model.eval(), transform
-
-
-def _forward(model, transform, images, batch_size: int, stop: StopCheck) -> np.ndarray:
-    """Sigmoid outputs of the un-augmented ``images``."""
-    import torch
-
-    probs: list[np.ndarray] = []
-    with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            if stop():
-                raise ReviewCancelled()
-            logits = model(transform(images[start:start + batch_size], augment=False))
-            probs.append(torch.sigmoid(logits.float()).cpu().numpy())
-    return np.concatenate(probs).astype(np.float64)
+    return Trainer(config, on_event=on_event, control=control, splits=splits, in_memory=True)
 
 
 # ------------------------------------------------------------------ features

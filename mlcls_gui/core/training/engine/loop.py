@@ -41,7 +41,7 @@ from mlcls_gui.core.training.engine.control import RunControl, StopRequested
 from mlcls_gui.core.training.engine.failures import as_user_error
 from mlcls_gui.core.training.engine.head_probe import probe_head
 from mlcls_gui.core.training.engine.hook_base import Hook, Outcome
-from mlcls_gui.core.training.engine.hooks import default_hooks, save_training_state
+from mlcls_gui.core.training.engine.hooks import EpochEvents, default_hooks, save_training_state
 from mlcls_gui.core.training.engine.output_folder import OwnedFolder, check_apart
 from mlcls_gui.core.training.engine.reports import EvalResult, RunIdentity
 from mlcls_gui.core.training.engine.run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
@@ -88,8 +88,19 @@ class Trainer:
         allow_split_change: bool = False,
         strategy: Strategy | None = None,
         resume_plan: ResumePlan | None = None,
+        splits: DatasetSplits | None = None,
+        in_memory: bool = False,
     ) -> None:
+        """``splits``: train on these instead of scanning ``config.images_root``.
+        ``in_memory``: a run without an output folder (review's cross-fitting):
+        nothing is written or locked, every epoch is validated, the last epoch's
+        weights stay in ``state.model`` (no best-epoch choice, which would let the
+        validation labels pick the weights) and ``final_val`` is their validation."""
+        if in_memory and (resume_from or resume_plan):
+            raise ValueError("an in-memory run cannot resume: it has no folder to continue in")
         self.config = config
+        self.in_memory = in_memory
+        self._given_splits = splits
         self.control = control or RunControl()
         self._sink: EventSink = on_event or (lambda event: None)
         # A resume planned by the caller (the window and the CLI show the plan first)
@@ -103,8 +114,8 @@ class Trainer:
         self.notes: list[str] = []  # what a resume took from its checkpoint, said in the log
         # Chosen in run(), so that a device that is not there ends the run with its event.
         self.strategy: Strategy | None = strategy
-        self.hooks: list[Hook] = default_hooks(strategy.is_main if strategy else process_rank() == 0,
-                                               config)
+        self.hooks: list[Hook] = [EpochEvents()] if in_memory else default_hooks(
+            strategy.is_main if strategy else process_rank() == 0, config)
         self.progress = Progress()
         self.skipped: list[SkippedFile] = []
         self.output_dir: Path | None = None
@@ -117,6 +128,7 @@ class Trainer:
         self.thresholds: list[float] = []
         self.finish_reason: FinishReason | None = None  # set by a hook (early stopping)
         self.result_summary: dict[str, Any] = {}
+        self.final_val: EvalResult | None = None  # an in-memory run's last validation
 
     # ================================================================== run
     def run(self) -> RunResult:
@@ -156,7 +168,7 @@ class Trainer:
         payload = plan.model_file if plan is not None else None
         if plan is not None:
             self._take_from_plan(plan)
-        else:
+        elif not self.in_memory:
             self.output_dir = Path(self.config.save_model_folder).expanduser().resolve()
         cfg = self.config
         if self.strategy.distributed and cfg.batch_size % self.strategy.world_size:
@@ -165,13 +177,9 @@ class Trainer:
                 f"{self.strategy.world_size} training processes: the batch size is the global batch, "
                 "shared out equally."
             )
-        check_apart(self.output_dir, cfg.images_root)  # before the folder is made
-        if self.strategy.is_main:
-            self.folder = OwnedFolder(self.output_dir)
-        # The folder is this run's from here on: a second run into it is refused at once.
-        self.strategy.on_main(lambda: self.folder.claim())
-        self.strategy.on_main(lambda: self.folder.lock_data(cfg.images_root))
-        self.splits = scan_data_root(
+        if not self.in_memory:
+            self._claim_folder()
+        self.splits = self._given_splits or scan_data_root(
             cfg.images_root, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
         )
         self.splits.require_trainable()
@@ -182,15 +190,17 @@ class Trainer:
         if payload is not None:
             _check_same_labels(list(payload.labels), self.labels, self.resume_from)
             self._check_same_split(payload)
-        # A resumed run continues in its folder; a new run never overwrites one.
-        tidied = self.strategy.on_main(lambda: self.folder.tidy(cfg, archive_previous=payload is None))
-        if self.strategy.is_main:
-            self._open_log(tidied)
+        if not self.in_memory:
+            # A resumed run continues in its folder; a new run never overwrites one.
+            tidied = self.strategy.on_main(lambda: self.folder.tidy(cfg, archive_previous=payload is None))
+            if self.strategy.is_main:
+                self._open_log(tidied)
         self.state = build_run_state(cfg, self.splits, self.strategy, pretrained=cfg.pretrained and payload is None)
         if payload is not None:
             self.progress, self.best_state = restore(self.state, plan)
         self.emit(RunStarted(
-            output_dir=str(self.output_dir), log_path=str(self.output_dir / cfg.log_name),
+            output_dir=str(self.output_dir or ""),
+            log_path=str(self.output_dir / cfg.log_name) if self.output_dir else "",
             labels=tuple(self.labels),
             split_sizes={name: len(self.splits.split(name)) for name in ("train", "val", "test")},
             start_epoch=self.progress.epoch + 1, total_epochs=cfg.n_epochs,
@@ -208,6 +218,15 @@ class Trainer:
                         "this run starts from random weights, so every layer trains at the learning rate "
                         "from the start and BatchNorm estimates its statistics.",
                         field_ref("probe_first"), field_ref("backbone_lr_scale"), field_ref("keep_norm_stats"))
+
+    def _claim_folder(self) -> None:
+        cfg = self.config
+        check_apart(self.output_dir, cfg.images_root)  # before the folder is made
+        if self.strategy.is_main:
+            self.folder = OwnedFolder(self.output_dir)
+        # The folder is this run's from here on: a second run into it is refused at once.
+        self.strategy.on_main(lambda: self.folder.claim())
+        self.strategy.on_main(lambda: self.folder.lock_data(cfg.images_root))
 
     def _open_log(self, tidied: list[str]) -> None:
         cfg = self.config
@@ -283,7 +302,7 @@ class Trainer:
                 logger.info("Stopped by request during epoch %d.", epoch)
                 return FinishReason.STOPPED
             improved = progress.record(row, cfg.monitor)
-            if improved:
+            if improved and not self.in_memory:
                 self.best_state = self.state.weights(use_ema=bool(row.get("ema_weights")))
             for hook in self.hooks:
                 hook.on_epoch_end(self, epoch, row, improved)
@@ -447,6 +466,13 @@ class Trainer:
 
     # ================================================================ finishing
     def _finish(self, reason: FinishReason, started: float) -> RunResult:
+        if self.in_memory:
+            try:
+                if reason is not FinishReason.STOPPED:
+                    self.final_val = self.evaluate("val", stoppable=True)
+            except StopRequested:
+                reason = FinishReason.STOPPED
+            return RunResult(reason, "", "", self.progress.best_epoch, {})
         if reason is FinishReason.STOPPED:
             # A second stop request during the test evaluation skips it.
             self.control.clear_stop()
