@@ -80,13 +80,13 @@ def run(args: argparse.Namespace) -> int:
               f"review first. {TIME_NOTE}", file=sys.stderr)
     last = [""]
 
-    def progress(text: str, done: int, total: int) -> None:
+    def progress(done: int, total: int, text: str = "") -> None:
         if text != last[0]:  # one line per stage, not per batch
             last[0] = text
             # On stderr, as the minutes of work go by (the console's log shows warnings only).
             print(f"{text}…", file=sys.stderr, flush=True)
 
-    report = review_labels(args.data_root, model_path=args.model, options=options, progress=progress)
+    report = review_labels(args.data_root, model_path=args.model, options=options, on_progress=progress)
     if args.json_file:
         report.write_json(args.json_file)
     if args.csv_file:

@@ -16,7 +16,6 @@ from mlcls_gui.cli import main
 from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.review import label_review
 from mlcls_gui.core.review.label_review import (
-    ReviewCancelled,
     assign_folds,
     cross_fit_outputs,
     out_of_sample_probabilities,
@@ -198,7 +197,7 @@ def test_review_with_a_given_model(tiny_root: Path, tmp_path: Path) -> None:
     model = Trainer(tiny_config(tiny_root, tmp_path / "run", arch="tiny_cnn", n_epochs=1)).run()
     seen: list[str] = []
     report = review_labels(tiny_root, model_path=model.final_model_path,
-                           progress=lambda text, done, total: seen.append(text))
+                           on_progress=lambda done, total, text="": seen.append(text))
     assert len(report.items) == 54 and report.model == model.final_model_path
     assert any(text.startswith("Computing image features") for text in seen)
     assert "never saw" in report.method
@@ -206,9 +205,9 @@ def test_review_with_a_given_model(tiny_root: Path, tmp_path: Path) -> None:
 
 
 def test_cancel_stops_the_review(tiny_root: Path) -> None:
-    with pytest.raises(ReviewCancelled):
-        review_labels(tiny_root, options=ReviewOptions(train_arch="tiny_cnn", train_image_size=32,
-                                                        train_epochs=1), should_stop=lambda: True)
+    report = review_labels(tiny_root, options=ReviewOptions(train_arch="tiny_cnn", train_image_size=32,
+                                                            train_epochs=1), should_stop=lambda: True)
+    assert report.cancelled and report.items == [] and report.flagged_count == 0
 
 
 def test_one_label_is_refused(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 from mlcls_gui.cli import main
 from mlcls_gui.commands import lr_find
 from mlcls_gui.core.errors import ConfigError, MlclsError
+from mlcls_gui.core.progress import never_stop
 from mlcls_gui.core.training import lr_finder
 from mlcls_gui.core.training.engine import run_state
 from mlcls_gui.core.training.lr_finder import MAX_STEPS, LrPoint, find_learning_rate
@@ -112,7 +113,7 @@ def test_a_pass_with_no_readable_image_ends_the_test_instead_of_looping() -> Non
                             batches=batches, set_train_mode=lambda: None)
     cfg = SimpleNamespace(arch="tiny_cnn", freeze_extractor=False, keep_norm_stats=False, pretrained=False)
     with pytest.raises(ConfigError, match="No training image could be read"):
-        lr_finder._sweep(state, cfg, 1e-7, 10.0, 20, None, None)
+        lr_finder._sweep(state, cfg, 1e-7, 10.0, 20, never_stop, None)
     assert len(passes) == 1
 
 

@@ -40,9 +40,9 @@ def test_the_sidecar_checked_is_the_one_written(tiny_root: Path, tmp_path: Path)
     assert result.sidecar.is_file()
 
 
-@pytest.mark.parametrize("module", ["export", "batch_predict", "explain", "progress", "evaluate"])
+@pytest.mark.parametrize("module", ["ops.export", "ops.batch_predict", "ops.explain", "progress", "ops.evaluate"])
 def test_the_ops_modules_of_the_window_import_no_torch(module: str) -> None:
-    code = f"import sys, mlcls_gui.core.ops.{module}; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = f"import sys, mlcls_gui.core.{module}; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 

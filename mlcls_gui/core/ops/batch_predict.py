@@ -12,7 +12,7 @@ inside a folder being predicted (``check_copy_target``), a copy folder that is
 a file or whose parent is missing, a CSV that is a folder or whose folder is
 missing. Whether an existing file may be replaced is the client's question
 (``--overwrite`` in the CLI, a confirmation in the window). Work goes in
-chunks with the progress/cancel protocol of ``core.ops.progress``; stopped
+chunks with the progress/cancel protocol of ``core.progress``; stopped
 before every image is predicted, nothing is written.
 
 Importing this module imports no torch (the window imports it at start-up).
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from mlcls_gui.core.errors import ConfigError, DatasetError, os_reason
 from mlcls_gui.core.model_file.read_errors import model_file_errors
-from mlcls_gui.core.ops.progress import OnProgress, ShouldStop, never_stop, no_progress
+from mlcls_gui.core.progress import OnProgress, ShouldStop, never_stop, no_progress
 
 if TYPE_CHECKING:
     from mlcls_gui.core.inference.predict import Prediction

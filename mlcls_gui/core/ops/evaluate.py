@@ -10,7 +10,7 @@ from mlcls_gui.core.data.dataset import check_data_root, scan_data_root
 from mlcls_gui.core.data.splits import Sample
 from mlcls_gui.core.errors import DatasetError
 from mlcls_gui.core.evaluation.report import EvaluationReport, ImageResult, build_report
-from mlcls_gui.core.ops.progress import OnProgress, ShouldStop, never_stop, no_progress
+from mlcls_gui.core.progress import OnProgress, ShouldStop, never_stop, no_progress
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def evaluate_model_file(
     ``split`` "all" uses every image under the root; "train", "val" or "test"
     uses that split as training would make it (the model's own seed and
     fractions). ``threshold`` overrides the model's per-label thresholds.
-    ``on_progress`` / ``should_stop``: the protocol of ``core.ops.progress``
+    ``on_progress`` / ``should_stop``: the protocol of ``core.progress``
     (one stage: images evaluated of all; stopped early, the report holds the
     images done so far)."""
     from mlcls_gui.core.inference.predict import Predictor  # torch: imported only when a model is evaluated
@@ -78,7 +78,7 @@ def evaluate_model_file(
                 tuple(prediction.probabilities[label] for label in predictor.labels),
                 sample.unknown,
             ))
-        on_progress(min(start + batch_size, len(samples)), len(samples))
+        on_progress(min(start + batch_size, len(samples)), len(samples), "Evaluating")
     return build_report(
         predictor.labels, thresholds, images,
         source={"model": str(model_path), "data_root": str(splits.root), "split": split},

@@ -49,7 +49,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -57,18 +57,16 @@ from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.data.splits import DatasetSplits, Sample, label_matrix
 from mlcls_gui.core.errors import MlclsError, os_reason
 from mlcls_gui.core.files.atomic_files import write_csv_atomic, write_text_atomic
+from mlcls_gui.core.progress import OnProgress, ShouldStop, never_stop, no_progress
 from mlcls_gui.core.review.options import LabelReviewError, ReviewOptions
 
 logger = logging.getLogger(__name__)
 
-# (what is happening, steps done, steps in all; 0 in all = unknown)
-ProgressSink = Callable[[str, int, int], None]
-StopCheck = Callable[[], bool]
 MIN_IMAGES_PER_FOLD = 2
 
 
 class ReviewCancelled(MlclsError):
-    """The user cancelled the review."""
+    """The user cancelled the review (inside; ``review_labels`` returns a cancelled report)."""
 
     def __init__(self) -> None:
         super().__init__("The label review was cancelled.")
@@ -101,6 +99,7 @@ class ReviewReport:
     model: str  # the model file used, "" when one was trained for the review
     seconds: float
     notes: list[str] = field(default_factory=list)
+    cancelled: bool = False  # stopped by should_stop: nothing was ranked
 
     @property
     def flagged_count(self) -> int:
@@ -135,16 +134,26 @@ def _write_text(path: str | os.PathLike[str], text: str) -> None:
 # ------------------------------------------------------------------ the whole review
 def review_labels(
     root: str | os.PathLike[str], *, model_path: str | os.PathLike[str] | None = None,
-    options: ReviewOptions = ReviewOptions(), progress: ProgressSink | None = None,
-    should_stop: StopCheck | None = None,
+    options: ReviewOptions = ReviewOptions(), on_progress: OnProgress = no_progress,
+    should_stop: ShouldStop = never_stop,
 ) -> ReviewReport:
-    """Scan ``root``, get out-of-sample probabilities for every image, rank with cleanlab."""
+    """Scan ``root``, get out-of-sample probabilities for every image, rank with cleanlab.
+
+    ``on_progress`` / ``should_stop``: the protocol of ``core.progress``; once
+    stopped, the report is empty and ``cancelled``."""
     started = time.monotonic()
-    report = progress or (lambda text, done, total: None)
-    stop = should_stop or (lambda: False)
+    try:
+        return _review(root, model_path, options, on_progress, should_stop, started)
+    except ReviewCancelled:
+        return ReviewReport(str(root), [], [], "", str(model_path or ""), time.monotonic() - started,
+                            cancelled=True)
+
+
+def _review(root: str | os.PathLike[str], model_path: str | os.PathLike[str] | None, options: ReviewOptions,
+            report: OnProgress, stop: ShouldStop, started: float) -> ReviewReport:
     if options.folds < 2:
         raise LabelReviewError(f"--folds must be at least 2 (got {options.folds}).")
-    report("Scanning the data folder", 0, 0)
+    report(0, 0, "Scanning the data folder")
     splits = scan_data_root(root)
     samples = [(s, name) for name in ("train", "val", "test") for s in splits.split(name)]
     labels = list(splits.labels)
@@ -171,7 +180,7 @@ def review_labels(
                          "heads are out-of-sample. Pass --model to use a model of your own, or "
                          "--cross-fit 2 to score every image with a model that never saw it.")
         features, unreadable = extract_features(predictor, paths, batch_size=options.batch_size,
-                                                progress=report, should_stop=stop)
+                                                on_progress=report, should_stop=stop)
     else:
         method = (f"{options.cross_fit} {options.train_arch} models trained for this review "
                   f"({options.train_epochs} epochs at {options.train_image_size} px, "
@@ -181,7 +190,7 @@ def review_labels(
         notes.append(f"No image's own label reached its probabilities: each was scored by the one of "
                      f"the {options.cross_fit} review models that did not train on it. Pass --model "
                      "to use the features of a model of your own instead.")
-        outputs = cross_fit_outputs(splits, [sample for sample, _ in samples], options, progress=report,
+        outputs = cross_fit_outputs(splits, [sample for sample, _ in samples], options, on_progress=report,
                                     should_stop=stop)
         unreadable = outputs.unreadable
     keep = [i for i, path in enumerate(paths) if path not in unreadable]
@@ -193,12 +202,12 @@ def review_labels(
     # CSV roots may leave labels unknown: those cells train no head (and no review model).
     known = 1.0 - label_matrix((getattr(s, "unknown", ()) for s, _ in samples), labels)
     if not cross_fit:
-        report(f"Training {options.folds} out-of-fold heads", 0, options.folds)
+        report(0, options.folds, f"Training {options.folds} out-of-fold heads")
         probs = out_of_sample_probabilities(features, targets, folds=options.folds, seed=options.seed,
-                                            known=known, progress=report, should_stop=stop)
+                                            known=known, on_progress=report, should_stop=stop)
     else:
         probs = outputs.probabilities[keep]
-    report("Ranking with cleanlab", 0, 0)
+    report(0, 0, "Ranking with cleanlab")
     scores, flagged = rank_label_issues(targets, probs)
     items = [
         ReviewItem(path=sample.path, given=sample.labels,
@@ -238,8 +247,8 @@ def _load_predictor(model_path: str | os.PathLike[str], device: str):  # -> Pred
     return Predictor.from_file(model_path, device=device)
 
 
-def _train_review_model(root: str, options: ReviewOptions, report: ProgressSink,
-                        stop: StopCheck):  # -> tuple[Predictor, int]
+def _train_review_model(root: str, options: ReviewOptions, report: OnProgress,
+                        stop: ShouldStop):  # -> tuple[Predictor, int]
     """Train the small review model in a temporary folder; keep only its weights in memory."""
     from mlcls_gui.core.config import demo_config
     from mlcls_gui.core.inference.predict import Predictor
@@ -254,10 +263,10 @@ def _train_review_model(root: str, options: ReviewOptions, report: ProgressSink,
         if stop():
             control.request_stop()
         if isinstance(event, BatchEnd):
-            report(f"Training a {options.train_arch} for the review: epoch {event.epoch}/{epochs}",
-                   (event.epoch - 1) * event.batches + event.batch, epochs * event.batches)
+            report((event.epoch - 1) * event.batches + event.batch, epochs * event.batches,
+                   f"Training a {options.train_arch} for the review: epoch {event.epoch}/{epochs}")
 
-    report(f"Training a {options.train_arch} for the review", 0, 0)
+    report(0, 0, f"Training a {options.train_arch} for the review")
     with tempfile.TemporaryDirectory(prefix="mlcls-review-") as folder:
         config = demo_config(root, folder).with_values(
             arch=options.train_arch, image_size=options.train_image_size, n_epochs=epochs,
@@ -283,7 +292,7 @@ class CrossFitOutputs:
 
 
 def cross_fit_outputs(splits: DatasetSplits, samples: Sequence[Sample], options: ReviewOptions, *,
-                      progress: ProgressSink | None = None, should_stop: StopCheck | None = None,
+                      on_progress: OnProgress = no_progress, should_stop: ShouldStop = never_stop,
                       ) -> CrossFitOutputs:
     """Deal ``samples`` into ``options.cross_fit`` parts (stratified by label set),
     train one model per part on the other parts' images, and score each part with
@@ -292,8 +301,7 @@ def cross_fit_outputs(splits: DatasetSplits, samples: Sequence[Sample], options:
     Each model trains through the Trainer, in memory (no output folder), with the
     held-out part as its validation split; its last epoch's weights score that
     part, so the held-out labels choose nothing (no best epoch, no early stop)."""
-    report = progress or (lambda text, done, total: None)
-    stop = should_stop or (lambda: False)
+    report, stop = on_progress, should_stop
     labels = list(splits.labels)
     count = options.cross_fit
     parts = assign_folds(label_matrix((s.labels for s in samples), labels), count, options.seed)
@@ -317,7 +325,7 @@ def cross_fit_outputs(splits: DatasetSplits, samples: Sequence[Sample], options:
 
 
 def _part_trainer(splits: DatasetSplits, options: ReviewOptions, part: int, count: int,
-                  report: ProgressSink, stop: StopCheck):  # -> Trainer
+                  report: OnProgress, stop: ShouldStop):  # -> Trainer
     """The Trainer of review model ``part``: the demo's recipe at the review's size,
     AdamW (weight decay 0.3), ±15° rotation and flips, and a cosine decay to zero so
     that the last epoch's weights are the settled ones."""
@@ -340,15 +348,15 @@ def _part_trainer(splits: DatasetSplits, options: ReviewOptions, part: int, coun
             control.request_stop()
         if isinstance(event, BatchEnd):
             per_model = epochs * event.batches
-            report(f"Training review model {part + 1} of {count}: epoch {event.epoch}/{epochs}",
-                   part * per_model + (event.epoch - 1) * event.batches + event.batch, count * per_model)
+            report(part * per_model + (event.epoch - 1) * event.batches + event.batch, count * per_model,
+                   f"Training review model {part + 1} of {count}: epoch {event.epoch}/{epochs}")
 
     return Trainer(config, on_event=on_event, control=control, splits=splits, in_memory=True)
 
 
 # ------------------------------------------------------------------ features
 def extract_features(predictor, paths: Sequence[str], *, batch_size: int = 32,
-                     progress: ProgressSink | None = None, should_stop: StopCheck | None = None,
+                     on_progress: OnProgress = no_progress, should_stop: ShouldStop = never_stop,
                      ) -> tuple[np.ndarray, dict[str, str]]:
     """(N_readable, D) float32 penultimate features, and {path: reason} of unreadable images."""
     import torch
@@ -356,15 +364,14 @@ def extract_features(predictor, paths: Sequence[str], *, batch_size: int = 32,
     from mlcls_gui.core.data.images import ImageLoadError
     from mlcls_gui.core.models import build as models
 
-    report = progress or (lambda text, done, total: None)
-    stop = should_stop or (lambda: False)
+    report, stop = on_progress, should_stop
     extractor = models.feature_extractor(predictor.model, predictor.arch).eval()
     chunks: list[np.ndarray] = []
     unreadable: dict[str, str] = {}
     for start in range(0, len(paths), batch_size):
         if stop():
             raise ReviewCancelled()
-        report("Computing image features", start, len(paths))
+        report(start, len(paths), "Computing image features")
         images = []
         for path in paths[start:start + batch_size]:
             try:
@@ -376,7 +383,7 @@ def extract_features(predictor, paths: Sequence[str], *, batch_size: int = 32,
         with torch.inference_mode():
             inputs = predictor.batch_transform(torch.stack(images), augment=False)
             chunks.append(extractor(inputs).float().flatten(1).cpu().numpy())
-    report("Computing image features", len(paths), len(paths))
+    report(len(paths), len(paths), "Computing image features")
     if not chunks:
         raise LabelReviewError("None of the images could be read; nothing to review.")
     return np.concatenate(chunks).astype(np.float32), unreadable
@@ -403,11 +410,10 @@ def assign_folds(targets: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
 
 def out_of_sample_probabilities(
     features: np.ndarray, targets: np.ndarray, *, folds: int = 5, seed: int = 0, l2: float = 1e-2,
-    known: np.ndarray | None = None, progress: ProgressSink | None = None, should_stop: StopCheck | None = None,
+    known: np.ndarray | None = None, on_progress: OnProgress = no_progress, should_stop: ShouldStop = never_stop,
 ) -> np.ndarray:
     """(N, L) probabilities; row i from a head trained on the other folds only."""
-    report = progress or (lambda text, done, total: None)
-    stop = should_stop or (lambda: False)
+    report, stop = on_progress, should_stop
     fold_of = assign_folds(targets, folds, seed)
     known = np.ones_like(targets) if known is None else known
     probs = np.zeros(targets.shape, dtype=np.float64)
@@ -419,7 +425,7 @@ def out_of_sample_probabilities(
             continue
         probs[held] = fit_predict_logistic(features[~held], targets[~held], features[held], l2=l2,
                                            known=known[~held])
-        report(f"Training {folds} out-of-fold heads", fold + 1, folds)
+        report(fold + 1, folds, f"Training {folds} out-of-fold heads")
     return probs
 
 

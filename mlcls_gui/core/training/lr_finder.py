@@ -31,6 +31,7 @@ from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.devices import resolve_device
 from mlcls_gui.core.errors import ConfigError, TrainingError, field_ref
+from mlcls_gui.core.progress import ShouldStop, never_stop
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +85,14 @@ def find_learning_rate(
     start_lr: float = DEFAULT_START_LR,
     end_lr: float = DEFAULT_END_LR,
     steps: int = DEFAULT_STEPS,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: ShouldStop = never_stop,
     on_point: Callable[[LrPoint], None] | None = None,
 ) -> LrFindResult:
-    """Run the range test for ``cfg``; ``should_stop`` is polled before every batch
-    (returning True cancels), ``on_point`` hears every recorded step."""
+    """Run the range test for ``cfg``. ``should_stop`` (``core.progress``'s) is polled
+    before every batch; once it says True the test returns a cancelled result.
+    ``on_point`` hears every recorded step: the curve's data as it grows (the
+    window plots it live, the CLI prints it), each point also saying how far the
+    test is (``step`` of ``steps``)."""
     check_range(start_lr, end_lr, steps)
     # Imported here: the engine pulls in the whole training stack.
     from mlcls_gui.core.training.engine.run_state import build_run_state
@@ -145,7 +149,7 @@ def check_training_images(images: int, batch_size: int, root: str) -> None:
 
 def _sweep(
     state: Any, cfg: TrainConfig, start_lr: float, end_lr: float, steps: int,
-    should_stop: Callable[[], bool] | None, on_point: Callable[[LrPoint], None] | None,
+    should_stop: ShouldStop, on_point: Callable[[LrPoint], None] | None,
 ) -> tuple[list[LrPoint], str]:
     optimizer = state.optimizer
     state.set_train_mode()
@@ -158,7 +162,7 @@ def _sweep(
             raise ConfigError("No training batch could be formed: add training images.")
         trained = False
         for batch, features in state.batches("train", chunks):
-            if should_stop is not None and should_stop():
+            if should_stop():
                 return points, "cancelled"
             count = batch.targets.shape[0]
             if count == 0:

@@ -17,7 +17,6 @@ thresholds be edited.
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import threading
@@ -65,14 +64,10 @@ def run_evaluation(model_path: str, data_root: str, split: str, progress: Progre
     with model_file_errors(model_path):
         report = evaluate_model_file(
             model_path, data_root, split=split,
-            on_progress=functools.partial(_report_progress, progress),
+            on_progress=progress.set,
             should_stop=cancel.is_set,
         )
     return None if cancel.is_set() else report
-
-
-def _report_progress(progress: ProgressState, done: int, total: int) -> None:
-    progress.set(done, total, "Evaluating")
 
 
 def save_model_thresholds(model_path: str, thresholds: list[float]) -> str:

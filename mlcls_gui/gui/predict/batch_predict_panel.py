@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.ops import batch_predict
 from mlcls_gui.core.ops.batch_predict import NO_LABEL, BatchResult
-from mlcls_gui.core.ops.progress import OnProgress, ShouldStop
+from mlcls_gui.core.progress import OnProgress, ShouldStop
 from mlcls_gui.gui.widgets.dialogs import confirm_replace, show_error
 from mlcls_gui.gui.widgets.fields import MODEL_FILTER, PathField
 from mlcls_gui.gui.widgets.task_runner import TaskRunner

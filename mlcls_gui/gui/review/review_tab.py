@@ -48,16 +48,12 @@ ALL_LABELS = "All labels"
 REVIEW = "review"  # the kind of job that Cancel stops (Apply and Undo run to the end)
 
 
-def run_review(root: str, model: str | None, options: ReviewOptions, job: Job) -> ReviewReport | None:
-    """Runs on the runner's thread; None when cancelled."""
-    from mlcls_gui.core.review.label_review import ReviewCancelled, review_labels
+def run_review(root: str, model: str | None, options: ReviewOptions, job: Job) -> ReviewReport:
+    """Runs on the runner's thread."""
+    from mlcls_gui.core.review.label_review import review_labels
 
-    try:
-        return review_labels(root, model_path=model, options=options,
-                             progress=lambda text, done, total: job.progress.set(done, total, text),
-                             should_stop=job.cancel.is_set)
-    except ReviewCancelled:
-        return None
+    return review_labels(root, model_path=model, options=options, on_progress=job.progress.set,
+                         should_stop=job.cancel.is_set)
 
 
 class ReviewTab(QWidget):
@@ -287,8 +283,8 @@ class ReviewTab(QWidget):
             self.progress.setValue(min(done, total))
         self.progress.setFormat(f"{text} %p%" if total else text)
 
-    def _on_review_done(self, report: ReviewReport | None) -> None:
-        if report is None:
+    def _on_review_done(self, report: ReviewReport) -> None:
+        if report.cancelled:
             self.status.setText("Cancelled.")
             return
         self._report = report
