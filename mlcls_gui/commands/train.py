@@ -76,13 +76,17 @@ def run(args: argparse.Namespace) -> int:
 
         config = apply_preset(config, args.preset)
     config = config.with_values(**parse_overrides(args.overrides))
+    from mlcls_gui.core.field_applies import unused_settings
+    from mlcls_gui.core.training.launch import launch_processes, process_rank, under_launcher
+
+    if not under_launcher() and not args.quiet:  # said once, not by every training process
+        for sentence in unused_settings(config):
+            print(f"Note: {sentence}", file=sys.stderr)
     if args.save_config:
         check_output_file(args.save_config, "--save-config", overwrite=args.overwrite)
         config.save_json(args.save_config)
         print(f"Wrote {args.save_config}")
         return 0
-
-    from mlcls_gui.core.training.launch import launch_processes, process_rank, under_launcher
 
     if config.processes > 1 and not under_launcher():
         launch_processes(config.processes, args.argv, config.device)

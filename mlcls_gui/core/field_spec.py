@@ -24,6 +24,21 @@ class FieldSpec:
     path_kind: str = ""
     # Shown in the form only when the user wants everything ("advanced").
     advanced: bool = False
+    # When the field has an effect: every (other field, the values it must have)
+    # holds. Otherwise the form disables it and the CLI says a changed one is unused.
+    applies_when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    # Readable names of ``choices``, in their order, for the form; config files keep the values.
+    choice_titles: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.choice_titles is not None and len(self.choice_titles) != len(self.choices or ()):
+            raise ValueError(f"{self.label}: one title per choice")
+
+    def title_of(self, choice: Any) -> str:
+        """The readable name of ``choice`` (the value itself when it has none)."""
+        if self.choices and self.choice_titles and choice in self.choices:
+            return self.choice_titles[self.choices.index(choice)]
+        return str(choice)
 
     def describe_allowed(self, kind: type) -> str:
         if self.choices:

@@ -114,3 +114,20 @@ def test_renamed_fields_are_still_read_under_their_old_names(tmp_path):
     assert both.checkpoint_name == "new.pt"
     assert current_field_name("save_model_dir") == "final_model_name"
     assert "save_model_dir" not in TrainConfig().to_dict()
+
+
+def test_fields_say_when_they_apply_and_train_names_the_unused_ones(tmp_path, capsys):
+    from mlcls_gui.cli import main
+    from mlcls_gui.core.field_applies import field_applies, unused_settings, when_it_applies
+    from mlcls_gui.core.presets import PRESET_NAMES, apply_preset
+
+    assert field_applies("asl_clip", {"loss": "asl"}) and not field_applies("asl_clip", {"loss": "bce"})
+    assert not field_applies("early_stop_epoch_limit", {"early_stop_share": 0.25})
+    assert when_it_applies("warmup_epochs") == "Applies only with `lr_schedule=cosine` or `lr_schedule=onecycle`."
+    assert when_it_applies("learning_rate") == ""
+    # No preset sets a field that it then does not use.
+    assert {name: unused_settings(apply_preset(TrainConfig(), name)) for name in PRESET_NAMES} == {
+        name: [] for name in PRESET_NAMES}
+    out = tmp_path / "c.json"
+    assert main(["train", "--set", "asl_clip=0.1", "--set", "loss=bce", "--save-config", str(out)]) == 0
+    assert "Note: `asl_clip=0.1` is not used: it applies only with `loss=asl`." in capsys.readouterr().err

@@ -53,7 +53,8 @@ def test_edits_reach_the_config(qtbot: QtBot) -> None:
     type_into(form, "learning_rate", "0.002")
     form.editor("pretrained").setChecked(False)
     combo = form.editor("optimizer")
-    combo.setCurrentIndex(combo.findText("adam"))
+    combo.setCurrentIndex(combo.findData("adam"))
+    assert combo.currentText() == "Adam (L2 in the gradient, the seed's)"  # readable; the config keeps "adam"
     config = form.config()
     assert config is not None
     assert (config.learning_rate, config.pretrained, config.optimizer) == (0.002, False, "adam")
@@ -91,6 +92,24 @@ def test_cross_field_rule_is_shown(qtbot: QtBot) -> None:
     type_into(form, "test_fraction", "0.1")
     assert form.config() is not None and not form.form_error.isVisible()
     assert not form.editor("val_fraction").styleSheet() and not form.editor("test_fraction").styleSheet()
+
+
+def test_settings_that_do_not_apply_are_disabled_with_the_reason(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    form.set_config(TrainConfig(loss="bce", lr_schedule="step", early_stop_share=0.25))
+    asl, step, warmup = form.editor("asl_gamma_neg"), form.editor("lr_step"), form.editor("warmup_epochs")
+    assert not asl.isEnabled() and step.isEnabled() and not warmup.isEnabled()
+    assert not form.editor("early_stop_epoch_limit").isEnabled()  # the share replaces it
+    assert "Not used now" in asl.toolTip() and "“Loss” = Asymmetric loss (ASL)" in asl.toolTip()
+    loss = form.editor("loss")
+    loss.setCurrentIndex(loss.findData("asl"))
+    assert asl.isEnabled() and "Not used now" not in asl.toolTip()
+    schedule = form.editor("lr_schedule")
+    schedule.setCurrentIndex(schedule.findData("cosine"))
+    assert schedule.currentText() == "Cosine with warmup"
+    assert not step.isEnabled() and warmup.isEnabled()
+    config = form.config()
+    assert config is not None and (config.loss, config.lr_schedule) == ("asl", "cosine")
 
 
 def test_plain_file_names_are_enforced(qtbot: QtBot) -> None:

@@ -40,9 +40,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_type, validate_field
+from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_spec, field_type, validate_field
 from mlcls_gui.core.device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice
 from mlcls_gui.core.errors import ConfigError, fields_in
+from mlcls_gui.core.field_applies import field_applies, when_it_applies
 from mlcls_gui.core.presets import (
     DEFAULT_PRESET,
     PRESET_TITLES,
@@ -94,6 +95,7 @@ class ConfigForm(QWidget):
         self._rows: dict[str, FieldRow] = {}
         self._errors: dict[str, str] = {}
         self._cross_marked: list[str] = []  # rows marked red by the cross-field message
+        self._tips: dict[str, str] = {}  # each editor's own tooltip
         self._images_root = ""
         self._valid = True
         self._loading = False
@@ -199,7 +201,7 @@ class ConfigForm(QWidget):
             editor = QComboBox()
             if name != DEVICE_FIELD:
                 for choice in spec.choices:
-                    editor.addItem(choice, choice)
+                    editor.addItem(spec.title_of(choice), choice)
             # Long device names must not widen the whole form.
             editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             editor.setMinimumContentsLength(10)
@@ -233,6 +235,7 @@ class ConfigForm(QWidget):
         default = html.escape(format_value(field_default(name)))
         tip += f"<br><i>Allowed: {allowed}; default {default}.</i>"
         editor.setToolTip(tip)
+        self._tips[name] = tip
         label = QLabel(spec.label)
         label.setToolTip(tip)
         label.setBuddy(editor)
@@ -439,7 +442,27 @@ class ConfigForm(QWidget):
             self._validate_field(name)
         self._validate_cross_fields()
         self._update_validity()
+        self._update_applicability()
         self._update_changed_marks()
+
+    def _update_applicability(self) -> None:
+        """Fields that have no effect with the other values (ASL settings with another
+        loss, the LR step with a cosine schedule …) are disabled, saying why."""
+        values = {DATA_ROOT_FIELD: self._images_root}
+        for name, row in self._rows.items():
+            try:
+                values[name] = row.text_value()
+            except ConfigError:
+                values[name] = None
+        for name, row in self._rows.items():
+            if not field_spec(name).applies_when:
+                continue
+            applies = field_applies(name, values)
+            row.editor.setEnabled(applies)
+            row.label.setEnabled(applies)
+            reason = "" if applies else (
+                f"<br><b>Not used now.</b> {html.escape(with_form_labels(when_it_applies(name)))}")
+            row.editor.setToolTip(self._tips[name] + reason)
 
     def _validate_field(self, name: str) -> None:
         row = self._rows[name]
@@ -539,6 +562,7 @@ class ConfigForm(QWidget):
         self._validate_field(name)
         self._validate_cross_fields()
         self._update_validity()
+        self._update_applicability()
         self._update_changed_marks()
         self.changed.emit()
 

@@ -39,4 +39,4 @@ def _labelled(match: re.Match[str]) -> str:
         return f"“{label}”"
     if field_type(name) is bool and value in ("true", "false"):
         return f"“{label}” {'on' if value == 'true' else 'off'}"
-    return f"“{label}” = {value}"
+    return f"“{label}” = {field_spec(name).title_of(value)}"
