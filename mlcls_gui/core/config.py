@@ -77,16 +77,16 @@ class TrainConfig:
         help="Seed for the split, the initial head weights and the augmentation: the "
         "same seed and data give the same run on CPU.")
     num_workers: int = _spec(
-        0, label="Loader workers", group="Data", minimum=0, maximum=64, advanced=True,
+        0, label="Loader workers", group="Data", minimum=0, maximum=64,
         help="Processes that load images in parallel; 0 loads them in the training "
         "thread (set to 0 if not used).")
     pin_memory: bool = _spec(
-        False, label="Pin memory", group="Data", advanced=True,
+        False, label="Pin memory", group="Data",
         help="Page-locked host memory: copies images to the GPU faster. No effect on CPU.")
 
     # --- Augmentation
     image_size: int = _spec(
-        224, label="Image size (px)", group="Augmentation", minimum=16, maximum=1024,
+        224, label="Image size (px)", essential=True, group="Augmentation", minimum=16, maximum=1024,
         help="Images are resized to this square size (224 for ResNet weights).")
     rotation_degrees: float = _spec(
         15.0, label="Random rotation (±°)", group="Augmentation", minimum=0.0,
@@ -101,12 +101,14 @@ class TrainConfig:
         help="Train on a random crop of each image (a random share of its area and aspect "
         "ratio 3:4 to 4:3), resized back to the image size.")
     crop_scale_min: float = _spec(
-        0.08, label="Smallest crop (share of area)", applies_when=(("random_resized_crop", (True,)),), group="Augmentation", minimum=0.01,
+        0.08, label="Smallest crop (share of area)",
+        applies_when=(("random_resized_crop", (True,)),), group="Augmentation", minimum=0.01,
         maximum=1.0,
         help="Random resized crop: the smallest crop, as a share of the image's area "
         "(0.08 is ImageNet's; small data sets often do better with 0.25-0.5).")
     auto_augment: str = _spec(
-        "off", label="Automatic augmentation", choice_titles=("Off", "TrivialAugment", "RandAugment"), group="Augmentation", choices=AUTO_AUGMENTS,
+        "off", label="Automatic augmentation",
+        choice_titles=("Off", "TrivialAugment", "RandAugment"), group="Augmentation", choices=AUTO_AUGMENTS,
         help="trivialaugment: one random colour or geometry operation of random strength "
         "per image (TrivialAugment Wide). randaugment: two random operations of strength 9 "
         "(RandAugment). off: none.")
@@ -128,18 +130,19 @@ class TrainConfig:
 
     # --- Model
     arch: str = _spec(
-        "resnet18", label="Architecture", group="Model", choices=ARCHITECTURES,
+        "resnet18", label="Architecture", essential=True, group="Model", choices=ARCHITECTURES,
         help="Network whose classifier is replaced by one output per label: a torchvision "
         "name (resnet18, resnet34, resnet50, mobilenet_v3_small, mobilenet_v3_large, "
         "efficientnet_b0), any timm model as timm:<name> (e.g. timm:convnext_atto), or "
         "tiny_cnn (a few thousand weights, for tests and quick trials).")
     pretrained: bool = _spec(
-        True, label="ImageNet weights", group="Model",
+        True, label="ImageNet weights", essential=True, group="Model",
         help="Start from pretrained weights (torchvision's ImageNet weights, or a timm model's "
         "from the Hugging Face Hub; downloaded once, needs internet) or from the weights file "
         "below. Off: train from random weights.")
     weights_file: str = _spec(
-        "", label="Weights file", applies_when=(("pretrained", (True,)),), group="Model", path_kind="path_file",
+        "", label="Weights file",
+        essential=True, applies_when=(("pretrained", (True,)),), group="Model", path_kind="path_file",
         help="Local .pth/.pt/.safetensors file with the architecture's weights, used instead "
         "of a download when pretrained is on (for offline machines).")
     freeze_extractor: bool = _spec(
@@ -147,13 +150,14 @@ class TrainConfig:
         help="Train only the new classifier layer; all other layers keep their weights "
         "and BatchNorm statistics.")
     keep_norm_stats: bool = _spec(
-        False, label="Keep pretrained BatchNorm statistics", applies_when=(("pretrained", (True,)),), group="Model", advanced=True,
+        False, label="Keep pretrained BatchNorm statistics", applies_when=(("pretrained", (True,)),), group="Model",
         help="While fine-tuning, the BatchNorm layers keep the running statistics of the pretrained "
         "weights instead of re-estimating them from the training batches (their scale and shift "
         "still train). Helps when batches are small. Only with pretrained weights: random weights "
         "have no statistics to keep.")
     head_init: str = _spec(
-        "default", label="New head's first weights", choice_titles=("The architecture's own", "Small (std 0.01)", "Zero"), group="Model", choices=HEAD_INITS, advanced=True,
+        "default", label="New head's first weights",
+        choice_titles=("The architecture's own", "Small (std 0.01)", "Zero"), group="Model", choices=HEAD_INITS,
         help="How the new classifier layer starts. default: the architecture's own initialisation "
         "(the seed's). small: weights of standard deviation 0.01 and zero bias, so a pretrained model's "
         "first outputs are near 0 and the first epochs are not spent unlearning a random head (timm's "
@@ -179,7 +183,9 @@ class TrainConfig:
         1e-4, label="Learning rate", group="Optimisation", minimum=0.0, maximum=10.0,
         exclusive_minimum=True, help="Initial learning rate of Adam.")
     optimizer: str = _spec(
-        "adamw", label="Optimizer", choice_titles=("AdamW (decoupled weight decay)", "Adam (L2 in the gradient, the seed's)"), group="Optimisation", choices=OPTIMIZERS,
+        "adamw", label="Optimizer",
+        choice_titles=("AdamW (decoupled weight decay)", "Adam (L2 in the gradient, the seed's)"),
+        group="Optimisation", choices=OPTIMIZERS,
         help="adamw: Adam with weight decay applied to the weights before each update "
         "(decoupled; trains well at 0.3). adam: the seed script's reading, weight decay "
         "added to the gradients as an L2 term (0.3 is then very strong).")
@@ -192,26 +198,33 @@ class TrainConfig:
         help="Weigh each label's positive images by negatives ÷ positives in the training "
         "split (between 1 and 100), so rare labels count as much as common ones.")
     loss: str = _spec(
-        "bce", label="Loss", choice_titles=("Binary cross-entropy", "Asymmetric loss (ASL)", "Focal loss"), group="Optimisation", choices=LOSSES,
+        "bce", label="Loss",
+        choice_titles=("Binary cross-entropy", "Asymmetric loss (ASL)", "Focal loss"),
+        group="Optimisation", choices=LOSSES,
         help="bce: binary cross-entropy per label (the seed's). asl: asymmetric loss, which "
         "turns down easy negatives (suits many labels with few positives each). focal: "
         "focal loss, which turns down every easy label. Unknown labels never count.")
     asl_gamma_neg: float = _spec(
-        4.0, label="ASL negative focusing", applies_when=(("loss", ("asl",)),), group="Optimisation", minimum=0.0, maximum=20.0,
+        4.0, label="ASL negative focusing",
+        applies_when=(("loss", ("asl",)),), group="Optimisation", minimum=0.0, maximum=20.0,
         help="Asymmetric loss: how strongly easy negatives are turned down (gamma_neg).")
     asl_gamma_pos: float = _spec(
-        0.0, label="ASL positive focusing", applies_when=(("loss", ("asl",)),), group="Optimisation", minimum=0.0, maximum=20.0,
+        0.0, label="ASL positive focusing",
+        applies_when=(("loss", ("asl",)),), group="Optimisation", minimum=0.0, maximum=20.0,
         help="Asymmetric loss: how strongly easy positives are turned down (gamma_pos).")
     asl_clip: float = _spec(
-        0.05, label="ASL probability margin", applies_when=(("loss", ("asl",)),), group="Optimisation", minimum=0.0, maximum=0.5,
+        0.05, label="ASL probability margin",
+        applies_when=(("loss", ("asl",)),), group="Optimisation", minimum=0.0, maximum=0.5,
         help="Asymmetric loss: negatives whose confidence is below this margin count no loss "
         "at all (clip), which also discounts mislabelled negatives.")
     focal_gamma: float = _spec(
-        2.0, label="Focal loss gamma", applies_when=(("loss", ("focal",)),), group="Optimisation", minimum=0.0, maximum=20.0,
+        2.0, label="Focal loss gamma",
+        applies_when=(("loss", ("focal",)),), group="Optimisation", minimum=0.0, maximum=20.0,
         help="Focal loss: how strongly labels the model already gets right are turned down.")
     backbone_lr_scale: float = _spec(
-        1.0, label="Backbone learning-rate factor", applies_when=(("pretrained", (True,)),), group="Optimisation", minimum=0.0, maximum=10.0,
-        exclusive_minimum=True, advanced=True,
+        1.0, label="Backbone learning-rate factor",
+        applies_when=(("pretrained", (True,)),), group="Optimisation", minimum=0.0, maximum=10.0,
+        exclusive_minimum=True,
         help="The pretrained layers learn at the learning rate times this factor, the new classifier "
         "layer at the full rate (discriminative rates: e.g. 0.1 keeps the pretrained features close to "
         "what they were). 1: every layer at the same rate (the seed's). Only with pretrained weights: "
@@ -229,35 +242,43 @@ class TrainConfig:
 
     # --- Schedule & early stop
     n_epochs: int = _spec(
-        350, label="Epochs", group="Schedule & early stop", minimum=1, maximum=100000,
+        350, label="Epochs", essential=True, group="Schedule & early stop", minimum=1, maximum=100000,
         help="Number of training epochs.")
     early_stop_epoch_limit: int = _spec(
-        350, label="Early stop after (epochs)", applies_when=(("early_stop_share", (0.0,)),), group="Schedule & early stop",
+        350, label="Early stop after (epochs)",
+        applies_when=(("early_stop_share", (0.0,)),), group="Schedule & early stop",
         minimum=1, maximum=100000,
         help="Stop training after this many epochs without improvement of the "
         "monitored validation score.")
     monitor: str = _spec(
-        "val_loss", label="Improvement score", choice_titles=("Validation loss", "Validation mAP", "Validation exact-match accuracy"), group="Schedule & early stop",
+        "val_loss", label="Improvement score",
+        choice_titles=("Validation loss", "Validation mAP", "Validation exact-match accuracy"),
+        group="Schedule & early stop",
         choices=MONITORS,
         help="Validation score that decides 'improved': the checkpoint is saved and the "
         "early-stop counter reset when it gets better (loss lower, mAP or exact-match "
         "accuracy higher).")
     lr_step: int = _spec(
-        10, label="LR step (epochs)", applies_when=(("lr_schedule", ("step",)),), group="Schedule & early stop", minimum=1,
+        10, label="LR step (epochs)",
+        applies_when=(("lr_schedule", ("step",)),), group="Schedule & early stop", minimum=1,
         maximum=100000,
         help="Number of epochs between each learning-rate decrease.")
     lr_decrease: float = _spec(
-        0.1, label="LR decrease factor", applies_when=(("lr_schedule", ("step",)),), group="Schedule & early stop", minimum=0.0,
+        0.1, label="LR decrease factor",
+        applies_when=(("lr_schedule", ("step",)),), group="Schedule & early stop", minimum=0.0,
         maximum=1.0, exclusive_minimum=True,
         help="Learning-rate decrease after each step: new_lr = old_lr * lr_decrease.")
     lr_schedule: str = _spec(
-        "step", label="LR schedule", choice_titles=("Step (the seed's)", "Cosine with warmup", "One cycle"), group="Schedule & early stop", choices=SCHEDULES,
+        "step", label="LR schedule",
+        choice_titles=("Step (the seed's)", "Cosine with warmup", "One cycle"),
+        group="Schedule & early stop", choices=SCHEDULES,
         help="step: multiply the learning rate by the decrease factor every LR step epochs "
         "(the seed's). cosine: linear warmup, then a cosine decay to zero by the last epoch. "
         "onecycle: rise to the learning rate, then anneal to near zero (one cycle). cosine "
         "and onecycle change the rate after every batch.")
     warmup_epochs: float = _spec(
-        0.0, label="Warmup (epochs)", applies_when=(("lr_schedule", ("cosine", "onecycle")),), group="Schedule & early stop", minimum=0.0,
+        0.0, label="Warmup (epochs)",
+        applies_when=(("lr_schedule", ("cosine", "onecycle")),), group="Schedule & early stop", minimum=0.0,
         maximum=100000.0,
         help="cosine and onecycle: epochs over which the learning rate rises linearly at the "
         "start (fractions allowed; at most half the run). onecycle with 0 rises over its "
@@ -271,7 +292,9 @@ class TrainConfig:
 
     # --- Performance (each switch keeps results equivalent; off = the plain path)
     mixed_precision: str = _spec(
-        "auto", label="Mixed precision", choice_titles=("Automatic", "Off (float32)", "bfloat16", "float16 with loss scaling"), group="Performance", choices=PRECISIONS,
+        "auto", label="Mixed precision",
+        choice_titles=("Automatic", "Off (float32)", "bfloat16", "float16 with loss scaling"),
+        group="Performance", choices=PRECISIONS,
         help="auto: bfloat16 autocast on CPUs with native bf16 and on GPUs that support it, "
         "float16 with loss scaling on other GPUs, off elsewhere. off: float32 throughout.")
     channels_last: bool = _spec(
@@ -287,7 +310,8 @@ class TrainConfig:
         help="Keep each image decoded and resized in memory after the first epoch; "
         "augmentation is then applied to the cached pixels.")
     cache_budget_mb: int = _spec(
-        0, label="Image cache budget (MB)", applies_when=(("cache_images", (True,)),), group="Performance", minimum=0, maximum=1_000_000,
+        0, label="Image cache budget (MB)",
+        applies_when=(("cache_images", (True,)),), group="Performance", minimum=0, maximum=1_000_000,
         help="Most memory the image cache may use; 0 = automatic (a quarter of the free "
         "memory). Images past the budget are decoded every epoch.")
     cache_features: bool = _spec(
@@ -300,16 +324,16 @@ class TrainConfig:
         "GPU; on the CPU each takes a share of the cores). batch_size stays the global batch "
         "and must divide evenly by it. Under torchrun, the launcher's count is used instead.")
     sync_batchnorm: bool = _spec(
-        True, label="Sync BatchNorm across processes", group="Performance", advanced=True,
+        True, label="Sync BatchNorm across processes", group="Performance",
         help="With several GPU processes, BatchNorm layers use statistics of the whole global "
         "batch (SyncBatchNorm). No effect with one process or on the CPU.")
     compile_model: bool = _spec(
-        False, label="torch.compile", group="Performance", advanced=True,
+        False, label="torch.compile", group="Performance",
         help="Compile the model (slow first epoch, faster later ones on some machines).")
 
     # --- Output
     save_model_folder: str = _spec(
-        "mlcls_output", label="Output folder", group="Output", path_kind="path_dir",
+        "mlcls_output", label="Output folder", essential=True, group="Output", path_kind="path_dir",
         help="Where to save all outputs: checkpoint, final model, log, metrics.")
     final_model_name: str = _spec(
         "final_model.pt", label="Final model file", group="Output",

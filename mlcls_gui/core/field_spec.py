@@ -1,5 +1,5 @@
 """What the form, the CLI and the validator know about one config field: its
-label, group, help, allowed values and whether it is an advanced setting."""
+label, group, help, allowed values, when it applies and whether the form shows it first."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ class FieldSpec:
     pattern: str | None = None
     # "path_dir", "path_file" or "" — lets the GUI offer a picker.
     path_kind: str = ""
-    # Shown in the form only when the user wants everything ("advanced").
-    advanced: bool = False
+    # One of the few choices the form shows first (the rest under "All settings").
+    essential: bool = False
     # When the field has an effect: every (other field, the values it must have)
     # holds. Otherwise the form disables it and the CLI says a changed one is unused.
     applies_when: tuple[tuple[str, tuple[Any, ...]], ...] = ()

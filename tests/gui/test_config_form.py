@@ -94,6 +94,21 @@ def test_cross_field_rule_is_shown(qtbot: QtBot) -> None:
     assert not form.editor("val_fraction").styleSheet() and not form.editor("test_fraction").styleSheet()
 
 
+def test_the_form_opens_on_the_essentials_and_shows_all_settings_on_request(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    form.show()
+    essentials = ["arch", "pretrained", "weights_file", "image_size", "n_epochs", "save_model_folder"]
+    shown = [name for name, row in form._rows.items() if row.editor.isVisible()]
+    assert shown == [name for name in form._rows if name in essentials]
+    assert not form.group_boxes["Performance"].isVisible() and form.preset_box.isVisible()
+    form.all_settings_check.setChecked(True)
+    assert all(row.editor.isVisible() for row in form._rows.values())
+    form.all_settings_check.setChecked(False)
+    # A setting marked red is never out of sight: its error shows all settings.
+    form.editor("batch_size").setText("sixteen")
+    assert form.all_settings_check.isChecked() and form.editor("batch_size").isVisible()
+
+
 def test_settings_that_do_not_apply_are_disabled_with_the_reason(qtbot: QtBot) -> None:
     form = make_form(qtbot)
     form.set_config(TrainConfig(loss="bce", lr_schedule="step", early_stop_share=0.25))

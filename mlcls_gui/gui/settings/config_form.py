@@ -100,7 +100,7 @@ class ConfigForm(QWidget):
         self._valid = True
         self._loading = False
         self._processes_from_device = False  # Training processes set by "All N GPUs"
-        self._advanced_rows: list[tuple[QFormLayout, QWidget]] = []  # (form, a widget of the row)
+        self._more_rows: list[tuple[QFormLayout, QWidget]] = []  # (form, a widget) of rows past the essentials
         self._baseline = app_defaults()
         self._baseline_source = "the defaults"
         self._preset: str | None = DEFAULT_PRESET  # the preset last chosen or matched
@@ -139,8 +139,11 @@ class ConfigForm(QWidget):
         self.preset_combo = self.preset_box.combo
         self.preset_box.chosen.connect(self.apply_preset)
 
-        self.advanced_check = QCheckBox("Show advanced settings")
-        self.advanced_check.toggled.connect(self._on_advanced_check_toggled)
+        self.all_settings_check = QCheckBox("All settings")
+        self.all_settings_check.setToolTip(
+            "Off: only the few choices every run makes (architecture, ImageNet weights, image size, "
+            "epochs, output folder); the preset sets the rest. On: every setting, grouped.")
+        self.all_settings_check.toggled.connect(self._on_all_settings_check_toggled)
         self.reset_button = QPushButton("Reset to defaults")
         self.reset_button.setToolTip("Put every setting back to its default (asks first; the data folder stays).")
         self.reset_button.clicked.connect(self._on_reset_button_clicked)
@@ -169,7 +172,7 @@ class ConfigForm(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.preset_box)
         layout.addLayout(buttons)
-        layout.addWidget(self.advanced_check)
+        layout.addWidget(self.all_settings_check)
         layout.addWidget(self.changed_label)
         layout.addWidget(scroll, 1)
         # Below the scroll area: appearing there shrinks the form from the
@@ -178,7 +181,7 @@ class ConfigForm(QWidget):
 
         self.set_device_choices(list(DEFAULT_DEVICE_CHOICES))
         self.set_config(app_defaults())
-        self._on_advanced_check_toggled(False)
+        self._on_all_settings_check_toggled(self.all_settings_check.isChecked())
 
     # ------------------------------------------------------------ building
     def _add_row(self, name: str, spec: Any) -> None:
@@ -249,10 +252,10 @@ class ConfigForm(QWidget):
             error.setObjectName(f"message_{name}")
             error.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             form.addRow(error)
-        if spec.advanced:
-            self._advanced_rows.append((form, value_widget))
+        if not spec.essential:
+            self._more_rows.append((form, value_widget))
             if error is not None:
-                self._advanced_rows.append((form, error))
+                self._more_rows.append((form, error))
         self._rows[name] = FieldRow(name, editor, value_widget, error, label, spec.label)
 
     def _fix_label_column(self) -> None:
@@ -303,6 +306,7 @@ class ConfigForm(QWidget):
             self._loading = False
         self._show_preset(matching_preset(config))
         self._validate_all()
+        self._reveal_errors()
         self.changed.emit()
 
     def preset(self) -> str | None:
@@ -445,6 +449,11 @@ class ConfigForm(QWidget):
         self._update_applicability()
         self._update_changed_marks()
 
+    def _reveal_errors(self) -> None:
+        """A setting marked red must be in sight: past the essentials, it shows all settings."""
+        if any(name in self._errors and not field_spec(name).essential for name in self._rows):
+            self.all_settings_check.setChecked(True)
+
     def _update_applicability(self) -> None:
         """Fields that have no effect with the other values (ASL settings with another
         loss, the LR step with a cosine schedule …) are disabled, saying why."""
@@ -564,6 +573,7 @@ class ConfigForm(QWidget):
         self._update_validity()
         self._update_applicability()
         self._update_changed_marks()
+        self._reveal_errors()
         self.changed.emit()
 
     @Slot()
@@ -602,9 +612,13 @@ class ConfigForm(QWidget):
         settings_files.ask_and_save(self)
 
     @Slot(bool)
-    def _on_advanced_check_toggled(self, shown: bool) -> None:
-        for form, widget in self._advanced_rows:
+    def _on_all_settings_check_toggled(self, shown: bool) -> None:
+        for form, widget in self._more_rows:
             form.setRowVisible(widget, shown)
+        for box in self.group_boxes.values():  # a group without essentials waits for "All settings"
+            form = box.layout()
+            assert isinstance(form, QFormLayout)
+            box.setVisible(shown or any(form.isRowVisible(row) for row in range(form.rowCount())))
 
     @Slot()
     def _on_reset_button_clicked(self) -> None:
