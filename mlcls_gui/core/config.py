@@ -243,7 +243,15 @@ class TrainConfig:
     # --- Schedule & early stop
     n_epochs: int = _spec(
         350, label="Epochs", essential=True, group="Schedule & early stop", minimum=1, maximum=100000,
+        applies_when=(("time_budget_minutes", (0.0,)),),
         help="Number of training epochs.")
+    time_budget_minutes: float = _spec(
+        0.0, label="Time budget (minutes)", essential=True, group="Schedule & early stop", minimum=0.0,
+        maximum=100000.0,
+        help="Above 0: train for about this long instead of a number of epochs. A few timed steps "
+        "before the first epoch plan the epochs that fit (so a cosine schedule ends with the time), "
+        "and the run stops at the budget with every output written, as with Stop. 0: train for "
+        "'Epochs'.")
     early_stop_epoch_limit: int = _spec(
         350, label="Early stop after (epochs)",
         applies_when=(("early_stop_share", (0.0,)),), group="Schedule & early stop",

@@ -63,7 +63,7 @@ DEFAULT_SIZE = (1560, 940)
 
 
 class MainWindow(QMainWindow):
-    run_ended = Signal(str)  # "completed", "stopped", "early-stopped" or "failed"; thread gone
+    run_ended = Signal(str)  # "completed", "stopped", "early-stopped", "time-up" or "failed"; thread gone
     ready_changed = Signal(bool)  # Start became possible / impossible
     demo_ready = Signal()
     resume_checked = Signal(str)  # what a resume would continue from ("" when the file is unusable)
@@ -526,6 +526,7 @@ class MainWindow(QMainWindow):
             "completed": ("Run finished.", "#1b5e20", "finished"),
             "early-stopped": ("Run finished (stopped early: no more improvement).", "#1b5e20", "stopped early"),
             "stopped": ("Run stopped.", "#b26a00", "stopped"),
+            "time-up": ("Run finished (its time budget was reached).", "#1b5e20", "time budget reached"),
         }
         text, colour, word = states.get(reason, (f"Run ended ({reason}).", "#222", "ended"))
         self.run_panel.finish_progress(word)

@@ -97,7 +97,8 @@ def test_cross_field_rule_is_shown(qtbot: QtBot) -> None:
 def test_the_form_opens_on_the_essentials_and_shows_all_settings_on_request(qtbot: QtBot) -> None:
     form = make_form(qtbot)
     form.show()
-    essentials = ["arch", "pretrained", "weights_file", "image_size", "n_epochs", "save_model_folder"]
+    essentials = ["arch", "pretrained", "weights_file", "image_size", "n_epochs", "time_budget_minutes",
+                  "save_model_folder"]
     shown = [name for name, row in form._rows.items() if row.editor.isVisible()]
     assert shown == [name for name in form._rows if name in essentials]
     assert not form.group_boxes["Performance"].isVisible() and form.preset_box.isVisible()

@@ -35,7 +35,7 @@ _OWN_COLUMNS = {"images_root", "arch", "save_model_folder", "format_version"}
 _LOG_TAIL_BYTES = 16_384
 _ENDINGS = {
     "completed": "finished", "early-stopped": "finished (early stop)", "stopped": "stopped",
-    "failed": "failed",
+    "time-up": "finished (time budget)", "failed": "failed",
 }
 CURVE_COLUMNS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "val_map")
 

@@ -16,6 +16,7 @@ class FinishReason(str, Enum):
     COMPLETED = "completed"
     STOPPED = "stopped"
     EARLY_STOPPED = "early-stopped"
+    TIME_UP = "time-up"  # time_budget_minutes reached
     FAILED = "failed"
 
 

@@ -142,7 +142,7 @@ class ConfigForm(QWidget):
         self.all_settings_check = QCheckBox("All settings")
         self.all_settings_check.setToolTip(
             "Off: only the few choices every run makes (architecture, ImageNet weights, image size, "
-            "epochs, output folder); the preset sets the rest. On: every setting, grouped.")
+            "epochs or a time budget, output folder); the preset sets the rest. On: every setting, grouped.")
         self.all_settings_check.toggled.connect(self._on_all_settings_check_toggled)
         self.reset_button = QPushButton("Reset to defaults")
         self.reset_button.setToolTip("Put every setting back to its default (asks first; the data folder stays).")

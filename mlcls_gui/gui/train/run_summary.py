@@ -23,6 +23,7 @@ HEADLINES = {
     "completed": "Training completed",
     "stopped": "Training stopped by request",
     "early-stopped": "Training stopped early (no more improvement)",
+    "time-up": "Training reached its time budget",
 }
 FAR_FROM_HALF = 0.25  # a tuned threshold below 0.25 or above 0.75 gets a word of explanation
 

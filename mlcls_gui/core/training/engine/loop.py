@@ -46,6 +46,7 @@ from mlcls_gui.core.training.engine.output_folder import OwnedFolder, check_apar
 from mlcls_gui.core.training.engine.reports import EvalResult, RunIdentity
 from mlcls_gui.core.training.engine.run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
 from mlcls_gui.core.training.engine.strategy import Strategy, strategy_for
+from mlcls_gui.core.training.engine.time_budget import plan_epochs
 from mlcls_gui.core.training.events import (
     BatchEnd,
     Event,
@@ -56,7 +57,7 @@ from mlcls_gui.core.training.events import (
     RunStarted,
 )
 from mlcls_gui.core.training.launch import process_rank
-from mlcls_gui.core.training.recipe.schedules import seek, steps_per_batch
+from mlcls_gui.core.training.recipe.schedules import make_scheduler, seek, steps_per_batch
 from mlcls_gui.core.training.resume import (
     ResumePlan,
     describe_split_change,
@@ -129,6 +130,8 @@ class Trainer:
         self.finish_reason: FinishReason | None = None  # set by a hook (early stopping)
         self.result_summary: dict[str, Any] = {}
         self.final_val: EvalResult | None = None  # an in-memory run's last validation
+        self._started = 0.0
+        self._deadline: float | None = None  # time_budget_minutes: monotonic end of the run
 
     # ================================================================== run
     def run(self) -> RunResult:
@@ -136,7 +139,7 @@ class Trainer:
 
         User mistakes raise MlclsError subclasses (after RunFinished(FAILED));
         a stop request ends the run normally with reason STOPPED."""
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         try:
             if self.strategy is None:
                 self.strategy = strategy_for(self.config)
@@ -198,6 +201,9 @@ class Trainer:
         self.state = build_run_state(cfg, self.splits, self.strategy, pretrained=cfg.pretrained and payload is None)
         if payload is not None:
             self.progress, self.best_state = restore(self.state, plan)
+        elif cfg.time_budget_minutes > 0:
+            self._plan_for_time_budget()
+            cfg = self.config
         self.emit(RunStarted(
             output_dir=str(self.output_dir or ""),
             log_path=str(self.output_dir / cfg.log_name) if self.output_dir else "",
@@ -218,6 +224,25 @@ class Trainer:
                         "this run starts from random weights, so every layer trains at the learning rate "
                         "from the start and BatchNorm estimates its statistics.",
                         field_ref("probe_first"), field_ref("backbone_lr_scale"), field_ref("keep_norm_stats"))
+
+    def _plan_for_time_budget(self) -> None:
+        """The epochs that fit the budget become the run's n_epochs (time_budget.py)."""
+        budget = self.config.time_budget_minutes
+        self._deadline = self._started + budget * 60
+        sizes = {name: len(self.splits.split(name)) for name in ("val", "test")}
+        plan = plan_epochs(self.state, budget * 60, time.monotonic() - self._started, sizes)
+        if plan is None:
+            logger.warning("No training step could be timed; planning %d epochs, stopping at the budget.",
+                           self.config.n_epochs)
+            return
+        self.config = self.state.cfg = self.config.with_values(n_epochs=plan.epochs)
+        self.state.scheduler = make_scheduler(self.config, self.state.optimizer, self.state.steps_per_epoch)
+        logger.info("Time budget: %s.", plan.describe(budget))
+        if self.strategy.is_main and self.output_dir is not None:
+            self.config.save_json(self.output_dir / CONFIG_NAME)  # the effective config: the planned epochs
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _claim_folder(self) -> None:
         cfg = self.config
@@ -299,6 +324,10 @@ class Trainer:
             try:
                 row = self._run_epoch(epoch)
             except StopRequested:
+                if self._past_deadline() and not self.control.stop_requested:
+                    logger.info("Time budget of %g min reached during epoch %d.",
+                                cfg.time_budget_minutes, epoch)
+                    return FinishReason.TIME_UP
                 logger.info("Stopped by request during epoch %d.", epoch)
                 return FinishReason.STOPPED
             improved = progress.record(row, cfg.monitor)
@@ -308,8 +337,12 @@ class Trainer:
                 hook.on_epoch_end(self, epoch, row, improved)
             if self.finish_reason is not None:
                 return self.finish_reason
-            if self.strategy.sum([float(self.control.stop_requested)])[0] > 0:
+            stop, time_up = self.strategy.sum([float(self.control.stop_requested), float(self._past_deadline())])
+            if stop > 0:
                 return FinishReason.STOPPED
+            if time_up > 0:
+                logger.info("Time budget of %g min reached after epoch %d.", cfg.time_budget_minutes, epoch)
+                return FinishReason.TIME_UP
         return FinishReason.COMPLETED
 
     def _run_epoch(self, epoch: int) -> dict[str, float]:
@@ -401,7 +434,8 @@ class Trainer:
     def _agree(self, count: int) -> tuple[bool, bool, int, bool]:
         """Stop?, checkpoint now?, images in this global batch, and whether a process
         has none — decided together, so every process acts at the same batch."""
-        flags = [float(self.control.stop_requested), float(self.control.take_checkpoint_request()),
+        flags = [float(self.control.stop_requested or self._past_deadline()),
+                 float(self.control.take_checkpoint_request()),
                  float(count), float(count == 0)]
         stop, checkpoint, total, starved = self.strategy.sum(flags)
         return stop > 0, checkpoint > 0, int(total), self.strategy.distributed and starved > 0

@@ -59,6 +59,7 @@ def finish_message(reason: FinishReason, progress: Progress, test: EvalResult | 
         FinishReason.COMPLETED: "Training completed",
         FinishReason.STOPPED: "Training stopped by request",
         FinishReason.EARLY_STOPPED: "Training stopped early (no improvement)",
+        FinishReason.TIME_UP: "Training reached its time budget",
     }[reason]
     text = f"{what} after {progress.epoch} epoch(s)"
     if progress.best_epoch:
