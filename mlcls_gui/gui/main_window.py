@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+DEMO_SETTINGS = "the demo settings"  # what the form's marks compare with, and a Reset choice, after --demo
+DEMO_READY = "Demo ready: press Start training."
+
 # Qt appends " — mlcls-gui" (the application display name) to every window title.
 WINDOW_TITLE = "Train multi-label image classifiers"
 DEFAULT_SIZE = (1560, 940)
@@ -374,9 +377,9 @@ class MainWindow(QMainWindow):
     def _on_demo_task_done(self, root: Path) -> None:
         output = self._demo_output
         config = demo_config(root, output)
-        self.apply_config(config, baseline_source="the demo settings")
+        self.apply_config(config, baseline_source=DEMO_SETTINGS)
         self.left_tabs.setCurrentWidget(self.data_panel)
-        self._ready_text = "Demo ready: press Start training."
+        self._ready_text = DEMO_READY
         self._update_start_state()
         logger.info("Demo: data %s, output %s", root, output)
         self.demo_ready.emit()
@@ -439,13 +442,17 @@ class MainWindow(QMainWindow):
         if config.images_root and config.images_root != self.data_panel.root():
             self.data_panel.set_root(config.images_root)
 
-    @Slot()
-    def _on_config_form_reset_done(self) -> None:
-        # The demo's (or loaded) settings are gone: "Demo ready" would no longer be true.
-        if self._ready_text and self._thread is None:
-            self.run_panel.set_state("")
-        self._ready_text = ""
-        self.statusBar().showMessage("Settings reset to their defaults.", 6000)
+    @Slot(str)
+    def _on_config_form_reset_done(self, choice: str) -> None:
+        # Unless back to the demo's settings, "Demo ready" would no longer be true.
+        if choice != DEMO_SETTINGS:
+            if self._ready_text and self._thread is None:
+                self.run_panel.set_state("")
+            self._ready_text = ""
+        else:
+            self._ready_text = DEMO_READY
+        self._update_start_state()
+        self.statusBar().showMessage(f"Settings reset to {choice}.", 6000)
 
     @Slot()
     def _on_run_panel_resume_clicked(self) -> None:

@@ -147,17 +147,34 @@ def test_reset_restores_defaults_but_keeps_the_data_folder(qtbot: QtBot) -> None
     form.set_config(CUSTOM)
     type_into(form, "batch_size", "abc")
     asked: list[list[str]] = []
-    form.confirm_reset = lambda changed: (asked.append(changed), False)[1]  # "Cancel"
-    form.reset_button.click()
+    form.confirm_reset = lambda changed, choice: (asked.append(changed), False)[1]  # "Cancel"
+    assert list(form.reset_choices()) == ["Seed script", "Recommended (the defaults)"]
+    assert not form.reset_to("Recommended (the defaults)")
     assert asked and "batch_size" in asked[0] and "arch" in asked[0]
     assert form.editor("batch_size").text() == "abc"  # declined: nothing changed
-    form.confirm_reset = lambda changed: True  # "Reset"
-    with qtbot.waitSignal(form.reset_done):
-        form.reset_button.click()
+    form.confirm_reset = lambda changed, choice: True  # "Reset"
+    with qtbot.waitSignal(form.reset_done) as done:
+        assert form.reset_to("Recommended (the defaults)")
+    assert done.args == ["Recommended (the defaults)"]
     # The default output folder resolves next to the data folder, shown absolute.
     assert form.config() == dataclasses.replace(
         app_defaults(), images_root=CUSTOM.images_root, save_model_folder="/data/mlcls_output")
     assert form._rows["save_model_folder"].error.full_text() == "→ /data/mlcls_output"
+    # The seed script's defaults are one choice away; the menu lists every choice.
+    assert form.reset_to("Seed script")
+    assert form.config() == dataclasses.replace(
+        TrainConfig(), images_root=CUSTOM.images_root, save_model_folder="/data/mlcls_output")
+    form.reset_menu.aboutToShow.emit()
+    assert [action.text() for action in form.reset_menu.actions()] == list(form.reset_choices())
+
+
+def test_reset_offers_the_settings_the_form_started_from(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    form.set_config(CUSTOM, baseline_source="the demo settings")
+    type_into(form, "batch_size", "64")
+    assert list(form.reset_choices()) == ["Seed script", "Recommended (the defaults)", "the demo settings"]
+    form.confirm_reset = lambda changed, choice: changed == ["batch_size"]
+    assert form.reset_to("the demo settings") and form.config() == CUSTOM
 
 
 def test_save_and_load_json(qtbot: QtBot, tmp_path: Path) -> None:

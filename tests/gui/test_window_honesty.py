@@ -163,16 +163,19 @@ def test_reset_asks_and_demo_ready_never_contradicts_the_start_hint(
     qtbot.waitUntil(window.is_ready, timeout=10_000)
     assert panel.state_label.text().startswith("Demo ready")
 
-    form.confirm_reset = lambda changed: False
-    form.reset_button.click()
+    form.confirm_reset = lambda changed, choice: False
+    form.reset_to("Recommended (the defaults)")
     assert form.config().image_size == 64  # declined: the demo settings stay
-    form.confirm_reset = lambda changed: True
-    form.reset_button.click()
+    form.confirm_reset = lambda changed, choice: True
+    form.reset_to("Recommended (the defaults)")
     assert form.config().image_size == 224
     assert not panel.state_label.text().startswith("Demo ready")
     expected = app_data_dir() / "mlcls_output"  # beside the demo's data folder, absolute
     assert (app_data_dir() / DEMO_DATA_FOLDER).parent == expected.parent
     assert form.config().save_model_folder == str(expected)
+    # The way back: Reset offers the demo's settings, and the demo is ready again.
+    assert form.reset_to("the demo settings") and form.config().image_size == 64
+    qtbot.waitUntil(lambda: panel.state_label.text().startswith("Demo ready"), timeout=10_000)
     qtbot.waitUntil(lambda: not window.data_panel.is_scanning(), timeout=30_000)
 
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QPushButton,
     QScrollArea,
@@ -46,8 +47,10 @@ from mlcls_gui.core.errors import ConfigError, fields_in
 from mlcls_gui.core.field_applies import field_applies, when_it_applies
 from mlcls_gui.core.presets import (
     DEFAULT_PRESET,
+    PRESET_NAMES,
     PRESET_TITLES,
     app_defaults,
+    apply_preset,
     changed_from_seed,
     matching_preset,
     preset_values,
@@ -87,7 +90,7 @@ class ConfigForm(QWidget):
     changed = Signal()  # any edit (valid or not)
     validity_changed = Signal(bool)
     config_loaded = Signal(object)  # TrainConfig read from a JSON file
-    reset_done = Signal()  # the user reset every setting to its default
+    reset_done = Signal(str)  # the user reset every setting: to what ("Seed script", "the demo settings" …)
     lr_find_requested = Signal()  # the "Find…" button beside the learning rate
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -103,6 +106,7 @@ class ConfigForm(QWidget):
         self._more_rows: list[tuple[QFormLayout, QWidget]] = []  # (form, a widget) of rows past the essentials
         self._baseline = app_defaults()
         self._baseline_source = "the defaults"
+        self._started_from: tuple[str, TrainConfig] | None = None  # the demo's or a loaded file's settings
         self._preset: str | None = DEFAULT_PRESET  # the preset last chosen or matched
 
         content = QWidget()
@@ -144,9 +148,12 @@ class ConfigForm(QWidget):
             "Off: only the few choices every run makes (architecture, ImageNet weights, image size, "
             "epochs or a time budget, output folder); the preset sets the rest. On: every setting, grouped.")
         self.all_settings_check.toggled.connect(self._on_all_settings_check_toggled)
-        self.reset_button = QPushButton("Reset to defaults")
-        self.reset_button.setToolTip("Put every setting back to its default (asks first; the data folder stays).")
-        self.reset_button.clicked.connect(self._on_reset_button_clicked)
+        self.reset_button = QPushButton("Reset to")
+        self.reset_button.setToolTip("Put every setting back to a preset's values, or to the settings this form "
+                                     "started from (the demo's, a loaded file's); asks first, the data folder stays.")
+        self.reset_menu = QMenu(self.reset_button)
+        self.reset_menu.aboutToShow.connect(self._fill_reset_menu)
+        self.reset_button.setMenu(self.reset_menu)
         self.load_button = QPushButton("Load…")
         self.load_button.setToolTip("Load settings from a config JSON file.")
         self.save_button = QPushButton("Save…")
@@ -297,6 +304,7 @@ class ConfigForm(QWidget):
         current baseline (the defaults unless settings were loaded)."""
         if baseline_source:
             self._baseline, self._baseline_source = config, baseline_source
+            self._started_from = (baseline_source, config)
         self._loading = True
         try:
             for name, row in self._rows.items():
@@ -376,17 +384,42 @@ class ConfigForm(QWidget):
     def baseline_source(self) -> str:
         return self._baseline_source
 
-    def reset_to_defaults(self) -> None:
+    def reset_choices(self) -> dict[str, TrainConfig]:
+        """What Reset can go back to, by its name in the menu: each preset over the seed
+        script's defaults, and the settings the form started from when they are
+        another (the demo's, a loaded file's); the data folder always stays."""
         root = self._images_root
-        self.set_config(dataclasses.replace(app_defaults(), images_root=root), baseline_source="the defaults")
+        choices = {
+            f"{PRESET_TITLES[name]}{' (the defaults)' if name == DEFAULT_PRESET else ''}":
+                dataclasses.replace(apply_preset(TrainConfig(), name), images_root=root)
+            for name in PRESET_NAMES}
+        if self._started_from is not None:
+            source, config = self._started_from
+            config = dataclasses.replace(config, images_root=root)
+            if config not in choices.values():
+                choices[source] = config
+        return choices
 
-    def confirm_reset(self, changed: list[str]) -> bool:
+    def reset_to(self, choice: str) -> bool:
+        """Reset every setting to ``choice`` (a key of ``reset_choices``) if the user agrees."""
+        target = self.reset_choices()[choice]
+        changed = [name for name, row in self._rows.items() if shown_differs(row, target)]
+        if not self.confirm_reset(changed, choice):
+            return False
+        started_from = self._started_from
+        self.set_config(target, baseline_source=choice)  # the marks now compare with it
+        self._started_from = started_from  # still offered
+        self.reset_done.emit(choice)
+        logger.info("Settings reset to %s", choice)
+        return True
+
+    def confirm_reset(self, changed: list[str], choice: str) -> bool:
         """Ask before the reset; tests replace this method."""
         listing = ", ".join(self._rows[name].label_text for name in changed) or "none"
         answer = QMessageBox.question(
-            self, "Reset to defaults",
-            f"Put every setting back to its default? The data folder stays.\n\n"
-            f"{len(changed)} setting(s) differ from the defaults now: {listing}.",
+            self, f"Reset to {choice}",
+            f"Put every setting back to {choice}? The data folder stays.\n\n"
+            f"{len(changed)} setting(s) would change: {listing}.",
             QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -621,12 +654,9 @@ class ConfigForm(QWidget):
             box.setVisible(shown or any(form.isRowVisible(row) for row in range(form.rowCount())))
 
     @Slot()
-    def _on_reset_button_clicked(self) -> None:
-        defaults = dataclasses.replace(app_defaults(), images_root=self._images_root)
-        changed = [name for name, row in self._rows.items() if shown_differs(row, defaults)]
-        if not self.confirm_reset(changed):
-            return
-        self.reset_to_defaults()
-        self.reset_done.emit()
-        logger.info("Settings reset to the defaults")
+    def _fill_reset_menu(self) -> None:
+        self.reset_menu.clear()
+        for choice in self.reset_choices():
+            action = self.reset_menu.addAction(choice)
+            action.triggered.connect(functools.partial(self.reset_to, choice))
 
