@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.config import GROUPS, TrainConfig, field_spec
@@ -116,6 +116,9 @@ def test_settings_that_do_not_apply_are_disabled_with_the_reason(qtbot: QtBot) -
     asl, step, warmup = form.editor("asl_gamma_neg"), form.editor("lr_step"), form.editor("warmup_epochs")
     assert not asl.isEnabled() and step.isEnabled() and not warmup.isEnabled()
     assert not form.editor("early_stop_epoch_limit").isEnabled()  # the share replaces it
+    form.editor("pretrained").setChecked(False)
+    browse = form._rows["weights_file"].row_widget.findChild(QPushButton)
+    assert not form.editor("weights_file").isEnabled() and browse is not None and not browse.isEnabled()
     assert "Not used now" in asl.toolTip() and "“Loss” = Asymmetric loss (ASL)" in asl.toolTip()
     loss = form.editor("loss")
     loss.setCurrentIndex(loss.findData("asl"))

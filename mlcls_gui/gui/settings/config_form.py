@@ -500,7 +500,7 @@ class ConfigForm(QWidget):
             if not field_spec(name).applies_when:
                 continue
             applies = field_applies(name, values)
-            row.editor.setEnabled(applies)
+            row.row_widget.setEnabled(applies)  # the editor and its Browse… button
             row.label.setEnabled(applies)
             reason = "" if applies else (
                 f"<br><b>Not used now.</b> {html.escape(with_form_labels(when_it_applies(name)))}")
