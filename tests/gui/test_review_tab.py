@@ -204,3 +204,31 @@ def test_the_saliency_toggle_overlays_the_review_models_maps(qtbot, tab: ReviewT
     assert overlays.shown_paths() == [] and first.pixmap().toImage() == plain
     tab.set_model_path(None)
     assert not overlays.check.isEnabled()
+
+
+def test_apply_and_undo_keep_the_current_image_current_and_in_view(qtbot, tab: ReviewTab, data: Path) -> None:
+    reviewed(qtbot, tab, data)
+    for _ in range(40):  # well down the list, out of the first screen of rows
+        tab._move(1)
+    current = tab.current_row()
+    assert current is not None and tab._current == 40 and tab.scroll.verticalScrollBar().value() > 0
+    name, index = Path(current.path).name, tab._current
+    new = ("circle", "cross") if set(current.item.given) != {"circle", "cross"} else ("square",)
+    current.set_labels(new)
+    view = tab.scroll.viewport()
+
+    def in_view() -> bool:
+        row = tab.current_row()
+        top = row.mapTo(view, row.rect().topLeft()).y()
+        return row is not None and 0 <= top and top + row.height() <= view.height()
+
+    with qtbot.waitSignal(tab.data_changed, timeout=10_000):
+        qtbot.mouseClick(tab.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=10_000)
+    qtbot.waitUntil(in_view, timeout=5_000)
+    assert Path(tab.current_row().path).name == name and tab._current == index  # followed to its new folder
+    with qtbot.waitSignal(tab.data_changed, timeout=10_000):
+        qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.is_busy(), timeout=10_000)
+    qtbot.waitUntil(in_view, timeout=5_000)
+    assert Path(tab.current_row().path).name == name

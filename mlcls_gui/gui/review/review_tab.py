@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -316,9 +316,13 @@ class ReviewTab(QWidget):
         self.data_changed.emit(self._root)
 
     def _take_changes(self, changed) -> None:
-        """Follow the files to their new places so the list stays usable."""
+        """Follow the files to their new places so the list stays usable, with the
+        current image (or, gone from the filter, the one after it) still current and in view."""
+        current = self.current_row()
+        keep, keep_index = (current.path, self._current) if current is not None else ("", -1)
         if self._report is not None:
             moved = {c.before: c for c in changed}
+            keep = moved[keep].after if keep in moved else keep
             items = []
             for item in self._report.items:
                 change = moved.get(item.path)
@@ -327,7 +331,7 @@ class ReviewTab(QWidget):
                 items.append(item)
             self._report.items = items
         self._edits.clear()
-        self._refill()
+        self._refill(keep, keep_index)
 
     @Slot(str, str)
     def _on_failed(self, summary: str, details: str) -> None:
@@ -354,13 +358,31 @@ class ReviewTab(QWidget):
             items = [i for i in items if i.flagged]
         return items
 
-    def _refill(self) -> None:
+    def _refill(self, keep: str = "", keep_index: int = -1) -> None:
+        """Rebuild the list; ``keep``: the image to stay current and in view (at the scroll
+        position it had), else the one now at ``keep_index``."""
+        position = self.scroll.verticalScrollBar().value()
         for row in self._rows:
+            self.list_layout.removeWidget(row)  # now, not at deleteLater: the layout must not count it
+            row.hide()
             row.deleteLater()
         self._rows = []
         self._current = -1
         self._shown_items = self._filtered_items()
+        target = next((i for i, item in enumerate(self._shown_items) if item.path == keep), keep_index) if keep else -1
+        target = min(target, len(self._shown_items) - 1)
         self._show_more()
+        while target >= len(self._rows) < len(self._shown_items):
+            self._show_more()
+        if target >= 0:
+            self._set_current(target)
+            QTimer.singleShot(0, self, functools.partial(self._restore_view, position))  # once laid out
+
+    def _restore_view(self, position: int) -> None:
+        self.scroll.verticalScrollBar().setValue(position)
+        row = self.current_row()
+        if row is not None:
+            self.scroll.ensureWidgetVisible(row)
 
     def _show_more(self) -> None:
         labels = self._report.labels if self._report else []
