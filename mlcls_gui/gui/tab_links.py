@@ -86,10 +86,8 @@ class LrFinderLink(QObject):
 
     @Slot(float)
     def _apply(self, learning_rate: float) -> None:
-        form = self._window.config_form
-        config = form.config()
-        if config is not None:
-            form.set_config(config.with_values(learning_rate=float(f"{learning_rate:.3g}")))
+        # As if typed: the preset's marks on the other fields stay.
+        self._window.config_form.set_field_value("learning_rate", learning_rate)
 
     @Slot()
     def _forget(self) -> None:

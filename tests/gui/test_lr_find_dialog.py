@@ -61,7 +61,7 @@ def test_runs_in_the_background_plots_and_applies(qtbot, demo_root: Path, tmp_pa
     # The marker sits at the suggestion on the log axis (the view holds log10 of x).
     assert dialog.suggestion_line.isVisible()
     assert dialog.suggestion_line.value() == pytest.approx(math.log10(suggestion))
-    assert f"{suggestion:.2g}" in dialog.apply_button.text()
+    assert dialog.apply_button.text() == f"Apply {suggestion:g}" and suggestion == float(f"{suggestion:.2g}")
     assert dialog.apply_button.isEnabled()
     assert not (tmp_path / "out").exists()
     with qtbot.waitSignal(dialog.applied, timeout=1000) as applied:
@@ -101,3 +101,13 @@ def test_a_failure_is_shown_in_one_line(qtbot, tmp_path: Path) -> None:
     assert finished.args == ["failed"]
     assert "missing" in dialog.status_label.text()
     assert not dialog.apply_button.isEnabled() and dialog.start_button.isEnabled()
+
+
+def test_the_y_range_shows_the_descent_not_the_divergence() -> None:
+    # A descent from 0.7 to 0.3, then a blow-up to 150: the range is the descent's.
+    curve = [0.7, 0.69, 0.6, 0.45, 0.3, 0.5, 4.0, 150.0]
+    low, high = lr_find_dialog.useful_range(curve)
+    assert low < 0.3 < 0.7 < high < 1.0
+    assert lr_find_dialog.useful_range([]) is None and lr_find_dialog.useful_range([math.nan]) is None
+    low, high = lr_find_dialog.useful_range([0.5, 0.5, 0.5])  # flat: still a range, not an empty one
+    assert low < 0.5 < high

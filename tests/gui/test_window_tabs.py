@@ -70,6 +70,7 @@ def test_the_learning_rate_finder_opens_from_the_form_and_its_suggestion_is_appl
     window = make_window()
     find = window.config_form.findChild(QPushButton, "lr_find_button")
     window.apply_config(tiny_config(demo_root, tmp_path / "out", arch="tiny_cnn"))
+    window.config_form.apply_preset("recommended")  # its fields are marked ◆
     wait_until_ready(qtbot, window)
     find.click()
     dialog = window.lr_finder.dialog
@@ -79,9 +80,14 @@ def test_the_learning_rate_finder_opens_from_the_form_and_its_suggestion_is_appl
     assert finished.args[0] in ("completed", "diverged")
     suggestion = dialog.suggestion()
     assert suggestion is not None
+    marked = window.config_form.preset_marked_fields()
+    assert "learning_rate" in marked and len(marked) > 3
     dialog.apply_button.click()
     applied = window.config_form.config().learning_rate
-    assert applied == float(f"{suggestion:.3g}") and applied != 1e-4  # the default would not show a change
+    assert dialog.apply_button.text() == f"Apply {applied:g}"  # exactly the value shown
+    assert applied == suggestion and applied != 1e-4  # the default would not show a change
+    # As if typed: the other fields set by the preset keep their marks.
+    assert window.config_form.preset_marked_fields() == [name for name in marked if name != "learning_rate"]
     assert not (tmp_path / "out").exists()  # the test never touches the output folder
 
 

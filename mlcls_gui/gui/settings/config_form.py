@@ -349,6 +349,10 @@ class ConfigForm(QWidget):
         self._preset = name
         self.preset_box.show_preset(name)
 
+    def set_field_value(self, name: str, value: Any) -> None:
+        """Put ``value`` into field ``name``'s editor, as if the user had typed it."""
+        self._rows[name].set_value(value)
+
     def set_images_root(self, root: str) -> None:
         self._images_root = root
         self._validate_all()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import html
 import logging
 import math
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -39,6 +40,20 @@ DEFAULT_STEPS = 100
 DEFAULT_START_LR = 1e-7
 DEFAULT_END_LR = 10.0
 ERROR_STYLE = "color: #c62828;"
+
+
+def useful_range(smoothed: Sequence[float]) -> tuple[float, float] | None:
+    """The y range that shows the curve's useful part: its lowest point and every
+    point up to the starting loss plus the depth of the descent. A divergence
+    goes off the top instead of squashing the descent flat at the bottom."""
+    finite = [value for value in smoothed if math.isfinite(value)]
+    if not finite:
+        return None
+    low, start = min(finite), finite[0]
+    cap = start + max(start - low, 0.05 * abs(start))
+    high = max(value for value in finite if value <= cap)
+    margin = max(0.1 * (high - low), 0.02 * abs(high)) + 1e-6
+    return low - margin, high + margin
 
 
 def run_finder(config: TrainConfig, steps: int, start_lr: float, end_lr: float,
@@ -75,6 +90,7 @@ class LrFindDialog(QDialog):
         self._runner.failed.connect(self._on_task_failed)
         self._runner.finished.connect(self._on_task_finished)
         self._close_when_done = False
+        self._started = 0.0  # when the test started (for the time left)
         self._lrs: list[float] = []
         self._losses: list[float] = []
         self._smoothed: list[float] = []
@@ -94,6 +110,11 @@ class LrFindDialog(QDialog):
         item.setLabel("left", "training loss")
         item.showGrid(x=True, y=True, alpha=0.25)
         item.getAxis("left").enableAutoSIPrefix(False)
+        item.getAxis("bottom").enableAutoSIPrefix(False)  # no "x1e-09" beside the log axis
+        item.enableAutoRange(y=False)  # the y range follows the useful part of the curve (_redraw)
+        # The whole tested range from the start (the view holds log10 of x): the curve fills it.
+        item.enableAutoRange(x=False)
+        item.setXRange(math.log10(start_lr), math.log10(end_lr), padding=0.02)
         self.raw_curve = item.plot(pen=pg.mkPen((150, 180, 230), width=1))
         self.smoothed_curve = item.plot(pen=pg.mkPen((30, 90, 200), width=2))
         self.suggestion_line = pg.InfiniteLine(
@@ -138,7 +159,10 @@ class LrFindDialog(QDialog):
         return self._runner.is_busy()
 
     def suggestion(self) -> float | None:
-        return self.result.suggestion if self.result is not None else None
+        """The suggested learning rate as shown (two significant digits): what Apply sets."""
+        if self.result is None or self.result.suggestion is None:
+            return None
+        return float(f"{self.result.suggestion:.2g}")
 
     def start(self) -> bool:
         """Start the test off the GUI thread; False when one is already running."""
@@ -151,6 +175,8 @@ class LrFindDialog(QDialog):
         self._redraw()
         self.suggestion_line.setVisible(False)
         self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("%v of %m batches")
+        self._started = time.monotonic()
         self.status_label.setStyleSheet("")
         self.status_label.setText("Running the learning-rate test…")
         # Read now, as locals: the worker's function must not hold the dialog.
@@ -203,15 +229,19 @@ class LrFindDialog(QDialog):
     def _redraw(self) -> None:
         self.raw_curve.setData(self._lrs, self._losses)
         self.smoothed_curve.setData(self._lrs, self._smoothed)
+        y_range = useful_range(self._smoothed)
+        if y_range is not None:
+            self.plot.getPlotItem().setYRange(*y_range, padding=0)
 
     def _show_result(self, result: Any) -> None:
         self.result = result
         lines = [html.escape(result.message)]
-        if result.suggestion is not None:
-            self.suggestion_line.setValue(math.log10(result.suggestion))  # the view is log10(x)
-            self.suggestion_line.label.setFormat(f"suggested {result.suggestion:.2g}")
+        suggestion = self.suggestion()
+        if suggestion is not None:
+            self.suggestion_line.setValue(math.log10(suggestion))  # the view is log10(x)
+            self.suggestion_line.label.setFormat(f"suggested {suggestion:g}")
             self.suggestion_line.setVisible(True)
-            self.apply_button.setText(f"Apply {result.suggestion:.2g}")
+            self.apply_button.setText(f"Apply {suggestion:g}")
             others = ", ".join(f"{name} {value:.2g}" for name, value in result.alternatives.items()
                                if value is not None and name != result.method)
             if others:
@@ -226,6 +256,10 @@ class LrFindDialog(QDialog):
         self._losses.append(point.loss)
         self._smoothed.append(point.smoothed)
         self.progress_bar.setValue(point.step)
+        elapsed = time.monotonic() - self._started
+        left = elapsed / point.step * (self.steps - point.step)
+        self.progress_bar.setFormat(f"%v of %m batches, about {left:.0f} s left" if point.step < self.steps
+                                    else "%v of %m batches")
         self._redraw()
 
     @Slot(object)
