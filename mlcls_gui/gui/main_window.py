@@ -8,13 +8,14 @@ final model too. Widgets only show things; this window decides.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from mlcls_gui.core.config import TrainConfig, demo_config
@@ -50,7 +51,7 @@ from mlcls_gui.gui.widgets.dialogs import (
 from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 from mlcls_gui.gui.widgets.wheel_guard import guard_wheel_in
-from mlcls_gui.gui.window_layout import build_menu, lay_out, make_room_for_the_summary
+from mlcls_gui.gui.window_layout import build_menu, fit_to_width, lay_out, make_room_for_the_summary
 
 if TYPE_CHECKING:
     from mlcls_gui.core.training.resume import ResumePlan
@@ -295,6 +296,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("A checkpoint will be saved after the current batch.", 5000)
 
     # ============================================================ lifecycle
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self, functools.partial(fit_to_width, self))  # once the scroll area has its size
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if self._thread is not None:
             if not self._closing:

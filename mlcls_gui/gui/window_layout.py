@@ -1,7 +1,9 @@
 """The main window's layout and menu: Data / Settings / Audit on the left, plots
 and the run panel in the middle, Predict on the right; Evaluate and Batch
-predict as tabs. The whole of it sits in a scroll area, so a window smaller than the
-layout's minimum scrolls instead of clipping buttons and fields."""
+predict as tabs. Narrower than the three columns need (1024 px, say), *Try the
+model* becomes a tab of its own beside *Train & try*, and returns when there is
+room again, so no tab scrolls sideways. The whole of it sits in a scroll area,
+so a window smaller than even that minimum scrolls instead of clipping."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from mlcls_gui.gui.export_dialog import open_export_dialog
 logger = logging.getLogger(__name__)
 
 MINIMUM_SIZE = (640, 480)  # the window itself; below the layout's minimum it scrolls
+PREDICT_TAB = "Try the model"
+DOCK_SLACK = 40  # px more than needed before Try the model returns: no flip-flop at the threshold
 
 
 def lay_out(window: Any) -> None:
@@ -41,7 +45,8 @@ def lay_out(window: Any) -> None:
     center.setSizes([500, 440])
     center.setChildrenCollapsible(False)
     window.center_splitter = center
-    predict_box = QGroupBox("Try the model")
+    predict_box = QGroupBox(PREDICT_TAB)
+    window.predict_box = predict_box
     predict_layout = QVBoxLayout(predict_box)
     predict_layout.setContentsMargins(4, 8, 4, 4)
     predict_layout.addWidget(window.predict_panel)
@@ -74,6 +79,30 @@ def lay_out(window: Any) -> None:
     window.central_scroll = scroll
     window.setCentralWidget(scroll)
     window.setMinimumSize(*MINIMUM_SIZE)
+
+
+def fit_to_width(window: Any) -> None:
+    """Try the model as a column of Train & try when the three columns fit the
+    window's width, as a tab of its own when they do not (the window resized)."""
+    box, splitter, tabs = window.predict_box, window.splitter, window.main_tabs
+    available = window.central_scroll.viewport().width()
+    columns = [splitter.widget(0), splitter.widget(1), box]
+    needed = sum(column.minimumSizeHint().width() for column in columns) + 2 * splitter.handleWidth() + 16
+    docked = splitter.indexOf(box) >= 0
+    if docked and available < needed:
+        current = tabs.currentIndex()
+        tabs.insertTab(1, box, PREDICT_TAB)  # taken out of the splitter
+        box.setTitle("")  # the tab says it
+        tabs.setCurrentIndex(current if current == 0 else current + 1)
+        logger.debug("Try the model moved to a tab (%d px available, %d needed)", available, needed)
+    elif not docked and available >= needed + DOCK_SLACK:
+        showing_box = tabs.currentWidget() is box
+        splitter.addWidget(box)  # taken out of the tabs
+        box.setTitle(PREDICT_TAB)
+        box.show()  # the tab widget hid it
+        if showing_box:
+            tabs.setCurrentIndex(0)
+        logger.debug("Try the model back beside the plots (%d px available)", available)
 
 
 def build_menu(window: Any) -> None:

@@ -234,11 +234,23 @@ def test_at_1280x720_no_button_is_clipped_and_smaller_windows_scroll(
     assert not scroll.horizontalScrollBar().isVisible() and not scroll.verticalScrollBar().isVisible()
     assert clipped_buttons(window) == []
 
-    for width, height in ((1000, 700), (800, 550)):
-        window.resize(width, height)
-        qtbot.waitUntil(lambda w=width: window.width() == w, timeout=5_000)
-        assert clipped_buttons(window) == [], (width, height)
-        assert scroll.horizontalScrollBar().isVisible()  # degrades by scrolling
+    # At 1024×700 Try the model is a tab of its own and no tab scrolls sideways.
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.main_tabs.indexOf(window.predict_box) == 1, timeout=5_000)
+    for tab in range(window.main_tabs.count()):
+        window.main_tabs.setCurrentIndex(tab)
+        QApplication.processEvents()
+        assert scroll.horizontalScrollBar().maximum() == 0, window.main_tabs.tabText(tab)
+    assert clipped_buttons(window) == []
+    # Wide again, it is back beside the plots, and the window shows the tab that holds it.
+    window.main_tabs.setCurrentIndex(1)
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: window.splitter.indexOf(window.predict_box) == 2, timeout=5_000)
+    assert window.main_tabs.currentIndex() == 0 and window.predict_box.isVisible()
+    # Smaller than even that: it degrades by scrolling, never by clipping.
+    window.resize(640, 480)
+    qtbot.waitUntil(lambda: window.width() == 640, timeout=5_000)
+    assert clipped_buttons(window) == [] and scroll.horizontalScrollBar().isVisible()
     assert window.minimumWidth() <= 800 and window.minimumHeight() <= 550
 
 
