@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlcls_gui.core.evaluation.report import ImageResult
-from mlcls_gui.gui.widgets.saliency_view import SALIENCY_TOOLTIP, SaliencyJobs
+from mlcls_gui.gui.widgets.saliency_view import SALIENCY_TOOLTIP, SaliencyJobs, saliency_unavailable
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 from mlcls_gui.gui.widgets.thumbnails import make_thumbnail
 
@@ -135,8 +135,10 @@ class MistakesGallery(QWidget):
         self._overlay_cache.clear()
         self.saliency.clear()
         self.saliency_note.setText("")
-        self.saliency_check.setEnabled(bool(model))
-        if not model:
+        reason = saliency_unavailable(model)
+        self.saliency_check.setEnabled(bool(model) and not reason)
+        self.saliency_check.setToolTip(reason or SALIENCY_TOOLTIP + " Uses the evaluated model file.")
+        if not model or reason:
             self.saliency_check.setChecked(False)
         self._refresh_icons()
         self._request_overlays()

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlcls_gui.gui.predict.prediction_card import CARD_MIN_WIDTH, THUMBNAIL_SIZE, PredictionCard
-from mlcls_gui.gui.widgets.saliency_view import CardOverlays
+from mlcls_gui.gui.widgets.saliency_view import CardOverlays, saliency_unavailable
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 from mlcls_gui.gui.widgets.thumbnails import make_thumbnail
 from mlcls_gui.gui.widgets.wheel_guard import guard_wheel
@@ -340,6 +340,7 @@ class PredictPanel(QWidget):
                                   {**{label: self.threshold() for label in prediction.probabilities},
                                    **self.thresholds()})
             self.saliency.attach(card)
+            card.set_saliency_unavailable(saliency_unavailable(self._model_path))
             new_cards.append(card)
             shown += 1
         for index, card in enumerate(new_cards):
@@ -381,6 +382,8 @@ class PredictPanel(QWidget):
         self._predictor = predictor
         self._model_path = path
         self.saliency.set_model(predictor)
+        for card in self.cards:
+            card.set_saliency_unavailable(saliency_unavailable(path))
         meta = predictor.metadata or {}
         epoch = meta.get("best_epoch") or meta.get("epoch")
         extra = f", best epoch {epoch}" if epoch else ""

@@ -141,6 +141,14 @@ class PredictionCard(QFrame):
             self.saliency_combo.setCurrentText(label)
         self.saliency_check.setChecked(on)
 
+    def set_saliency_unavailable(self, reason: str) -> None:
+        """Saliency cannot be computed with this model (``reason``; "" when it can)."""
+        if reason:
+            self.saliency_check.setChecked(False)
+        self.saliency_check.setEnabled(not reason)
+        self.saliency_combo.setEnabled(not reason)
+        self.saliency_check.setToolTip(reason or SALIENCY_TOOLTIP)
+
     def overlay_label(self) -> str:
         """The label whose overlay the thumbnail shows now; "" for the plain thumbnail."""
         return self._shown_overlay

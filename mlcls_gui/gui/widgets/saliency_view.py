@@ -37,8 +37,17 @@ from mlcls_gui.gui.widgets.task_runner import TaskRunner
 logger = logging.getLogger(__name__)
 
 CHUNK = 6  # overlays per background task: short enough that a new request waits little
-SALIENCY_TOOLTIP = ("Grad-CAM: where the model found its evidence for the label. Red: strong "
-                    "evidence; dark: none. Computed in the background.")
+# What core.inference.saliency.blend_heatmap draws (the Turbo colour map), said as it is.
+SALIENCY_TOOLTIP = ("Grad-CAM: where the model found its evidence for the label, in the Turbo colours: "
+                    "dark blue where it found none, through cyan, green and yellow, to red where it is "
+                    "strongest. Computed in the background.")
+ONNX_SALIENCY_REASON = ("No saliency maps for an .onnx model: an export keeps no layers to look into. "
+                        "Open the .pt model file it was exported from.")
+
+
+def saliency_unavailable(model_path: str) -> str:
+    """Why saliency maps cannot be computed with the model at ``model_path`` ("" when they can)."""
+    return ONNX_SALIENCY_REASON if model_path.lower().endswith(".onnx") else ""
 
 
 def overlay_image(predictor: Any, path: str, label: str, size: int) -> QImage:
