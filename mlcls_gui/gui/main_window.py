@@ -149,7 +149,8 @@ class MainWindow(QMainWindow):
         self.resume_checker.failed.connect(self._on_resume_checker_failed)
         self.left_tabs.currentChanged.connect(self._on_left_tabs_current_changed)
         self.predict_panel.model_loaded.connect(self._on_predict_panel_model_loaded)
-        self.evaluate_panel.open_image_requested.connect(self._on_evaluate_panel_open_image_requested)
+        self.evaluate_panel.open_image_requested.connect(self._on_open_image_requested)
+        self.batch_predict_panel.open_image_requested.connect(self._on_open_image_requested)
         self.evaluate_panel.thresholds_saved.connect(self._on_evaluate_panel_thresholds_saved)
 
         self.resize(*fitting_size(DEFAULT_SIZE))
@@ -422,9 +423,15 @@ class MainWindow(QMainWindow):
             if not panel.is_busy():
                 panel.set_model_path(path)
 
+    def show_predict(self) -> None:
+        """Bring Try the model into view: the Train & try tab, or its own tab at narrow widths."""
+        index = self.main_tabs.indexOf(self.predict_box)
+        self.main_tabs.setCurrentIndex(index if index >= 0 else 0)
+
     @Slot(str)
-    def _on_evaluate_panel_open_image_requested(self, path: str) -> None:
-        self.main_tabs.setCurrentIndex(0)
+    def _on_open_image_requested(self, path: str) -> None:
+        """Evaluate's or Batch predict's image, double-clicked: predicted in Try the model."""
+        self.show_predict()
         self.predict_panel.add_paths([path])
 
     @Slot(str)

@@ -31,7 +31,7 @@ class RunsTabLinks(QObject):
     @Slot(str)
     def _open_in_predict(self, path: str) -> None:
         self._window.predict_panel.set_model_file(path)
-        self._window.main_tabs.setCurrentIndex(0)
+        self._window.show_predict()
 
     @Slot(str)
     def _open_in_evaluate(self, path: str) -> None:

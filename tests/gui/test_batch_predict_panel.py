@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -86,6 +87,21 @@ def test_the_csv_has_one_row_per_image_and_the_copies_go_into_plus_named_folders
     summary = panel.summary_label.text()
     assert "18 image(s) predicted" in summary and "1 unreadable" in summary and str(output) in summary
     assert sum(result.label_sets.values()) == 18 and panel.sets_table.rowCount() == len(result.label_sets)
+    # Every image is listed with its labels and confidences, sortable by a label's confidence.
+    table = panel.images_table
+    assert table.rowCount() == len(result.predictions) == 19 and table.columnCount() == 2 + len(labels)
+    listed = {table.item(row, 0).toolTip(): table.item(row, 1).text() for row in range(table.rowCount())}
+    assert listed[str(image_folder / "broken.png")].startswith("unreadable")
+    for path, row in body.items():
+        if not path.endswith("broken.png"):
+            assert listed[path] == (row[-2] or "(no label)")
+    table.sortItems(2, Qt.SortOrder.DescendingOrder)
+    column = [table.item(row, 2).data(Qt.ItemDataRole.DisplayRole) for row in range(table.rowCount())
+              if table.item(row, 2) is not None]
+    assert len(column) == 18 and column == sorted(column, reverse=True)  # numbers, not text
+    with qtbot.waitSignal(panel.open_image_requested) as opened:
+        table.cellDoubleClicked.emit(0, 1)
+    assert opened.args == [table.item(0, 0).toolTip()]
 
 
 def test_images_with_several_predicted_labels_go_into_a_plus_named_folder(

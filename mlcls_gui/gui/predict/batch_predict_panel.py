@@ -6,7 +6,9 @@ reason an image could not be read. Optionally each readable image is copied
 into ``<target>/<predicted labels joined by '+'>/`` — the seed's layout, a
 quick way to pre-label new data. The work is ``core.ops.batch_predict``, the
 CLI's predict with the same refusals; it runs off the GUI thread, in chunks,
-with a progress bar and Cancel.
+with a progress bar and Cancel. Afterwards the panel lists the counts per
+predicted label set beside every image with its labels and confidences
+(sortable by any column; a double-click predicts the image in Try the model).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -41,6 +44,8 @@ from mlcls_gui.gui.widgets.task_runner import TaskRunner
 logger = logging.getLogger(__name__)
 
 CSV_FILTER = "CSV (*.csv);;All files (*)"
+MAX_LISTED = 10_000  # images listed in the table; the CSV has them all
+PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
 def run_batch(model_path: str, folder: str, csv_path: str, copy_target: str,
@@ -58,6 +63,7 @@ class BatchPredictPanel(QWidget):
     """Folder in, CSV (and optionally label folders) out."""
 
     finished = Signal(str)  # "done", "cancelled" or "failed"
+    open_image_requested = Signal(str)  # an image of the list, double-clicked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,7 +113,28 @@ class BatchPredictPanel(QWidget):
         self.sets_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.sets_table.setToolTip("How many images got each predicted label set "
                                    f"({NO_LABEL}: no label reached its threshold).")
-        self.sets_table.hide()
+        self.images_table = QTableWidget(0, 2)
+        self.images_table.setObjectName("batchImages")
+        self.images_table.verticalHeader().hide()
+        self.images_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.images_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.images_table.setToolTip("Every image with its predicted labels and each label's confidence; "
+                                     "click a header to sort, double-click an image to predict it in Try the model.")
+        self.images_table.cellDoubleClicked.connect(self._on_images_table_cell_double_clicked)
+        self.images_note = QLabel()
+        self.images_note.setStyleSheet("color: #555;")
+        self.results = QSplitter(Qt.Orientation.Horizontal)
+        self.results.addWidget(self.sets_table)
+        images = QWidget()
+        images_layout = QVBoxLayout(images)
+        images_layout.setContentsMargins(0, 0, 0, 0)
+        images_layout.addWidget(self.images_table, 1)
+        images_layout.addWidget(self.images_note)
+        self.results.addWidget(images)
+        self.results.setStretchFactor(0, 1)
+        self.results.setStretchFactor(1, 3)
+        self.results.setChildrenCollapsible(False)
+        self.results.hide()
 
         grid = QGridLayout()
         grid.addWidget(QLabel("Model"), 0, 0)
@@ -129,7 +156,7 @@ class BatchPredictPanel(QWidget):
         layout.addLayout(grid)
         layout.addLayout(buttons)
         layout.addWidget(self.summary_label)
-        layout.addWidget(self.sets_table, 1)
+        layout.addWidget(self.results, 1)
         self._stretch = QWidget()
         layout.addWidget(self._stretch, 1)
         self._update_buttons()
@@ -177,7 +204,7 @@ class BatchPredictPanel(QWidget):
         self._last_error = ""
         self._result = None
         self._outcome = "failed"
-        self._show_label_sets({})
+        self._show_results(BatchResult())  # nothing yet: the last run's lists go
         self._runner.start(lambda job: run_batch(model, folder, csv_path, copy_target,
                                                  job.progress.set, job.cancel.is_set))
         self.summary_label.setStyleSheet("")
@@ -206,15 +233,50 @@ class BatchPredictPanel(QWidget):
         self.summary_label.setStyleSheet("color: #b71c1c;")
         self.summary_label.setText(html.escape(text))
 
-    def _show_label_sets(self, counts: dict[str, int]) -> None:
+    def _show_results(self, result: BatchResult) -> None:
+        counts = result.label_sets
         self.sets_table.setRowCount(len(counts))
         for row, (name, count) in enumerate(counts.items()):
             self.sets_table.setItem(row, 0, QTableWidgetItem(name))
-            number = QTableWidgetItem(str(count))
-            number.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.sets_table.setItem(row, 1, number)
-        self.sets_table.setVisible(bool(counts))
-        self._stretch.setVisible(not counts)
+            self.sets_table.setItem(row, 1, _number_item(count))
+        self._show_images(result)
+        self.results.setVisible(bool(counts) or bool(result.predictions))
+        self._stretch.setVisible(self.results.isHidden())
+
+    def _show_images(self, result: BatchResult) -> None:
+        """One row per image: its name, predicted labels, then each label's confidence."""
+        table = self.images_table
+        table.setSortingEnabled(False)  # while filling: sorting would move rows under the loop
+        shown = result.predictions[:MAX_LISTED]
+        table.clear()
+        table.setColumnCount(2 + len(result.labels))
+        table.setHorizontalHeaderLabels(["Image", "Predicted labels", *result.labels])
+        table.setRowCount(len(shown))
+        for row, prediction in enumerate(shown):
+            name = QTableWidgetItem(Path(prediction.path).name)
+            name.setToolTip(prediction.path)
+            name.setData(PATH_ROLE, prediction.path)
+            table.setItem(row, 0, name)
+            decided = "+".join(prediction.predicted) or "(no label)"
+            table.setItem(row, 1, QTableWidgetItem(decided if prediction.ok else f"unreadable: {prediction.error}"))
+            for column, label in enumerate(result.labels, start=2):
+                value = prediction.probabilities.get(label)
+                if value is not None:
+                    table.setItem(row, column, _number_item(round(value, 3)))
+        table.setSortingEnabled(True)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        left = len(result.predictions) - len(shown)
+        self.images_note.setText(f"The first {len(shown)} of {len(result.predictions)} images; the CSV lists "
+                                 "them all." if left > 0 else "")
+        self.images_note.setVisible(left > 0)
+
+    @Slot(int, int)
+    def _on_images_table_cell_double_clicked(self, row: int, _column: int) -> None:
+        item = self.images_table.item(row, 0)
+        if item is not None:
+            self.open_image_requested.emit(str(item.data(PATH_ROLE)))
 
     def _update_buttons(self) -> None:
         running = self._runner.is_busy()
@@ -279,7 +341,7 @@ class BatchPredictPanel(QWidget):
             if result.cancelled:
                 text += " — cancelled before all were copied"
         self.summary_label.setText(text + ".")
-        self._show_label_sets(result.label_sets)
+        self._show_results(result)
 
     @Slot(str, str)
     def _on_task_failed(self, summary: str, details: str) -> None:
@@ -293,3 +355,11 @@ class BatchPredictPanel(QWidget):
         self.progress_bar.hide()
         self._update_buttons()
         self.finished.emit(self._outcome)
+
+
+def _number_item(value: float) -> QTableWidgetItem:
+    """A right-aligned cell that holds a number, so that it sorts as one (not as text)."""
+    item = QTableWidgetItem()
+    item.setData(Qt.ItemDataRole.DisplayRole, value)
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
