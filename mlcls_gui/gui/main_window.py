@@ -51,7 +51,13 @@ from mlcls_gui.gui.widgets.dialogs import (
 from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 from mlcls_gui.gui.widgets.wheel_guard import guard_wheel_in
-from mlcls_gui.gui.window_layout import build_menu, fit_to_width, lay_out, make_room_for_the_summary
+from mlcls_gui.gui.window_layout import (
+    build_menu,
+    fit_to_width,
+    give_the_plots_their_room,
+    lay_out,
+    make_room_for_the_summary,
+)
 
 if TYPE_CHECKING:
     from mlcls_gui.core.training.resume import ResumePlan
@@ -267,6 +273,7 @@ class MainWindow(QMainWindow):
         self._phase = ""
         self._test_images = 0
         self.plots.reset()
+        give_the_plots_their_room(self)
         self.run_panel.begin_run(resuming=self._resuming, resume_text=resume_plan.text() if resume_plan else "",
                                  quick=quick)
         self._set_locked(True)

@@ -128,6 +128,18 @@ def build_menu(window: Any) -> None:
     file_menu.addAction(quit_action)
 
 
+PLOT_SHARE = 0.6  # of the middle column, for the plots while a run trains (setSizes([500, 440])'s ~3:2)
+
+
+def give_the_plots_their_room(window: Any) -> None:
+    """A new run: the plots take back their share of the middle column from the
+    last run's summary (which took it in ``make_room_for_the_summary``)."""
+    plots, panel = window.center_splitter.sizes()
+    total = plots + panel
+    if plots < PLOT_SHARE * total:
+        window.center_splitter.setSizes([int(PLOT_SHARE * total), total - int(PLOT_SHARE * total)])
+
+
 def make_room_for_the_summary(window: Any) -> None:
     """Give the run panel the height its end-of-run summary needs, taken from the
     plots (down to 40 % of the column), so the summary scrolls as little as possible."""

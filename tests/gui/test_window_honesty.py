@@ -262,3 +262,18 @@ def test_the_log_wraps_long_lines(qtbot: QtBot, make_window) -> None:
     QApplication.processEvents()
     assert log.lineWrapMode() == log.LineWrapMode.WidgetWidth
     assert log.horizontalScrollBar().maximum() == 0  # nothing sideways to scroll to
+
+
+def test_a_new_run_gives_the_plots_back_the_room_a_summary_took(
+        qtbot: QtBot, make_window, demo_root: Path, tmp_path: Path) -> None:
+    window = make_window()
+    window.apply_config(tiny_config(demo_root, tmp_path / "out", n_epochs=1))
+    wait_until_ready(qtbot, window)
+    window.resize(1560, 940)
+    qtbot.waitUntil(lambda: window.width() == 1560, timeout=5_000)
+    total = sum(window.center_splitter.sizes())
+    window.center_splitter.setSizes([int(0.4 * total), total - int(0.4 * total)])  # as after a summary
+    with qtbot.waitSignal(window.run_ended, timeout=120_000):
+        assert window.start_run()
+        plots, panel = window.center_splitter.sizes()
+        assert plots >= 0.55 * (plots + panel)
