@@ -45,4 +45,4 @@ def test_the_gallery_offers_saliency_for_a_pt_model_only(qtbot: QtBot) -> None:
     assert not gallery.saliency_check.isEnabled() and gallery.saliency_check.toolTip() == ONNX_SALIENCY_REASON
     gallery.set_model_source("/models/final_model.pt")
     assert gallery.saliency_check.isEnabled() and gallery.saliency_check.toolTip().startswith(SALIENCY_TOOLTIP)
-    assert "dark blue" in SALIENCY_TOOLTIP and "red" in SALIENCY_TOOLTIP  # Turbo, as blend_heatmap draws it
+    assert "near black" in SALIENCY_TOOLTIP and "red" in SALIENCY_TOOLTIP  # Turbo, as blend_heatmap draws it

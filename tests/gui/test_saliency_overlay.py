@@ -209,3 +209,31 @@ def test_the_overlay_is_the_cores_explanation_at_the_thumbnail_size(tiny_model: 
     expected = overlay(explain(predictor, Image.open(wide_image).convert("RGB"), label, size=(96, 48)))
     assert (shown.width(), shown.height()) == (96, 48)
     assert np.array_equal(pixels(shown), np.asarray(expected))
+
+
+def test_a_click_on_an_overlay_opens_it_large_with_its_colour_bar(
+        qtbot: QtBot, tiny_model: Path, wide_image: Path) -> None:
+    from PySide6.QtCore import QPoint, Qt
+
+    from mlcls_gui.gui.widgets.saliency_viewer import BAR_SIZE, VIEW_SIZE, colour_bar
+
+    panel = predict_panel(qtbot, tiny_model, wide_image)
+    card = panel.cards[0]
+    qtbot.mouseClick(card.thumbnail, Qt.MouseButton.LeftButton)
+    assert not panel.saliency_viewer.isVisible()  # the plain thumbnail: nothing to enlarge
+    label = card.labels_in_order()[0]
+    with qtbot.waitSignal(panel.saliency_shown, timeout=TIMEOUT):
+        card.set_saliency(True, label)
+    qtbot.mouseClick(card.thumbnail, Qt.MouseButton.LeftButton)
+    viewer = panel.saliency_viewer
+    assert viewer.isVisible() and label in viewer.windowTitle()
+    qtbot.waitUntil(lambda: not viewer.is_busy() and not viewer.image.pixmap().isNull(), timeout=TIMEOUT)
+    large = viewer.image.pixmap()
+    assert (large.width(), large.height()) == (VIEW_SIZE, VIEW_SIZE // 2)  # the image's 2:1, enlarged
+    bar = colour_bar()
+    assert (bar.width(), bar.height()) == BAR_SIZE
+    top, low = bar.pixelColor(QPoint(0, 0)), bar.pixelColor(QPoint(0, int(0.85 * bar.height())))
+    bottom = bar.pixelColor(QPoint(0, bar.height() - 1))
+    assert top.red() > top.blue() + 100  # red for the strongest
+    assert low.blue() > low.red() and bottom.red() + bottom.green() + bottom.blue() < 120  # blue, then near black
+    viewer.close()

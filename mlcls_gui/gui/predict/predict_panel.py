@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.gui.predict.prediction_card import CARD_MIN_WIDTH, THUMBNAIL_SIZE, PredictionCard
 from mlcls_gui.gui.widgets.saliency_view import CardOverlays, saliency_unavailable
+from mlcls_gui.gui.widgets.saliency_viewer import SaliencyViewer
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 from mlcls_gui.gui.widgets.thumbnails import make_thumbnail
 from mlcls_gui.gui.widgets.wheel_guard import guard_wheel
@@ -131,6 +132,7 @@ class PredictPanel(QWidget):
         self._job_inputs: list[str] = []
         self._model_thresholds: dict[str, float] = {}
         self.cards: list[PredictionCard] = []
+        self.saliency_viewer = SaliencyViewer(self)  # an overlay opened large
 
         self._model_text = "No model yet: train one, or open a model file (.pt, or an exported .onnx)."
         self.model_label = QLabel(self._model_text)
@@ -230,6 +232,11 @@ class PredictPanel(QWidget):
     def is_busy(self) -> bool:
         return self._jobs.is_busy() or self._loader.is_busy() or bool(self._queue)
 
+    def show_saliency_large(self, path: str, label: str) -> None:
+        """``label``'s saliency map of the image at ``path``, large, with its colour bar."""
+        if self._predictor is not None:
+            self.saliency_viewer.show_map(self._predictor, path, label)
+
     def is_computing_saliency(self) -> bool:
         return self.saliency.is_busy()
 
@@ -287,6 +294,7 @@ class PredictPanel(QWidget):
         self._queue.clear()
         self._jobs.cancel()
         self.saliency.shutdown(msecs)
+        self.saliency_viewer.shutdown(msecs)
         for runner in (self._jobs, self._loader):
             runner.shutdown(msecs)
 
@@ -341,6 +349,7 @@ class PredictPanel(QWidget):
                                    **self.thresholds()})
             self.saliency.attach(card)
             card.set_saliency_unavailable(saliency_unavailable(self._model_path))
+            card.enlarge_requested.connect(self.show_saliency_large)
             new_cards.append(card)
             shown += 1
         for index, card in enumerate(new_cards):

@@ -11,7 +11,7 @@ import html
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +42,7 @@ class PredictionCard(QFrame):
     """One image: thumbnail, file name, and its labels sorted by confidence."""
 
     saliency_requested = Signal(str, str)  # image path, label: compute its overlay
+    enlarge_requested = Signal(str, str)  # image path, label: its overlay, clicked, to be shown large
 
     def __init__(self, path: str, probabilities: dict[str, float], thumbnail: QImage,
                  thresholds: dict[str, float], parent: QWidget | None = None) -> None:
@@ -55,6 +56,7 @@ class PredictionCard(QFrame):
         self.thumbnail.setFixedSize(THUMBNAIL_SIZE + 4, THUMBNAIL_SIZE + 4)
         self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumbnail.setStyleSheet("background: #eee; border: 1px solid #ccc;")
+        self.thumbnail.installEventFilter(self)  # a click on an overlay opens it large
         self._plain = QPixmap.fromImage(thumbnail) if not thumbnail.isNull() else QPixmap()
         self._overlays: dict[str, QPixmap] = {}
         self._shown_overlay = ""  # the label whose overlay the thumbnail shows; "" plain
@@ -148,6 +150,13 @@ class PredictionCard(QFrame):
         self.saliency_check.setEnabled(not reason)
         self.saliency_combo.setEnabled(not reason)
         self.saliency_check.setToolTip(reason or SALIENCY_TOOLTIP)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if (watched is self.thumbnail and event.type() == QEvent.Type.MouseButtonRelease
+                and self._shown_overlay):
+            self.enlarge_requested.emit(self.path, self._shown_overlay)
+            return True
+        return super().eventFilter(watched, event)
 
     def overlay_label(self) -> str:
         """The label whose overlay the thumbnail shows now; "" for the plain thumbnail."""

@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 CHUNK = 6  # overlays per background task: short enough that a new request waits little
 # What core.inference.saliency.blend_heatmap draws (the Turbo colour map), said as it is.
 SALIENCY_TOOLTIP = ("Grad-CAM: where the model found its evidence for the label, in the Turbo colours: "
-                    "dark blue where it found none, through cyan, green and yellow, to red where it is "
-                    "strongest. Computed in the background.")
+                    "near black where it found none, through blue, cyan, green and yellow, to red where "
+                    "it is strongest. Computed in the background.")
 ONNX_SALIENCY_REASON = ("No saliency maps for an .onnx model: an export keeps no layers to look into. "
                         "Open the .pt model file it was exported from.")
 
