@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self._demo_task.done.connect(self._on_demo_task_done)
         self._demo_task.failed.connect(self._on_demo_task_failed)
         self._demo_output = Path()
+        self._demo_root = ""  # the demo's data folder, once prepared
         self._last_finish: RunFinished | None = None
         self._end_reason = ""
         self._ready = False
@@ -389,6 +390,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_demo_task_done(self, root: Path) -> None:
         output = self._demo_output
+        self._demo_root = str(root)
         config = demo_config(root, output)
         self.apply_config(config, baseline_source=DEMO_SETTINGS)
         self.left_tabs.setCurrentWidget(self.data_panel)
@@ -405,6 +407,11 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_data_panel_root_chosen(self, root: str) -> None:
         self.config_form.set_images_root(root)
+        if self._ready_text and os.path.abspath(root) != os.path.abspath(self._demo_root):
+            # "Demo ready" was about the demo's data, not this folder.
+            self._ready_text = ""
+            if self._thread is None:
+                self.run_panel.set_state("")
 
     @Slot()
     def _on_data_panel_summary_changed(self) -> None:

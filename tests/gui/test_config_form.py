@@ -248,3 +248,16 @@ def test_device_list_names_gpus_memory_and_mixed_precision() -> None:
     assert choices[1].text == "cpu — CPU · float32"
     assert "Test GPU" in choices[2].text and "10.0 / 24.0 GiB free" in choices[2].text
     assert choices[2].text.endswith("bf16 mixed precision")
+
+
+def test_the_marks_line_counts_what_it_marks_and_says_which_are_hidden(qtbot: QtBot) -> None:
+    form = make_form(qtbot)
+    marked = form.preset_marked_fields()
+    text = form.changed_label.text()
+    assert f"marks the {len(marked)} setting(s) set by preset Recommended ({len(marked)} of them under All settings)" \
+        in text and "All settings as in" in text  # ◆ only: no ● counted for them
+    type_into(form, "n_epochs", "12")  # an essential field
+    text = form.changed_label.text()
+    assert "marks the 1 setting(s) that differ" in text and "differ from the defaults." in text
+    form.all_settings_check.setChecked(True)
+    assert "under All settings" not in form.changed_label.text()

@@ -7,6 +7,7 @@ log wraps."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -17,7 +18,7 @@ from mlcls_gui.core.training.resume import plan_resume
 from mlcls_gui.gui.startup import DEMO_DATA_FOLDER, app_data_dir
 from mlcls_gui.gui.widgets.dialogs import CLOSE_FINISH_TEST, CLOSE_SKIP_TEST, ask_close_during_run
 
-from .conftest import tiny_config, wait_until_ready
+from .conftest import drop_urls, tiny_config, wait_until_ready
 
 RUN_TIMEOUT = 90_000
 
@@ -144,7 +145,7 @@ def test_a_failed_start_resets_the_run_panel_and_names_form_labels(
 
 
 def test_reset_asks_and_demo_ready_never_contradicts_the_start_hint(
-        qtbot: QtBot, make_window) -> None:
+        qtbot: QtBot, make_window, tmp_path: Path) -> None:
     window = make_window()
     with qtbot.waitSignal(window.demo_ready, timeout=60_000):
         window.prepare_demo()
@@ -177,6 +178,13 @@ def test_reset_asks_and_demo_ready_never_contradicts_the_start_hint(
     assert form.reset_to("the demo settings") and form.config().image_size == 64
     qtbot.waitUntil(lambda: panel.state_label.text().startswith("Demo ready"), timeout=10_000)
     qtbot.waitUntil(lambda: not window.data_panel.is_scanning(), timeout=30_000)
+    # Another data folder dropped: "Demo ready" was about the demo's data, so it goes.
+    other = tmp_path / "other-data"
+    shutil.copytree(app_data_dir() / DEMO_DATA_FOLDER, other)
+    window.left_tabs.setCurrentWidget(window.data_panel)
+    assert drop_urls(window.data_panel.path_edit, [other])
+    qtbot.waitUntil(lambda: not window.data_panel.is_scanning(), timeout=30_000)
+    assert not panel.state_label.text().startswith("Demo ready")
 
 
 def clipped_buttons(window) -> list[str]:

@@ -196,7 +196,8 @@ class BatchPredictPanel(QWidget):
         if self.copy_check.isChecked() and not copy_target:
             missing.append("a folder to copy into")
         if missing:
-            self._show_problem("Choose " + ", ".join(missing) + " first.")
+            listed = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+            self._show_problem(f"Choose {listed} first.")
             return False
         if not self.csv_field.replace_agreed() and not self.confirm_replace(csv_path):
             self._show_problem(f"Not started: choose another file than {csv_path} for the predictions.")

@@ -20,7 +20,7 @@ import functools
 import html
 import logging
 import weakref
-from typing import Any
+from typing import Any, Iterable
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont, QFontMetrics
@@ -486,6 +486,13 @@ class ConfigForm(QWidget):
         self._update_applicability()
         self._update_changed_marks()
 
+    def _hidden_note(self, names: Iterable[str]) -> str:
+        """" (3 of them under All settings)" for marked fields the form does not show now."""
+        if self.all_settings_check.isChecked():
+            return ""
+        hidden = sum(not field_spec(name).essential for name in names)
+        return f" ({hidden} of them under All settings)" if hidden else ""
+
     def _reveal_errors(self) -> None:
         """A setting marked red must be in sight: past the essentials, it shows all settings."""
         if any(name in self._errors and not field_spec(name).essential for name in self._rows):
@@ -567,12 +574,11 @@ class ConfigForm(QWidget):
             self.validity_changed.emit(valid)
 
     def _update_changed_marks(self) -> None:
-        changed = 0
+        changed: list[str] = []  # marked ● (a field set by the preset is marked ◆ instead)
         by_preset = set(self.preset_marked_fields())
         title = PRESET_TITLES.get(self._preset or "", "")
         for name, row in self._rows.items():
             differs = self._differs(name)
-            changed += differs
             if name in by_preset:
                 row.label.setText(PRESET_MARK + row.label_text)
                 row.label.setStyleSheet(PRESET_STYLE)
@@ -580,6 +586,8 @@ class ConfigForm(QWidget):
                 row.label.setToolTip(f"<b>Set by preset {html.escape(title)}</b> (the seed script: {seed}).<br>"
                                      + row.editor.toolTip())
                 continue
+            if differs:
+                changed.append(name)
             row.label.setText(CHANGED_MARK + row.label_text if differs else row.label_text)
             row.label.setStyleSheet(CHANGED_STYLE if differs else "")
             if differs:
@@ -588,10 +596,11 @@ class ConfigForm(QWidget):
                                      f"({html.escape(format_value(base))}).<br>" + row.editor.toolTip())
             else:
                 row.label.setToolTip(row.editor.toolTip())
-        text = (f"{CHANGED_MARK}marks the {changed} setting(s) that differ from {self._baseline_source}."
-                if changed else f"All settings as in {self._baseline_source}.")
+        text = (f"{CHANGED_MARK}marks the {len(changed)} setting(s) that differ from {self._baseline_source}"
+                f"{self._hidden_note(changed)}." if changed else f"All settings as in {self._baseline_source}.")
         if by_preset:
-            text = f"{PRESET_MARK}marks the {len(by_preset)} setting(s) set by preset {title}. " + text
+            text = (f"{PRESET_MARK}marks the {len(by_preset)} setting(s) set by preset {title}"
+                    f"{self._hidden_note(by_preset)}. " + text)
         self.changed_label.setText(text)
 
     @Slot()
@@ -656,6 +665,7 @@ class ConfigForm(QWidget):
             form = box.layout()
             assert isinstance(form, QFormLayout)
             box.setVisible(shown or any(form.isRowVisible(row) for row in range(form.rowCount())))
+        self._update_changed_marks()  # its "under All settings" counts
 
     @Slot()
     def _fill_reset_menu(self) -> None:
