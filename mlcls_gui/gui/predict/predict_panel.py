@@ -131,6 +131,9 @@ class PredictPanel(QWidget):
         self._loading_model_path = ""
         self._job_inputs: list[str] = []
         self._model_thresholds: dict[str, float] = {}
+        # The user turned Per-label off: a single threshold, kept for the next model (a run's, say).
+        self._single_threshold_chosen = False
+        self._loading_thresholds = False
         self.cards: list[PredictionCard] = []
         self.saliency_viewer = SaliencyViewer(self)  # an overlay opened large
 
@@ -401,15 +404,20 @@ class PredictPanel(QWidget):
             f"{len(predictor.labels)} labels, {predictor.image_size}px{extra}")
         self._model_text = self.model_label.text()
         self.model_label.setToolTip(f"{path}\nLabels: {', '.join(predictor.labels)}")
-        self.threshold_spin.setValue(min(max(predictor.threshold, 0.01), 0.99))
         per_label = list(getattr(predictor, "thresholds", []) or [])
         self._model_thresholds = (dict(zip(predictor.labels, per_label))
                                   if len(per_label) == len(predictor.labels) else {})
         distinct = bool(self._model_thresholds) and any(
             abs(t - predictor.threshold) > 1e-9 for t in self._model_thresholds.values())
-        self.per_label_check.setEnabled(distinct)
-        self.per_label_check.setChecked(distinct)
-        self.threshold_spin.setEnabled(not distinct)
+        self._loading_thresholds = True
+        try:
+            if not self._single_threshold_chosen:
+                self.threshold_spin.setValue(min(max(predictor.threshold, 0.01), 0.99))
+            self.per_label_check.setEnabled(distinct)
+            self.per_label_check.setChecked(distinct and not self._single_threshold_chosen)
+        finally:
+            self._loading_thresholds = False
+        self.threshold_spin.setEnabled(not self.per_label_check.isChecked())
         logger.info("Prediction model loaded: %s", path)
         redo = list(self._shown_inputs) + self._waiting_for_model
         self._waiting_for_model = []
@@ -501,6 +509,8 @@ class PredictPanel(QWidget):
 
     @Slot(bool)
     def _on_per_label_check_toggled(self, checked: bool) -> None:
+        if not self._loading_thresholds:
+            self._single_threshold_chosen = not checked
         self.threshold_spin.setEnabled(not checked)
         self._apply_thresholds()
 
