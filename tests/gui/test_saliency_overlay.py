@@ -237,3 +237,25 @@ def test_a_click_on_an_overlay_opens_it_large_with_its_colour_bar(
     assert top.red() > top.blue() + 100  # red for the strongest
     assert low.blue() > low.red() and bottom.red() + bottom.green() + bottom.blue() < 120  # blue, then near black
     viewer.close()
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tiny_model: Path) -> Path:
+    from mlcls_gui.core.inference.export import export_model
+
+    return Path(export_model(tiny_model, "onnx").path)
+
+
+def test_an_onnx_model_offers_no_saliency_and_says_why(qtbot: QtBot, onnx_model: Path, wide_image: Path) -> None:
+    from mlcls_gui.gui.evaluate.thumbnail_gallery import MistakesGallery
+    from mlcls_gui.gui.widgets.saliency_view import ONNX_SALIENCY_REASON, SALIENCY_TOOLTIP
+
+    card = predict_panel(qtbot, onnx_model, wide_image).cards[0]
+    assert not card.saliency_check.isEnabled() and card.saliency_check.toolTip() == ONNX_SALIENCY_REASON
+    gallery = MistakesGallery()
+    qtbot.addWidget(gallery)
+    gallery.set_model_source(str(onnx_model))
+    assert not gallery.saliency_check.isEnabled() and gallery.saliency_check.toolTip() == ONNX_SALIENCY_REASON
+    gallery.set_model_source("/models/final_model.pt")
+    assert gallery.saliency_check.isEnabled() and gallery.saliency_check.toolTip().startswith(SALIENCY_TOOLTIP)
+    assert "near black" in SALIENCY_TOOLTIP and "red" in SALIENCY_TOOLTIP  # Turbo, as blend_heatmap draws it
