@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QDesktopServices, QShowEvent
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -47,6 +47,7 @@ from mlcls_gui.core.runs.listing import (
 )
 from mlcls_gui.gui.runs.config_diff_view import ConfigDiffView
 from mlcls_gui.gui.runs.run_curves_plot import RunCurvesPlot
+from mlcls_gui.gui.widgets.dialogs import open_in_file_manager
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -240,8 +241,9 @@ class RunsTab(QWidget):
     def open_folder(self, folder: str) -> None:
         """Show a run's folder in the file manager (tests replace this method)."""
         self.last_opened_folder = folder
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(folder)):
-            self.status_label.setText(f"Could not open {folder}: no file manager answered.")
+        problem = open_in_file_manager(folder)
+        if problem:
+            self.status_label.setText(problem)
 
     def shutdown(self, msecs: int = 30_000) -> None:
         self._timer.stop()

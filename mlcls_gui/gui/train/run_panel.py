@@ -12,13 +12,14 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.runs.listing import format_duration
 from mlcls_gui.core.training.events import BatchEnd, EpochEnd, PhaseChanged, RunStarted
 from mlcls_gui.gui.train.run_summary import fmt_metric
+from mlcls_gui.gui.widgets.dialogs import open_in_file_manager, show_error
 from mlcls_gui.gui.widgets.field_labels import with_form_labels
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class RunPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._output_dir = ""
+        self.last_error_box: QMessageBox | None = None  # the last error this panel opened
         self._run_started_at = 0.0
         self._start_epoch = 1
         self._total_epochs = 1
@@ -395,6 +398,7 @@ class RunPanel(QWidget):
 
     @Slot()
     def _on_open_folder_button_clicked(self) -> None:
-        if self._output_dir:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self._output_dir))
+        problem = open_in_file_manager(self._output_dir) if self._output_dir else ""
+        if problem:
+            self.last_error_box = show_error(self, "Open output folder", problem)
 

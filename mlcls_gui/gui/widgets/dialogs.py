@@ -5,12 +5,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from mlcls_gui.core.ops.output_guard import kept_file
 
 logger = logging.getLogger(__name__)
+
+
+def open_in_file_manager(folder: str) -> str:
+    """Show ``folder`` in the file manager: "" when one opened it, else what to tell the user."""
+    if QDesktopServices.openUrl(QUrl.fromLocalFile(folder)):
+        return ""
+    return f"No file manager could open {folder}. The files are there; open the folder yourself."
 
 
 def show_error(parent: QWidget | None, title: str, summary: str, details: str = "") -> QMessageBox:
