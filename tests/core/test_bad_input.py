@@ -149,7 +149,7 @@ def test_dataset_error_message_names_the_folder(tmp_path):
 
 
 def test_stop_during_a_checkpoint_write_keeps_it_whole(tiny_root, tmp_path, monkeypatch):
-    from mlcls_gui.core.model_file.checkpoint import load_model_file
+    from mlcls_gui.core.model_file.contents import read_model_file
     from mlcls_gui.core.training.engine import hooks
 
     control = RunControl()
@@ -163,8 +163,8 @@ def test_stop_during_a_checkpoint_write_keeps_it_whole(tiny_root, tmp_path, monk
     out = tmp_path / "out"
     result = Trainer(tiny_config(tiny_root, out, n_epochs=4), control=control).run()
     assert result.reason is ev.FinishReason.STOPPED
-    assert load_model_file(out / "checkpoint.pt")["best_epoch"] == 1
-    assert load_model_file(out / "final_model.pt")["epoch"] == 1
+    assert read_model_file(out / "checkpoint.pt").best_epoch == 1
+    assert read_model_file(out / "final_model.pt").epoch == 1
 
 
 def test_resume_from_a_pickle_payload_never_runs_it(tiny_root, tmp_path):

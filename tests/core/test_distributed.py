@@ -19,7 +19,7 @@ import pytest
 import torch
 from conftest import ONE_THREAD
 
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.ops.evaluate import evaluate_model_file
 
 pytestmark = [
@@ -80,8 +80,8 @@ def test_two_processes_train_like_one(tiny_root, one_and_two):
     for a, b in zip(rows_one, rows_two):
         for key, tolerance in (("train_loss", 1e-3), ("val_loss", 1e-3), ("val_map", 0.02)):
             assert a[key] == pytest.approx(b[key], abs=tolerance), (key, a, b)
-    model_one, model_two = load_model_file(one / "final_model.pt"), load_model_file(two / "final_model.pt")
-    assert model_one["global_step"] == model_two["global_step"]  # the same optimiser steps
+    model_one, model_two = read_model_file(one / "final_model.pt"), read_model_file(two / "final_model.pt")
+    assert model_one.global_step == model_two.global_step  # the same optimiser steps
     summary_one = json.loads((one / "summary.json").read_text())
     summary_two = json.loads((two / "summary.json").read_text())
     assert summary_two["test_map"] == pytest.approx(summary_one["test_map"], abs=0.02)
@@ -99,8 +99,8 @@ def test_outputs_are_written_once_and_a_two_process_checkpoint_resumes_in_one(ti
     assert not list(two.glob("*.tmp")) and not (two / "previous_runs").exists()
     # 2 processes → 1 (1 → 2 is in the SIGTERM test): the checkpoint holds one copy of the plain weights.
     _train(tiny_root, two, *LIKE_ONE, "n_epochs=4", resume=str(two / "last_checkpoint.pt"))
-    final = load_model_file(two / "final_model.pt")
-    assert final["epoch"] == 4 and not any(k.startswith("module.") for k in final["model_state"])
+    final = read_model_file(two / "final_model.pt")
+    assert final.epoch == 4 and not any(k.startswith("module.") for k in final.model_state)
     assert [int(r["epoch"]) for r in _metrics(two)] == [1, 2, 3, 4]
 
 
@@ -164,8 +164,8 @@ def test_a_one_process_checkpoint_resumes_in_two_and_sigterm_stops_both_with_out
     assert took < 30, took  # stopped at a batch, not killed after the launcher's grace period
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reason"] == "stopped" and (out / "final_model.pt").is_file()
-    final = load_model_file(out / "final_model.pt")
-    assert final["epoch"] >= 4 and not any(k.startswith("module.") for k in final["model_state"])
+    final = read_model_file(out / "final_model.pt")
+    assert final.epoch >= 4 and not any(k.startswith("module.") for k in final.model_state)
     assert [int(r["epoch"]) for r in _metrics(out)][:4] == [1, 2, 3, 4]
     for pid in workers.values():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]

@@ -11,7 +11,7 @@ from conftest import tiny_config
 
 from mlcls_gui.core.errors import CheckpointError, DatasetError
 from mlcls_gui.core.inference.predict import Predictor
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.runs.outputs import METRIC_COLUMNS
 from mlcls_gui.core.training import events as ev
 from mlcls_gui.core.training.engine import RunControl, Trainer, make_optimizer
@@ -47,9 +47,9 @@ def test_train_writes_every_output_and_events(tiny_root, tmp_path):
     started = next(e for e in seen if isinstance(e, ev.RunStarted))
     assert len(batches) == 2 * started.batches_per_epoch
     assert all(isinstance(e.loss, float) for e in batches)
-    model = load_model_file(out / "final_model.pt")
-    assert model["kind"] == "model" and model["labels"] == list(started.labels)
-    assert model["test_metrics"]["map"] == pytest.approx(summary["test_map"])
+    model = read_model_file(out / "final_model.pt")
+    assert model.kind == "model" and model.labels == tuple(started.labels)
+    assert model.test_metrics["map"] == pytest.approx(summary["test_map"])
 
 
 def test_predictor_from_final_model_alone(tiny_root, tmp_path):
@@ -82,8 +82,8 @@ def test_stop_request_keeps_a_checkpoint_and_a_final_model(tiny_root, tmp_path):
     result = Trainer(tiny_config(tiny_root, out, n_epochs=5), on_event=stop_in_epoch_two,
                      control=control).run()
     assert result.reason is ev.FinishReason.STOPPED
-    assert load_model_file(out / "checkpoint.pt")["best_epoch"] == 1
-    assert load_model_file(out / "final_model.pt")["epoch"] == 1
+    assert read_model_file(out / "checkpoint.pt").best_epoch == 1
+    assert read_model_file(out / "final_model.pt").epoch == 1
     assert json.loads((out / "summary.json").read_text())["epochs_completed"] == 1
 
 
@@ -109,7 +109,7 @@ def test_checkpoint_request_saves_now(tiny_root, tmp_path):
 
     Trainer(tiny_config(tiny_root, out, n_epochs=1), on_event=on_event, control=control).run()
     assert [e.reason for e in saved][0] == "requested"
-    assert load_model_file(out / "manual_checkpoint.pt")["partial_epoch"] == 1
+    assert read_model_file(out / "manual_checkpoint.pt").partial_epoch == 1
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v3_small"])  # the latter has dropout
@@ -227,8 +227,8 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_best(tiny_root, tmp_path):
     trainer = Trainer(tiny_config(tiny_root, out, n_epochs=3), on_event=poison_after_epoch_one)
     with pytest.raises(TrainingError, match="loss became nan"):
         trainer.run()
-    assert load_model_file(out / "checkpoint.pt")["best_epoch"] == 1
-    assert load_model_file(out / "final_model.pt")["best_epoch"] == 1
+    assert read_model_file(out / "checkpoint.pt").best_epoch == 1
+    assert read_model_file(out / "final_model.pt").best_epoch == 1
     assert json.loads((out / "summary.json").read_text())["reason"] == "failed"
 
 

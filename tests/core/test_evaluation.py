@@ -16,7 +16,7 @@ from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.evaluation.metrics import compute_metrics
 from mlcls_gui.core.evaluation.thresholds import tune_thresholds
 from mlcls_gui.core.inference.predict import Predictor, save_thresholds
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.training.engine import Trainer
 
 
@@ -43,13 +43,13 @@ def test_tuned_thresholds_never_lower_f1():
 
 
 def test_training_writes_thresholds_and_evaluation(trained):
-    model = load_model_file(trained / "final_model.pt")
-    assert len(model["thresholds"]) == len(model["labels"])
+    model = read_model_file(trained / "final_model.pt")
+    assert len(model.thresholds) == len(model.labels)
     report = json.loads((trained / "evaluation.json").read_text())
     summary = json.loads((trained / "summary.json").read_text())
     assert report["split"] == "test" and report["images_evaluated"] == summary["split_sizes"]["test"]
     assert report["metrics_at_0.5"]["map"] == pytest.approx(summary["test_map"])
-    assert set(summary["thresholds"]) == set(model["labels"])
+    assert set(summary["thresholds"]) == set(model.labels)
     assert summary["test_at_thresholds"]["macro_f1"] is not None
 
 

@@ -1,4 +1,4 @@
-"""load_model_file refuses files whose fields break the rules, in one line.
+"""read_model_file refuses files whose fields break the rules, in one line.
 
 Each bad file is made as an attacker (or a careless script) would: a real
 model file written by save_atomic, loaded with ``weights_only=True``, one
@@ -20,7 +20,7 @@ from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.errors import CheckpointError
 from mlcls_gui.core.inference.predict import Predictor
-from mlcls_gui.core.model_file.checkpoint import load_model_file, save_atomic
+from mlcls_gui.core.model_file.checkpoint import save_atomic
 from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.models import build as models
 
@@ -83,13 +83,25 @@ def test_unknown_extra_fields_and_optional_gaps_are_accepted(good_file, tmp_path
         thresholds=DROP, config=DROP, rng=DROP, history=DROP, kind=DROP, labels=("a", "b", "c"),
         test_metrics={"exact_match": 0.5}, best_score=0.25,
     )
-    assert load_model_file(path)["split"] == {"train": ["a.png"]}
+    contents = read_model_file(path)
+    assert contents.split == {"train": ["a.png"]} and contents.other_fields == {"effective_config": {"x": 1}}
+    assert contents.labels == ("a", "b", "c") and contents.thresholds is None and contents.kind == ""
 
 
 def test_config_fields_of_a_newer_version_are_ignored_not_refused(good_file, tmp_path):
     payload = torch.load(good_file, weights_only=True)
     path = edited(good_file, tmp_path, config={**payload["config"], "a_newer_field": 1})
-    assert load_model_file(path)["config"]["a_newer_field"] == 1
+    assert read_model_file(path).config["a_newer_field"] == 1
+
+
+def test_renamed_config_fields_are_read_under_their_present_names(good_file, tmp_path):
+    payload = torch.load(good_file, weights_only=True)
+    config = {key: value for key, value in payload["config"].items()
+              if key not in ("final_model_name", "checkpoint_name")}
+    path = edited(good_file, tmp_path, config={**config, "save_model_dir": "m.pt", "checkpoint_dir": "best.pt"})
+    contents = read_model_file(path)
+    assert contents.config["final_model_name"] == "m.pt" and contents.checkpoint_name == "best.pt"
+    assert "save_model_dir" not in contents.config and "checkpoint_dir" not in contents.config
 
 
 BAD_FIELDS = [
@@ -147,6 +159,12 @@ BAD_FIELDS = [
     ("rng", [torch.ones(1)], ("rng",)),
     ("test_metrics", "good", ("test_metrics",)),
     ("saved_at", 20240101, ("saved_at",)),
+    ("optimizer_name", 3, ("optimizer_name",)),
+    ("run_id", None, ("run_id",)),
+    ("split", ["a.png"], ("split",)),
+    ("test_held_out", "yes", ("test_held_out",)),
+    ("raw_model_state", {"fc.weight": 1.0}, ("raw_model_state", "tensor")),
+    ("ema_state", [torch.ones(1)], ("ema_state",)),
     ("format_version", True, ("format_version",)),
     ("format_version", 0, ("format_version",)),
     ("format_version", 99, ("newer",)),
@@ -162,7 +180,7 @@ BAD_FIELDS = [
 def test_bad_field_is_refused_in_one_line(good_file, tmp_path, field, value, words):
     path = edited(good_file, tmp_path, **{field: value})
     with pytest.raises(CheckpointError) as info:
-        load_model_file(path)
+        read_model_file(path)
     message = str(info.value)
     assert str(path) in message
     for word in words:
@@ -173,7 +191,7 @@ def test_bad_field_is_refused_in_one_line(good_file, tmp_path, field, value, wor
 def test_a_huge_forged_value_is_not_echoed_in_full(good_file, tmp_path):
     path = edited(good_file, tmp_path, image_size="9" * 100_000)
     with pytest.raises(CheckpointError, match="image_size") as info:
-        load_model_file(path)
+        read_model_file(path)
     assert len(str(info.value)) < 600
 
 

@@ -14,7 +14,7 @@ from conftest import tiny_config
 
 from mlcls_gui.core.errors import TrainingError
 from mlcls_gui.core.files.atomic_files import write_failure_advice, written_name
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.training import events as ev
 from mlcls_gui.core.training.engine import Trainer
 
@@ -68,7 +68,7 @@ def test_a_folder_that_stops_taking_files_ends_the_run_in_one_message(
     assert not any(r.exc_info for r in loud), [r.getMessage() for r in loud]
     assert not any("Traceback" in r.getMessage() for r in loud)
     # What was written before the folder turned read-only is intact and loads.
-    assert load_model_file(out / "checkpoint.pt")["labels"]
+    assert read_model_file(out / "checkpoint.pt").labels
 
 
 def test_temporaries_name_their_target_and_advice_fits_the_error() -> None:

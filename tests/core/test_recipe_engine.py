@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.presets import apply_preset
 from mlcls_gui.core.training import events as ev
 from mlcls_gui.core.training.engine import RunControl, Trainer
@@ -52,8 +52,8 @@ def test_stopped_and_resumed_run_continues_exactly(tiny_root, tmp_path, schedule
     log = _BatchLog()
     first.hooks.append(log)
     assert first.run().reason is FinishReason.STOPPED
-    saved = load_model_file(tmp_path / "b" / "last_checkpoint.pt")
-    assert saved["epoch"] == 1 and saved["ema_state"]
+    saved = read_model_file(tmp_path / "b" / "last_checkpoint.pt")
+    assert saved.epoch == 1 and saved.ema_state
     resumed, resumed_batches, _ = _train(_recipe(tiny_root, tmp_path / "b", lr_schedule=schedule),
                                          resume_from=tmp_path / "b" / "last_checkpoint.pt")
     batches = log.rows + resumed_batches
@@ -84,15 +84,15 @@ def test_the_better_weights_are_kept_and_named(tiny_root, tmp_path, monkeypatch,
     best_row = result.summary["best_val"]
     kept = "ema" if ema_wins else "raw"
     assert best_row["val_map"] == best_row[f"val_map_{kept}"]
-    best = load_model_file(tmp_path / "checkpoint.pt")
-    final = load_model_file(tmp_path / "final_model.pt")
-    for key, value in best["model_state"].items():
-        assert torch.equal(final["model_state"][key], value), key
-    assert ("raw_model_state" in best) == ema_wins  # a resume continues from the raw weights
-    assert "ema_state" not in final and "raw_model_state" not in final
+    best = read_model_file(tmp_path / "checkpoint.pt")
+    final = read_model_file(tmp_path / "final_model.pt")
+    for key, value in best.model_state.items():
+        assert torch.equal(final.model_state[key], value), key
+    assert (best.raw_model_state is not None) == ema_wins  # a resume continues from the raw weights
+    assert final.ema_state is None and final.raw_model_state is None
     if ema_wins:
-        ema = {k.removeprefix("module."): v for k, v in best["ema_state"].items()}
-        assert all(torch.equal(best["model_state"][k], ema[k]) for k in best["model_state"])
+        ema = {k.removeprefix("module."): v for k, v in best.ema_state.items()}
+        assert all(torch.equal(best.model_state[k], ema[k]) for k in best.model_state)
 
 
 def test_seed_runs_without_ema_columns_or_weights_note(tiny_root, tmp_path):

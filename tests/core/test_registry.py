@@ -16,7 +16,8 @@ from mlcls_gui.core.config import ARCHITECTURES, TrainConfig
 from mlcls_gui.core.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from mlcls_gui.core.errors import CheckpointError, ConfigError, ModelError
 from mlcls_gui.core.inference.predict import Predictor
-from mlcls_gui.core.model_file.checkpoint import load_model_file, save_atomic
+from mlcls_gui.core.model_file.checkpoint import save_atomic
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.models import build as models
 from mlcls_gui.core.models import registry
 from mlcls_gui.core.models.architectures import torchvision_family
@@ -233,4 +234,4 @@ def test_a_model_file_whose_timm_head_does_not_fit_its_labels_is_refused(tmp_pat
     payload["labels"] = ["a", "b"]
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=r"labels: 2 labels, but the classifier .* 3 outputs"):
-        load_model_file(path)
+        read_model_file(path)

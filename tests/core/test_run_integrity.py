@@ -12,7 +12,7 @@ from mlcls_gui.cli import main
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.data.loaders import batch_chunks, batch_count
 from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, RunFolderBusyError
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.output_names import LOCK_NAME
 from mlcls_gui.core.runs.run_lock import RunFolderLock, read_lock_owner
 from mlcls_gui.core.training import events as ev
@@ -86,7 +86,7 @@ def test_resume_continues_in_the_checkpoints_folder_not_over_another_run(tiny_ro
                     resume_from=first / "last_checkpoint.pt")
     assert result.output_dir == str(first.resolve())
     assert {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()} == other_files
-    assert load_model_file(first / "final_model.pt")["epoch"] == 2
+    assert read_model_file(first / "final_model.pt").epoch == 2
     saved = json.loads((first / "config.json").read_text())
     assert saved["save_model_folder"] == str(first.resolve())
     assert "continues in the checkpoint's folder" in (first / "train.log").read_text()
@@ -101,7 +101,7 @@ def test_resume_from_an_archived_run_continues_there(tiny_root, tmp_path):
     result = _train(tiny_config(tiny_root, out, n_epochs=2), resume_from=archived / "last_checkpoint.pt")
     assert result.output_dir == str(archived.resolve())
     assert (out / "final_model.pt").read_bytes() == current
-    assert load_model_file(archived / "final_model.pt")["epoch"] == 2
+    assert read_model_file(archived / "final_model.pt").epoch == 2
 
 
 def test_a_checkpoint_copied_into_another_runs_folder_resumes_beside_it(tiny_root, tmp_path):
@@ -142,14 +142,14 @@ def test_resume_on_changed_data_is_refused_or_marked_not_held_out(tiny_root, tmp
         shutil.copy(path, data / "circle" / f"added_{index}.png")
     with pytest.raises(CheckpointError, match="split differs"):
         _train(tiny_config(data, out, n_epochs=2), resume_from=out / "last_checkpoint.pt")
-    assert load_model_file(out / "final_model.pt")["epoch"] == 1  # untouched
+    assert read_model_file(out / "final_model.pt").epoch == 1  # untouched
     _train(tiny_config(data, out, n_epochs=2), resume_from=out / "last_checkpoint.pt",
            allow_split_change=True)
     summary = json.loads((out / "summary.json").read_text())
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert summary["test_held_out"] is False and evaluation["held_out"] is False
     assert "NOT held out" in summary["message"]
-    assert load_model_file(out / "final_model.pt")["test_held_out"] is False
+    assert read_model_file(out / "final_model.pt").test_held_out is False
 
 
 def test_train_resume_without_a_config_uses_the_checkpoints(tiny_root, tmp_path, capsys):
@@ -159,7 +159,7 @@ def test_train_resume_without_a_config_uses_the_checkpoints(tiny_root, tmp_path,
     assert code == 0, capsys.readouterr().err
     saved = json.loads((out / "config.json").read_text())
     assert saved["learning_rate"] == 2e-3 and saved["pretrained"] is False and saved["n_epochs"] == 2
-    assert load_model_file(out / "final_model.pt")["epoch"] == 2
+    assert read_model_file(out / "final_model.pt").epoch == 2
 
 
 # ------------------------------------------------------------------ the folder
@@ -246,8 +246,8 @@ def test_the_final_model_holds_no_optimiser_state_and_still_resumes(tiny_root, t
     out = tmp_path / "out"
     _train(tiny_config(tiny_root, out, n_epochs=2, lr_step=1, lr_decrease=0.5))
     final, last = out / "final_model.pt", out / "last_checkpoint.pt"
-    payload = load_model_file(final)
-    assert "optimizer_state" not in payload and "rng" not in payload
+    contents = read_model_file(final)
+    assert contents.optimizer_state is None and contents.rng is None
     assert final.stat().st_size < 0.6 * last.stat().st_size  # weights only: Adam keeps two more copies
     with caplog.at_level("INFO", logger="mlcls_gui"):
         _train(tiny_config(tiny_root, out, n_epochs=3, lr_step=1, lr_decrease=0.5), resume_from=final)

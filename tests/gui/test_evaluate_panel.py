@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from mlcls_gui.core.evaluation.metrics import compute_metrics
 from mlcls_gui.core.evaluation.report import EvaluationReport
 from mlcls_gui.core.inference.predict import Predictor
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.core.ops.evaluate import evaluate_model_file
 from mlcls_gui.gui.evaluate.evaluate_panel import EvaluatePanel
 from mlcls_gui.gui.evaluate.metric_tables import (
@@ -77,7 +77,7 @@ def test_evaluation_fills_the_tables_with_the_models_labels_and_metrics(
     assert panel.label_table.rowCount() == 0
     evaluate(qtbot, panel)
 
-    labels = list(load_model_file(trained_model)["labels"])
+    labels = list(read_model_file(trained_model).labels)
     shown = [cell(panel, row, COL_LABEL) for row in range(panel.label_table.rowCount())]
     assert shown == labels
     expected = headless_report

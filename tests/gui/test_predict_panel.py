@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from mlcls_gui.core.model_file.checkpoint import load_model_file
+from mlcls_gui.core.model_file.contents import read_model_file
 from mlcls_gui.gui.predict.predict_panel import PredictPanel
 from mlcls_gui.gui.widgets.background import live_threads
 
@@ -36,7 +36,7 @@ def predict(qtbot: QtBot, panel: PredictPanel, paths: list[Path]) -> None:
 
 def test_an_added_image_fills_the_table_with_the_model_labels(
         qtbot: QtBot, trained_model: Path, demo_root: Path) -> None:
-    labels = load_model_file(trained_model)["labels"]
+    labels = list(read_model_file(trained_model).labels)
     panel = loaded_panel(qtbot, trained_model)
     assert "resnet18" in panel.model_label.text()
     image = sorted((demo_root / "circle+square").iterdir())[0]
@@ -139,7 +139,7 @@ def test_per_label_thresholds_of_the_model_are_used(qtbot: QtBot, trained_model:
                                                     tmp_path: Path) -> None:
     from mlcls_gui.core.inference.predict import save_thresholds
 
-    labels = load_model_file(trained_model)["labels"]
+    labels = list(read_model_file(trained_model).labels)
     model = tmp_path / "tuned.pt"
     model.write_bytes(trained_model.read_bytes())
     tuned = [0.01, 0.99] + [0.5] * (len(labels) - 2)

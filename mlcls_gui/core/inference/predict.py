@@ -12,7 +12,7 @@ import itertools
 import logging
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -37,7 +37,7 @@ from mlcls_gui.core.inference.onnx_model import (
     load_onnxruntime,
     props_to_metadata,
 )
-from mlcls_gui.core.model_file.checkpoint import load_model_file, save_atomic
+from mlcls_gui.core.model_file.checkpoint import save_atomic
 from mlcls_gui.core.model_file.contents import ModelFile, read_model_file
 from mlcls_gui.core.models import build as models
 
@@ -148,8 +148,7 @@ class Predictor(PredictorBase):
             threshold=model_file.threshold, thresholds=model_file.thresholds, config=model_file.config,
             device=resolve_device(device),
             metadata={"kind": model_file.kind, "epoch": model_file.epoch, "best_epoch": model_file.best_epoch,
-                      "test_metrics": model_file.payload.get("test_metrics"),
-                      "saved_at": model_file.payload.get("saved_at")},
+                      "test_metrics": model_file.test_metrics, "saved_at": model_file.saved_at},
         )
         # image_size: a ViT's position embeddings were made for the size it trained at.
         model = models.build_model(self.arch, len(self.labels), pretrained=False, image_size=self.image_size)
@@ -333,18 +332,16 @@ def _images_in_folder(folder: Path, rejected: list[tuple[str, str]]) -> list[str
 
 
 def save_thresholds(model_path: str | os.PathLike[str], thresholds: Sequence[float]) -> None:
-    """Write per-label thresholds back into a model file (atomically)."""
-    payload = load_model_file(model_path)
-    if len(thresholds) != len(payload["labels"]):
+    """Write per-label thresholds back into a model file (atomically); the rest
+    of the file, fields of a newer version included, stays as it was."""
+    contents = read_model_file(model_path)
+    if len(thresholds) != len(contents.labels):
         raise CheckpointError(
-            f"{len(thresholds)} thresholds for {len(payload['labels'])} labels in {model_path}."
+            f"{len(thresholds)} thresholds for {len(contents.labels)} labels in {model_path}."
         )
     if not all(0.0 < float(t) <= 1.0 for t in thresholds):
         raise CheckpointError("Thresholds must lie in (0, 1].")
-    payload["thresholds"] = [float(t) for t in thresholds]
-    payload.pop("format", None)
-    payload.pop("format_version", None)
-    save_atomic(payload, model_path)
+    save_atomic(replace(contents, thresholds=thresholds).to_payload(), model_path)
 
 
 def write_predictions_csv(path: str | os.PathLike[str], labels: Sequence[str],

@@ -1,15 +1,16 @@
-"""Checkpoint and model files: atomic writes, safe loads, a format version.
+"""Checkpoint and model files on disk: atomic writes, safe loads, a format version.
 
 Only tensors and plain Python values go inside, so every load uses
-``weights_only=True`` and a file from a stranger cannot run code; every field
-is then checked (``model_file_rules``) so an edited file cannot do harm later.
-Files get the umask's mode, like the run's other outputs.
+``weights_only=True`` and a file from a stranger cannot run code. This module
+knows the file around the contents (its format and version); what the contents
+hold, and the rule each field obeys, is ``contents.ModelFile``, and
+``contents.read_model_file`` is the one way to read a file. Files get the
+umask's mode, like the run's other outputs.
 """
 
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import pickle
 import stat
@@ -21,13 +22,9 @@ import torch
 from mlcls_gui.core.errors import CheckpointError
 from mlcls_gui.core.files.atomic_files import write_atomic, write_failure_advice
 from mlcls_gui.core.model_file.read_errors import refuse_torchscript_export
-from mlcls_gui.core.model_file.rules import FieldProblem, check_model_payload
-
-logger = logging.getLogger(__name__)
 
 FILE_FORMAT = "mlcls-gui"
 FORMAT_VERSION = 1
-REQUIRED_KEYS = ("arch", "labels", "image_size", "mean", "std", "model_state")
 # Linux limits, for the message only: the OS decides what is too long.
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -36,7 +33,8 @@ _SHOWN_PATH = 500
 
 
 def save_atomic(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it.
+    """Write ``payload`` (a ModelFile's ``to_payload()``) to a temporary file
+    beside ``path``, fsync, then rename over it.
 
     A crash or a full disk leaves the previous file intact. The file gets the
     umask's mode like every other output (mkstemp's 0600 would keep other
@@ -53,13 +51,11 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
         ) from None
 
 
-def load_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint or final model safely; raise CheckpointError if unusable.
-
-    Besides running no code (``weights_only``), every field must obey the
-    rules in ``model_file_rules`` — the same as a config's — so an edited
-    file is refused here, in one line, for every caller."""
-    source = Path(path).expanduser()
+def load_stored(source: Path) -> dict[str, Any]:
+    """The stored contents of a checkpoint or final model, without the format
+    fields; CheckpointError when the file cannot be read, runs code, or is not
+    an mlcls-gui file of a version this app reads. Its fields are not checked
+    here: ``contents.read_model_file`` does that."""
     _check_readable_file(source)
     refuse_torchscript_export(source)  # else torch.load calls it "truncated or damaged"
     try:
@@ -76,8 +72,8 @@ def load_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         _refuse(
             f"{_show(source)} is not a readable model file (truncated or damaged: {str(exc)[:120]})."
         )
-    _check_payload(payload, source)
-    return payload
+    _check_format(payload, source)
+    return {key: value for key, value in payload.items() if key not in ("format", "format_version")}
 
 
 def _check_readable_file(source: Path) -> None:
@@ -102,7 +98,7 @@ def _check_readable_file(source: Path) -> None:
         _refuse(f"{_show(source)} is not a file: choose a .pt model or checkpoint file.")
 
 
-def _check_payload(payload: Any, source: Path) -> None:
+def _check_format(payload: Any, source: Path) -> None:
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
         _refuse(f"{_show(source)} is not an mlcls-gui model or checkpoint file.")
     version = payload.get("format_version")
@@ -112,13 +108,19 @@ def _check_payload(payload: Any, source: Path) -> None:
         _refuse(
             f"{_show(source)} was written by a newer mlcls-gui (format {version}); update the app."
         )
-    missing = [key for key in REQUIRED_KEYS if key not in payload]
-    if missing:
-        _refuse(f"{_show(source)} lacks {', '.join(missing)}; it is incomplete.")
-    try:
-        check_model_payload(payload)
-    except FieldProblem as exc:
-        _refuse(f"{_show(source)} is not a usable model file: {exc}")
+
+
+def refusal(source: Path, problem: str) -> CheckpointError:
+    """The error for a file whose contents break a rule: "<file> <problem>", one line."""
+    return _one_line(f"{_show(source)} {problem}")
+
+
+def unreadable(source: Path, exc: Exception) -> CheckpointError:
+    """The error for a failure no rule foresaw while reading ``source``."""
+    return _one_line(
+        f"{_show(source)} is not a readable mlcls-gui model file ({type(exc).__name__}: {str(exc)[:120]}). "
+        "Choose final_model.pt or a checkpoint written by mlcls-gui."
+    )
 
 
 def _permission_denied(source: Path) -> str:
@@ -134,7 +136,11 @@ def _show(source: Path) -> str:
     return text if len(text) <= _SHOWN_PATH else f"{text[:100]}…{text[-100:]}"
 
 
+def _one_line(message: str) -> CheckpointError:
+    # One line whatever the file name or field value holds.
+    return CheckpointError(" ".join(message.splitlines()))
+
+
 def _refuse(message: str) -> NoReturn:
-    # One line whatever the file name or field value holds; ``from None`` keeps
-    # the low-level exception out of the traceback, as the message replaces it.
-    raise CheckpointError(" ".join(message.splitlines())) from None
+    # ``from None`` keeps the low-level exception out of the traceback, as the message replaces it.
+    raise _one_line(message) from None

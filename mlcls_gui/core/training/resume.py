@@ -62,8 +62,8 @@ def checkpoint_config(model_file: ModelFile) -> TrainConfig:
 def optimizer_state_usable(model_file: ModelFile, cfg: TrainConfig) -> bool:
     """The saved optimizer state fits when the optimizer and the trained parameters match."""
     return bool(
-        model_file.payload.get("optimizer_state")
-        and model_file.payload.get("optimizer_name") == cfg.optimizer
+        model_file.optimizer_state
+        and model_file.optimizer_name == cfg.optimizer
         and model_file.config.get("freeze_extractor", False) == cfg.freeze_extractor
     )
 

@@ -1,4 +1,4 @@
-"""What a checkpoint or final model holds, and how a resume restores it.
+"""A training run's checkpoint or final model as a ModelFile, and how a resume restores it.
 
 One copy of the plain (unwrapped) weights, the optimiser and schedule, the
 progress, the random state and the split's fingerprint — enough to continue
@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import torch
 
 from mlcls_gui.core.errors import CheckpointError
+from mlcls_gui.core.model_file.contents import ModelFile
 from mlcls_gui.core.training.engine.run_state import Progress, RunState, move_optimizer_state
 from mlcls_gui.core.training.recipe.schedules import seek, steps_per_batch
 from mlcls_gui.core.training.resume import ResumePlan, optimizer_state_usable
@@ -30,74 +31,65 @@ def training_payload(
 ) -> dict[str, Any]:
     """A checkpoint (``resumable``: with the optimiser, schedule, EMA and random state
     to continue exactly) or a final model (weights and what prediction needs — the
-    optimiser state alone is twice the weights).
+    optimiser state alone is twice the weights), as the ModelFile's stored dict.
 
     ``weights`` (the EMA's, when they scored better) replace the model's as the
-    file's weights; a resumable file then keeps the model's as ``raw_model_state``."""
+    file's weights; a resumable file then keeps the model's as ``raw_model_state``.
+    ``extra`` sets more ModelFile fields (a final model's thresholds and test metrics)."""
     cfg = state.cfg
-    raw = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
-    payload = {
-        "kind": kind,
-        "arch": cfg.arch,
-        "labels": list(state.labels),
-        "image_size": cfg.image_size,
-        "mean": list(state.mean),
-        "std": list(state.std),
-        "threshold": cfg.threshold,
-        "config": cfg.to_dict(),
-        "model_state": weights if weights is not None else raw,
-        "optimizer_name": cfg.optimizer,
+    raw = _on_cpu(state.model.state_dict())
+    contents = ModelFile(
+        kind=kind, arch=cfg.arch, labels=state.labels, image_size=cfg.image_size, mean=state.mean,
+        std=state.std, threshold=cfg.threshold, config=cfg.to_dict(),
+        model_state=weights if weights is not None else raw, optimizer_name=cfg.optimizer,
+        epoch=progress.best_epoch if kind == "best" else progress.epoch, best_score=progress.best_score,
+        best_epoch=progress.best_epoch, epochs_without_improvement=progress.epochs_without_improvement,
+        history=progress.history, global_step=progress.global_step, partial_epoch=weights_epoch or 0,
+        saved_at=datetime.now().isoformat(timespec="seconds"), run_id=run_id, split=split,
+        test_held_out=test_held_out, **(_resume_state(state, raw, weights) if resumable else {}), **(extra or {}),
+    )
+    return contents.to_payload()
+
+
+def _resume_state(state: RunState, raw: dict[str, torch.Tensor],
+                  weights: dict[str, torch.Tensor] | None) -> dict[str, Any]:
+    """The ModelFile fields only a checkpoint holds."""
+    return {
         "optimizer_state": state.optimizer.state_dict(),
         "scheduler_state": state.scheduler.state_dict(),
-        "epoch": progress.best_epoch if kind == "best" else progress.epoch,
-        "best_score": progress.best_score,
-        "best_epoch": progress.best_epoch,
-        "epochs_without_improvement": progress.epochs_without_improvement,
-        "history": [dict(row) for row in progress.history],
-        "global_step": progress.global_step,
         "rng": {
             "torch": torch.get_rng_state(),
             "loader": state.loader_generator.get_state(),
             "augment": state.augment_generator.get_state(),
         },
-        "saved_at": datetime.now().isoformat(timespec="seconds"),
-        "run_id": run_id,
-        "split": split,
-        "test_held_out": test_held_out,
-        **(extra or {}),
+        "raw_model_state": raw if weights is not None else None,
+        "ema_state": None if state.ema is None else _on_cpu(state.ema.state_dict()),
     }
-    if weights_epoch is not None:
-        payload["partial_epoch"] = weights_epoch
-    if resumable and weights is not None:
-        payload["raw_model_state"] = raw
-    if resumable and state.ema is not None:
-        payload["ema_state"] = {k: v.detach().cpu() for k, v in state.ema.state_dict().items()}
-    if not resumable:
-        for key in ("optimizer_state", "scheduler_state", "rng"):
-            payload.pop(key)
-    return payload
+
+
+def _on_cpu(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().cpu() for key, value in weights.items()}
 
 
 def restore(state: RunState, plan: ResumePlan) -> tuple[Progress, dict[str, torch.Tensor] | None]:
     """Load weights, optimiser, schedule and random state from the plan's file;
     return the progress and the best epoch's weights (None when they cannot be found)."""
     cfg, file, source = state.cfg, plan.model_file, plan.model_file.path
-    payload = file.payload
     try:
         # A best checkpoint whose EMA weights won holds the raw ones beside them.
-        state.model.load_state_dict(payload.get("raw_model_state") or file.model_state)
-        _restore_ema(state, payload)
-        if optimizer_state_usable(file, cfg) and _same_groups(state, payload):
-            state.optimizer.load_state_dict(payload["optimizer_state"])
+        state.model.load_state_dict(file.raw_model_state or file.model_state)
+        _restore_ema(state, file)
+        if optimizer_state_usable(file, cfg) and _same_groups(state, file):
+            state.optimizer.load_state_dict(file.optimizer_state)
             move_optimizer_state(state.optimizer, state.device)
         else:
             logger.info("Resuming with a fresh %s optimizer state", cfg.optimizer)
         saved_schedule = file.config.get("lr_schedule", "step")
-        if payload.get("scheduler_state") and saved_schedule == cfg.lr_schedule == "step":
-            state.scheduler.load_state_dict(payload["scheduler_state"])
+        if file.scheduler_state and saved_schedule == cfg.lr_schedule == "step":
+            state.scheduler.load_state_dict(file.scheduler_state)
         else:
             _replay_schedule(state, file.epoch, source,
-                             exact=bool(payload.get("scheduler_state")) and saved_schedule == cfg.lr_schedule)
+                             exact=bool(file.scheduler_state) and saved_schedule == cfg.lr_schedule)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{source} does not fit this model ({str(exc)[:200]}).") from None
     if not steps_per_batch(cfg):
@@ -114,7 +106,7 @@ def restore(state: RunState, plan: ResumePlan) -> tuple[Progress, dict[str, torc
         logger.warning("The best weights of epoch %d are not beside %s; the best score restarts.",
                        progress.best_epoch, source)
         progress.best_score, progress.best_epoch = math.nan, 0
-    rng = payload.get("rng") or {}
+    rng = file.rng or {}
     if isinstance(rng.get("torch"), torch.Tensor):
         torch.set_rng_state(rng["torch"])
     if isinstance(rng.get("loader"), torch.Tensor):
@@ -125,21 +117,21 @@ def restore(state: RunState, plan: ResumePlan) -> tuple[Progress, dict[str, torc
     return progress, best
 
 
-def _restore_ema(state: RunState, payload: Mapping[str, Any]) -> None:
+def _restore_ema(state: RunState, file: ModelFile) -> None:
     """The EMA continues from the file's; a file without one starts it from the
     restored weights."""
     if state.ema is None:
         return
-    if payload.get("ema_state"):
-        state.ema.load_state_dict(payload["ema_state"])
+    if file.ema_state:
+        state.ema.load_state_dict(file.ema_state)
     else:
         state.ema.module.load_state_dict(state.model.state_dict())
         logger.info("The checkpoint holds no weight EMA: it starts from the resumed weights.")
 
 
-def _same_groups(state: RunState, payload: Mapping[str, Any]) -> bool:
+def _same_groups(state: RunState, file: ModelFile) -> bool:
     """The saved optimiser has the same parameter groups (no-decay groups on or off)."""
-    saved = payload["optimizer_state"].get("param_groups", [])
+    saved = (file.optimizer_state or {}).get("param_groups", [])
     return [len(g["params"]) for g in saved] == [len(g["params"]) for g in state.optimizer.param_groups]
 
 
