@@ -8,12 +8,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from mlcls_gui.core.errors import CheckpointError, DatasetError
 from mlcls_gui.core.evaluation.report import ImageResult, build_report
 from mlcls_gui.core.evaluation.views import compare_metric, format_metric, label_mistakes, write_report_json
-from mlcls_gui.core.model_file.read_errors import model_file_errors
 
 
 def test_label_mistakes_orders_false_positives_by_confidence_and_keeps_ties_in_image_order() -> None:
@@ -62,22 +59,3 @@ def test_write_report_json_writes_the_whole_report_and_no_temporary_file(tmp_pat
     assert data["thresholds"] == [0.5, 0.7] and data["model"] == "m.pt"
     assert [entry["predicted"] for entry in data["images"]] == [["cat"], []]
     assert [p.name for p in tmp_path.iterdir()] == ["evaluation.json"]
-
-
-def load_model_file(path: str) -> None:  # named like core.model_file.checkpoint's, where the error is raised
-    [].pop()
-
-
-def test_an_unforeseen_error_reading_a_model_file_names_the_file() -> None:
-    with pytest.raises(CheckpointError, match=r"notes\.txt is not a readable mlcls-gui model file \(IndexError"):
-        with model_file_errors("/data/notes.txt"):
-            load_model_file("/data/notes.txt")
-
-
-def test_other_errors_pass_through_unchanged() -> None:
-    with pytest.raises(IndexError):  # not raised while reading the model file
-        with model_file_errors("/data/model.pt"):
-            [].pop()
-    with pytest.raises(DatasetError, match="no images"):  # already a message for the user
-        with model_file_errors("/data/model.pt"):
-            raise DatasetError("no images")

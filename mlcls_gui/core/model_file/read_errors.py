@@ -1,46 +1,28 @@
-"""One message for every way reading a model file can fail.
-
-``core.model_file.checkpoint.load_model_file`` turns the usual failures into a
-CheckpointError, but ``torch.load`` on some garbage (e.g. a short text file)
-raises other errors (IndexError: pop from empty list). Code that reads a
-model file the user chose wraps the read in ``model_file_errors`` so those,
-too, become a CheckpointError that names the file.
+"""What reading a model file the user chose may meet before torch.load.
 
 A TorchScript export (``export --format torchscript``) is a valid file that
 ``torch.load`` refuses in words that read like damage; ``refuse_torchscript_export``
-names it for what it is. Nothing here imports torch: the window imports this module
-at start-up."""
+names it for what it is. Every other failure of a read becomes a CheckpointError
+that names the file in ``contents.read_model_file`` itself. Nothing here imports
+torch: the window imports this module at start-up."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import traceback
 import zipfile
 from typing import Iterator
 
-from mlcls_gui.core.errors import CheckpointError, MlclsError
-
-logger = logging.getLogger(__name__)
+from mlcls_gui.core.errors import CheckpointError
 
 
 @contextlib.contextmanager
 def model_file_errors(model_path: str) -> Iterator[None]:
-    """Re-raise an unforeseen error from inside ``load_model_file`` as a
-    CheckpointError that says which file is not a model; anything else passes."""
-    try:
-        yield
-    except MlclsError:
-        raise
-    except Exception as exc:
-        frames = {frame.name for frame in traceback.extract_tb(exc.__traceback__)}
-        if "load_model_file" not in frames:
-            raise
-        raise CheckpointError(
-            f"{model_path} is not a readable mlcls-gui model file ({type(exc).__name__}: "
-            f"{str(exc)[:120]}). Choose final_model.pt or a checkpoint written by mlcls-gui."
-        ) from exc
+    """Nothing left to do: ``read_model_file`` raises a CheckpointError naming
+    ``model_path`` for every failure. Still wrapped around reads in
+    gui/evaluate/evaluate_panel.py, gui/widgets/saliency_view.py and
+    core/ops/batch_predict.py; it goes once they drop it."""
+    yield
 
 
 def is_torchscript_archive(path: str | os.PathLike[str]) -> bool:
