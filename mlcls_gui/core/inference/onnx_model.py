@@ -18,7 +18,7 @@ import json
 from typing import Any, Mapping
 
 from mlcls_gui.core.errors import CheckpointError
-from mlcls_gui.core.model_file.rules import FieldProblem, check_model_payload
+from mlcls_gui.core.model_file.contents import field_problem
 
 EXPORT_FORMAT = "mlcls-gui-export/1"
 INPUT_NAME = "images"
@@ -66,10 +66,9 @@ def props_to_metadata(props: Mapping[str, str], source: str) -> dict[str, Any]:
     # config too: evaluation rebuilds the split from its seed and fractions.
     fields = {k: metadata[k] for k in ("labels", "image_size", "mean", "std", "threshold", "thresholds",
                                        "config") if k in metadata}
-    try:
-        check_model_payload(fields)
-    except FieldProblem as exc:
-        raise CheckpointError(f"{source} is not a usable model file: {exc}") from None
+    problem = field_problem(fields)  # the model file's own rules, for the fields an export carries
+    if problem:
+        raise CheckpointError(f"{source} is not a usable model file: {problem}")
     return metadata
 
 

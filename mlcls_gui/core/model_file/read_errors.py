@@ -8,21 +8,10 @@ torch: the window imports this module at start-up."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import zipfile
-from typing import Iterator
 
 from mlcls_gui.core.errors import CheckpointError
-
-
-@contextlib.contextmanager
-def model_file_errors(model_path: str) -> Iterator[None]:
-    """Nothing left to do: ``read_model_file`` raises a CheckpointError naming
-    ``model_path`` for every failure. Still wrapped around reads in
-    gui/evaluate/evaluate_panel.py, gui/widgets/saliency_view.py and
-    core/ops/batch_predict.py; it goes once they drop it."""
-    yield
 
 
 def is_torchscript_archive(path: str | os.PathLike[str]) -> bool:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from mlcls_gui.core.errors import ConfigError, DatasetError, os_reason
-from mlcls_gui.core.model_file.read_errors import model_file_errors
 from mlcls_gui.core.progress import OnProgress, ShouldStop, never_stop, no_progress
 
 if TYPE_CHECKING:
@@ -119,8 +118,7 @@ def predict_batch(
     stop = should_stop or never_stop
     check_batch_targets(inputs, csv_path, copy_to)
     report(0, 0, LOADING)
-    with model_file_errors(str(model_path)):
-        predictor = Predictor.from_file(model_path, device=device)
+    predictor = Predictor.from_file(model_path, device=device)
     report(0, 0, SEARCHING)
     images, rejected = expand_image_paths(inputs)
     for path, reason in rejected:

@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.evaluation.report import EvaluationReport
 from mlcls_gui.core.evaluation.views import write_report_json
-from mlcls_gui.core.model_file.read_errors import model_file_errors
 from mlcls_gui.gui.evaluate.evaluation_results import EvaluationResultsView
 from mlcls_gui.gui.widgets.dialogs import ask_save_file, show_error
 from mlcls_gui.gui.widgets.field_labels import with_form_labels
@@ -61,12 +60,8 @@ def run_evaluation(model_path: str, data_root: str, split: str, progress: Progre
     from mlcls_gui.core.ops.evaluate import evaluate_model_file
 
     progress.set(0, 0, "Loading the model…")
-    with model_file_errors(model_path):
-        report = evaluate_model_file(
-            model_path, data_root, split=split,
-            on_progress=progress.set,
-            should_stop=cancel.is_set,
-        )
+    report = evaluate_model_file(model_path, data_root, split=split, on_progress=progress.set,
+                                 should_stop=cancel.is_set)
     return None if cancel.is_set() else report
 
 
@@ -74,8 +69,7 @@ def save_model_thresholds(model_path: str, thresholds: list[float]) -> str:
     """Runs on a background thread (reads and rewrites the model file)."""
     from mlcls_gui.core.inference.predict import save_thresholds
 
-    with model_file_errors(model_path):
-        save_thresholds(model_path, thresholds)
+    save_thresholds(model_path, thresholds)
     return model_path
 
 

@@ -98,10 +98,8 @@ class _ModelCache:
             if model in self._models:
                 return self._models[model]
         from mlcls_gui.core.inference.predict import Predictor
-        from mlcls_gui.core.model_file.read_errors import model_file_errors
 
-        with model_file_errors(model):
-            predictor = Predictor.from_file(model, device="cpu")
+        predictor = Predictor.from_file(model, device="cpu")
         with self._lock:
             if len(self._models) >= self.LIMIT:
                 self._models.clear()
