@@ -166,7 +166,7 @@ def test_the_status_counts_every_card_on_screen(qtbot: QtBot, trained_model: Pat
     pdf.write_bytes(b"%PDF-1.4")
     predict(qtbot, panel, [pdf])
     assert len(panel.cards) == 3
-    assert panel.status_label.text() == "3 image(s) shown — this drop: 0 predicted, 1 not used (see above)."
+    assert panel.status_label.text() == "3 image(s) shown — just now: 0 predicted, 1 not used (see above)."
 
 
 def test_opening_a_model_while_another_loads_never_blocks_the_window(

@@ -235,7 +235,7 @@ def test_at_1280x720_no_button_is_clipped_and_smaller_windows_scroll(
                                "last completed epoch, written after epoch 4. " * 3)
     window.run_panel.summary_frame.show()
     window.predict_panel.status_label.setText(
-        "3 image(s) shown — this drop: 0 predicted, 1 not used (see above).")
+        "3 image(s) shown — just now: 0 predicted, 1 not used (see above).")
     window.data_panel.set_root(str(demo_root / ("deep/" * 30)))
     qtbot.waitUntil(lambda: not window.data_panel.is_scanning(), timeout=30_000)
     QApplication.processEvents()

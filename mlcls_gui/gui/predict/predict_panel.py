@@ -365,10 +365,10 @@ class PredictPanel(QWidget):
             self.drop_hint.hide()
         self._set_messages(messages)
         skipped = len(messages)
-        # Counts what is on screen, not only this drop (cards from earlier drops stay).
+        # Counts what is on screen, not only the images just given (a drop, Add or Paste): earlier cards stay.
         text = f"{len(self.cards)} image(s) shown"
         if shown != len(self.cards) or skipped:
-            text += f" — this drop: {shown} predicted" + (f", {skipped} not used (see above)" if skipped else "")
+            text += f" — just now: {shown} predicted" + (f", {skipped} not used (see above)" if skipped else "")
         if result.cancelled:
             text += " — cancelled"
         self.status_label.setText(text + ".")
