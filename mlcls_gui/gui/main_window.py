@@ -39,7 +39,7 @@ from mlcls_gui.gui.train.archive_panel import ArchivePanel
 from mlcls_gui.gui.train.plots import TrainingPlots
 from mlcls_gui.gui.train.resume_info import ResumeChecker
 from mlcls_gui.gui.train.run_panel import LogBridge, QtLogHandler, RunPanel
-from mlcls_gui.gui.train.run_summary import summary_html
+from mlcls_gui.gui.train.run_summary import RUN_END_STATES, summary_html
 from mlcls_gui.gui.train.run_view import RunView
 from mlcls_gui.gui.widgets.dialogs import (
     CLOSE_CANCEL,
@@ -555,13 +555,7 @@ class MainWindow(QMainWindow):
         final_model = finish.final_model_path if finish else ""
         self.plots.set_best_epoch(int(summary.get("best_epoch") or 0))
         self.plots.redraw()
-        states = {
-            "completed": ("Run finished.", "#1b5e20", "finished"),
-            "early-stopped": ("Run finished (stopped early: no more improvement).", "#1b5e20", "stopped early"),
-            "stopped": ("Run stopped.", "#b26a00", "stopped"),
-            "time-up": ("Run finished (its time budget was reached).", "#1b5e20", "time budget reached"),
-        }
-        text, colour, word = states.get(reason, (f"Run ended ({reason}).", "#222", "ended"))
+        text, colour, word = RUN_END_STATES.get(reason, (f"Run ended ({reason}).", "#222", "ended"))
         self.run_panel.finish_progress(word)
         self.run_panel.set_state(text, colour)
         self.run_panel.show_summary(summary_html(summary, output_dir, final_model), output_dir)

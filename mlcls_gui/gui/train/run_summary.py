@@ -25,6 +25,13 @@ HEADLINES = {
     "early-stopped": "Training stopped early (no more improvement)",
     "time-up": "Training reached its time budget",
 }
+# A run's end in the run panel: (state line, its colour, the progress bar's word).
+RUN_END_STATES = {
+    "completed": ("Run finished.", "#1b5e20", "finished"),
+    "early-stopped": ("Run finished (stopped early: no more improvement).", "#1b5e20", "stopped early"),
+    "stopped": ("Run stopped.", "#b26a00", "stopped"),
+    "time-up": ("Run finished (its time budget was reached).", "#1b5e20", "time budget reached"),
+}
 FAR_FROM_HALF = 0.25  # a tuned threshold below 0.25 or above 0.75 gets a word of explanation
 
 

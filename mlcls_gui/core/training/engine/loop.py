@@ -46,7 +46,7 @@ from mlcls_gui.core.training.engine.output_folder import OwnedFolder, check_apar
 from mlcls_gui.core.training.engine.reports import EvalResult, RunIdentity
 from mlcls_gui.core.training.engine.run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
 from mlcls_gui.core.training.engine.strategy import Strategy, strategy_for
-from mlcls_gui.core.training.engine.time_budget import plan_epochs
+from mlcls_gui.core.training.engine.time_budget import budget_epochs
 from mlcls_gui.core.training.events import (
     BatchEnd,
     Event,
@@ -57,7 +57,7 @@ from mlcls_gui.core.training.events import (
     RunStarted,
 )
 from mlcls_gui.core.training.launch import process_rank
-from mlcls_gui.core.training.recipe.schedules import make_scheduler, seek, steps_per_batch
+from mlcls_gui.core.training.recipe.schedules import seek, steps_per_batch
 from mlcls_gui.core.training.resume import (
     ResumePlan,
     describe_split_change,
@@ -227,17 +227,9 @@ class Trainer:
 
     def _plan_for_time_budget(self) -> None:
         """The epochs that fit the budget become the run's n_epochs (time_budget.py)."""
-        budget = self.config.time_budget_minutes
-        self._deadline = self._started + budget * 60
+        self._deadline = self._started + self.config.time_budget_minutes * 60
         sizes = {name: len(self.splits.split(name)) for name in ("val", "test")}
-        plan = plan_epochs(self.state, budget * 60, time.monotonic() - self._started, sizes)
-        if plan is None:
-            logger.warning("No training step could be timed; planning %d epochs, stopping at the budget.",
-                           self.config.n_epochs)
-            return
-        self.config = self.state.cfg = self.config.with_values(n_epochs=plan.epochs)
-        self.state.scheduler = make_scheduler(self.config, self.state.optimizer, self.state.steps_per_epoch)
-        logger.info("Time budget: %s.", plan.describe(budget))
+        self.config = budget_epochs(self.state, time.monotonic() - self._started, sizes)
         if self.strategy.is_main and self.output_dir is not None:
             self.config.save_json(self.output_dir / CONFIG_NAME)  # the effective config: the planned epochs
 

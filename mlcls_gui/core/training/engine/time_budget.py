@@ -17,7 +17,9 @@ import math
 import time
 from dataclasses import dataclass
 
+from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.training.engine.run_state import RunState
+from mlcls_gui.core.training.recipe.schedules import make_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,21 @@ class EpochPlan:
         return (f"{self.epochs} epoch(s) fit the time budget of {budget_minutes:g} min "
                 f"(about {self.epoch_seconds:.1f} s each, {self.step_seconds * 1000:.0f} ms per step, "
                 "measured before the first epoch)")
+
+
+def budget_epochs(state: RunState, spent_seconds: float, split_sizes: dict[str, int]) -> TrainConfig:
+    """``state``'s config with the epochs that fit its time budget, and its schedule
+    rebuilt for them (the config as it was when no step could be timed)."""
+    budget = state.cfg.time_budget_minutes
+    plan = plan_epochs(state, budget * 60, spent_seconds, split_sizes)
+    if plan is None:
+        logger.warning("No training step could be timed; planning %d epochs, stopping at the budget.",
+                       state.cfg.n_epochs)
+        return state.cfg
+    state.cfg = state.cfg.with_values(n_epochs=plan.epochs)
+    state.scheduler = make_scheduler(state.cfg, state.optimizer, state.steps_per_epoch)
+    logger.info("Time budget: %s.", plan.describe(budget))
+    return state.cfg
 
 
 def plan_epochs(state: RunState, budget_seconds: float, spent_seconds: float,
