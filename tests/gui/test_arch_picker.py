@@ -79,6 +79,9 @@ def test_recommended_choices_come_first_and_figures_are_computed_off_the_gui_thr
     assert cells(picker, "tiny_cnn")[2] == "no"
     note = form._rows["arch"].error.full_text()
     assert "11.2 M parameters" in note and "224 px input" in note and "pretrained weights available" in note
+    form.set_field_value("image_size", 64)  # a run at another size: the note says which one it trains at
+    note = form._rows["arch"].error.full_text()
+    assert "made for 224 px, trains at 64 px" in note and "224 px input" not in note
 
 
 def test_typing_filters_every_architecture_and_a_chosen_row_becomes_the_value(qtbot: QtBot) -> None:

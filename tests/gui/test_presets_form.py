@@ -9,7 +9,8 @@ from pytestqt.qtbot import QtBot
 from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.presets import apply_preset, changed_from_seed
 from mlcls_gui.core.training.events import EpochEnd
-from mlcls_gui.gui.settings.config_form import PRESET_MARK, ConfigForm
+from mlcls_gui.gui.settings.config_form import ConfigForm
+from mlcls_gui.gui.settings.form_marks import PRESET_MARK
 from mlcls_gui.gui.train.run_panel import patience_text
 from mlcls_gui.gui.train.run_summary import summary_html
 

@@ -78,8 +78,9 @@ def _without_name(name: str, problem: str) -> str:
     return problem
 
 
-def summary_text(name: str, info: ArchitectureInfo | str | None) -> str:
-    """One line about the chosen architecture, for the form's note line."""
+def summary_text(name: str, info: ArchitectureInfo | str | None, image_size: int | None = None) -> str:
+    """One line about the chosen architecture, for the form's note line; with the
+    run's ``image_size`` when it is not the size the model was made for."""
     if not name:
         return ""
     if info is None:
@@ -89,8 +90,9 @@ def summary_text(name: str, info: ArchitectureInfo | str | None) -> str:
     if info.problem:
         return f"Cannot be trained: {info.problem}"
     weights = "pretrained weights available" if info.has_pretrained else "no pretrained weights (random start)"
-    return (f"{info.family} · {format_parameters(info.parameters)} parameters · "
-            f"{info.input_size} px input · {weights}")
+    size = (f"made for {info.input_size} px, trains at {image_size} px"
+            if image_size and image_size != info.input_size else f"{info.input_size} px input")
+    return f"{info.family} · {format_parameters(info.parameters)} parameters · {size} · {weights}"
 
 
 def make_table_view() -> QTreeView:
@@ -225,9 +227,9 @@ class ArchPicker(QComboBox):
         self.value_changed.emit(name)
         self.summary_changed.emit()
 
-    def summary(self) -> str:
-        """What the form shows under the field for the current value."""
-        return summary_text(self._value, self.catalog.info(self._value)) if self._active else ""
+    def summary(self, image_size: int | None = None) -> str:
+        """What the form shows under the field for the current value (trained at ``image_size``)."""
+        return summary_text(self._value, self.catalog.info(self._value), image_size) if self._active else ""
 
     def start_loading(self) -> None:
         """Read timm's list and describe the listed names (off the GUI thread)."""

@@ -20,10 +20,9 @@ import functools
 import html
 import logging
 import weakref
-from typing import Any, Iterable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,7 +33,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QMessageBox,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -44,13 +42,10 @@ from PySide6.QtWidgets import (
 from mlcls_gui.core.config import GROUPS, TrainConfig, field_default, field_spec, field_type, validate_field
 from mlcls_gui.core.device_choices import DEFAULT_DEVICE_CHOICES, DeviceChoice
 from mlcls_gui.core.errors import ConfigError, fields_in
-from mlcls_gui.core.field_applies import field_applies, when_it_applies
 from mlcls_gui.core.presets import (
     DEFAULT_PRESET,
-    PRESET_NAMES,
     PRESET_TITLES,
     app_defaults,
-    apply_preset,
     changed_from_seed,
     matching_preset,
     preset_values,
@@ -58,11 +53,26 @@ from mlcls_gui.core.presets import (
 from mlcls_gui.core.runs.outputs import is_relative, output_base, resolve_output_folder
 from mlcls_gui.gui.settings import settings_files
 from mlcls_gui.gui.settings.arch_picker import ArchPicker
-from mlcls_gui.gui.settings.form_rows import FieldRow, format_value, inline_message, shown_differs, with_button
+from mlcls_gui.gui.settings.form_marks import (
+    fix_label_column,
+    grey_out_unused,
+    mark_differs,
+    mark_set_by_preset,
+    marks_line,
+)
+from mlcls_gui.gui.settings.form_reset import ask_before_reset
+from mlcls_gui.gui.settings.form_reset import reset_choices as reset_choices_for
+from mlcls_gui.gui.settings.form_rows import (
+    FieldRow,
+    changed_signal,
+    format_value,
+    inline_message,
+    make_editor,
+    shown_differs,
+)
 from mlcls_gui.gui.settings.preset_box import PresetBox
 from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.fields import OneLineLabel
-from mlcls_gui.gui.widgets.wheel_guard import guard_wheel
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +84,10 @@ ARCH_FIELD = "arch"  # a searchable picker: any registry name, not only the sugg
 # Item data of the device box: how many training processes an entry stands for.
 PROCESSES_ROLE = Qt.ItemDataRole.UserRole + 1
 OUTPUT_FIELD = "save_model_folder"
+IMAGE_SIZE_FIELD = "image_size"
 ERROR_LINE_STYLE = "color: #c62828; font-size: 9pt;"
 WARNING_LINE_STYLE = "color: #b26a00; font-size: 9pt;"
 NOTE_LINE_STYLE = "color: #555; font-size: 9pt;"
-CHANGED_MARK = "● "
-CHANGED_STYLE = "color: #0d47a1; font-weight: bold;"
-PRESET_MARK = "◆ "
-PRESET_STYLE = "color: #1b5e20; font-weight: bold;"
 LABEL_COLUMN_MAX = 190  # px; longer labels wrap, so the form fits the window's left column
 
 
@@ -126,7 +133,7 @@ class ConfigForm(QWidget):
                 continue
             self._add_row(f.name, f.metadata["spec"])
         content_layout.addStretch(1)
-        self._fix_label_column()
+        fix_label_column(self._rows.values(), self.font(), LABEL_COLUMN_MAX)
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -199,46 +206,15 @@ class ConfigForm(QWidget):
         box = self.group_boxes[spec.group]
         form = box.layout()
         assert isinstance(form, QFormLayout)
-        editor: QWidget
-        value_widget: QWidget
-        if name == ARCH_FIELD:
-            editor = ArchPicker()
-            guard_wheel(editor)
-            editor.value_changed.connect(functools.partial(type(self)._on_editor_changed, me, name))
+        editor, value_widget, button = make_editor(name, spec, kind, choice_box=name == DEVICE_FIELD,
+                                                   picker=name == ARCH_FIELD)
+        changed_signal(editor).connect(functools.partial(type(self)._on_editor_changed, me, name))
+        if isinstance(editor, ArchPicker):
             editor.summary_changed.connect(functools.partial(type(self)._on_arch_summary_changed, me))
-            value_widget = editor
-        elif name == DEVICE_FIELD or (spec.choices and kind is not bool):
-            editor = QComboBox()
-            if name != DEVICE_FIELD:
-                for choice in spec.choices:
-                    editor.addItem(spec.title_of(choice), choice)
-            # Long device names must not widen the whole form.
-            editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            editor.setMinimumContentsLength(10)
-            guard_wheel(editor)
-            editor.currentIndexChanged.connect(functools.partial(type(self)._on_editor_changed, me, name))
-            value_widget = editor
-        elif kind is bool:
-            editor = QCheckBox()
-            editor.toggled.connect(functools.partial(type(self)._on_editor_changed, me, name))
-            value_widget = editor
-        else:
-            editor = QLineEdit()
-            editor.setMinimumWidth(60)
-            # The red error border must not change the row's height (the rows below would move).
-            editor.setFixedHeight(editor.sizeHint().height())
-            editor.textChanged.connect(functools.partial(type(self)._on_editor_changed, me, name))
-            value_widget = editor
-            if spec.path_kind:
-                browse = QPushButton("Browse…")
-                browse.clicked.connect(functools.partial(type(self)._on_browse_clicked, me, name, spec.path_kind))
-                value_widget = with_button(editor, browse)
-            elif name == "learning_rate":
-                find = QPushButton("Find…")
-                find.setObjectName("lr_find_button")
-                find.setToolTip("Run a short learning-rate range test on the data and suggest a value.")
-                find.clicked.connect(self.lr_find_requested)
-                value_widget = with_button(editor, find)
+        if button is not None and spec.path_kind:
+            button.clicked.connect(functools.partial(type(self)._on_browse_clicked, me, name, spec.path_kind))
+        elif button is not None:
+            button.clicked.connect(self.lr_find_requested)
         editor.setObjectName(f"field_{name}")
         tip = f"<b>{html.escape(spec.label)}</b> (<code>{name}</code>)<br>{html.escape(spec.help)}"
         allowed = html.escape(spec.describe_allowed(kind))
@@ -264,19 +240,6 @@ class ConfigForm(QWidget):
             if error is not None:
                 self._more_rows.append((form, error))
         self._rows[name] = FieldRow(name, editor, value_widget, error, label, spec.label)
-
-    def _fix_label_column(self) -> None:
-        """One label column width for marked and unmarked labels alike, so a
-        change mark never widens the column and shifts every field sideways.
-        Sized for the usual labels; a longer one wraps onto a second line."""
-        bold = QFont(self.font())
-        bold.setBold(True)
-        metrics = QFontMetrics(bold)
-        widths = sorted(metrics.horizontalAdvance(CHANGED_MARK + row.label_text) for row in self._rows.values())
-        width = min(widths[-1], LABEL_COLUMN_MAX) + 4
-        for row in self._rows.values():
-            row.label.setFixedWidth(width)
-            row.label.setWordWrap(True)
 
     # -------------------------------------------------------------- public
     def editor(self, name: str) -> QWidget:
@@ -392,17 +355,7 @@ class ConfigForm(QWidget):
         """What Reset can go back to, by its name in the menu: each preset over the seed
         script's defaults, and the settings the form started from when they are
         another (the demo's, a loaded file's); the data folder always stays."""
-        root = self._images_root
-        choices = {
-            f"{PRESET_TITLES[name]}{' (the defaults)' if name == DEFAULT_PRESET else ''}":
-                dataclasses.replace(apply_preset(TrainConfig(), name), images_root=root)
-            for name in PRESET_NAMES}
-        if self._started_from is not None:
-            source, config = self._started_from
-            config = dataclasses.replace(config, images_root=root)
-            if config not in choices.values():
-                choices[source] = config
-        return choices
+        return reset_choices_for(self._images_root, self._started_from)
 
     def reset_to(self, choice: str) -> bool:
         """Reset every setting to ``choice`` (a key of ``reset_choices``) if the user agrees."""
@@ -419,15 +372,7 @@ class ConfigForm(QWidget):
 
     def confirm_reset(self, changed: list[str], choice: str) -> bool:
         """Ask before the reset; tests replace this method."""
-        listing = ", ".join(self._rows[name].label_text for name in changed) or "none"
-        answer = QMessageBox.question(
-            self, f"Reset to {choice}",
-            f"Put every setting back to {choice}? The data folder stays.\n\n"
-            f"{len(changed)} setting(s) would change: {listing}.",
-            QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Reset
+        return ask_before_reset(self, [self._rows[name].label_text for name in changed], choice)
 
     def load_from_file(self, path: str) -> bool:
         """Read a config JSON into the form; a bad file gives an error dialog."""
@@ -467,6 +412,13 @@ class ConfigForm(QWidget):
                 return None
         return values
 
+    def _shown_value(self, name: str) -> Any:
+        """Field ``name``'s value as shown, or None while it is invalid."""
+        try:
+            return self._rows[name].text_value()
+        except ConfigError:
+            return None
+
     def _differs(self, name: str) -> bool:
         try:
             value = self._rows[name].text_value()
@@ -486,36 +438,14 @@ class ConfigForm(QWidget):
         self._update_applicability()
         self._update_changed_marks()
 
-    def _hidden_note(self, names: Iterable[str]) -> str:
-        """" (3 of them under All settings)" for marked fields the form does not show now."""
-        if self.all_settings_check.isChecked():
-            return ""
-        hidden = sum(not field_spec(name).essential for name in names)
-        return f" ({hidden} of them under All settings)" if hidden else ""
-
     def _reveal_errors(self) -> None:
         """A setting marked red must be in sight: past the essentials, it shows all settings."""
         if any(name in self._errors and not field_spec(name).essential for name in self._rows):
             self.all_settings_check.setChecked(True)
 
     def _update_applicability(self) -> None:
-        """Fields that have no effect with the other values (ASL settings with another
-        loss, the LR step with a cosine schedule …) are disabled, saying why."""
-        values = {DATA_ROOT_FIELD: self._images_root}
-        for name, row in self._rows.items():
-            try:
-                values[name] = row.text_value()
-            except ConfigError:
-                values[name] = None
-        for name, row in self._rows.items():
-            if not field_spec(name).applies_when:
-                continue
-            applies = field_applies(name, values)
-            row.row_widget.setEnabled(applies)  # the editor and its Browse… button
-            row.label.setEnabled(applies)
-            reason = "" if applies else (
-                f"<br><b>Not used now.</b> {html.escape(with_form_labels(when_it_applies(name)))}")
-            row.editor.setToolTip(self._tips[name] + reason)
+        values = {DATA_ROOT_FIELD: self._images_root, **{name: self._shown_value(name) for name in self._rows}}
+        grey_out_unused(self._rows.values(), values, self._tips)
 
     def _validate_field(self, name: str) -> None:
         row = self._rows[name]
@@ -542,7 +472,7 @@ class ConfigForm(QWidget):
         if name == OUTPUT_FIELD and is_relative(str(value)):
             note = f"→ {resolve_output_folder(str(value), self._images_root)}"
         elif isinstance(row.editor, ArchPicker):
-            note = row.editor.summary()
+            note = row.editor.summary(self._shown_value(IMAGE_SIZE_FIELD))
         row.show_message(note, NOTE_LINE_STYLE)
 
     def _validate_cross_fields(self) -> None:
@@ -578,30 +508,16 @@ class ConfigForm(QWidget):
         by_preset = set(self.preset_marked_fields())
         title = PRESET_TITLES.get(self._preset or "", "")
         for name, row in self._rows.items():
-            differs = self._differs(name)
             if name in by_preset:
-                row.label.setText(PRESET_MARK + row.label_text)
-                row.label.setStyleSheet(PRESET_STYLE)
-                seed = html.escape(format_value(field_default(name)))
-                row.label.setToolTip(f"<b>Set by preset {html.escape(title)}</b> (the seed script: {seed}).<br>"
-                                     + row.editor.toolTip())
+                mark_set_by_preset(row, title)
                 continue
+            differs = self._differs(name)
             if differs:
                 changed.append(name)
-            row.label.setText(CHANGED_MARK + row.label_text if differs else row.label_text)
-            row.label.setStyleSheet(CHANGED_STYLE if differs else "")
-            if differs:
-                base = getattr(self._baseline, name)
-                row.label.setToolTip(f"<b>Differs from {html.escape(self._baseline_source)}</b> "
-                                     f"({html.escape(format_value(base))}).<br>" + row.editor.toolTip())
-            else:
-                row.label.setToolTip(row.editor.toolTip())
-        text = (f"{CHANGED_MARK}marks the {len(changed)} setting(s) that differ from {self._baseline_source}"
-                f"{self._hidden_note(changed)}." if changed else f"All settings as in {self._baseline_source}.")
-        if by_preset:
-            text = (f"{PRESET_MARK}marks the {len(by_preset)} setting(s) set by preset {title}"
-                    f"{self._hidden_note(by_preset)}. " + text)
-        self.changed_label.setText(text)
+            mark_differs(row, differs, getattr(self._baseline, name), self._baseline_source)
+        hidden = () if self.all_settings_check.isChecked() else [
+            name for name in self._rows if not field_spec(name).essential]
+        self.changed_label.setText(marks_line(changed, by_preset, title, self._baseline_source, hidden))
 
     @Slot()
     def _on_editor_changed(self, name: str, *_args: Any) -> None:
@@ -615,6 +531,8 @@ class ConfigForm(QWidget):
             # Edited away from the preset: the box says so; the untouched fields keep their ◆.
             self.preset_box.show_preset(None)
         self._validate_field(name)
+        if name == IMAGE_SIZE_FIELD:
+            self._validate_field(ARCH_FIELD)  # its note names the size the run trains at
         self._validate_cross_fields()
         self._update_validity()
         self._update_applicability()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from PySide6.QtCore import SignalInstance
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from mlcls_gui.core.config import TrainConfig, field_type, parse_field_text
@@ -12,6 +13,7 @@ from mlcls_gui.core.errors import ConfigError, field_ref
 from mlcls_gui.gui.settings.arch_picker import ArchPicker
 from mlcls_gui.gui.widgets.field_labels import with_form_labels
 from mlcls_gui.gui.widgets.fields import OneLineLabel
+from mlcls_gui.gui.widgets.wheel_guard import guard_wheel
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +95,51 @@ def with_button(editor: QWidget, button: QPushButton) -> QWidget:
     line.addWidget(editor, 1)
     line.addWidget(button)
     return cell
+
+
+def make_editor(name: str, spec: Any, kind: type, *, choice_box: bool = False,
+                picker: bool = False) -> tuple[QWidget, QWidget, QPushButton | None]:
+    """The editor for field ``name``, what sits in its form row (the editor and its
+    button) and the button: Browse… for a path, Find… beside the learning rate."""
+    if picker:
+        arch = ArchPicker()
+        guard_wheel(arch)
+        return arch, arch, None
+    if choice_box or (spec.choices and kind is not bool):
+        combo = QComboBox()
+        if not choice_box:  # the device box is filled with this machine's devices later
+            for choice in spec.choices:
+                combo.addItem(spec.title_of(choice), choice)
+        # Long device names must not widen the whole form.
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(10)
+        guard_wheel(combo)
+        return combo, combo, None
+    if kind is bool:
+        check = QCheckBox()
+        return check, check, None
+    edit = QLineEdit()
+    edit.setMinimumWidth(60)
+    # The red error border must not change the row's height (the rows below would move).
+    edit.setFixedHeight(edit.sizeHint().height())
+    if spec.path_kind:
+        browse = QPushButton("Browse…")
+        return edit, with_button(edit, browse), browse
+    if name == "learning_rate":
+        find = QPushButton("Find…")
+        find.setObjectName("lr_find_button")
+        find.setToolTip("Run a short learning-rate range test on the data and suggest a value.")
+        return edit, with_button(edit, find), find
+    return edit, edit, None
+
+
+def changed_signal(editor: QWidget) -> SignalInstance:
+    """The signal an editor emits when the user changes its value."""
+    if isinstance(editor, ArchPicker):
+        return editor.value_changed
+    if isinstance(editor, QComboBox):
+        return editor.currentIndexChanged
+    if isinstance(editor, QCheckBox):
+        return editor.toggled
+    assert isinstance(editor, QLineEdit)
+    return editor.textChanged
