@@ -111,3 +111,13 @@ def test_stratified_split_keeps_one_in_train():
     samples = [Sample(f"{i}.png", ("x",)) for i in range(2)]
     train, val, test = stratified_split(samples, 0.45, 0.45, 0)
     assert len(train) == 1
+
+
+def test_a_scan_names_every_badly_named_label_folder_at_once(tmp_path):
+    root = _root(tmp_path, {"cat": 2, "a++b": 1, "dog+.x": 1, "dog": 2})
+    with pytest.raises(DatasetError) as raised:
+        scan_data_root(root)
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 2, lines  # both folders, so one rename round fixes the set
+    assert "'a++b'" in lines[0] and "empty label" in lines[0]
+    assert "'dog+.x'" in lines[1] and "starts with '.'" in lines[1]

@@ -297,3 +297,19 @@ def test_targets_the_cli_refuses_are_refused_before_the_model_is_read(
     assert words in panel.last_error() and "broken-model.pt" not in panel.last_error()
     for box in panel.findChildren(QMessageBox):
         box.close()
+
+
+def test_a_path_typed_over_the_suggested_csv_replaces_it(qtbot: QtBot, tmp_path: Path) -> None:
+    panel = make_panel(qtbot)
+    panel.activateWindow()
+    panel.set_folder(str(tmp_path / "photos"))
+    assert panel.csv_field.is_suggestion()
+    edit = panel.csv_field.edit
+    qtbot.mouseClick(edit, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: edit.selectedText() == edit.text())
+    qtbot.keyClicks(edit, "/data/mine.csv")
+    assert panel.csv_field.path() == "/data/mine.csv"  # not the suggestion with the typing at its end
+    assert not panel.csv_field.is_suggestion()
+    # A path the user typed is theirs: another folder does not overwrite it.
+    panel.set_folder(str(tmp_path / "more"))
+    assert panel.csv_field.path() == "/data/mine.csv"

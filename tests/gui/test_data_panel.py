@@ -81,6 +81,20 @@ def test_missing_folder_is_a_problem_not_a_crash(qtbot: QtBot, tmp_path: Path) -
     assert panel.problems_label.isVisible()
 
 
+def test_every_badly_named_label_folder_is_listed_on_its_own_line(
+        qtbot: QtBot, demo_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(demo_root, root)
+    (root / "circle").rename(root / "circle++square")
+    (root / "cross").rename(root / "cross+.old")
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    scan(qtbot, panel, root)
+    text = panel.problems_label.text()
+    assert text.count("• ") == 2 and "circle++square" in text and "cross+.old" in text
+
+
 def test_dropping_a_folder_on_the_field_selects_it(qtbot: QtBot, demo_root: Path) -> None:
     panel = DataPanel()
     qtbot.addWidget(panel)

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 _OUTSIDE = "a symbolic link that leads outside the data folder; copy the files into it instead"
 # Files that operating systems drop into folders; never worth a warning.
 _SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
+MAX_NAMED_BAD_FOLDERS = 10  # a scan names this many badly named label folders, then counts the rest
 
 
 def parse_label_folder(name: str, *, where: str = "") -> tuple[str, ...]:
@@ -265,6 +266,7 @@ def _is_hidden(name: str) -> bool:
 
 def _scan_label_folders(base: Path, skipped: list[SkippedFile], warnings: list[str], *, root: Path) -> list[Sample]:
     samples: list[Sample] = []
+    bad_names: list[str] = []  # every badly named folder at once, not one per rescan
     try:
         entries = sorted(os.scandir(base), key=lambda e: e.name)
     except OSError as exc:
@@ -278,12 +280,23 @@ def _scan_label_folders(base: Path, skipped: list[SkippedFile], warnings: list[s
         if not is_inside(entry.path, root):
             skipped.append(SkippedFile(entry.path, f"{_OUTSIDE} (to {os.path.realpath(entry.path)})"))
             continue
-        labels = parse_label_folder(entry.name, where=str(base))
+        try:
+            labels = parse_label_folder(entry.name, where=str(base))
+        except DatasetError as exc:
+            bad_names.append(str(exc))
+            continue
         found = list(_images_under(Path(entry.path), skipped, root))
         if not found:
             warnings.append(f"Folder {entry.path} holds no usable images; its labels are ignored.")
         samples.extend(Sample(path, labels) for path in found)
+    if bad_names:
+        raise DatasetError("\n".join(bad_names[:MAX_NAMED_BAD_FOLDERS] + _more(len(bad_names))))
     return samples
+
+
+def _more(count: int) -> list[str]:
+    left = count - MAX_NAMED_BAD_FOLDERS
+    return [f"… and {left} more badly named folder(s)."] if left > 0 else []
 
 
 def _images_under(folder: Path, skipped: list[SkippedFile], root: Path) -> Iterable[str]:

@@ -294,7 +294,7 @@ class DataPanel(QWidget):
             return
         if summary is None:
             self.status_label.setText("Could not scan the data folder.")
-            self._show_problems([self._error] if self._error else [])
+            self._show_problems(self._error.splitlines())  # one problem a line
             return
         sizes = summary.split_sizes
         unknown = f" · <b>{summary.unknown_cells}</b> unknown label cells" if summary.csv_format else ""

@@ -75,7 +75,6 @@ class BatchPredictPanel(QWidget):
         self._result: BatchResult | None = None
         self._outcome = "failed"
         self._last_error = ""
-        self._auto_csv = ""
 
         self.model_field = PathField("open", "Choose a model file", MODEL_FILTER,
                                      "Model file (final_model.pt or a checkpoint)")
@@ -303,11 +302,9 @@ class BatchPredictPanel(QWidget):
     @Slot(str)
     def _on_folder_field_path_changed(self, folder: str) -> None:
         """Suggest ``<folder>_predictions.csv`` next to the folder (not inside it)."""
-        current = self.csv_field.path()
-        if folder and (not current or current == self._auto_csv):
+        if folder and (not self.csv_field.path() or self.csv_field.is_suggestion()):
             source = Path(folder).expanduser()
-            self._auto_csv = str(source.with_name(f"{source.name or 'images'}_predictions.csv"))
-            self.csv_field.set_path(self._auto_csv)
+            self.csv_field.suggest_path(str(source.with_name(f"{source.name or 'images'}_predictions.csv")))
 
     @Slot(int, int, str)
     def _on_task_progressed(self, done: int, total: int, phase: str) -> None:

@@ -292,6 +292,7 @@ class RunPanel(QWidget):
             self.resume_label.show()
         self.epoch_bar.setRange(0, self._batches)
         self.run_bar.setRange(0, 1000)
+        self.run_bar.setValue(int(_share((event.start_epoch - 1) / self._total_epochs) * 1000))
         self.run_bar.setFormat(f"Epoch {event.start_epoch - 1}/{event.total_epochs} done")
         self._show_lr()
 
@@ -379,12 +380,15 @@ class RunPanel(QWidget):
         self.epoch_bar.setRange(0, batches)
         self.epoch_bar.setValue(event.batch)
         self.epoch_bar.setFormat(f"Epoch {event.epoch}/{self._total_epochs} — batch {event.batch}/{batches}")
-        epochs_in_run = max(self._total_epochs - self._start_epoch + 1, 1)
-        done = ((event.epoch - self._start_epoch) * batches + event.batch) / (epochs_in_run * batches)
-        done = min(max(done, 0.0), 1.0)
+        # The bar counts the whole run (a resumed run starts part-way); the ETA comes
+        # from the pace of the epochs this session trained.
+        done = _share(((event.epoch - 1) * batches + event.batch) / (self._total_epochs * batches))
+        epochs_in_session = max(self._total_epochs - self._start_epoch + 1, 1)
+        session_done = _share(((event.epoch - self._start_epoch) * batches + event.batch)
+                              / (epochs_in_session * batches))
         self.run_bar.setValue(int(done * 1000))
         elapsed = time.monotonic() - self._run_started_at
-        eta = elapsed * (1 - done) / done if done > 0 else 0.0
+        eta = elapsed * (1 - session_done) / session_done if session_done > 0 else 0.0
         remaining = "stopping after this batch" if self._stopping else f"ETA {format_duration(eta)}"
         self.run_bar.setFormat(
             f"{done * 100:.0f}% — elapsed {format_duration(elapsed)}, {remaining} — "
@@ -402,3 +406,6 @@ class RunPanel(QWidget):
         if problem:
             self.last_error_box = show_error(self, "Open output folder", problem)
 
+
+def _share(value: float) -> float:
+    return min(max(value, 0.0), 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QWidget
 
@@ -20,7 +20,9 @@ class PathField(QWidget):
     """A path line edit with a Browse… button (open file, save file or folder).
 
     In save mode, Browse… asks before an existing file is chosen, naming what
-    it is; ``replace_agreed()`` tells the caller it need not ask again."""
+    it is; ``replace_agreed()`` tells the caller it need not ask again. A path
+    the app filled in (``suggest_path``) is selected when the user clicks into
+    the field, so what they type replaces it instead of joining its end."""
 
     path_changed = Signal(str)
 
@@ -32,10 +34,12 @@ class PathField(QWidget):
         self._title = title
         self._filter = file_filter
         self._replace_agreed = ""
+        self._suggested = ""
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(placeholder)
         self.edit.setClearButtonEnabled(True)
         self.edit.editingFinished.connect(self._on_edit_editing_finished)
+        self.edit.installEventFilter(self)
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._on_browse_button_clicked)
         layout = QHBoxLayout(self)
@@ -55,6 +59,21 @@ class PathField(QWidget):
         if path != self.edit.text():
             self.edit.setText(path)
             self.path_changed.emit(path)
+
+    def suggest_path(self, path: str) -> None:
+        """Fill in ``path`` as the app's suggestion (selected on the user's first click)."""
+        self._suggested = str(path)
+        self.set_path(path)
+
+    def is_suggestion(self) -> bool:
+        """Whether the field still holds the app's suggestion, untouched."""
+        return bool(self._suggested) and self.edit.text() == self._suggested
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if (watched is self.edit and event.type() == QEvent.Type.FocusIn and self.is_suggestion()):
+            # After the click has placed the cursor: select the whole suggestion.
+            QTimer.singleShot(0, self.edit.selectAll)
+        return super().eventFilter(watched, event)
 
     @Slot()
     def _on_edit_editing_finished(self) -> None:
