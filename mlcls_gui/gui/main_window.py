@@ -18,8 +18,7 @@ from PySide6.QtCore import QSettings, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
-from mlcls_gui.core.config import TrainConfig, demo_config
-from mlcls_gui.core.data.demo import ensure_demo_dataset
+from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.device_choices import DeviceChoice
 from mlcls_gui.core.presets import quick_model_config
 from mlcls_gui.core.training.events import PhaseChanged, RunFinished, RunStarted
@@ -33,7 +32,7 @@ from mlcls_gui.gui.predict.predict_panel import PredictPanel
 from mlcls_gui.gui.review.review_tab import ReviewTab
 from mlcls_gui.gui.runs.runs_tab import RunsTab
 from mlcls_gui.gui.settings.config_form import ConfigForm
-from mlcls_gui.gui.startup import DEMO_DATA_FOLDER, DEMO_OUTPUT_FOLDER, app_data_dir, fitting_size, warm_up
+from mlcls_gui.gui.startup import DemoLink, fitting_size, warm_up
 from mlcls_gui.gui.tab_links import LrFinderLink, ReviewTabLinks, RunsTabLinks
 from mlcls_gui.gui.train.archive_panel import ArchivePanel
 from mlcls_gui.gui.train.plots import TrainingPlots
@@ -64,9 +63,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEMO_SETTINGS = "the demo settings"  # what the form's marks compare with, and a Reset choice, after --demo
-DEMO_READY = "Demo ready: press Start training."
-
 # Qt appends " — mlcls-gui" (the application display name) to every window title.
 WINDOW_TITLE = "Train multi-label image classifiers"
 DEFAULT_SIZE = (1560, 940)
@@ -96,15 +92,9 @@ class MainWindow(QMainWindow):
         self._warm_up.done.connect(self._on_warm_up_done)
         self._warm_up.failed.connect(self._on_warm_up_failed)
         self._warm_up.finished.connect(self._update_start_state)
-        self._demo_task = TaskRunner("demo", self)
-        self._demo_task.done.connect(self._on_demo_task_done)
-        self._demo_task.failed.connect(self._on_demo_task_failed)
-        self._demo_output = Path()
-        self._demo_root = ""  # the demo's data folder, once prepared
         self._last_finish: RunFinished | None = None
         self._end_reason = ""
         self._ready = False
-        self._ready_text = ""  # e.g. "Demo ready…": shown only while Start is possible
         self._close_choice = ""
         self._phase = ""
         self._test_images = 0
@@ -132,6 +122,9 @@ class MainWindow(QMainWindow):
         self._runs_links = RunsTabLinks(self)
         self._review_links = ReviewTabLinks(self)
         self.lr_finder = LrFinderLink(self)
+        self.demo = DemoLink(self)  # before the window's own slots: they show what it decided
+        self.demo.ready.connect(self._update_start_state)
+        self.demo.ready.connect(self.demo_ready)
         self.statusBar().showMessage("Loading PyTorch in the background…")
 
         self._log_bridge = LogBridge(self)
@@ -204,11 +197,7 @@ class MainWindow(QMainWindow):
 
     def prepare_demo(self) -> None:
         """Generate (once) and select the demo set and fill in the demo config."""
-        base = app_data_dir()
-        data, output = base / DEMO_DATA_FOLDER, base / DEMO_OUTPUT_FOLDER
-        self.run_panel.set_state("Preparing the demo dataset…")
-        self._demo_output = output
-        self._demo_task.start(lambda _job: ensure_demo_dataset(data))  # a second request while busy is one
+        self.demo.prepare()
 
     def is_ready(self) -> bool:
         return self._ready
@@ -270,7 +259,7 @@ class MainWindow(QMainWindow):
         self._stopping = False
         self._last_finish = None
         self._end_reason = ""
-        self._ready_text = ""
+        self.demo.forget()
         self._phase = ""
         self._test_images = 0
         self.plots.reset()
@@ -350,8 +339,8 @@ class MainWindow(QMainWindow):
             panel.shutdown()
         self.data_panel.wait_for_scan()
         self.resume_checker.wait()
-        for runner in (self._warm_up, self._demo_task):
-            runner.shutdown()
+        self._warm_up.shutdown()
+        self.demo.shutdown()
         logging.getLogger("mlcls_gui").removeHandler(self._log_handler)
 
     def _set_locked(self, locked: bool) -> None:
@@ -367,9 +356,9 @@ class MainWindow(QMainWindow):
         ready = not blocker
         shown = "" if (ready or self._thread is not None) else blocker
         self.run_panel.set_start_allowed(ready, shown)
-        if self._ready_text and self._thread is None:
+        if self.demo.ready_text and self._thread is None:
             # "Demo ready" must not stand under a reason why Start is not possible.
-            self.run_panel.set_state(self._ready_text if ready else "")
+            self.run_panel.set_state(self.demo.ready_text if ready else "")
         if ready != self._ready:
             self._ready = ready
             self.ready_changed.emit(ready)
@@ -387,31 +376,9 @@ class MainWindow(QMainWindow):
         self._torch_error = summary
         self.last_error_box = show_error(self, "PyTorch could not be loaded", summary, details)
 
-    @Slot(object)
-    def _on_demo_task_done(self, root: Path) -> None:
-        output = self._demo_output
-        self._demo_root = str(root)
-        config = demo_config(root, output)
-        self.apply_config(config, baseline_source=DEMO_SETTINGS)
-        self.left_tabs.setCurrentWidget(self.data_panel)
-        self._ready_text = DEMO_READY
-        self._update_start_state()
-        logger.info("Demo: data %s, output %s", root, output)
-        self.demo_ready.emit()
-
-    @Slot(str, str)
-    def _on_demo_task_failed(self, summary: str, details: str) -> None:
-        self.run_panel.set_state("The demo dataset could not be prepared.", "#c62828")
-        self.last_error_box = show_error(self, "Demo dataset", summary, details)
-
     @Slot(str)
     def _on_data_panel_root_chosen(self, root: str) -> None:
         self.config_form.set_images_root(root)
-        if self._ready_text and os.path.abspath(root) != os.path.abspath(self._demo_root):
-            # "Demo ready" was about the demo's data, not this folder.
-            self._ready_text = ""
-            if self._thread is None:
-                self.run_panel.set_state("")
 
     @Slot()
     def _on_data_panel_summary_changed(self) -> None:
@@ -464,20 +431,12 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_config_form_config_loaded(self, config: TrainConfig) -> None:
-        self._ready_text = ""
         if config.images_root and config.images_root != self.data_panel.root():
             self.data_panel.set_root(config.images_root)
 
     @Slot(str)
     def _on_config_form_reset_done(self, choice: str) -> None:
-        # Unless back to the demo's settings, "Demo ready" would no longer be true.
-        if choice != DEMO_SETTINGS:
-            if self._ready_text and self._thread is None:
-                self.run_panel.set_state("")
-            self._ready_text = ""
-        else:
-            self._ready_text = DEMO_READY
-        self._update_start_state()
+        self._update_start_state()  # with "Demo ready" as the demo link left it
         self.statusBar().showMessage(f"Settings reset to {choice}.", 6000)
 
     @Slot()

@@ -1,24 +1,33 @@
 """Start-up work for the window: the background warm-up (torch and the device
-list), the demo dataset in the user's data folder, and moving that folder
-from where earlier versions kept it."""
+list), the demo (its dataset in the user's data folder, its settings, and
+"Demo ready" while it is true), and moving that folder from where earlier
+versions kept it."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
+from PySide6.QtCore import QCoreApplication, QObject, QSettings, QStandardPaths, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 
+from mlcls_gui.core.config import TrainConfig, demo_config
+from mlcls_gui.core.data.demo import ensure_demo_dataset
 from mlcls_gui.core.device_choices import DeviceChoice, device_choices_from
+from mlcls_gui.gui.widgets.dialogs import show_error
+from mlcls_gui.gui.widgets.task_runner import TaskRunner
 
 logger = logging.getLogger(__name__)
 
 DEMO_DATA_FOLDER = "demo-data"
 DEMO_OUTPUT_FOLDER = "demo-output"
+DEMO_SETTINGS = "the demo settings"  # what the form's marks compare with, and a Reset choice, after --demo
+DEMO_READY = "Demo ready: press Start training."
 
 
 def warm_up() -> list[DeviceChoice]:
@@ -133,3 +142,72 @@ def fitting_size(preferred: tuple[int, int]) -> tuple[int, int]:
         return preferred
     available = screen.availableGeometry()
     return min(preferred[0], available.width()), min(preferred[1], available.height())
+
+
+class DemoLink(QObject):
+    """Prepares the demo for ``window`` (its dataset, written once, and its settings
+    in the form) and keeps ``ready_text`` ("Demo ready…") only while it is true:
+    another data folder, loaded settings, a reset to anything but the demo's
+    settings or a run started forget it."""
+
+    ready = Signal()
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self._window = window
+        self._task = TaskRunner("demo", self)
+        self._task.done.connect(self._on_task_done)
+        self._task.failed.connect(self._on_task_failed)
+        self._output = Path()
+        self._root = ""  # the demo's data folder, once prepared
+        self.ready_text = ""  # shown by the window only while Start is possible
+        window.data_panel.root_chosen.connect(self._on_root_chosen)
+        window.config_form.config_loaded.connect(self._on_config_loaded)
+        window.config_form.reset_done.connect(self._on_reset_done)
+
+    def prepare(self) -> None:
+        base = app_data_dir()
+        self._output = base / DEMO_OUTPUT_FOLDER
+        self._window.run_panel.set_state("Preparing the demo dataset…")
+        data = base / DEMO_DATA_FOLDER
+        self._task.start(lambda _job: ensure_demo_dataset(data))  # a second request while busy is one
+
+    def forget(self) -> None:
+        """"Demo ready" is no longer true: it goes (unless a run's state replaced it)."""
+        if self.ready_text and not self._window.is_running():
+            self._window.run_panel.set_state("")
+        self.ready_text = ""
+
+    def shutdown(self) -> None:
+        self._task.shutdown()
+
+    @Slot(object)
+    def _on_task_done(self, root: Path) -> None:
+        self._root = str(root)
+        window = self._window
+        window.apply_config(demo_config(root, self._output), baseline_source=DEMO_SETTINGS)
+        window.left_tabs.setCurrentWidget(window.data_panel)
+        self.ready_text = DEMO_READY
+        logger.info("Demo: data %s, output %s", root, self._output)
+        self.ready.emit()
+
+    @Slot(str, str)
+    def _on_task_failed(self, summary: str, details: str) -> None:
+        self._window.run_panel.set_state("The demo dataset could not be prepared.", "#c62828")
+        self._window.last_error_box = show_error(self._window, "Demo dataset", summary, details)
+
+    @Slot(str)
+    def _on_root_chosen(self, root: str) -> None:
+        if os.path.abspath(root) != os.path.abspath(self._root):
+            self.forget()  # "Demo ready" was about the demo's data, not this folder
+
+    @Slot(object)
+    def _on_config_loaded(self, _config: TrainConfig) -> None:
+        self.forget()
+
+    @Slot(str)
+    def _on_reset_done(self, choice: str) -> None:
+        if choice == DEMO_SETTINGS:
+            self.ready_text = DEMO_READY
+        else:
+            self.forget()
