@@ -4,6 +4,8 @@ Trains in the foreground and prints the dataset summary, a live batch line
 (on a terminal) and one line per epoch. Ctrl-C, SIGTERM and SIGHUP stop the
 run at the next batch with every output written; SIGUSR1 saves a checkpoint.
 With ``processes`` > 1 the command starts the training processes itself.
+The window runs every training run as this command with ``--events``
+(``core.training.supervised_run``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from mlcls_gui.commands.config_options import parse_overrides
 from mlcls_gui.commands.outputs import add_overwrite_option, check_output_file
 
 if TYPE_CHECKING:
-    from mlcls_gui.core.training.engine import RunControl
+    from mlcls_gui.core.training.run_control import RunControl
 
 EXIT_FAILED = 1
 
@@ -44,14 +46,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                        help="write the resulting config to FILE and exit without training")
     train.add_argument("--quiet", action="store_true", help="print only the epoch lines")
     train.add_argument("--events", metavar="FILE",
-                       help="also append every training event to FILE as JSON lines (the window "
-                       "follows multi-process runs this way); SIGUSR1 then saves a checkpoint")
+                       help="also append every training event and log record to FILE as JSON lines "
+                       "(the window follows its runs this way); SIGUSR1 then saves a checkpoint, and a "
+                       "second stop signal during the final test skips it instead of aborting")
     add_overwrite_option(train)
     train.set_defaults(run_command=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from mlcls_gui.core.config import TrainConfig
+    from mlcls_gui.core.training.launch import under_launcher
+    from mlcls_gui.core.training.supervised_run import die_with_supervisor
+
+    if not under_launcher():
+        die_with_supervisor()  # started by the window: it does not outlive the window
 
     model_file = None  # the --resume file, read once: for its config and for the resume plan
     if args.config:
@@ -77,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         config = apply_preset(config, args.preset)
     config = config.with_values(**parse_overrides(args.overrides))
     from mlcls_gui.core.field_applies import unused_settings
-    from mlcls_gui.core.training.launch import launch_processes, process_rank, under_launcher
+    from mlcls_gui.core.training.launch import launch_processes, process_rank
 
     if not under_launcher() and not args.quiet:  # said once, not by every training process
         for sentence in unused_settings(config):
@@ -91,35 +99,43 @@ def run(args: argparse.Namespace) -> int:
     if config.processes > 1 and not under_launcher():
         launch_processes(config.processes, args.argv, config.device)
         return 0
-    # The engine (torch, torchvision: seconds) only now: a bad setting is refused
-    # at once, and a launcher that only starts the processes never loads it.
-    from mlcls_gui.core.training.engine import RunControl, Trainer
-    from mlcls_gui.core.training.events import FinishReason
+    from mlcls_gui.core.training.run_control import RunControl
 
     control = RunControl()
     # Only the main process reports; the others train quietly beside it.
     sinks = [ProgressDisplay(quiet=args.quiet)] if process_rank() == 0 else []
     if args.events and process_rank() == 0:
+        import logging
+
         from mlcls_gui.core.training.event_stream import EventWriter
 
-        sinks.append(EventWriter(args.events))
-    plan = None
-    if args.resume:
-        from mlcls_gui.core.training.resume import plan_resume
-
-        # Planned once, from the file read once: printed here, run by the Trainer.
-        plan = plan_resume(model_file or args.resume, config)
-        if process_rank() == 0 and not args.quiet:
-            print(f"Resume: {plan.text()}")
-            for note in plan.notes:
-                print(f"  - {note}")
-    trainer = Trainer(config, on_event=lambda event: [sink(event) for sink in sinks], control=control,
-                      resume_from=args.resume, allow_split_change=args.allow_split_change,
-                      resume_plan=plan)
-    plan = model_file = None  # the Trainer lets go of them once restored; so must we (weights, optimiser state)
+        events = EventWriter(args.events)  # its first line names this process: it takes signals from here on
+        sinks.append(events)
+        logging.getLogger("mlcls_gui").addHandler(events.log_handler(logging.INFO))
+    # Signals are taken before the engine loads, so a stop during start-up is a stop.
     # Under a launcher, the launcher ends what does not stop: a second signal must
-    # not abort a process that is still writing its share of the outputs.
-    with stop_on_signals(control, abort_on_second=not under_launcher()):
+    # not abort a process that is still writing its share of the outputs; a
+    # supervised run (--events) takes a second stop as "skip the final test".
+    with stop_on_signals(control, abort_on_second=not (under_launcher() or args.events)):
+        # The engine (torch, torchvision: seconds) only now: a bad setting is refused
+        # at once, and a launcher that only starts the processes never loads it.
+        from mlcls_gui.core.training.engine import Trainer
+        from mlcls_gui.core.training.events import FinishReason
+
+        plan = None
+        if args.resume:
+            from mlcls_gui.core.training.resume import plan_resume
+
+            # Planned once, from the file read once: printed here, run by the Trainer.
+            plan = plan_resume(model_file or args.resume, config)
+            if process_rank() == 0 and not args.quiet:
+                print(f"Resume: {plan.text()}")
+                for note in plan.notes:
+                    print(f"  - {note}")
+        trainer = Trainer(config, on_event=lambda event: [sink(event) for sink in sinks], control=control,
+                          resume_from=args.resume, allow_split_change=args.allow_split_change,
+                          resume_plan=plan)
+        plan = model_file = None  # the Trainer lets go of them once restored; so must we (weights, optimiser state)
         result = trainer.run()
     if process_rank() == 0:
         print(f"Output folder: {result.output_dir}")

@@ -1,7 +1,8 @@
 """The main window: lays out the panels and owns the run's lifecycle and settings.
 
 Flow: Data (folder + scan, audit) → Settings (form, device) → Start (a
-TrainingWorker on its QThread) → live plots, progress and log → summary →
+TrainingWorker on its QThread, supervising a training process) → live plots,
+progress and log → summary →
 Predict with the final model; the Evaluate and Batch predict tabs get the
 final model too. Widgets only show things; this window decides.
 """
@@ -66,6 +67,8 @@ logger = logging.getLogger(__name__)
 # Qt appends " — mlcls-gui" (the application display name) to every window title.
 WINDOW_TITLE = "Train multi-label image classifiers"
 DEFAULT_SIZE = (1560, 940)
+# Closing without the test: how long a stopping run may take before its process is ended.
+CLOSE_GRACE_MS = 30_000
 
 
 class MainWindow(QMainWindow):
@@ -86,8 +89,9 @@ class MainWindow(QMainWindow):
         self._resuming = False
         self._stopping = False
         self._closing = False
-        self._torch_ready = False
+        self._torch_ready = False  # in this process: for Predict, Evaluate, Review (runs load their own)
         self._torch_error = ""
+        self._training_pid = 0
         self._warm_up = TaskRunner("warm-up", self)
         self._warm_up.done.connect(self._on_warm_up_done)
         self._warm_up.failed.connect(self._on_warm_up_failed)
@@ -205,6 +209,10 @@ class MainWindow(QMainWindow):
     def is_running(self) -> bool:
         return self._thread is not None
 
+    def training_pid(self) -> int:
+        """The running training process's pid (0 when none runs)."""
+        return self._training_pid if self._thread is not None else 0
+
     def final_model_path(self) -> str:
         """The last run's final model file, or "" when there is none."""
         path = self._last_finish.final_model_path if self._last_finish else ""
@@ -216,8 +224,6 @@ class MainWindow(QMainWindow):
             return "A run is in progress."
         if self._torch_error:
             return f"PyTorch could not be loaded: {self._torch_error}"
-        if not self._torch_ready:
-            return "Loading PyTorch…"
         if self.resume_checker.is_busy():
             return "Reading the checkpoint to resume from…"
         errors = self.config_form.errors()
@@ -253,6 +259,7 @@ class MainWindow(QMainWindow):
         worker.run_finished.connect(self._on_worker_run_finished)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
+        worker.process_started.connect(self._on_worker_process_started)
         self._worker = worker
         self._control = worker.control
         self._resuming = bool(resume_from)
@@ -330,6 +337,13 @@ class MainWindow(QMainWindow):
             self.request_stop()  # during the test evaluation this skips it
             self.run_panel.set_state(
                 "Stopping… the window closes once the run has stopped (test evaluation skipped).", "#b26a00")
+            QTimer.singleShot(CLOSE_GRACE_MS, self, self._end_run_for_close)
+
+    def _end_run_for_close(self) -> None:
+        """The run did not stop in time: its process is ended (what it saved stays)."""
+        if self._control is not None and self._thread is not None:
+            logger.warning("The run did not stop within %d s; ending its training process.", CLOSE_GRACE_MS // 1000)
+            self._control.request_end()
 
     def _shutdown(self) -> None:
         self.save_settings()
@@ -502,6 +516,11 @@ class MainWindow(QMainWindow):
             # Closing without the test: a second stop request skips the test evaluation.
             self._control.request_stop()
 
+    @Slot(int)
+    def _on_worker_process_started(self, pid: int) -> None:
+        self._training_pid = pid
+        logger.info("Training process %d started", pid)
+
     @Slot(object)
     def _on_worker_run_finished(self, event: RunFinished) -> None:
         self._last_finish = event
@@ -550,6 +569,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_training_thread_finished(self) -> None:
         self._thread = None
+        self._training_pid = 0
         self._worker = None
         self._control = None
         self._stopping = False

@@ -33,3 +33,31 @@ def test_the_reader_follows_a_growing_file_and_waits_for_whole_lines(tiny_root, 
     assert [type(e) for e in reader.read_new()] == [type(seen[1])]
     assert reader.main_pid is not None
     writer.close()
+
+
+def test_log_records_travel_in_the_stream_with_their_level_and_name(tmp_path):
+    import logging
+
+    from mlcls_gui.core.training.event_stream import LogLine
+
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path)
+    source = logging.getLogger("mlcls_gui.test_stream")
+    handler = writer.log_handler(logging.INFO)
+    source.addHandler(handler)
+    try:
+        source.debug("below the handler's level")
+        source.warning("MainProcess %s", "is only text here")  # not mistaken for the process line
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            source.exception("failed")
+    finally:
+        source.removeHandler(handler)
+        writer.close()
+    reader = EventReader(path)
+    lines = list(reader.read_new())
+    assert reader.main_pid is not None
+    assert lines[0] == LogLine(logging.WARNING, "mlcls_gui.test_stream", "MainProcess is only text here")
+    assert lines[1].level == logging.ERROR and "ValueError: boom" in lines[1].message
+    assert len(lines) == 2

@@ -98,13 +98,16 @@ def test_stop_mid_run_keeps_a_checkpoint_and_resume_continues(
 def test_save_checkpoint_now(qtbot: QtBot, make_window, demo_root: Path, tmp_path: Path) -> None:
     window = make_window()
     output = tmp_path / "out"
-    window.apply_config(tiny_config(demo_root, output, n_epochs=3))
+    # Long enough that the request reaches the training process while it trains.
+    window.apply_config(tiny_config(demo_root, output, n_epochs=300, early_stop_epoch_limit=300))
     wait_until_ready(qtbot, window)
-    with qtbot.waitSignal(window.run_ended, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(window.run_ended, timeout=RUN_TIMEOUT) as ended:
         assert window.start_run()
         qtbot.waitUntil(lambda: window.plots._series["batch_loss"].size >= 1, timeout=RUN_TIMEOUT)
         window.run_panel.checkpoint_button.click()
-    assert (output / "manual_checkpoint.pt").is_file()
+        qtbot.waitUntil((output / "manual_checkpoint.pt").is_file, timeout=RUN_TIMEOUT)
+        window.request_stop()
+    assert ended.args == ["stopped"]
 
 
 def test_a_failing_run_shows_a_dialog_and_the_app_stays_usable(

@@ -151,6 +151,11 @@ def failure_message(failures: dict[int, Any], processes: int) -> str:
     return f"{who}; the others were stopped. Their messages are above; the best checkpoint so far is kept."
 
 
+def exit_description(exitcode: int | None) -> str:
+    """"exit code 1", or "signal 9: SIGKILL, killed from outside or by the system (out of memory?)"."""
+    return "no exit status" if exitcode is None else _how(exitcode) + _meaning(exitcode)
+
+
 def _how(exitcode: int) -> str:
     return f"exit code {exitcode}" if exitcode >= 0 else f"signal {-exitcode}"
 
@@ -193,7 +198,7 @@ def exit_with_launcher() -> None:
     expected = os.environ.get(LAUNCHER_PID_VAR, "")
     if not expected.isdigit() or not sys.platform.startswith("linux"):
         return
-    _set_parent_death_signal(signal.SIGTERM)
+    set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != int(expected):
         raise TrainingError(
             f"The launcher (process {expected}) that started this training process is gone; "
@@ -201,7 +206,7 @@ def exit_with_launcher() -> None:
         )
 
 
-def _set_parent_death_signal(signum: int) -> None:
+def set_parent_death_signal(signum: int) -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:

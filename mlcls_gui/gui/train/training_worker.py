@@ -1,13 +1,17 @@
-"""TrainingWorker: runs one Trainer on a QThread and re-emits its events as signals.
+"""TrainingWorker: supervises one training process from a QThread and re-emits its events as signals.
 
-Wiring (see ``start_training_thread``) is the textbook ``moveToThread`` one:
-``thread.started → worker.run``; ``worker.finished/failed → thread.quit``;
-``deleteLater`` on both. The worker always ends with exactly one of
-``finished(reason, summary)`` or ``failed(summary, details)``.
+Every run, one process or several, is a training process of its own
+(``core.training.supervised_run``): a crash or an out-of-memory kill ends the
+run, not the window, and the GUI thread never shares its interpreter with
+training. Wiring (see ``start_training_thread``) is the textbook
+``moveToThread`` one: ``thread.started → worker.run``; ``worker.finished/failed
+→ thread.quit``; ``deleteLater`` on both. The worker always ends with exactly
+one of ``finished(reason, summary)`` or ``failed(summary, details)``.
 
-Stop and "save checkpoint now" are requests on ``worker.control`` (a
+Stop, "save checkpoint now" and "end now" are requests on ``worker.control`` (a
 ``RunControl`` of ``threading.Event`` flags) made directly from the GUI thread:
-a queued slot would never run while the worker is busy in ``run``.
+a queued slot would never run while the worker is busy in ``run``. The process's
+log records are logged again here, so the run panel's log shows them.
 """
 
 from __future__ import annotations
@@ -58,15 +62,14 @@ class TrainingWorker(QObject):
     files_skipped = Signal(object)  # FilesSkipped
     run_finished = Signal(object)  # RunFinished (the engine's last event)
     history_loaded = Signal(object)  # list of metric rows of the epochs a resumed run already has
+    process_started = Signal(int)  # the training process's pid
     finished = Signal(str, object)  # reason ("completed", "stopped", …), summary dict
     failed = Signal(str, str)  # one-line summary, details
 
     def __init__(self, config: TrainConfig, *, resume_from: str = "", resume_plan: ResumePlan | None = None,
                  torch_threads: int | None = None) -> None:
         super().__init__()
-        # Imported lazily: the engine pulls in torch, which the window must not
-        # wait for. The app imports it in the background before Start is enabled.
-        from mlcls_gui.core.training.engine import RunControl
+        from mlcls_gui.core.training.run_control import RunControl  # no torch: Start never waits for it
 
         # A resume the window planned (and showed) is run as planned; a bare
         # ``resume_from`` is planned by the Trainer.
@@ -85,16 +88,9 @@ class TrainingWorker(QObject):
             RunFinished: self.run_finished,
         }
 
-    # Called from the GUI thread: only sets thread-safe flags.
     @Slot()
     def run(self) -> None:
         try:
-            import torch
-
-            from mlcls_gui.core.training.engine import Trainer
-
-            if self._torch_threads:
-                torch.set_num_threads(self._torch_threads)
             if self.resume_from and self.resume_plan is None:
                 from mlcls_gui.core.training.resume import plan_resume
 
@@ -102,36 +98,26 @@ class TrainingWorker(QObject):
                 self.config = self.resume_plan.config
             if self.resume_plan is not None:
                 self._emit_history(self.resume_plan.model_file.history)
-            if self.config.processes > 1:
-                self.resume_plan = None  # each training process reads its checkpoint itself
-                self._run_processes()
-                return
-            trainer = Trainer(
-                self.config, on_event=self._on_trainer_event, control=self.control,
-                resume_from=self.resume_from or None, resume_plan=self.resume_plan,
-            )
-            self.resume_plan = None  # the Trainer holds the weights from here on
-            result = trainer.run()
+            self.resume_plan = None  # the training process reads its checkpoint itself
+            outcome = self._run_supervised()
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the GUI
             return_to_gui_thread(self)
             self.failed.emit(summarize_exception(exc), traceback.format_exc())
-        else:
-            return_to_gui_thread(self)
-            self.finished.emit(result.reason.value, dict(result.summary))
-
-    def _run_processes(self) -> None:
-        """Several processes (torch.distributed) run as a child process this thread
-        supervises; single-device runs stay in this thread."""
+            return
         from mlcls_gui.core.training.events import FinishReason
-        from mlcls_gui.core.training.process_run import run_processes
 
-        outcome = run_processes(self.config, self.control, self._on_trainer_event,
-                                resume_from=self.resume_from)
         return_to_gui_thread(self)
         if outcome.reason is FinishReason.FAILED:
             self.failed.emit(with_form_labels(outcome.message), outcome.details)
         else:
             self.finished.emit(outcome.reason.value, outcome.summary)
+
+    def _run_supervised(self) -> Any:
+        from mlcls_gui.core.training.supervised_run import run_supervised
+
+        return run_supervised(self.config, self.control, self._on_trainer_event, resume_from=self.resume_from,
+                              torch_threads=self._torch_threads, on_log=_log_again,
+                              on_process=self.process_started.emit)
 
     def _emit_history(self, history: Sequence[Mapping[str, Any]]) -> None:
         """The epochs before the checkpoint, so the plots show the whole run."""
@@ -143,6 +129,11 @@ class TrainingWorker(QObject):
         signal = self._signals.get(type(event))
         if signal is not None:
             signal.emit(event)
+
+
+def _log_again(line: Any) -> None:
+    """A training process's log record, logged here under its own logger's name."""
+    logging.getLogger(line.name or __name__).log(line.level, "%s", line.message)
 
 
 def start_training_thread(worker: TrainingWorker) -> QThread:
