@@ -125,6 +125,11 @@ class TrainingPlots(QWidget):
         item.setLabel("bottom", "epoch")
         item.setLabel("left", y_label)
         item.showGrid(x=True, y=True, alpha=0.25)
+        # Grid lines at the labelled and the minor ticks, not at pyqtgraph's third level:
+        # those faint lines made a redraw 3× slower (about 30 → 10 ms a frame on 2 cores,
+        # all of it on the GUI thread) for no visible help.
+        for name in ("left", "bottom"):
+            item.getAxis(name).setStyle(maxTickLevel=1)
         # No SI prefixes: during the first epoch the axis would read "epoch (x0.001)".
         item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("bottom").enableAutoSIPrefix(False)
