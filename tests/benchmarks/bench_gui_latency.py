@@ -66,8 +66,26 @@ app.exec()
 """
 
 
+# The baseline measured in the same run: an empty Qt window of a bare interpreter.
+_BARE_CHILD = r"""
+import os, sys, time
+t0 = float(os.environ["BENCH_T0"])
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication(sys.argv[:1])
+window = QMainWindow()
+window.show()
+def shown():
+    print(time.time() - t0, flush=True)
+    app.quit()
+QTimer.singleShot(0, shown)
+app.exec()
+"""
+
+
 def bench_launch(repeats: int) -> None:
     marks: list[list[float]] = []
+    bare: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         # The demo's data set goes to a data folder of this benchmark, written once (unmeasured).
         env_base = dict(os.environ, XDG_DATA_HOME=str(Path(tmp) / "data"))
@@ -83,11 +101,19 @@ def bench_launch(repeats: int) -> None:
                 continue
             if index:
                 marks.append([float(value) for value in lines[-1].split()])
+                result = subprocess.run([sys.executable, "-c", _BARE_CHILD], capture_output=True, text=True,
+                                        timeout=60, env=dict(os.environ, BENCH_T0=repr(time.time())))
+                if result.returncode == 0 and result.stdout.strip():
+                    bare.append(float(result.stdout.split()[-1]))
     if marks:
+        base = statistics.median(bare) if bare else float("nan")
+        print(f"Launch → an empty Qt window (baseline): median {base:.2f} s "
+              f"(runs: {', '.join(f'{v:.2f}' for v in bare)})")
         for column, what in enumerate(("window shown (first paint)", "Start possible (demo scanned)",
                                        "PyTorch loaded in the window")):
             values = [row[column] for row in marks]
-            print(f"Launch → {what}: median {statistics.median(values):.2f} s "
+            median = statistics.median(values)
+            print(f"Launch → {what}: median {median:.2f} s, ×{median / base:.1f} the empty window "
                   f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
 
 

@@ -135,7 +135,7 @@ class PredictPanel(QWidget):
         self._single_threshold_chosen = False
         self._loading_thresholds = False
         self.cards: list[PredictionCard] = []
-        self.saliency_viewer = SaliencyViewer(self)  # an overlay opened large
+        self._saliency_viewer: SaliencyViewer | None = None  # an overlay opened large, made when first asked for
 
         self._model_text = "No model yet: train one, or open a model file (.pt, or an exported .onnx)."
         self.model_label = QLabel(self._model_text)
@@ -235,6 +235,14 @@ class PredictPanel(QWidget):
     def is_busy(self) -> bool:
         return self._jobs.is_busy() or self._loader.is_busy() or bool(self._queue)
 
+    @property
+    def saliency_viewer(self) -> SaliencyViewer:
+        # Made on first use: its colour bar needs the saliency code, which loads
+        # PyTorch, and the window must not wait for that at launch.
+        if self._saliency_viewer is None:
+            self._saliency_viewer = SaliencyViewer(self)
+        return self._saliency_viewer
+
     def show_saliency_large(self, path: str, label: str) -> None:
         """``label``'s saliency map of the image at ``path``, large, with its colour bar."""
         if self._predictor is not None:
@@ -297,7 +305,8 @@ class PredictPanel(QWidget):
         self._queue.clear()
         self._jobs.cancel()
         self.saliency.shutdown(msecs)
-        self.saliency_viewer.shutdown(msecs)
+        if self._saliency_viewer is not None:
+            self._saliency_viewer.shutdown(msecs)
         for runner in (self._jobs, self._loader):
             runner.shutdown(msecs)
 
