@@ -8,7 +8,6 @@ The JSON file, the form and checkpoints all use the same field names.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import logging
 import math
@@ -18,12 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlcls_gui.core.errors import ConfigError, ModelError, field_ref
+from mlcls_gui.core.errors import ConfigError, field_ref
 from mlcls_gui.core.field_spec import FieldSpec
 from mlcls_gui.core.field_spec import config_field as _spec
+from mlcls_gui.core.field_validation import (
+    OUTPUT_NAME_FIELDS,
+    check_output_names,
+    check_value,
+    coerce_value,
+    parse_text,
+)
 from mlcls_gui.core.files.atomic_files import write_json_atomic
 from mlcls_gui.core.models import registry
-from mlcls_gui.core.output_names import FIXED_OUTPUT_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -362,7 +367,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             validate_field(f.name, getattr(self, f.name))
-        _check_output_names(self.final_model_name, self.checkpoint_name, self.log_name)
+        check_output_names([getattr(self, name) for name in OUTPUT_NAME_FIELDS],
+                           [field_default(name) for name in OUTPUT_NAME_FIELDS])
         if self.batch_size % self.processes:
             fitting = self.batch_size - self.batch_size % self.processes or self.processes
             raise ConfigError(
@@ -487,104 +493,28 @@ def field_default(name: str) -> Any:
 
 
 def coerce_field(name: str, value: Any) -> Any:
-    """Return ``value`` as the field's type, or raise naming the field.
-
-    Ints are accepted for float fields; nothing else is silently converted
-    (``"16"`` for an int field is a wrong type in JSON)."""
-    if name not in _FIELDS:
-        raise ConfigError(f"Unknown field {name!r}. Known fields: {', '.join(field_names())}.")
-    kind = field_type(name)
-    spec = field_spec(name)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-    if not ok:
-        raise _field_error(name, f"expected {spec.describe_allowed(kind)}, got {type(value).__name__} {value!r}.")
-    return value
+    """Return ``value`` as the field's type, or raise naming the field
+    (field_validation.coerce_value: ints pass for floats, nothing else is converted)."""
+    kind, spec = _known_field(name)
+    return coerce_value(name, kind, spec, value)
 
 
 def parse_field_text(name: str, text: str) -> Any:
     """Parse ``text`` (from ``--set`` or a form) into the field's type."""
-    if name not in _FIELDS:
-        raise ConfigError(f"Unknown field {name!r}. Known fields: {', '.join(field_names())}.")
-    kind = field_type(name)
-    spec = field_spec(name)
-    raw = text.strip()
-    try:
-        if kind is bool:
-            lowered = raw.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            value = float(raw)
-            if not math.isfinite(value):
-                raise ValueError
-            return value
-    except ValueError:
-        raise _field_error(name, f"{text!r} is not valid; expected {spec.describe_allowed(kind)}.") from None
-    return text
+    kind, spec = _known_field(name)
+    return parse_text(name, kind, spec, text)
 
 
 def validate_field(name: str, value: Any) -> None:
     """Raise ConfigError if ``value`` is not allowed for ``name``."""
-    kind = field_type(name)
-    spec = field_spec(name)
-    value = coerce_field(name, value)
-    allowed = spec.describe_allowed(kind)
-    if name == "arch":
-        _validate_arch(value)
-        return
-    if spec.choices is not None and value not in spec.choices:
-        raise _field_error(name, f"{value!r} is not allowed; expected {allowed}.")
-    if spec.pattern is not None and not re.match(spec.pattern, value):
-        raise _field_error(name, f"{value!r} is not allowed; expected {allowed}.")
-    if kind in (int, float):
-        if kind is float and not math.isfinite(value):
-            raise _field_error(name, f"{value!r} is not allowed; expected {allowed}.")
-        too_low = spec.minimum is not None and (
-            value <= spec.minimum if spec.exclusive_minimum else value < spec.minimum
-        )
-        too_high = spec.maximum is not None and value > spec.maximum
-        if too_low or too_high:
-            raise _field_error(name, f"{value:g} is out of range; expected {allowed}.")
-    if kind is str and name in ("final_model_name", "checkpoint_name", "log_name"):
-        if not value.strip() or os.sep in value or (os.altsep and os.altsep in value):
-            raise _field_error(name, f"{value!r} must be a plain file name (no folders), e.g. {field_default(name)!r}.")
+    kind, spec, default = _FIELDS[name]
+    check_value(name, kind, spec, default, coerce_field(name, value))
 
 
-def _field_error(name: str, detail: str) -> ConfigError:
-    """An error about one field's value: "`name`: detail"."""
-    return ConfigError(f"{field_ref(name)}: {detail}", field=name)
-
-
-def _validate_arch(value: str) -> None:
-    """Any architecture the registry knows; the field's choices are only suggestions."""
-    try:
-        registry.validate(value)
-    except ModelError as exc:
-        raise _field_error("arch", str(exc)) from None
-
-
-def _check_output_names(*names: str) -> None:
-    """The final model, checkpoint and log names must not overwrite each other or
-    another output (config.json, metrics.csv, …)."""
-    fields = ("final_model_name", "checkpoint_name", "log_name")
-    for field_name, name in zip(fields, names):
-        if name.casefold() in {fixed.casefold() for fixed in FIXED_OUTPUT_NAMES}:
-            raise _field_error(field_name, f"{name!r} is the name of another output of the run; choose "
-                               f"another name, e.g. {field_default(field_name)!r}.")
-    for (first, a), (second, b) in itertools.combinations(zip(fields, names), 2):
-        if a.casefold() == b.casefold():
-            raise ConfigError(
-                f"{field_ref(first)} and {field_ref(second)} are both {a!r}: one file would overwrite "
-                "the other. Give them different names.", field=second)
+def _known_field(name: str) -> tuple[type, FieldSpec]:
+    if name not in _FIELDS:
+        raise ConfigError(f"Unknown field {name!r}. Known fields: {', '.join(field_names())}.")
+    return field_type(name), field_spec(name)
 
 
 def _collect_fields() -> dict[str, tuple[type, FieldSpec, Any]]:

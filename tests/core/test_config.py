@@ -131,3 +131,32 @@ def test_fields_say_when_they_apply_and_train_names_the_unused_ones(tmp_path, ca
     out = tmp_path / "c.json"
     assert main(["train", "--set", "asl_clip=0.1", "--set", "loss=bce", "--save-config", str(out)]) == 0
     assert "Note: `asl_clip=0.1` is not used: it applies only with `loss=asl`." in capsys.readouterr().err
+
+
+def test_field_validation_errors_name_the_field():
+    """The checks in field_validation.py, reached through TrainConfig and config's lookups."""
+    from mlcls_gui.core.config import coerce_field, validate_field
+
+    cases = [
+        (dict(log_name="config.json"), "log_name", "is the name of another output of the run"),
+        (dict(checkpoint_name="Final_Model.pt"), "checkpoint_name", "one file would overwrite the other"),
+        (dict(final_model_name="sub/final.pt"), "final_model_name", "must be a plain file name"),
+        (dict(device="gpu"), "device", "is not allowed; expected text matching"),
+        (dict(learning_rate=0.0), "learning_rate", "out of range"),
+        (dict(arch="no_such_net"), "arch", "no_such_net"),
+    ]
+    for changes, field, words in cases:
+        with pytest.raises(ConfigError) as info:
+            TrainConfig(**changes)
+        assert info.value.field == field and words in str(info.value), changes
+    assert coerce_field("learning_rate", 1) == 1.0 and isinstance(coerce_field("learning_rate", 1), float)
+    assert coerce_field("n_epochs", 3.0) == 3
+    with pytest.raises(ConfigError, match="expected an integer"):
+        coerce_field("n_epochs", "3")
+    with pytest.raises(ConfigError, match="Unknown field 'colour'"):
+        coerce_field("colour", 1)
+    with pytest.raises(ConfigError, match="Unknown field 'colour'"):
+        parse_field_text("colour", "1")
+    with pytest.raises(ConfigError) as info:
+        validate_field("optimizer", "sgd")
+    assert info.value.field == "optimizer"
