@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from mlcls_gui.core.errors import ConfigError, ModelError
+from mlcls_gui.core.inference.heatmap import blend_heatmap, turbo
 from mlcls_gui.core.inference.predict import Predictor
-from mlcls_gui.core.inference.saliency import blend_heatmap, saliency_map, turbo
+from mlcls_gui.core.inference.saliency import saliency_map
 from mlcls_gui.core.model_file.contents import ModelFile
 from mlcls_gui.core.models import build as models
 

@@ -150,7 +150,8 @@ def test_the_gpu_trained_model_predicts_on_the_gpu_as_on_the_cpu(gpu_run, exact_
 
 
 def test_grad_cam_on_the_gpu_matches_the_cpu(gpu_run, exact_float32):
-    from mlcls_gui.core.inference.saliency import blend_heatmap, saliency_map
+    from mlcls_gui.core.inference.heatmap import blend_heatmap
+    from mlcls_gui.core.inference.saliency import saliency_map
 
     trainer, result, _ = gpu_run
     on_gpu = Predictor.from_file(result.final_model_path, device=DEVICE)

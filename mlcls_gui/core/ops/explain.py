@@ -81,6 +81,6 @@ def explain(predictor: Any, image: "Image.Image", label: str | None = None, *,
 
 def overlay(explanation: Explanation, alpha: float = DEFAULT_ALPHA) -> "Image.Image":
     """The picture with the heatmap coloured over it at opacity ``alpha`` (0 to 1)."""
-    from mlcls_gui.core.inference.saliency import blend_heatmap
+    from mlcls_gui.core.inference.heatmap import blend_heatmap
 
     return blend_heatmap(explanation.picture, explanation.heatmap, alpha)
