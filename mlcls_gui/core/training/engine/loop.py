@@ -31,10 +31,9 @@ from mlcls_gui.core.config import TrainConfig
 from mlcls_gui.core.data.dataset import scan_data_root
 from mlcls_gui.core.data.loaders import Batch, batch_count
 from mlcls_gui.core.data.splits import DatasetSplits, SkippedFile
-from mlcls_gui.core.errors import CheckpointError, ConfigError, DatasetError, MlclsError, TrainingError, field_ref
+from mlcls_gui.core.errors import ConfigError, DatasetError, MlclsError, TrainingError, field_ref
 from mlcls_gui.core.evaluation.metrics import compute_metrics, exact_match_count
 from mlcls_gui.core.evaluation.thresholds import tune_thresholds
-from mlcls_gui.core.model_file.contents import ModelFile
 from mlcls_gui.core.output_names import CONFIG_NAME
 from mlcls_gui.core.training.engine.checkpoints import restore
 from mlcls_gui.core.training.engine.control import RunControl, StopRequested
@@ -44,6 +43,12 @@ from mlcls_gui.core.training.engine.hook_base import Hook, Outcome
 from mlcls_gui.core.training.engine.hooks import EpochEvents, default_hooks, save_training_state
 from mlcls_gui.core.training.engine.output_folder import OwnedFolder, check_apart
 from mlcls_gui.core.training.engine.reports import EvalResult, RunIdentity
+from mlcls_gui.core.training.engine.resume_checks import (
+    check_processes_agree,
+    check_same_labels,
+    check_same_split,
+    take_from_plan,
+)
 from mlcls_gui.core.training.engine.run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
 from mlcls_gui.core.training.engine.strategy import Strategy, strategy_for
 from mlcls_gui.core.training.engine.time_budget import budget_epochs
@@ -58,13 +63,7 @@ from mlcls_gui.core.training.events import (
 )
 from mlcls_gui.core.training.launch import process_rank
 from mlcls_gui.core.training.recipe.schedules import seek, steps_per_batch
-from mlcls_gui.core.training.resume import (
-    ResumePlan,
-    describe_split_change,
-    new_run_id,
-    plan_resume,
-    split_fingerprint,
-)
+from mlcls_gui.core.training.resume import ResumePlan, new_run_id, plan_resume, split_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +169,7 @@ class Trainer:
         self._resume_plan = None  # the run state holds what it needs from here on
         payload = plan.model_file if plan is not None else None
         if plan is not None:
-            self._take_from_plan(plan)
+            self.config, self.notes, self.output_dir = take_from_plan(plan, self.identity)
         elif not self.in_memory:
             self.output_dir = Path(self.config.save_model_folder).expanduser().resolve()
         cfg = self.config
@@ -189,10 +188,11 @@ class Trainer:
         self.skipped = list(self.splits.skipped)
         self.labels = list(self.splits.labels)
         self.split_fingerprint = split_fingerprint(self.splits)
-        self._check_processes_agree()
+        check_processes_agree(self.strategy, self.split_fingerprint, self.splits, cfg.images_root)
         if payload is not None:
-            _check_same_labels(list(payload.labels), self.labels, self.resume_from)
-            self._check_same_split(payload)
+            check_same_labels(list(payload.labels), self.labels, self.resume_from)
+            check_same_split(payload, self.split_fingerprint, source=self.resume_from,
+                             allow_change=self.allow_split_change, identity=self.identity, notes=self.notes)
         if not self.in_memory:
             # A resumed run continues in its folder; a new run never overwrites one.
             tidied = self.strategy.on_main(lambda: self.folder.tidy(cfg, archive_previous=payload is None))
@@ -262,49 +262,6 @@ class Trainer:
             logger.info("Dataset warning: %s", warning)
         for item in self.splits.skipped:
             logger.info("Skipped %s: %s", item.path, item.reason)
-
-    def _take_from_plan(self, plan: ResumePlan) -> None:
-        """The checkpoint decides the model's shape, the split and the folder."""
-        self.config, self.notes, self.output_dir = plan.config, list(plan.notes), plan.output_dir
-        self.identity.run_id = plan.model_file.run_id or self.identity.run_id
-        self.identity.test_held_out = plan.model_file.test_held_out
-
-    def _check_same_split(self, payload: ModelFile) -> None:
-        """Refuse to resume on other images than the checkpoint's split, unless
-        asked to; then the test score is marked as not held out."""
-        if payload.split is None:
-            self.notes.append("this checkpoint does not record its split, so it cannot be checked")
-            return
-        change = describe_split_change(payload.split, self.split_fingerprint)
-        if not change:
-            return
-        if not self.allow_split_change:
-            raise CheckpointError(
-                f"The data split differs from the one {self.resume_from} was trained on ({change}): "
-                "images the model trained on could land in the test split and inflate its score. "
-                "Resume with the same data folder, or start a new run (to continue anyway: "
-                "mlcls-gui train --resume FILE --allow-split-change; the test score is then "
-                "marked as not held out)."
-            )
-        self.identity.test_held_out = False
-        self.notes.append(f"the split changed ({change}); the test score is marked as not held out")
-
-    def _check_processes_agree(self) -> None:
-        """Every process must see the same data (e.g. the same copy on each machine)."""
-        if not self.strategy.distributed:
-            return
-        mine = int(self.split_fingerprint["train"]["sha256"][:12], 16)
-        seen = self.strategy.gather({"split": np.array([mine], dtype=np.int64)})["split"]
-        if len(set(seen.tolist())) > 1:
-            raise DatasetError(
-                f"The training processes see different images under {self.config.images_root}: "
-                "every machine needs the same data folder."
-            )
-        if len(self.splits.train) < 2 * self.strategy.world_size:
-            raise DatasetError(
-                f"{len(self.splits.train)} training images are too few for "
-                f"{self.strategy.world_size} processes; use fewer processes."
-            )
 
     # ================================================================ training
     def _fit(self) -> FinishReason:
@@ -590,18 +547,3 @@ def _val_columns(val: EvalResult) -> dict[str, float]:
         "val_macro_f1": val.report.macro_f1,
     }
 
-
-def _check_same_labels(saved: list[str], current: list[str], source: str) -> None:
-    if list(saved) == list(current):
-        return
-    only_saved = sorted(set(saved) - set(current))
-    only_data = sorted(set(current) - set(saved))
-    parts = []
-    if only_saved:
-        parts.append(f"only in the checkpoint: {', '.join(only_saved)}")
-    if only_data:
-        parts.append(f"only in the data: {', '.join(only_data)}")
-    raise CheckpointError(
-        f"The labels of {source} differ from the data folder's ({'; '.join(parts) or 'different order'}). "
-        "Resume with the data the checkpoint was trained on, or start a new run."
-    )
