@@ -206,6 +206,39 @@ def test_the_saliency_toggle_overlays_the_review_models_maps(qtbot, tab: ReviewT
     assert not overlays.check.isEnabled()
 
 
+def test_a_click_on_a_rows_overlay_opens_it_large(qtbot, tab: ReviewTab, data: Path, trained_model: Path) -> None:
+    """As on a Predict card: the row's map, clicked, in the one SaliencyViewer, for that image and label."""
+    from mlcls_gui.gui.widgets.saliency_viewer import ENLARGE_TIP, VIEW_SIZE, SaliencyViewer
+
+    overlays = tab.overlays
+    viewer = overlays.viewer
+    assert isinstance(viewer, SaliencyViewer)
+    tab.set_model_path(str(trained_model))
+    reviewed(qtbot, tab, data)
+    qtbot.waitUntil(lambda: all(row.thumbnail.has_image() for row in tab.rows()), timeout=10_000)
+    row = tab.rows()[1]
+    qtbot.mouseClick(row.thumbnail, Qt.MouseButton.LeftButton)
+    assert not viewer.isVisible() and row.thumbnail.toolTip() == ""  # no map shown: nothing to enlarge
+    assert tab.current_row() is row  # the click still makes the row current
+
+    overlays.check.setChecked(True)
+    overlays.label_box.setCurrentIndex(1)
+    label = overlays.label()
+    qtbot.waitUntil(lambda: row.path in overlays.shown_paths(), timeout=60_000)
+    assert row.thumbnail.toolTip() == ENLARGE_TIP and "Click to enlarge" in ENLARGE_TIP
+    qtbot.mouseClick(row.thumbnail, Qt.MouseButton.LeftButton)
+    assert viewer.isVisible() and viewer.shown() == (row.path, label)
+    assert label in viewer.windowTitle() and Path(row.path).name in viewer.windowTitle()
+    qtbot.waitUntil(lambda: not viewer.is_busy() and not viewer.image.pixmap().isNull(), timeout=60_000)
+    large = viewer.image.pixmap()
+    assert max(large.width(), large.height()) == VIEW_SIZE
+    viewer.close()
+
+    overlays.check.setChecked(False)
+    qtbot.mouseClick(row.thumbnail, Qt.MouseButton.LeftButton)
+    assert not viewer.isVisible() and row.thumbnail.toolTip() == ""
+
+
 def test_apply_and_undo_keep_the_current_image_current_and_in_view(qtbot, tab: ReviewTab, data: Path) -> None:
     reviewed(qtbot, tab, data)
     for _ in range(40):  # well down the list, out of the first screen of rows

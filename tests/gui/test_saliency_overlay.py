@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from mlcls_gui.core.errors import ModelError
@@ -230,6 +231,9 @@ def test_a_click_on_an_overlay_opens_it_large_with_its_colour_bar(
     qtbot.waitUntil(lambda: not viewer.is_busy() and not viewer.image.pixmap().isNull(), timeout=TIMEOUT)
     large = viewer.image.pixmap()
     assert (large.width(), large.height()) == (VIEW_SIZE, VIEW_SIZE // 2)  # the image's 2:1, enlarged
+    # The dialog, opened around "Computing…", grows to show the whole map, not its middle.
+    qtbot.waitUntil(lambda: viewer.image.width() >= VIEW_SIZE and viewer.image.height() >= VIEW_SIZE // 2,
+                    timeout=5_000)
     bar = colour_bar()
     assert (bar.width(), bar.height()) == BAR_SIZE
     top, low = bar.pixelColor(QPoint(0, 0)), bar.pixelColor(QPoint(0, int(0.85 * bar.height())))
@@ -259,3 +263,71 @@ def test_an_onnx_model_offers_no_saliency_and_says_why(qtbot: QtBot, onnx_model:
     gallery.set_model_source("/models/final_model.pt")
     assert gallery.saliency_check.isEnabled() and gallery.saliency_check.toolTip().startswith(SALIENCY_TOOLTIP)
     assert "near black" in SALIENCY_TOOLTIP and "red" in SALIENCY_TOOLTIP  # Turbo, as blend_heatmap draws it
+
+
+def test_a_click_on_an_evaluate_overlay_opens_it_large(
+        qtbot: QtBot, tiny_model: Path, demo_root: Path, tmp_path: Path) -> None:
+    """As on a Predict card: the mistake thumbnail's map, clicked, in the one SaliencyViewer."""
+    from PySide6.QtCore import Qt
+
+    from mlcls_gui.gui.widgets.saliency_viewer import ENLARGE_TIP, VIEW_SIZE, SaliencyViewer
+
+    panel = EvaluatePanel()
+    qtbot.addWidget(panel)
+    panel.resize(1200, 800)
+    panel.show()
+    panel.set_model_path(str(tiny_model))
+    panel.set_data_root(str(demo_root))
+    with qtbot.waitSignal(panel.evaluation_finished, timeout=TIMEOUT):
+        assert panel.start_evaluation()
+    label = next(label for label in panel.labels() if _mistakes(qtbot, panel, label))
+    gallery = panel.gallery
+    viewer = gallery.saliency_viewer
+    assert isinstance(viewer, SaliencyViewer)
+    listing = panel.fp_list if panel.fp_list.count() else panel.fn_list
+    item = listing.item(0)
+    path = item.data(PATH_ROLE)
+
+    def click() -> None:
+        listing.scrollToItem(item)
+        qtbot.mouseClick(listing.viewport(), Qt.MouseButton.LeftButton,
+                         pos=listing.visualItemRect(item).center())
+
+    # The plain thumbnail: nothing to enlarge, and its tooltip does not offer it.
+    click()
+    qtbot.wait(QApplication.doubleClickInterval() + 100)
+    assert not viewer.isVisible() and ENLARGE_TIP not in item.toolTip()
+
+    with qtbot.waitSignal(gallery.overlays_shown, timeout=TIMEOUT):
+        gallery.saliency_check.setChecked(True)
+    assert path in gallery.overlay_paths()
+    assert "Click to enlarge" in item.toolTip() and "Double-click" in item.toolTip()
+
+    # A double-click opens the image in Predict, not the large view.
+    with qtbot.waitSignal(panel.open_image_requested, timeout=TIMEOUT) as opened:
+        click()
+        qtbot.mouseDClick(listing.viewport(), Qt.MouseButton.LeftButton, pos=listing.visualItemRect(item).center())
+    assert opened.args == [path]
+    qtbot.wait(QApplication.doubleClickInterval() + 100)
+    assert not viewer.isVisible()
+
+    # A click: that image's map of that label, large.
+    click()
+    qtbot.waitUntil(viewer.isVisible, timeout=TIMEOUT)
+    assert viewer.shown() == (path, label) and label in viewer.windowTitle()
+    assert Path(path).name in viewer.windowTitle()
+    qtbot.waitUntil(lambda: not viewer.is_busy() and not viewer.image.pixmap().isNull(), timeout=TIMEOUT)
+    large = viewer.image.pixmap()
+    assert max(large.width(), large.height()) == VIEW_SIZE
+    qtbot.waitUntil(lambda: viewer.image.width() >= large.width() and viewer.image.height() >= large.height(),
+                    timeout=5_000)  # the whole map in view
+    viewer.grab().save(str(tmp_path / "evaluate-viewer.png"))
+    viewer.close()
+
+    # Saliency off: a click enlarges nothing.
+    gallery.saliency_check.setChecked(False)
+    click()
+    qtbot.wait(QApplication.doubleClickInterval() + 100)
+    assert not viewer.isVisible() and ENLARGE_TIP not in item.toolTip()
+    qtbot.waitUntil(lambda: not gallery.saliency.is_busy(), timeout=TIMEOUT)
+    panel.shutdown()

@@ -5,7 +5,10 @@ the GUI thread in chunks (one chunk at a time, a bounded cache shared by both
 lists) and replace the placeholders as they arrive. Double-clicking (or
 Enter on) a thumbnail reports its image path. "Show saliency maps" lays the
 label's Grad-CAM map over every thumbnail, computed in the background with the
-evaluated model file (``set_model_source``).
+evaluated model file (``set_model_source``); a click on a thumbnail that shows
+its map opens it large (``SaliencyViewer``, as a Predict card's does). The click
+waits out the double-click interval, so a double-click only opens the image in
+Predict.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QCheckBox,
     QHBoxLayout,
     QLabel,
@@ -31,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.evaluation.report import ImageResult
 from mlcls_gui.gui.widgets.saliency_view import SALIENCY_TOOLTIP, SaliencyJobs, saliency_unavailable
+from mlcls_gui.gui.widgets.saliency_viewer import ENLARGE_TIP, SaliencyViewer
 from mlcls_gui.gui.widgets.task_runner import TaskRunner
 from mlcls_gui.gui.widgets.thumbnails import make_thumbnail
 
@@ -42,6 +47,7 @@ MAX_EXAMPLES = 300  # per list: more would only slow the panel down
 MAX_CACHED_THUMBNAILS = 3000
 PLACEHOLDER_COLOR = "#e6e6e6"
 PATH_ROLE = Qt.ItemDataRole.UserRole
+TIP_ROLE = Qt.ItemDataRole.UserRole + 1  # the item's tooltip without the "Click to enlarge" line
 
 
 def thumbnail_image(path: str, size: int = THUMBNAIL_SIZE) -> QImage:
@@ -95,6 +101,12 @@ class MistakesGallery(QWidget):
         self.saliency.ready.connect(self._on_saliency_ready)
         self.saliency.failed.connect(self._on_saliency_failed)
         self.saliency.idle.connect(self.overlays_shown)
+        self.saliency_viewer = SaliencyViewer(self)  # an overlay, clicked, opened large
+        self._clicked_path = ""
+        self._enlarge_timer = QTimer(self)  # a single click, once it is not the first of a double-click
+        self._enlarge_timer.setSingleShot(True)
+        self._enlarge_timer.setInterval(QApplication.doubleClickInterval())
+        self._enlarge_timer.timeout.connect(self._on_enlarge_timer_timeout)
         self.saliency_check = QCheckBox("Show saliency maps")
         self.saliency_check.setToolTip(SALIENCY_TOOLTIP + " Uses the evaluated model file.")
         self.saliency_check.setEnabled(False)
@@ -111,8 +123,9 @@ class MistakesGallery(QWidget):
         self.fp_list.setObjectName("falsePositives")
         self.fn_list = ThumbnailList()
         self.fn_list.setObjectName("falseNegatives")
-        self.fp_list.itemActivated.connect(self._on_thumbnail_list_item_activated)
-        self.fn_list.itemActivated.connect(self._on_thumbnail_list_item_activated)
+        for listing in (self.fp_list, self.fn_list):
+            listing.itemActivated.connect(self._on_thumbnail_list_item_activated)
+            listing.itemClicked.connect(self._on_thumbnail_list_item_clicked)
         lists = QHBoxLayout()
         for title, listing in ((self.fp_title, self.fp_list), (self.fn_title, self.fn_list)):
             column = QVBoxLayout()
@@ -145,13 +158,19 @@ class MistakesGallery(QWidget):
 
     def overlay_paths(self) -> list[str]:
         """Paths of the listed thumbnails that show a saliency overlay now."""
-        if not self.saliency_check.isChecked():
-            return []
         return [path for listing in (self.fp_list, self.fn_list) for path in listing.paths()
-                if (self._model, path, self._label) in self._overlay_cache]
+                if self._shows_overlay(path)]
+
+    def enlarge(self, path: str) -> bool:
+        """Open the overlay of ``path`` large (as a click on it does); False when it shows none."""
+        if not self._shows_overlay(path):
+            return False
+        self.saliency_viewer.show_map(self._model, path, self._label)
+        return True
 
     def clear(self) -> None:
         """Empty lists under the plain titles (no label selected)."""
+        self._enlarge_timer.stop()
         self.fp_list.clear()
         self.fn_list.clear()
         self.fp_title.setText("False positives")
@@ -161,6 +180,7 @@ class MistakesGallery(QWidget):
                       false_pos: Sequence[int], false_neg: Sequence[int]) -> None:
         """List the images at indices ``false_pos`` / ``false_neg`` of ``images``
         (already in display order) with label ``column``'s probability."""
+        self._enlarge_timer.stop()
         self.fp_list.clear()
         self.fn_list.clear()
         self._label = label
@@ -182,9 +202,10 @@ class MistakesGallery(QWidget):
                 item = QListWidgetItem(self._icon_for(result.path),
                                        f"{probability:.2f}\n{Path(result.path).name}")
                 item.setData(PATH_ROLE, result.path)
-                item.setToolTip(
-                    f"{result.path}\nlabelled: {', '.join(result.labels) or '(none)'}\n"
-                    f"p({label}) = {probability:.3f}\nDouble-click to open it in the Predict panel.")
+                item.setData(TIP_ROLE,
+                             f"{result.path}\nlabelled: {', '.join(result.labels) or '(none)'}\n"
+                             f"p({label}) = {probability:.3f}\nDouble-click to open it in the Predict panel.")
+                self._set_tooltip(item)
                 listing.addItem(item)
                 if result.path not in self._thumb_cache:
                     wanted.append(result.path)
@@ -197,10 +218,20 @@ class MistakesGallery(QWidget):
     def shutdown(self, msecs: int = 30_000) -> None:
         """Load no more thumbnails or overlays and wait for the chunks being made."""
         self._thumb_queue.clear()
+        self._enlarge_timer.stop()
         self.saliency.shutdown(msecs)
+        self.saliency_viewer.shutdown(msecs)
         self._thumbs.shutdown(msecs)
 
     # ------------------------------------------------------------ saliency
+    def _shows_overlay(self, path: str) -> bool:
+        return (self.saliency_check.isChecked() and bool(self._label)
+                and (self._model, path, self._label) in self._overlay_cache)
+
+    def _set_tooltip(self, item: QListWidgetItem) -> None:
+        tip = str(item.data(TIP_ROLE) or "")
+        item.setToolTip(f"{tip}\n{ENLARGE_TIP}" if self._shows_overlay(item.data(PATH_ROLE)) else tip)
+
     def _icon_for(self, path: str) -> QIcon:
         """The overlay when saliency is on and it is ready, else the thumbnail or a placeholder."""
         if self.saliency_check.isChecked():
@@ -216,6 +247,7 @@ class MistakesGallery(QWidget):
                 path = item.data(PATH_ROLE)
                 if paths is None or path in paths:
                     item.setIcon(self._icon_for(path))
+                    self._set_tooltip(item)
 
     def _request_overlays(self) -> None:
         if not (self.saliency_check.isChecked() and self._model and self._label):
@@ -273,7 +305,19 @@ class MistakesGallery(QWidget):
         return self._thumbs.start(lambda _j: load_thumbnails(chunk))
 
     @Slot(QListWidgetItem)
+    def _on_thumbnail_list_item_clicked(self, item: QListWidgetItem) -> None:
+        path = item.data(PATH_ROLE)
+        if path and self._shows_overlay(path):
+            self._clicked_path = str(path)
+            self._enlarge_timer.start()
+
+    @Slot()
+    def _on_enlarge_timer_timeout(self) -> None:
+        self.enlarge(self._clicked_path)
+
+    @Slot(QListWidgetItem)
     def _on_thumbnail_list_item_activated(self, item: QListWidgetItem) -> None:
+        self._enlarge_timer.stop()  # a double-click (or Enter) opens it in Predict, not large
         path = item.data(PATH_ROLE)
         if path:
             self.image_activated.emit(str(path))

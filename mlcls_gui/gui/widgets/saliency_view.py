@@ -82,8 +82,9 @@ class _Request:
     size: int
 
 
-class _ModelCache:
-    """Model files loaded on the worker thread, kept for the next chunk (at most a few)."""
+class ModelCache:
+    """Model files loaded on the worker thread, kept for the next request (at most a few);
+    a loaded Predictor passes through as it is."""
 
     LIMIT = 2
 
@@ -111,7 +112,7 @@ class _ModelCache:
 ChunkResult = tuple[Hashable, "QImage | None", str, bool]
 
 
-def run_chunk(requests: list[_Request], models: _ModelCache, cancel: threading.Event) -> list[ChunkResult]:
+def run_chunk(requests: list[_Request], models: ModelCache, cancel: threading.Event) -> list[ChunkResult]:
     """Runs on a background thread: one result per request (fewer when cancelled)."""
     from mlcls_gui.core.data.images import ImageLoadError
     from mlcls_gui.core.errors import MlclsError
@@ -152,7 +153,7 @@ class SaliencyJobs(QObject):
         self._runner.failed.connect(self._on_task_failed)
         self._runner.finished.connect(self._on_task_finished)
         self._running_keys: set[Hashable] = set()
-        self._models = _ModelCache()
+        self._models = ModelCache()
 
     def request(self, key: Hashable, model: Any, path: str, label: str, size: int) -> None:
         """Compute an overlay; ``key`` comes back with it. A key already waiting is not queued twice."""
