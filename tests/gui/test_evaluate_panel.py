@@ -295,3 +295,38 @@ def test_evaluate_without_a_model_says_what_to_choose(qtbot: QtBot, demo_root: P
     assert not panel.start_evaluation()
     assert "model file" in panel.last_error()
     assert not panel.is_busy()
+
+
+def test_the_status_names_the_evaluated_model_and_says_when_another_is_chosen(
+        qtbot: QtBot, trained_model: Path, demo_root: Path, tmp_path: Path) -> None:
+    """Predict opening an exported .onnx (the window passes it on with set_model_path) leaves
+    the shown results those of the earlier model: the panel says so and offers Evaluate."""
+    from mlcls_gui.core.inference.export import export_model
+
+    run = tmp_path / "run-1"
+    run.mkdir()
+    model = run / "final_model.pt"
+    shutil.copy(trained_model, model)
+    onnx = Path(export_model(model, "onnx").path)
+    panel = make_panel(qtbot, model, demo_root)
+    evaluate(qtbot, panel)
+    assert "evaluated with <b>run-1/final_model.pt</b>" in panel.status_label.text()
+    assert panel.evaluated_model() == str(model) and not panel.model_note.isVisible()
+
+    panel.set_model_path(str(onnx))  # as the window does when Predict opens another model
+    assert panel.results_are_stale() and panel.model_note.isVisible()
+    note = panel.model_note.text()
+    assert "results shown are from the earlier model, <b>run-1/final_model.pt</b>" in note
+    assert f"<b>run-1/{onnx.name}</b> now chosen" in note and "Press <b>Evaluate</b>" in note
+    assert panel.evaluate_button.text() == "Evaluate" and panel.evaluate_button.isEnabled()
+    assert "run-1/final_model.pt" in panel.status_label.text()  # still the model of what is shown
+    assert str(model) in panel.save_button.toolTip()  # Save writes into the evaluated file, not the .onnx
+
+    panel.set_model_path(str(model))  # back to the evaluated one: nothing stale
+    assert not panel.model_note.isVisible()
+    panel.set_model_path(str(onnx))
+    with qtbot.waitSignal(panel.evaluation_finished, timeout=TIMEOUT) as blocker:
+        panel.evaluate_button.click()
+    assert blocker.args == ["done"], panel.last_error()
+    assert f"evaluated with <b>run-1/{onnx.name}</b>" in panel.status_label.text()
+    assert panel.evaluated_model() == str(onnx) and not panel.model_note.isVisible()

@@ -12,13 +12,17 @@ and the report exported as JSON.
 
 This panel holds the inputs and runs the background jobs (evaluate, save the
 thresholds, export); ``evaluation_results`` shows the report and lets the
-thresholds be edited.
+thresholds be edited. The status names the model file the shown results come
+from; when the model chosen changes to another one (picked here, or passed on
+by the window when Predict opens one, e.g. an exported .onnx), a note says the
+results are still the earlier model's and that Evaluate evaluates the new one.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -73,6 +77,19 @@ def save_model_thresholds(model_path: str, thresholds: list[float]) -> str:
     return model_path
 
 
+def model_name(path: str) -> str:
+    """The file name under its folder's name: every run's model is final_model.pt."""
+    if not path:
+        return "the model"
+    file = Path(path)
+    return f"{file.parent.name}/{file.name}" if file.parent.name else file.name
+
+
+def same_file(first: str, second: str) -> bool:
+    return bool(first) and bool(second) and os.path.normcase(os.path.abspath(first)) == \
+        os.path.normcase(os.path.abspath(second))
+
+
 def _rich_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -108,10 +125,12 @@ class EvaluatePanel(QWidget):
         self._exporter.failed.connect(self._on_export_task_failed)
         self._exporter.finished.connect(self._on_export_task_finished)
         self._outcome = "failed"
+        self._evaluated_model = ""  # the model file the shown results come from
 
         # --- inputs
         self.model_field = PathField("open", "Choose a model file", MODEL_FILTER,
                                      "Model file (final_model.pt or a checkpoint)")
+        self.model_field.path_changed.connect(self._on_model_field_path_changed)
         self.data_field = PathField("folder", "Choose a labelled data folder", "",
                                     "Labelled data folder (sub-folders named after labels, joined by '+')")
         self.split_combo = QComboBox()
@@ -134,6 +153,10 @@ class EvaluatePanel(QWidget):
         self.message_label.setObjectName("evaluateMessages")
         self.message_label.setStyleSheet(MESSAGE_STYLE)
         self.message_label.hide()
+        self.model_note = _rich_label()  # the results shown are another model's than the one chosen
+        self.model_note.setObjectName("evaluateModelNote")
+        self.model_note.setStyleSheet(MESSAGE_STYLE)
+        self.model_note.hide()
 
         # --- results
         self.save_button = QPushButton("Save thresholds into model file…")
@@ -179,6 +202,7 @@ class EvaluatePanel(QWidget):
         form.addLayout(data_row)
         form.addLayout(run_row)
         form.addWidget(self.message_label)
+        form.addWidget(self.model_note)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -200,6 +224,15 @@ class EvaluatePanel(QWidget):
 
     def split(self) -> str:
         return str(self.split_combo.currentData())
+
+    def evaluated_model(self) -> str:
+        """The model file the shown results come from ("" when none are shown)."""
+        return self._evaluated_model
+
+    def results_are_stale(self) -> bool:
+        """True when results are shown and the model chosen now is another file than theirs."""
+        chosen = self.model_field.path()
+        return bool(self._evaluated_model) and bool(chosen) and not same_file(chosen, self._evaluated_model)
 
     def is_busy(self) -> bool:
         return self._runner.is_busy()
@@ -253,11 +286,17 @@ class EvaluatePanel(QWidget):
             self.data_field.set_path(root)
         split = report.source.get("split", "all")
         skipped = f", {len(report.skipped)} unreadable skipped" if report.skipped else ""
+        self._evaluated_model = str(model)
         self.status_label.setText(
             f"{len(report.images)} images ({html.escape(split)}) evaluated with "
-            f"<b>{html.escape(Path(model).name or 'the model')}</b>{skipped}.")
+            f"<b>{html.escape(model_name(model))}</b>{skipped}.")
+        self.status_label.setToolTip(str(model))
+        if model:
+            self.save_button.setToolTip(f"Write the thresholds shown into the evaluated model file, {model}; "
+                                        "predict, evaluate and the Predict panel then use them.")
         self._set_messages([html.escape(with_form_labels(w)) for w in report.warnings])
         self.results.set_report(report)
+        self._update_model_note()
         self._update_buttons()
 
     def labels(self) -> list[str]:
@@ -350,6 +389,20 @@ class EvaluatePanel(QWidget):
             runner.shutdown(msecs)
 
     # ------------------------------------------------------------- helpers
+    def _update_model_note(self) -> None:
+        """Say so when the results shown are not the chosen model's, and how to get its own."""
+        if not self.results_are_stale():
+            self.model_note.hide()
+            self.model_note.clear()
+            return
+        earlier, chosen = model_name(self._evaluated_model), model_name(self.model_field.path())
+        self.model_note.setText(
+            f"The results shown are from the earlier model, <b>{html.escape(earlier)}</b>, not from "
+            f"<b>{html.escape(chosen)}</b> now chosen. Press <b>Evaluate</b> to evaluate it; until then "
+            "Save thresholds writes into the earlier model.")
+        self.model_note.setToolTip(f"Shown: {self._evaluated_model}\nChosen: {self.model_field.path()}")
+        self.model_note.show()
+
     def _set_messages(self, messages: list[str]) -> None:
         if messages:
             self.message_label.setText("<br>".join(messages))
@@ -377,6 +430,10 @@ class EvaluatePanel(QWidget):
         self.export_button.setEnabled(has_report and not self._exporter.is_busy())
 
     # --------------------------------------------------------------- slots
+    @Slot(str)
+    def _on_model_field_path_changed(self, _path: str) -> None:
+        self._update_model_note()
+
     @Slot()
     def _on_evaluate_button_clicked(self) -> None:
         self.start_evaluation()
