@@ -2,8 +2,9 @@
 
 Trains in the foreground and prints the dataset summary, a live batch line
 (on a terminal) and one line per epoch. Ctrl-C, SIGTERM and SIGHUP stop the
-run at the next batch with every output written; SIGUSR1 saves a checkpoint.
-With ``processes`` > 1 the command starts the training processes itself.
+run at the next batch with every output written; SIGUSR1 saves a checkpoint,
+and SIGUSR2 before a stop skips the final test evaluation. With ``processes``
+> 1 the command starts the training processes itself.
 The window runs every training run as this command with ``--events``
 (``core.training.supervised_run``).
 """
@@ -47,8 +48,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--quiet", action="store_true", help="print only the epoch lines")
     train.add_argument("--events", metavar="FILE",
                        help="also append every training event and log record to FILE as JSON lines "
-                       "(the window follows its runs this way); SIGUSR1 then saves a checkpoint, and a "
-                       "second stop signal during the final test skips it instead of aborting")
+                       "(the window follows its runs this way); SIGUSR1 then saves a checkpoint, SIGUSR2 "
+                       "skips the final test, and a second stop signal during that test skips it "
+                       "instead of aborting")
     add_overwrite_option(train)
     train.set_defaults(run_command=run)
 
@@ -165,10 +167,12 @@ def stop_on_signals(control: "RunControl", *, abort_on_second: bool = True) -> I
 
     for signum in _STOP_SIGNALS:
         signal.signal(signum, on_signal)
-    checkpoint_signal = getattr(signal, "SIGUSR1", None)
-    if checkpoint_signal is not None:
-        previous[checkpoint_signal] = signal.getsignal(checkpoint_signal)
-        signal.signal(checkpoint_signal, lambda signum, frame: control.request_checkpoint())
+    requests = {"SIGUSR1": control.request_checkpoint, "SIGUSR2": control.request_skip_test}
+    for name, request in requests.items():
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.getsignal(number)
+            signal.signal(number, lambda signum, frame, request=request: request())
     try:
         yield
     finally:

@@ -255,6 +255,7 @@ class TrainConfig:
         maximum=100000.0,
         help="Above 0: train for about this long instead of a number of epochs. A few timed steps "
         "before the first epoch plan the epochs that fit (so a cosine schedule ends with the time), "
+        "re-planned after each epoch when the epochs take longer or shorter than planned, "
         "and the run stops at the budget with every output written, as with Stop. 0: train for "
         "'Epochs'.")
     early_stop_epoch_limit: int = _spec(

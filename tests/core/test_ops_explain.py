@@ -13,8 +13,9 @@ from PIL import Image
 
 from mlcls_gui.cli import main
 from mlcls_gui.core.errors import ConfigError
+from mlcls_gui.core.inference.heatmap import blend_heatmap
 from mlcls_gui.core.inference.predict import Predictor
-from mlcls_gui.core.inference.saliency import blend_heatmap, saliency_map
+from mlcls_gui.core.inference.saliency import saliency_map
 from mlcls_gui.core.ops.explain import explain, label_probabilities, overlay, square_tensor
 
 

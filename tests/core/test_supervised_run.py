@@ -1,4 +1,5 @@
-"""The supervised training process: stop during its start-up, and no process left when its supervisor dies."""
+"""The supervised training process: stop during its start-up, stop without the test, and no process
+left when its supervisor dies."""
 
 from __future__ import annotations
 
@@ -49,6 +50,22 @@ def test_a_stop_asked_while_the_process_starts_is_a_stop(tiny_root: Path, tmp_pa
     assert outcome.reason is FinishReason.STOPPED, outcome.message
     finished = [event for event in events if isinstance(event, RunFinished)]
     assert finished and finished[0].summary.get("epochs_completed", 0) < 300
+
+
+def test_stop_and_skip_the_test_skips_the_test_however_fast_the_run_ends(tiny_root: Path, tmp_path: Path) -> None:
+    # Stop and close without the test: the request reaches the process before its run
+    # ends, so even a test evaluation that starts and ends within a poll is not run.
+    control = RunControl()
+    control.request_skip_test()
+    control.request_stop()
+    out = tmp_path / "out"
+    events: list[object] = []
+    config = tiny_config(tiny_root, out, n_epochs=300, early_stop_epoch_limit=300)
+    outcome = run_supervised(config, control, events.append, torch_threads=1)
+    assert outcome.reason is FinishReason.STOPPED, outcome.message
+    finished = [event for event in events if isinstance(event, RunFinished)]
+    assert finished and finished[0].summary.get("test_exact_match", "missing") is None
+    assert "Test evaluation skipped, as asked for with the stop." in (out / config.log_name).read_text()
 
 
 def test_the_training_process_ends_when_its_supervisor_is_killed(tiny_root: Path, tmp_path: Path) -> None:

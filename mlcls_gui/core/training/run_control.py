@@ -12,12 +12,13 @@ import threading
 
 
 class RunControl:
-    """Stop, save-a-checkpoint-now and (for a supervised process) end-now requests."""
+    """Stop, skip-the-test, save-a-checkpoint-now and (for a supervised process) end-now requests."""
 
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._checkpoint = threading.Event()
         self._end = threading.Event()
+        self._skip_test = threading.Event()
         self._lock = threading.Lock()
         self._stop_requests = 0
 
@@ -27,6 +28,11 @@ class RunControl:
         with self._lock:
             self._stop_requests += 1
         self._stop.set()
+
+    def request_skip_test(self) -> None:
+        """The run's end skips the final test evaluation (asked for with a stop, e.g.
+        Stop and close): set before the test starts, it is not started at all."""
+        self._skip_test.set()
 
     def request_checkpoint(self) -> None:
         self._checkpoint.set()
@@ -45,6 +51,10 @@ class RunControl:
         """How many times a stop was asked for (each one is passed on to a process)."""
         with self._lock:
             return self._stop_requests
+
+    @property
+    def skip_test_requested(self) -> bool:
+        return self._skip_test.is_set()
 
     @property
     def end_requested(self) -> bool:

@@ -4,7 +4,8 @@ The run is ``python -m mlcls_gui train CONFIG --events FILE`` (with
 ``processes`` > 1 it starts its processes through torch.distributed.run).
 This module (no Qt) starts it, follows its event file, passes on the window's
 requests as signals (Stop: SIGTERM, each time it is asked; Save checkpoint:
-SIGUSR1; end now: SIGKILL to the whole process group), and turns an end
+SIGUSR1; skip the final test: SIGUSR2; end now: SIGKILL to the whole process
+group), and turns an end
 without a result (a crash, an out-of-memory kill, a Python error) into one
 message that names the signal, what was saved and the last lines the process
 wrote. The process dies with the window: the kernel stops it when its
@@ -103,6 +104,7 @@ class _Follower:
         self.output_dir = ""
         self.ended_on_request = False
         self._stops_sent = 0
+        self._skip_test_sent = False
 
     def follow(self, child: subprocess.Popen) -> None:
         while child.poll() is None:
@@ -114,6 +116,9 @@ class _Follower:
             # The main process takes signals once it has named itself (its handlers are in
             # place); before that a stop waits. A launcher (several processes) takes them at once.
             target = self.reader.main_pid or (child.pid if self.launcher else None)
+            if self.reader.main_pid and self.control.skip_test_requested and not self._skip_test_sent:
+                self._skip_test_sent = True  # before the stop, so the run's end already knows it
+                _signal(self.reader.main_pid, getattr(signal, "SIGUSR2", signal.SIGTERM))
             stops = self.control.stop_requests
             if target is not None and stops > self._stops_sent:  # each one: a second during the test skips it
                 self._stops_sent = stops

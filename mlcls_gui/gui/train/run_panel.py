@@ -305,6 +305,7 @@ class RunPanel(QWidget):
         self._batch_dirty = True
 
     def show_epoch(self, event: EpochEnd) -> None:
+        self._total_epochs = max(event.total_epochs, 1)  # a time budget's re-plan moves it
         lr = event.metrics.get("lr")
         if lr is not None:
             self._lr = float(lr)

@@ -37,7 +37,7 @@ from mlcls_gui.gui.widgets.task_runner import TaskRunner
 logger = logging.getLogger(__name__)
 
 CHUNK = 6  # overlays per background task: short enough that a new request waits little
-# What core.inference.saliency.blend_heatmap draws (the Turbo colour map), said as it is.
+# What core.inference.heatmap.blend_heatmap draws (the Turbo colour map), said as it is.
 SALIENCY_TOOLTIP = ("Grad-CAM: where the model found its evidence for the label, in the Turbo colours: "
                     "near black where it found none, through blue, cyan, green and yellow, to red where "
                     "it is strongest. Computed in the background.")

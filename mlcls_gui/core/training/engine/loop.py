@@ -36,7 +36,6 @@ from mlcls_gui.core.evaluation.metrics import compute_metrics, exact_match_count
 from mlcls_gui.core.evaluation.thresholds import tune_thresholds
 from mlcls_gui.core.output_names import CONFIG_NAME
 from mlcls_gui.core.training.engine.checkpoints import restore
-from mlcls_gui.core.training.engine.control import RunControl, StopRequested
 from mlcls_gui.core.training.engine.failures import as_user_error
 from mlcls_gui.core.training.engine.head_probe import probe_head
 from mlcls_gui.core.training.engine.hook_base import Hook, Outcome
@@ -51,7 +50,7 @@ from mlcls_gui.core.training.engine.resume_checks import (
 )
 from mlcls_gui.core.training.engine.run_state import Progress, RunState, build_run_state, concat_or_empty, is_better
 from mlcls_gui.core.training.engine.strategy import Strategy, strategy_for
-from mlcls_gui.core.training.engine.time_budget import budget_epochs
+from mlcls_gui.core.training.engine.time_budget import Replanner, budget_epochs
 from mlcls_gui.core.training.events import (
     BatchEnd,
     Event,
@@ -64,6 +63,7 @@ from mlcls_gui.core.training.events import (
 from mlcls_gui.core.training.launch import process_rank
 from mlcls_gui.core.training.recipe.schedules import seek, steps_per_batch
 from mlcls_gui.core.training.resume import ResumePlan, new_run_id, plan_resume, split_fingerprint
+from mlcls_gui.core.training.run_control import RunControl, StopRequested
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ class Trainer:
         self.final_val: EvalResult | None = None  # an in-memory run's last validation
         self._started = 0.0
         self._deadline: float | None = None  # time_budget_minutes: monotonic end of the run
+        self._replanner: Replanner | None = None  # time_budget_minutes: the epochs' real pace
 
     # ================================================================== run
     def run(self) -> RunResult:
@@ -229,7 +230,13 @@ class Trainer:
         """The epochs that fit the budget become the run's n_epochs (time_budget.py)."""
         self._deadline = self._started + self.config.time_budget_minutes * 60
         sizes = {name: len(self.splits.split(name)) for name in ("val", "test")}
-        self.config = budget_epochs(self.state, time.monotonic() - self._started, sizes)
+        plan = budget_epochs(self.state, time.monotonic() - self._started, sizes)
+        if plan is not None:
+            self._replanner = Replanner(plan, self._deadline)
+            self._take_planned_epochs()
+
+    def _take_planned_epochs(self) -> None:
+        self.config = self.state.cfg
         if self.strategy.is_main and self.output_dir is not None:
             self.config.save_json(self.output_dir / CONFIG_NAME)  # the effective config: the planned epochs
 
@@ -269,7 +276,11 @@ class Trainer:
         if progress.epoch >= cfg.n_epochs:
             logger.info("Already trained %d of %d epochs: nothing to do.", progress.epoch, cfg.n_epochs)
             return FinishReason.COMPLETED
-        for epoch in range(progress.epoch + 1, cfg.n_epochs + 1):
+        if self._replanner is not None:
+            self._replanner.start()
+        epoch = progress.epoch
+        while epoch < self.config.n_epochs:  # a time budget's re-plan can move the end
+            epoch += 1
             try:
                 row = self._run_epoch(epoch)
             except StopRequested:
@@ -280,6 +291,8 @@ class Trainer:
                 logger.info("Stopped by request during epoch %d.", epoch)
                 return FinishReason.STOPPED
             improved = progress.record(row, cfg.monitor)
+            if self._replanner is not None and self._replanner.after_epoch(self.state, epoch):
+                self._take_planned_epochs()  # before the hooks: the epoch's event carries the new total
             if improved and not self.in_memory:
                 self.best_state = self.state.weights(use_ema=bool(row.get("ema_weights")))
             for hook in self.hooks:
@@ -457,7 +470,7 @@ class Trainer:
                 reason = FinishReason.STOPPED
             return RunResult(reason, "", "", self.progress.best_epoch, {})
         if reason is FinishReason.STOPPED:
-            # A second stop request during the test evaluation skips it.
+            # A stop asked for during the test evaluation skips it (Stop and close, Stop again).
             self.control.clear_stop()
         self.emit(PhaseChanged("testing", self.progress.epoch))
         checkpoint_path = self.output_dir / self.config.checkpoint_name
@@ -468,11 +481,14 @@ class Trainer:
             save_training_state(self, checkpoint_path, "last", "end")
         self.thresholds = self._tune_thresholds()
         test: EvalResult | None = None
-        if self.splits.test:
+        # Every process takes the main one's skip request (it alone gets the signal).
+        if self.splits.test and self.strategy.sum([float(self.control.skip_test_requested)])[0] > 0:
+            logger.info("Test evaluation skipped, as asked for with the stop.")
+        elif self.splits.test:
             try:
                 test = self.evaluate("test", stoppable=True)
             except StopRequested:
-                logger.info("Test evaluation skipped by a second stop request.")
+                logger.info("Test evaluation skipped: a stop was asked for during it.")
         self.emit(PhaseChanged("saving", self.progress.epoch))
         outcome = Outcome(reason, started, test)
         for hook in self.hooks:
