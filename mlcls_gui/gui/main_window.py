@@ -34,7 +34,7 @@ from mlcls_gui.gui.review.review_tab import ReviewTab
 from mlcls_gui.gui.runs.runs_tab import RunsTab
 from mlcls_gui.gui.settings.config_form import ConfigForm
 from mlcls_gui.gui.startup import DemoLink, fitting_size, warm_up
-from mlcls_gui.gui.tab_links import LrFinderLink, ReviewTabLinks, RunsTabLinks
+from mlcls_gui.gui.tab_links import LrFinderLink, PredictModelLink, ReviewTabLinks, RunsTabLinks
 from mlcls_gui.gui.train.archive_panel import ArchivePanel
 from mlcls_gui.gui.train.plots import TrainingPlots
 from mlcls_gui.gui.train.resume_info import ResumeChecker
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         build_menu(self)
         self._runs_links = RunsTabLinks(self)
         self._review_links = ReviewTabLinks(self)
+        self._model_links = PredictModelLink(self)
         self.lr_finder = LrFinderLink(self)
         self.demo = DemoLink(self)  # before the window's own slots: they show what it decided
         self.demo.ready.connect(self._update_start_state)
@@ -152,7 +153,6 @@ class MainWindow(QMainWindow):
         self.resume_checker.checked.connect(self._on_resume_checker_checked)
         self.resume_checker.failed.connect(self._on_resume_checker_failed)
         self.left_tabs.currentChanged.connect(self._on_left_tabs_current_changed)
-        self.predict_panel.model_loaded.connect(self._on_predict_panel_model_loaded)
         self.evaluate_panel.open_image_requested.connect(self._on_open_image_requested)
         self.batch_predict_panel.open_image_requested.connect(self._on_open_image_requested)
         self.evaluate_panel.thresholds_saved.connect(self._on_evaluate_panel_thresholds_saved)
@@ -334,6 +334,8 @@ class MainWindow(QMainWindow):
                 self.request_stop()
             self.run_panel.set_state("Stopping… the test evaluation runs, then the window closes.", "#b26a00")
         else:
+            if self._control is not None:
+                self._control.request_skip_test()  # before the test starts: it is not started
             self.request_stop()  # during the test evaluation this skips it
             self.run_panel.set_state(
                 "Stopping… the window closes once the run has stopped (test evaluation skipped).", "#b26a00")
@@ -413,11 +415,6 @@ class MainWindow(QMainWindow):
             self.audit_view.set_splits(splits)
 
     @Slot(str)
-    def _on_predict_panel_model_loaded(self, path: str) -> None:
-        for panel in (self.evaluate_panel, self.batch_predict_panel):
-            if not panel.is_busy():
-                panel.set_model_path(path)
-
     def show_predict(self) -> None:
         """Bring Try the model into view: the Train & try tab, or its own tab at narrow widths."""
         index = self.main_tabs.indexOf(self.predict_box)
@@ -511,10 +508,6 @@ class MainWindow(QMainWindow):
     def _on_worker_phase_changed(self, event: PhaseChanged) -> None:
         self._phase = event.phase
         self.run_panel.show_phase(event)
-        if (event.phase == "testing" and self._closing and self._close_choice != CLOSE_FINISH_TEST
-                and self._control is not None):
-            # Closing without the test: a second stop request skips the test evaluation.
-            self._control.request_stop()
 
     @Slot(int)
     def _on_worker_process_started(self, pid: int) -> None:
