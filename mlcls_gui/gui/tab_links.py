@@ -1,6 +1,7 @@
 """Links between the window's panels that are not about a run's lifecycle:
 the Runs tab (open a run's model in Predict or Evaluate, refresh when earlier
-runs are pruned), the Review tab (follows the data folder and the model in
+runs are pruned), the model opened in Predict (passed on to Evaluate and Batch
+predict, once they are idle), the Review tab (follows the data folder and the model in
 Predict; the data panel rescans after an apply or undo) and the learning-rate finder (opened from the settings form,
 its suggestion applied to it). Kept out of ``main_window.py`` so the window only
 owns a run's lifecycle."""
@@ -46,6 +47,41 @@ class RunsTabLinks(QObject):
             panel.set_data_root(record.data_root)
             panel.set_split("test")
         window.main_tabs.setCurrentWidget(panel)
+
+
+class PredictModelLink(QObject):
+    """The model opened in Predict becomes Evaluate's and Batch predict's; a panel
+    that is busy then gets it when its job ends, so it never keeps an old one."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self._panels = (window.evaluate_panel, window.batch_predict_panel)
+        self._pending: dict[int, str] = {}  # index in _panels -> the model waiting for it
+        window.predict_panel.model_loaded.connect(self._on_model_loaded)
+        window.evaluate_panel.evaluation_finished.connect(self._on_evaluate_finished)
+        window.batch_predict_panel.finished.connect(self._on_batch_predict_finished)
+
+    @Slot(str)
+    def _on_model_loaded(self, path: str) -> None:
+        for index, panel in enumerate(self._panels):
+            if panel.is_busy():
+                self._pending[index] = path
+            else:
+                self._pending.pop(index, None)
+                panel.set_model_path(path)
+
+    @Slot(str)
+    def _on_evaluate_finished(self, _outcome: str) -> None:
+        self._pass_on(0)
+
+    @Slot(str)
+    def _on_batch_predict_finished(self, _outcome: str) -> None:
+        self._pass_on(1)
+
+    def _pass_on(self, index: int) -> None:
+        path = self._pending.pop(index, None)
+        if path is not None:
+            self._panels[index].set_model_path(path)
 
 
 class LrFinderLink(QObject):

@@ -113,3 +113,23 @@ def test_the_review_tab_follows_the_data_folder_and_is_locked_while_training(
     assert not review._locked
     # The run's final model reaches Predict, and from there the Review tab.
     qtbot.waitUntil(lambda: review._model.endswith("final_model.pt"), timeout=30_000)
+
+
+def test_a_model_opened_while_evaluate_is_busy_reaches_it_when_it_finishes(
+        qtbot: QtBot, make_window, monkeypatch, tmp_path: Path) -> None:
+    window = make_window()
+    evaluate, batch = window.evaluate_panel, window.batch_predict_panel
+    evaluate.set_model_path(str(tmp_path / "earlier.pt"))
+    busy = {"evaluate": True}
+    monkeypatch.setattr(evaluate, "is_busy", lambda: busy["evaluate"])
+    window.predict_panel.model_loaded.emit(str(tmp_path / "model.onnx"))
+    # Batch predict was idle: it has the new model; Evaluate keeps its own until it is done.
+    assert batch.model_field.path() == str(tmp_path / "model.onnx")
+    assert evaluate.model_field.path() == str(tmp_path / "earlier.pt")
+    busy["evaluate"] = False
+    evaluate.evaluation_finished.emit("done")
+    assert evaluate.model_field.path() == str(tmp_path / "model.onnx")
+    # Passed on once: a later evaluation keeps what the user chose since.
+    evaluate.set_model_path(str(tmp_path / "chosen.pt"))
+    evaluate.evaluation_finished.emit("done")
+    assert evaluate.model_field.path() == str(tmp_path / "chosen.pt")
