@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from mlcls_gui.core.data.demo import write_demo_dataset
 from mlcls_gui.core.review.options import ReviewOptions
-from mlcls_gui.gui.review.review_tab import ALL_LABELS, ReviewTab
+from mlcls_gui.gui.review.review_tab import ALL_LABELS, CHUNK_SIZE, PAGE_SIZE, ReviewTab
 
 FAST = ReviewOptions(train_arch="tiny_cnn", train_image_size=32, train_epochs=2)
 
@@ -51,6 +51,13 @@ def reviewed(qtbot, tab: ReviewTab, root: Path) -> None:
     with qtbot.waitSignal(tab.review_finished, timeout=120_000):
         qtbot.mouseClick(tab.find_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not tab.is_busy(), timeout=10_000)
+    whole_page(qtbot, tab)
+
+
+def whole_page(qtbot, tab: ReviewTab) -> None:
+    """The rows of the first page, built a few per turn of the event loop."""
+    wanted = min(len(tab.report().items), PAGE_SIZE)
+    qtbot.waitUntil(lambda: len(tab.rows()) == wanted, timeout=10_000)
 
 
 def test_review_lists_ranked_rows_with_chips_and_thumbnails(qtbot, tab: ReviewTab, data: Path, tmp_path: Path) -> None:
@@ -71,6 +78,26 @@ def test_review_lists_ranked_rows_with_chips_and_thumbnails(qtbot, tab: ReviewTa
     tab.filter_box.setCurrentText(ALL_LABELS)
     shot = tmp_path / "review_tab.png"
     assert tab.grab().save(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_the_rows_are_built_a_few_at_a_time_and_moving_on_builds_the_next(qtbot, tab: ReviewTab, data: Path) -> None:
+    tab.set_data_root(str(data))
+    built_at_the_end: list[int] = []
+    tab.review_finished.connect(lambda: built_at_the_end.append(len(tab.rows())))
+    with qtbot.waitSignal(tab.review_finished, timeout=120_000):
+        qtbot.mouseClick(tab.find_button, Qt.MouseButton.LeftButton)
+    # The first rows at once (the window keeps reacting), the rest of the page after.
+    assert built_at_the_end == [CHUNK_SIZE] and not tab.more_button.isVisible()
+    whole_page(qtbot, tab)
+    # The review's 54 images: the first page is all of them, more than one chunk.
+    assert len(tab.rows()) == len(tab.report().items) > CHUNK_SIZE
+    tab.flagged_only.setChecked(True)  # a new list: its first chunk again
+    tab.flagged_only.setChecked(False)
+    assert len(tab.rows()) == CHUNK_SIZE
+    # Moving onto the last row built builds the next ones at once.
+    for _ in range(CHUNK_SIZE):
+        qtbot.keyClick(tab, Qt.Key.Key_Down)
+    assert len(tab.rows()) > CHUNK_SIZE and tab.current_row() is tab.rows()[CHUNK_SIZE]
 
 
 def test_keys_move_toggle_and_accept(qtbot, tab: ReviewTab, data: Path) -> None:

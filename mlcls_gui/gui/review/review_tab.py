@@ -36,14 +36,17 @@ from PySide6.QtWidgets import (
 
 from mlcls_gui.core.review.label_review import ReviewReport
 from mlcls_gui.core.review.options import TIME_NOTE, ReviewOptions
-from mlcls_gui.gui.review.label_chips import ReviewRow, ThumbnailLoader
+from mlcls_gui.gui.review.label_chips import REVIEW_LIST_STYLE, ReviewRow, ThumbnailLoader
 from mlcls_gui.gui.review.review_saliency import ReviewOverlays
 from mlcls_gui.gui.widgets.dialogs import show_error
 from mlcls_gui.gui.widgets.task_runner import Job, TaskRunner
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 100  # rows built at a time: thousands of chip rows would slow the tab down
+PAGE_SIZE = 100  # rows per page ("Show more"): thousands of chip rows would slow the tab down
+# Rows built per turn of the event loop: a page of 100 at once froze the window
+# about 0.3 s when a review ended and after each Apply, Undo or filter change.
+CHUNK_SIZE = 20
 ALL_LABELS = "All labels"
 REVIEW = "review"  # the kind of job that Cancel stops (Apply and Undo run to the end)
 
@@ -70,6 +73,11 @@ class ReviewTab(QWidget):
         self._edits: dict[str, tuple[str, ...]] = {}  # path -> new labels, for changed images
         self._rows: list[ReviewRow] = []
         self._shown_items: list = []  # the filtered items, in rank order
+        self._page_end = 0  # rows wanted so far: built CHUNK_SIZE at a time up to here
+        self._grow_timer = QTimer(self)
+        self._grow_timer.setSingleShot(True)
+        self._grow_timer.setInterval(0)
+        self._grow_timer.timeout.connect(self._build_chunk)
         self._current = -1
         # One runner for the review, Apply and Undo: never two of them at once.
         self._runner = TaskRunner("label-review", parent=self, poll_progress=True)
@@ -114,6 +122,7 @@ class ReviewTab(QWidget):
             "Keys: ↑/↓ move, 1–9 toggle a label, Enter accepts the suggestion.")
         self.legend.setWordWrap(True)
         self.list_widget = QWidget()
+        self.list_widget.setStyleSheet(REVIEW_LIST_STYLE)
         self.list_layout = QVBoxLayout(self.list_widget)
         self.list_layout.setSpacing(4)
         self.list_layout.addStretch(1)
@@ -362,6 +371,7 @@ class ReviewTab(QWidget):
         """Rebuild the list; ``keep``: the image to stay current and in view (at the scroll
         position it had), else the one now at ``keep_index``."""
         position = self.scroll.verticalScrollBar().value()
+        self._grow_timer.stop()
         for row in self._rows:
             self.list_layout.removeWidget(row)  # now, not at deleteLater: the layout must not count it
             row.hide()
@@ -371,9 +381,10 @@ class ReviewTab(QWidget):
         self._shown_items = self._filtered_items()
         target = next((i for i, item in enumerate(self._shown_items) if item.path == keep), keep_index) if keep else -1
         target = min(target, len(self._shown_items) - 1)
+        self._page_end = 0
         self._show_more()
         while target >= len(self._rows) < len(self._shown_items):
-            self._show_more()
+            self._grow_now()
         if target >= 0:
             self._set_current(target)
             QTimer.singleShot(0, self, functools.partial(self._restore_view, position))  # once laid out
@@ -385,16 +396,31 @@ class ReviewTab(QWidget):
             self.scroll.ensureWidgetVisible(row)
 
     def _show_more(self) -> None:
+        """One more page: its first rows now, the rest over the next turns of the event loop."""
+        self._page_end = min(max(self._page_end, len(self._rows)) + PAGE_SIZE, len(self._shown_items))
+        self._build_chunk()
+
+    def _grow_now(self) -> None:
+        """The next rows at once (the current row moves past the last one built)."""
+        if len(self._rows) < self._page_end:
+            self._build_chunk()
+        else:
+            self._show_more()
+
+    @Slot()
+    def _build_chunk(self) -> None:
         labels = self._report.labels if self._report else []
         start = len(self._rows)
         ranks = {item.path: rank for rank, item in enumerate(self._report.items, 1)} if self._report else {}
-        for item in self._shown_items[start:start + PAGE_SIZE]:
+        for item in self._shown_items[start:min(start + CHUNK_SIZE, self._page_end)]:
             row = ReviewRow(ranks[item.path], item, labels, self._edits.get(item.path, item.given))
             row.labels_changed.connect(self._on_row_labels_changed)
             row.activated.connect(self._on_row_activated)
             self.list_layout.insertWidget(self.list_layout.count() - 1, row)
             row.show()  # the layout would show it only after a queued event
             self._rows.append(row)
+        if len(self._rows) < self._page_end:
+            self._grow_timer.start()
         if self._rows and self._current < 0:
             self._set_current(0)
         self._load_thumbnails()
@@ -434,7 +460,7 @@ class ReviewTab(QWidget):
             return
         target = max(0, min(len(self._rows) - 1, self._current + step))
         if target == len(self._rows) - 1 and len(self._rows) < len(self._shown_items):
-            self._show_more()
+            self._grow_now()
         self._set_current(target)
 
     def _set_current(self, index: int) -> None:
@@ -468,7 +494,7 @@ class ReviewTab(QWidget):
         locked_tip = "A training run is reading this data; apply or undo when it has finished." if self._locked else ""
         self.apply_button.setToolTip(locked_tip)
         self.undo_button.setToolTip(locked_tip or (undo.reason if undo is not None else ""))
-        self.more_button.setVisible(len(self._rows) < len(self._shown_items))
+        self.more_button.setVisible(self._page_end < len(self._shown_items))
 
     def _choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model for the review", str(Path(self._root or ".")),
