@@ -1,6 +1,7 @@
 """GUI responsiveness benchmark (run on demand, not part of the unit suite).
 
     python tests/benchmarks/bench_gui_latency.py [--threads 1 2] [--epochs 6] [--rounds 2]
+        [--jobs lr-finder review] [--explain]
 
 1. Launch: a fresh interpreter imports the app, builds the main window, shows it
    and prepares the demo (as ``mlcls-gui --demo`` does; its data set is written
@@ -15,6 +16,11 @@
    run, the earlier in-process path (the Trainer on the worker's own thread),
    interleaved ``--rounds`` times, per value of ``--threads`` (torch threads of
    the training). Ratios are supervised / in-process.
+3. ``--jobs lr-finder review``: the same lateness while the other jobs that
+   train a model run on a thread of the window's process (the LR finder's
+   dialog; Review's cross-fitted models, without a model file), against the
+   supervised training run of the same round: whether moving them into a
+   process of their own would pay.
 
 Uses $DISPLAY when set (e.g. Xvfb), else the offscreen platform. Goal on a
 2-core machine (issue 28): supervised p99 ≤ 16 ms and max ≤ 100 ms; Start
@@ -165,6 +171,51 @@ class StackSampler:
         return "; ".join(f"{where} ×{count}" for where, count in seen.most_common(3)) or "(no sample)"
 
 
+class LatenessProbe:
+    """A 10 ms precise timer on the GUI thread; each tick's lateness is how long the
+    GUI thread could not react. ``stalls`` are ticks over 40 ms apart."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+        self.intervals: list[float] = []
+        self.stalls: list[tuple[float, float, float]] = []  # (lateness ms, s since start, perf_counter at end)
+        self._clock = QElapsedTimer()
+        self._last = 0
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self._clock.start()
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = self._clock.nsecsElapsed()
+        if self._last:
+            interval = (now - self._last) / 1e6
+            self.intervals.append(interval)
+            if interval > 40:
+                self.stalls.append((interval - 10, now / 1e9, time.perf_counter()))
+        self._last = now
+
+    def stats(self, wall: float) -> dict[str, float]:
+        late = [max(0.0, value - 10.0) for value in self.intervals] or [0.0]
+        return {"p50": percentile(late, 0.50), "p99": percentile(late, 0.99), "max": max(late), "wall": wall}
+
+    def report(self, title: str, wall: float, sampler: StackSampler | None) -> dict[str, float]:
+        stats = self.stats(wall)
+        print(f"{title} in {wall:.1f} s, {len(self.intervals)} ticks — GUI-thread lateness "
+              f"p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms, max {stats['max']:.1f} ms")
+        worst = sorted(self.stalls, reverse=True)[:5]
+        print("  worst stalls: " + ", ".join(f"{ms:.0f} ms at {at:.1f} s" for ms, at, _end in worst))
+        if sampler is not None:
+            for ms, at, end in worst:
+                print(f"    {ms:.0f} ms at {at:.1f} s: {sampler.explain(end - (ms + 10) / 1000, end)}")
+        return stats
+
+
 def _train_in_this_process(worker):  # the baseline: TrainingWorker._run_supervised as it was
     import torch
 
@@ -179,7 +230,7 @@ def _train_in_this_process(worker):  # the baseline: TrainingWorker._run_supervi
 
 def bench_latency(path: str, threads: int, epochs: int, data: Path, work: Path,
                   explain: bool = False) -> dict[str, float] | None:
-    from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from mlcls_gui.core.config import demo_config
@@ -211,39 +262,21 @@ def bench_latency(path: str, threads: int, epochs: int, data: Path, work: Path,
         print(f"{path}, threads={threads}: window never became ready: {window.start_blocker()}")
         return None
 
-    intervals: list[float] = []
-    clock = QElapsedTimer()
-    state = {"last": 0, "done": False, "started": 0.0}
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(10)
-
-    stalls: list[tuple[float, float, float]] = []  # (lateness ms, seconds since start, perf_counter at its end)
+    probe = LatenessProbe()
     sampler = StackSampler() if explain else None
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        if state["last"]:
-            interval = (now - state["last"]) / 1e6
-            intervals.append(interval)
-            if interval > 40:
-                stalls.append((interval - 10, now / 1e9, time.perf_counter()))
-        state["last"] = now
+    state: dict[str, str] = {}
 
     def finish() -> None:
-        timer.stop()  # before quit(): closing the window is not part of the run
+        probe.timer.stop()  # before quit(): closing the window is not part of the run
         app.quit()
 
     def ended(reason: str) -> None:
-        state["done"] = True
         state["reason"] = reason
         # Keep measuring through the end-of-run work (summary, loading the model).
         QTimer.singleShot(1500, finish)
 
-    timer.timeout.connect(tick)
     window.run_ended.connect(ended)
-    clock.start()
-    timer.start()
+    probe.start()
     started = time.monotonic()
     if sampler is not None:
         sampler.start()
@@ -254,20 +287,69 @@ def bench_latency(path: str, threads: int, epochs: int, data: Path, work: Path,
         training_worker.TrainingWorker._run_supervised = supervised
         if sampler is not None:
             sampler.stop()
-    timer.stop()
-    wall = time.monotonic() - started
-    late = [max(0.0, value - 10.0) for value in intervals]
-    stats = {"p50": percentile(late, 0.50), "p99": percentile(late, 0.99), "max": max(late), "wall": wall}
-    print(
-        f"{path:>10}, threads={threads}: run {state.get('reason')} in {wall:.1f} s, {len(intervals)} ticks — "
-        f"GUI-thread lateness p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms, max {stats['max']:.1f} ms")
-    worst = sorted(stalls, reverse=True)[:5]
-    print("  worst stalls: " + ", ".join(f"{ms:.0f} ms at {at:.1f} s" for ms, at, _end in worst))
-    if sampler is not None:
-        for ms, at, end in worst:
-            print(f"    {ms:.0f} ms at {at:.1f} s: {sampler.explain(end - (ms + 10) / 1000, end)}")
+    probe.timer.stop()
+    stats = probe.report(f"{path:>10}, threads={threads}: run {state.get('reason')}",
+                         time.monotonic() - started, sampler)
     window.close()
     window.deleteLater()
+    QApplication.processEvents()
+    return stats
+
+
+JOBS = ("lr-finder", "review")
+
+
+def bench_job_latency(job: str, threads: int, data: Path, explain: bool = False) -> dict[str, float] | None:
+    """The lateness while ``job`` trains on a thread of this (the window's) process."""
+    import torch
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from mlcls_gui.core.config import demo_config
+    from mlcls_gui.gui.app import create_application
+    from mlcls_gui.gui.startup import warm_up
+
+    app = create_application()
+    warm_up()  # as the window does at launch (PyTorch loaded, the heap frozen)
+    torch.set_num_threads(threads)  # as the window's own torch (Predict, Evaluate, these jobs)
+    if job == "lr-finder":
+        from mlcls_gui.gui.settings.lr_find_dialog import LrFindDialog
+
+        with tempfile.TemporaryDirectory() as out:
+            widget = LrFindDialog(demo_config(data, Path(out)))
+        done_signal, begin = widget.test_finished, widget.start
+    else:
+        from mlcls_gui.gui.review.review_tab import ReviewTab
+
+        widget = ReviewTab()
+        widget.resize(1200, 800)
+        widget.set_data_root(str(data))
+        widget.set_model_path(None)  # cross-fitted models: the review's own training
+        done_signal, begin = widget.review_finished, widget.start_review
+    widget.show()
+    QApplication.processEvents()
+    probe = LatenessProbe()
+    sampler = StackSampler() if explain else None
+
+    def finish() -> None:
+        probe.timer.stop()
+        app.quit()
+
+    done_signal.connect(lambda *_args: QTimer.singleShot(1500, finish))
+    probe.start()
+    started = time.monotonic()
+    if sampler is not None:
+        sampler.start()
+    try:
+        begin()
+        app.exec()
+    finally:
+        if sampler is not None:
+            sampler.stop()
+    stats = probe.report(f"{job:>10}, threads={threads}: in the window's process",
+                         time.monotonic() - started, sampler)
+    widget.close()
+    widget.deleteLater()
     QApplication.processEvents()
     return stats
 
@@ -279,6 +361,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=6, help="demo epochs per measured run")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of both paths")
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
+    parser.add_argument("--jobs", nargs="*", choices=JOBS, default=[],
+                        help="also measure these jobs on a thread of the window's process")
     parser.add_argument("--launch-repeats", type=int, default=3)
     parser.add_argument("--explain", action="store_true",
                         help="sample the GUI thread's stack and name the code of the worst stalls")
@@ -302,12 +386,16 @@ def main() -> int:
         work = Path(tmp)
         data = write_demo_dataset(work / "demo-data")
         for threads in args.threads:
-            results: dict[str, list[dict[str, float]]] = {path: [] for path in args.paths}
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in [*args.paths, *args.jobs]}
             for _round in range(args.rounds):
                 for path in args.paths:
                     stats = bench_latency(path, threads, args.epochs, data, work, args.explain)
                     if stats is not None:
                         results[path].append(stats)
+                for job in args.jobs:
+                    stats = bench_job_latency(job, threads, data, args.explain)
+                    if stats is not None:
+                        results[job].append(stats)
             _print_ratios(threads, results)
     return 0
 
@@ -319,10 +407,12 @@ def _print_ratios(threads: int, results: dict[str, list[dict[str, float]]]) -> N
     for path, values in medians.items():
         print(f"threads={threads} {path:>10}: median p99 {values['p99']:.1f} ms, max {values['max']:.1f} ms, "
               f"run {values['wall']:.1f} s")
-    if len(medians) == 2:
-        base, new = medians["in-process"], medians["supervised"]
-        print(f"threads={threads} supervised / in-process: p99 ×{new['p99'] / max(base['p99'], 1e-9):.2f}, "
-              f"max ×{new['max'] / max(base['max'], 1e-9):.2f}, run time ×{new['wall'] / base['wall']:.2f}")
+    pairs = [("supervised", "in-process")] + [(job, "supervised") for job in JOBS]
+    for name, baseline in pairs:
+        if name in medians and baseline in medians:
+            new, base = medians[name], medians[baseline]
+            print(f"threads={threads} {name} / {baseline}: p99 ×{new['p99'] / max(base['p99'], 1e-9):.2f}, "
+                  f"max ×{new['max'] / max(base['max'], 1e-9):.2f}, run time ×{new['wall'] / base['wall']:.2f}")
 
 
 if __name__ == "__main__":
