@@ -111,29 +111,6 @@ def test_no_count_saturates_and_a_colour_bar_gives_the_scale(qtbot: QtBot, demo_
         assert not np.array_equal(low, high)
 
 
-def test_the_epoch_axis_has_no_si_prefix(qtbot: QtBot) -> None:
-    """Issue 15: during the first epoch the axis read "epoch (x0.001)", ticks 100-600."""
-    from mlcls_gui.core.training.events import BatchEnd
-    from mlcls_gui.gui.train.plots import TrainingPlots
-
-    plots = TrainingPlots()
-    qtbot.addWidget(plots)
-    plots.resize(600, 400)
-    plots.show()
-    for batch in range(1, 7):
-        plots.add_batch(BatchEnd(epoch=1, batch=batch, batches=10, loss=0.7, images=8,
-                                 images_per_second=50.0, global_step=batch))
-    plots.redraw()
-    # The axis takes the new range (and would take an SI prefix) when the view
-    # updates before a paint: wait until it fits the batches (x 0.1 to 0.6; it
-    # starts at 0 to 1).
-    loss_axis = plots.loss_plot.getPlotItem().getAxis("bottom")
-    qtbot.waitUntil(lambda: 0.6 <= loss_axis.range[1] < 0.7)
-    for plot in (plots.loss_plot, plots.accuracy_plot):
-        axis = plot.getPlotItem().getAxis("bottom")
-        assert axis.autoSIPrefixScale == 1.0 and "x0.0" not in axis.labelString()
-
-
 def test_the_training_plots_legends_sit_in_the_titles_not_over_the_curves(qtbot) -> None:
     from mlcls_gui.gui.train.plots import TrainingPlots
 

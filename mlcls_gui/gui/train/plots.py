@@ -52,6 +52,15 @@ class _Series:
         return self._y[: self.size]
 
 
+def x_end_for(x: float) -> float:
+    """The epoch axis's end for points up to ``x``: the next of 1, 2, 5, 10, 20, 50, …
+    epochs at least 10 % beyond them. The axis then moves a few times a run instead of
+    at every batch, and each move re-made both plots' ticks and grid (a frame's cost)."""
+    target = max(x * 1.1, 1.0)
+    magnitude = 10.0 ** math.floor(math.log10(target))
+    return next(step * magnitude for step in (1, 2, 5, 10) if step * magnitude >= target)
+
+
 class TrainingPlots(QWidget):
     """Two stacked plots sharing the epoch axis; x is in epochs (batches fractional)."""
 
@@ -64,6 +73,9 @@ class TrainingPlots(QWidget):
         }
         self._smoothed: float | None = None
         self._best_epoch = 0
+        # The series with points not yet drawn: only their curves are set again, since
+        # setting an epoch curve (its symbols) every frame doubled a frame's cost (8 → 17 ms).
+        self._changed: set[str] = set()
         self._dirty = False
 
         self.loss_plot = pg.PlotWidget(background="w")
@@ -75,6 +87,8 @@ class TrainingPlots(QWidget):
         self._style(self.accuracy_plot, title_with_legend("Exact-match accuracy", [
             ("#1e5ac8", "●", "train"), ("#dc6e00", "●", "validation")]), "accuracy")
         self.accuracy_plot.setXLink(self.loss_plot)
+        self._x_end = 0.0
+        self._show_x_up_to(0.0)
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
         self.accuracy_plot.getPlotItem().getViewBox().setLimits(yMin=-0.05, yMax=1.05)
 
@@ -143,7 +157,10 @@ class TrainingPlots(QWidget):
         self._best_epoch = 0
         for line in self.best_lines:
             line.setVisible(False)
+        self._changed.update(self._series)
         self._dirty = True
+        self._x_end = 0.0
+        self._show_x_up_to(0.0)
         self.redraw()
 
     def add_batch(self, event: BatchEnd) -> None:
@@ -154,6 +171,7 @@ class TrainingPlots(QWidget):
                 SMOOTHING * self._smoothed + (1 - SMOOTHING) * loss)
         self._series["batch_loss"].append(x, loss)
         self._series["smooth_loss"].append(x, self._smoothed if self._smoothed is not None else loss)
+        self._changed.update(("batch_loss", "smooth_loss"))
         self._dirty = True
 
     def add_epoch(self, event: EpochEnd) -> None:
@@ -161,6 +179,7 @@ class TrainingPlots(QWidget):
         for name in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
             value = metrics.get(name)
             self._series[name].append(float(event.epoch), float(value) if value is not None else math.nan)
+            self._changed.add(name)
         self._best_epoch = event.best_epoch
         self._dirty = True
 
@@ -171,6 +190,7 @@ class TrainingPlots(QWidget):
             for name in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
                 value = row.get(name)
                 self._series[name].append(epoch, float(value) if value is not None else math.nan)
+                self._changed.add(name)
         if best_epoch:
             self._best_epoch = best_epoch
         self._dirty = True
@@ -188,13 +208,21 @@ class TrainingPlots(QWidget):
     def redraw(self) -> None:
         """Push the buffers to the curves now (the timer calls this when dirty)."""
         self._dirty = False
-        for name, curve in self.curves.items():
+        changed, self._changed = self._changed, set()
+        for name in changed:
             series = self._series[name]
-            curve.setData(series.x.copy(), series.y.copy())
+            self.curves[name].setData(series.x.copy(), series.y.copy())
+        last = max((float(series.x[-1]) for series in self._series.values() if series.size), default=0.0)
+        if last > self._x_end:
+            self._show_x_up_to(last)
         for line in self.best_lines:
             line.setVisible(self._best_epoch > 0)
             if self._best_epoch > 0:
                 line.setValue(self._best_epoch)
+
+    def _show_x_up_to(self, x: float) -> None:
+        self._x_end = x_end_for(x)
+        self.loss_plot.setXRange(0.0, self._x_end, padding=0.02)  # also turns x auto-range off
 
     @Slot()
     def _on_timer_timeout(self) -> None:
