@@ -195,7 +195,7 @@ def test_a_killed_process_ends_the_run_with_a_message_not_a_hang(tiny_root, tmp_
 def test_the_event_stream_carries_a_run_and_takes_stop_and_checkpoint_signals(tiny_root, tmp_path):
     """How the window supervises a multi-process run: events as JSON lines, requests as signals."""
     from mlcls_gui.core.training import events as ev
-    from mlcls_gui.core.training.event_stream import EventReader
+    from mlcls_gui.core.training.event_stream import EventReader, LogLine
 
     out, stream = tmp_path / "out", tmp_path / "events.jsonl"
     launcher = subprocess.Popen(_command(tiny_root, out, "n_epochs=500", "processes=2") + ["--events", str(stream)],
@@ -220,6 +220,8 @@ def test_the_event_stream_carries_a_run_and_takes_stop_and_checkpoint_signals(ti
             os.killpg(launcher.pid, signal.SIGKILL)
     seen += list(reader.read_new())
     assert launcher.returncode == 0
+    assert any(isinstance(e, LogLine) for e in seen)  # the log comes through the stream too
+    seen = [e for e in seen if not isinstance(e, LogLine)]
     assert isinstance(seen[0], ev.PhaseChanged) and isinstance(seen[1], ev.RunStarted)
     assert seen[1].dataset.labels == ("circle", "cross", "square", "triangle")
     assert any(isinstance(e, ev.BatchEnd) for e in seen)

@@ -22,6 +22,7 @@ from mlcls_gui.core import devices
 from mlcls_gui.core.errors import ConfigError, DeviceError
 from mlcls_gui.core.output_names import LOCK_NAME
 from mlcls_gui.core.training import launch
+from mlcls_gui.core.training.launch import process_alive
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl and /proc")
 
@@ -209,13 +210,6 @@ def _stand_in_launcher(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @linux_only
 def test_a_process_whose_launcher_is_already_gone_stops_before_training():
     """The race prctl alone leaves open: the launcher died before the child armed
@@ -247,12 +241,12 @@ def test_kill_9_of_the_launcher_stops_its_processes_with_their_outputs(tiny_root
         os.kill(launcher.pid, signal.SIGKILL)
         launcher.wait(timeout=30)
         deadline = time.monotonic() + 60
-        while any(_alive(pid) for pid in workers.values()):
+        while any(process_alive(pid) for pid in workers.values()):
             assert time.monotonic() < deadline, "the processes outlived their launcher"
             time.sleep(0.2)
     finally:
         for pid in workers.values():
-            if _alive(pid):
+            if process_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)

@@ -13,6 +13,7 @@ from pathlib import Path
 from conftest import ONE_THREAD, tiny_config
 
 from mlcls_gui.core.training.events import FinishReason, RunFinished
+from mlcls_gui.core.training.launch import process_alive
 from mlcls_gui.core.training.run_control import RunControl
 from mlcls_gui.core.training.supervised_run import run_supervised
 
@@ -28,17 +29,6 @@ def started(pid):
 run_supervised(TrainConfig.load_json(sys.argv[1]), RunControl(), lambda event: None, torch_threads=1,
                on_process=started)
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (ended, not yet reaped) is not alive
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def test_a_stop_asked_while_the_process_starts_is_a_stop(tiny_root: Path, tmp_path: Path) -> None:
@@ -76,15 +66,15 @@ def test_the_training_process_ends_when_its_supervisor_is_killed(tiny_root: Path
     child = 0
     try:
         child = int(supervisor.stdout.readline())
-        assert _alive(child)
+        assert process_alive(child)
         time.sleep(3)  # well into its start-up (or training)
         supervisor.send_signal(signal.SIGKILL)  # the window's process, killed
         supervisor.wait(timeout=30)
         deadline = time.monotonic() + 60
-        while _alive(child) and time.monotonic() < deadline:
+        while process_alive(child) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(child)
+        assert not process_alive(child)
     finally:
         supervisor.kill()
-        if child and _alive(child):
+        if child and process_alive(child):
             os.kill(child, signal.SIGKILL)

@@ -11,20 +11,11 @@ from pathlib import Path
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from mlcls_gui.core.training.launch import process_alive
+
 from .conftest import tiny_config, wait_until_ready
 
 RUN_TIMEOUT = 120_000
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (ended, not yet reaped) is not alive
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _start_long_run(qtbot: QtBot, window, demo_root: Path, output: Path) -> int:
@@ -33,7 +24,7 @@ def _start_long_run(qtbot: QtBot, window, demo_root: Path, output: Path) -> int:
     assert window.start_run()
     qtbot.waitUntil(lambda: window.plots._series["batch_loss"].size >= 1, timeout=RUN_TIMEOUT)
     pid = window.training_pid()
-    assert pid > 0 and pid != os.getpid() and _alive(pid)
+    assert pid > 0 and pid != os.getpid() and process_alive(pid)
     return pid
 
 
@@ -73,7 +64,7 @@ def test_closing_the_window_mid_run_leaves_no_training_process(
         window.close()  # "stop and close" (the fixture answers so)
     assert ended.args == ["stopped"]
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
-    assert not _alive(pid)
+    assert not process_alive(pid)
 
 
 def test_a_run_that_does_not_stop_in_time_is_ended_when_the_window_closes(
@@ -91,7 +82,7 @@ def test_a_run_that_does_not_stop_in_time_is_ended_when_the_window_closes(
         assert ended.args == ["failed"]
         assert time.monotonic() - started < 30
         qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
-        assert not _alive(pid)
+        assert not process_alive(pid)
     finally:
-        if _alive(pid):
+        if process_alive(pid):
             os.kill(pid, signal.SIGKILL)

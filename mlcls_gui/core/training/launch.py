@@ -226,7 +226,7 @@ def remove_stale_log_dirs(folder: str | Path | None = None) -> list[Path]:
         return removed
     for entry in entries:
         match = _LOG_DIR_NAME.fullmatch(entry.name)
-        if not match or not _is_own_folder(entry) or _alive(int(match.group(1))):
+        if not match or not _is_own_folder(entry) or process_alive(int(match.group(1))):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         logger.info("Removed the folder of a launcher that is gone: %s", entry.path)
@@ -244,7 +244,7 @@ def _is_own_folder(entry: os.DirEntry) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """True for a process that exists (a zombie, dead but not yet reaped, is not)."""
     try:
         os.kill(pid, 0)
