@@ -13,7 +13,9 @@ relative paths, sizes and SHA-256 of each moved file, and the folders it will
 create. A kill at any moment leaves each image under one name
 (``file_moves``), and the next apply or undo repairs what the kill cut short.
 ``undo_last_apply`` checks the whole journal first and puts the tree back
-exactly, or refuses, changing nothing.
+exactly, or refuses, changing nothing. It also undoes the exclusions of
+``exclude`` (kinds "exclude" and "exclude-csv" of the same journal), which
+plans its moves with this module's helpers.
 """
 
 from __future__ import annotations
@@ -42,7 +44,14 @@ from mlcls_gui.core.review.file_moves import (
     missing_dirs,
     move_no_replace,
 )
-from mlcls_gui.core.review.relabel_journal import JOURNAL_NAME, JournalState, RelabelError, read_journal, write_journal
+from mlcls_gui.core.review.relabel_journal import (
+    EXCLUDED_FOLDER,
+    JOURNAL_NAME,
+    JournalState,
+    RelabelError,
+    read_journal,
+    write_journal,
+)
 
 __all__ = ["JOURNAL_NAME", "RelabelError", "Relabelled", "RelabelResult", "UndoStatus", "apply_label_changes",
            "can_undo", "journal_path", "undo_last_apply", "undo_status"]
@@ -78,6 +87,7 @@ class UndoStatus:
 
     offered: bool
     reason: str = ""
+    action: str = ""  # what Undo would do, when offered: "Undo excluding 3 images"
 
 
 # ------------------------------------------------------------------ public
@@ -94,7 +104,9 @@ def undo_status(root: str | os.PathLike[str]) -> UndoStatus:
         return UndoStatus(False, str(exc))
     if state.foreign:
         return UndoStatus(False, _foreign_message(state))
-    return UndoStatus(bool(state.entries))
+    if not state.entries:
+        return UndoStatus(False)
+    return UndoStatus(True, action=_undo_action(state.entries[-1]))
 
 
 def can_undo(root: str | os.PathLike[str]) -> bool:
@@ -125,14 +137,16 @@ def undo_last_apply(root: str | os.PathLike[str]) -> RelabelResult:
         if state.foreign:
             raise RelabelError(_foreign_message(state))
         if not state.entries:
-            raise RelabelError(f"Nothing to undo: {base} has no applied label changes.")
+            raise RelabelError(f"Nothing to undo: {base} has no applied label changes or exclusions.")
         entry = state.entries[-1]
         if entry["kind"] == "csv":
             result = _undo_csv(base, entry, state.path)
-        else:
+        elif entry["kind"] == "exclude-csv":
+            result = _undo_exclude_csv(base, entry, state.path)
+        else:  # "folders" and "exclude": moves
             result = _undo_moves(base, entry, state.path)
         write_journal(state.path, state.entries[:-1])
-    logger.info("Undid the label changes of %s in %s (%d images)", entry["id"], base, len(result.changed))
+    logger.info("Undid %s %s in %s (%d images)", _what(entry), entry["id"], base, len(result.changed))
     return RelabelResult(result.changed, result.journal, notes=tuple(notes))
 
 
@@ -169,6 +183,17 @@ def _foreign_message(state: JournalState) -> str:
             "needed; the next apply sets that journal aside.")
 
 
+def _what(entry: Mapping[str, Any]) -> str:
+    return "the exclusion" if entry["kind"].startswith("exclude") else "the label changes of"
+
+
+def _undo_action(entry: Mapping[str, Any]) -> str:
+    """'Undo excluding 3 images', 'Undo relabelling 1 image'."""
+    count = len(entry.get("moves", entry.get("changes", [])))
+    verb = "excluding" if entry["kind"].startswith("exclude") else "relabelling"
+    return f"Undo {verb} {count} image{'' if count == 1 else 's'}"
+
+
 def _new_entry(kind: str, **fields: Any) -> dict[str, Any]:
     # The time for people, a random part so two applies in one second never share an id.
     return {"id": f"{datetime.now().isoformat(timespec='seconds')}-{uuid.uuid4().hex[:8]}", "kind": kind,
@@ -192,6 +217,9 @@ def _apply_folders(root: Path, wanted: dict[str, tuple[str, ...]], state: Journa
     taken: set[str] = set()
     renamed = 0
     for path, labels in sorted(wanted.items()):
+        if is_inside(path, root / EXCLUDED_FOLDER):
+            raise RelabelError(f"{path} is excluded from the data set (it is in {root / EXCLUDED_FOLDER}); "
+                               "Undo the exclusion to relabel it. Nothing was changed.")
         base, folder, inner = _locate(root, Path(path), split_dirs)
         old = parse_label_folder(folder, where=str(base))
         if old == labels:
@@ -204,14 +232,27 @@ def _apply_folders(root: Path, wanted: dict[str, tuple[str, ...]], state: Journa
         renamed += destination.name != inner.name
         taken.add(str(destination))
         new_dirs += [d for d in missing_dirs(destination.parent) if d not in new_dirs]
-        plans.append({"from": _rel(source, root), "to": _rel(destination, root),
-                      "size": source.stat().st_size, "sha256": _sha256(source),
-                      "old": list(old), "new": list(labels)})
+        plans.append(_plan_move(source, destination, root, old, labels))
+    changed = _run_moves(root, "folders", plans, new_dirs, state)
+    if changed:
+        logger.info("Moved %d images of %s into their new label folders (%d renamed)", len(changed), root, renamed)
+    return RelabelResult(changed, state.path, renamed)
+
+
+def _plan_move(source: Path, destination: Path, root: Path, old: Sequence[str], new: Sequence[str]) -> dict[str, Any]:
+    """One move of the journal: relative paths, and the size and digest Undo checks the file by."""
+    return {"from": _rel(source, root), "to": _rel(destination, root), "size": source.stat().st_size,
+            "sha256": _sha256(source), "old": list(old), "new": list(new)}
+
+
+def _run_moves(root: Path, kind: str, plans: list[dict[str, Any]], new_dirs: list[Path],
+               state: JournalState) -> list[Relabelled]:
+    """Journal the planned moves, create the folders, move; what was moved (all, or raises)."""
     journal = state.path
     if not plans:
-        return RelabelResult([], journal)
+        return []
     # Journal first, with the folders it will create: a kill part-way leaves a record undo can follow.
-    entry = _new_entry("folders", moves=plans, created_dirs=[_rel(d, root) for d in new_dirs])
+    entry = _new_entry(kind, moves=plans, created_dirs=[_rel(d, root) for d in new_dirs])
     write_journal(journal, state.entries + [entry])
     after_step("journal-written")
     changed: list[Relabelled] = []
@@ -225,8 +266,7 @@ def _apply_folders(root: Path, wanted: dict[str, tuple[str, ...]], state: Journa
         _record_despite(exc, lambda: _save_outcome(journal, state.entries, entry, len(changed), len(plans), root))
         raise
     _save_outcome(journal, state.entries, entry, len(changed), len(plans), root)
-    logger.info("Moved %d images of %s into their new label folders (%d renamed)", len(changed), root, renamed)
-    return RelabelResult(changed, journal, renamed)
+    return changed
 
 
 def _record_despite(exc: BaseException, record: Any) -> None:
@@ -259,7 +299,7 @@ def _undo_moves(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResu
     if problems:
         more = f" (and {len(problems) - _SHOWN_PROBLEMS} more)" if len(problems) > _SHOWN_PROBLEMS else ""
         raise RelabelError(
-            f"Cannot undo the label changes of {entry['id']}: {'; '.join(problems[:_SHOWN_PROBLEMS])}{more}. "
+            f"Cannot undo {_what(entry)} {entry['id']}: {'; '.join(problems[:_SHOWN_PROBLEMS])}{more}. "
             f"Nothing was changed; put the files back by hand, or delete {journal} to forget the apply.")
     changed: list[Relabelled] = []
     for move in reversed(to_move):
@@ -410,6 +450,48 @@ def _undo_csv(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResult
         raise RelabelError(f"Cannot restore {csv_path} ({os_reason(exc)}); it was not changed.") from None
     backup.unlink()  # byte-identical to the restored file: the tree is as before the apply
     changed = [Relabelled(path, path, tuple(new), tuple(old)) for path, old, new in entry["changes"]]
+    return RelabelResult(changed, journal)
+
+
+def _undo_exclude_csv(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResult:
+    """Put the excluded rows back: the CSV from its backup (its rows in their first order), the
+    exclusion file as it was (removed when the exclusion made it). Each file is checked first and
+    restored only when it still is what the exclusion wrote; one already as before is left alone
+    (an exclusion cut short, or an undo cut short between the two)."""
+    from mlcls_gui.core.files.atomic_files import write_bytes_atomic
+
+    csv_path, backup, excluded = base / entry["csv"], base / entry["backup"], base / entry["excluded"]
+    before, excluded_before = entry["before_sha256"], entry["excluded_before_sha256"] or None
+    now, excluded_now = _sha256_or_none(csv_path), _sha256_or_none(excluded)
+    restore_csv, restore_excluded = now == entry["after_sha256"], excluded_now == entry["excluded_after_sha256"]
+    if os.path.islink(csv_path) or not (restore_csv or now == before):
+        raise RelabelError(f"Cannot undo: {csv_path} was edited since the exclusion. Nothing was changed; its "
+                           f"rows before the exclusion are in {backup}.")
+    if os.path.islink(excluded) or not (restore_excluded or excluded_now == excluded_before):
+        raise RelabelError(f"Cannot undo: {excluded} was edited since the exclusion. Nothing was changed; "
+                           f"the rows of {csv_path} before the exclusion are in {backup}.")
+    if restore_csv and (os.path.islink(backup) or _sha256_or_none(backup) != before):
+        raise RelabelError(f"Cannot undo: the backup {backup} is missing or was changed. Nothing was changed.")
+    kept = b""
+    if restore_excluded and excluded_before is not None:
+        kept = excluded.read_bytes()[:entry["excluded_before_size"]]
+        if hashlib.sha256(kept).hexdigest() != excluded_before:
+            raise RelabelError(f"Cannot undo: {excluded} does not begin with its rows before the exclusion. "
+                               "Nothing was changed.")
+    try:
+        # The CSV first: cut short here, the rows are in both files, never in neither.
+        if restore_csv:
+            write_bytes_atomic(csv_path, backup.read_bytes(), keep_mode=True)
+        if restore_excluded and excluded_before is not None:
+            write_bytes_atomic(excluded, kept, keep_mode=True)
+        elif restore_excluded:
+            excluded.unlink()  # it holds exactly what the exclusion wrote
+    except OSError as exc:
+        raise RelabelError(f"Cannot restore {csv_path} and {excluded} ({os_reason(exc)}); Undo again to "
+                           "finish.") from None
+    if _sha256_or_none(backup) == before:
+        backup.unlink()  # byte-identical to the restored file: the tree is as before the exclusion
+    changed = [Relabelled(path, path, (), tuple(old)) for path, old, _new in entry["changes"]]
     return RelabelResult(changed, journal)
 
 

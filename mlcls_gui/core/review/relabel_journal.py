@@ -10,6 +10,9 @@ so a journal is trusted only when
 - every entry passes ``check_entry``: the right types, and every path a
   plain relative path that stays inside the data folder after symlinks.
 
+Its entries are of four kinds: "folders" and "csv" (a relabel), "exclude"
+and "exclude-csv" (images taken out of the data set, see ``exclude``).
+
 A journal that fails the first is *foreign*: never offered for Undo, and set
 aside (renamed, never deleted) by the next apply. One that fails the second
 is refused as damaged, naming the file and the field.
@@ -38,6 +41,12 @@ JOURNAL_NAME = ".mlcls-relabel-journal.json"
 JOURNAL_FORMAT = "mlcls-relabel-journal"
 JOURNAL_VERSION = 2
 KEY_NAME = "journal-key"
+# The folder an exclusion moves images into, below the data folder.
+# TODO: import it from output_names once it is there.
+EXCLUDED_FOLDER = "excluded"  # same as output_names.EXCLUDED_FOLDER
+# Where a CSV root's excluded rows go, beside the CSV: excluded_labels.csv for labels.csv.
+EXCLUDED_CSV_PREFIX = "excluded_"
+KINDS = ("folders", "csv", "exclude", "exclude-csv")
 STATES = ("applying", "applied", "partial")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_ID = 100
@@ -105,7 +114,11 @@ def check_entry(entry: Any, base: Path) -> str:
         return _check_folder_entry(entry, base)
     if kind == "csv":
         return _check_csv_entry(entry, base)
-    return f"'kind' {kind!r:.40} is not 'folders' or 'csv'"
+    if kind == "exclude":
+        return _check_folder_entry(entry, base) or _check_exclude_moves(entry)
+    if kind == "exclude-csv":
+        return _check_csv_entry(entry, base) or _check_exclude_csv_entry(entry, base)
+    return f"'kind' {kind!r:.40} is not one of {', '.join(KINDS)}"
 
 
 def _check_folder_entry(entry: dict[str, Any], base: Path) -> str:
@@ -151,6 +164,35 @@ def _check_csv_entry(entry: dict[str, Any], base: Path) -> str:
             isinstance(c, list) and len(c) == 3 and isinstance(c[0], str) and _is_label_list(c[1])
             and _is_label_list(c[2]) for c in changes):
         return "'changes' is not a list of [path, old labels, new labels]"
+    return ""
+
+
+def _check_exclude_moves(entry: dict[str, Any]) -> str:
+    """An exclusion only moves an image from the data set into excluded/ (its undo: back out)."""
+    for move in entry["moves"]:
+        if Path(move["from"]).parts[0] == EXCLUDED_FOLDER or Path(move["to"]).parts[0] != EXCLUDED_FOLDER:
+            return f"the move {move['from']!r:.80} -> {move['to']!r:.80} is not into {EXCLUDED_FOLDER}/"
+        if move["new"]:
+            return "an excluded image has no new labels"
+    return ""
+
+
+def _check_exclude_csv_entry(entry: dict[str, Any], base: Path) -> str:
+    csv_rel, excluded = entry["csv"], entry.get("excluded")
+    expected = (Path(csv_rel).parent / f"{EXCLUDED_CSV_PREFIX}{Path(csv_rel).name}").as_posix()
+    if excluded != expected:
+        return f"'excluded' {excluded!r:.80} is not {expected!r:.80}"
+    problem = inside_problem(excluded, base)
+    if problem:
+        return f"'excluded': {problem}"
+    before = entry.get("excluded_before_sha256")
+    if not (before == "" or _is_digest(before)) or not _is_digest(entry.get("excluded_after_sha256")):
+        return "'excluded_before_sha256' and 'excluded_after_sha256' must be SHA-256 digests"
+    size = entry.get("excluded_before_size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or (before == "" and size):
+        return "'excluded_before_size' is not a whole number of bytes"
+    if any(change[2] for change in entry["changes"]):
+        return "an excluded row has no new labels"
     return ""
 
 
