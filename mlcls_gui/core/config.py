@@ -81,6 +81,13 @@ class TrainConfig:
         42, label="Random seed", group="Data", minimum=0, maximum=2**31 - 1,
         help="Seed for the split, the initial head weights and the augmentation: the "
         "same seed and data give the same run on CPU.")
+    split_groups: str = _spec(
+        "", label="Keep near copies together", group="Data", path_kind="path_file",
+        help="A data health report (the JSON from mlcls-gui health … --json FILE, or saved by the "
+        "window's Data health tab): each group of near copies is kept in one split, so no test image "
+        "has a near copy in training. Empty: plain seeded split. Only for the seeded split (label "
+        "folders, or a CSV without a split column): given train/val/test folders or a split column "
+        "are kept, and the groups that cross them are counted.")
     num_workers: int = _spec(
         0, label="Loader workers", group="Data", minimum=0, maximum=64,
         help="Processes that load images in parallel; 0 loads them in the training "

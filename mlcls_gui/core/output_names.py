@@ -1,4 +1,5 @@
-"""Names of the files a run writes into its output folder (no imports: config uses them)."""
+"""Names of the files a run writes into its output folder, and of the data root's
+excluded/ folder (no imports: config uses them)."""
 
 LAST_CHECKPOINT_NAME = "last_checkpoint.pt"
 MANUAL_CHECKPOINT_NAME = "manual_checkpoint.pt"
@@ -9,6 +10,8 @@ EVALUATION_NAME = "evaluation.json"
 RUN_RECORD_NAME = "run.json"
 ARCHIVE_FOLDER = "previous_runs"
 LOCK_NAME = ".mlcls-run.lock"
+# A data root's folder of images moved aside (outliers): never a label, never a split.
+EXCLUDED_FOLDER = "excluded"
 # Names a run writes besides the three the config names; those may not take them.
 FIXED_OUTPUT_NAMES = (
     LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CONFIG_NAME,

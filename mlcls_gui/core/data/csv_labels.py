@@ -31,7 +31,15 @@ from typing import Iterator, Mapping, Sequence
 from mlcls_gui.core.data.images import ImageLoadError, is_image_path, probe_image
 from mlcls_gui.core.data.labels import RULE as LABEL_RULE
 from mlcls_gui.core.data.labels import label_problem
-from mlcls_gui.core.data.splits import DatasetSplits, Sample, SkippedFile, stratified_split, warn_about_labels
+from mlcls_gui.core.data.splits import (
+    DatasetSplits,
+    Sample,
+    SkippedFile,
+    count_split_groups,
+    load_split_groups,
+    stratified_split,
+    warn_about_labels,
+)
 from mlcls_gui.core.errors import DatasetError
 from mlcls_gui.core.files.atomic_files import copy_to_new_file, write_bytes_atomic
 from mlcls_gui.core.files.safe_paths import is_inside
@@ -300,9 +308,12 @@ def _parse_columns(cells: list[str], label_cols: list[int], header: list[str]) -
 # ------------------------------------------------------------------ scanning
 def scan_csv_root(
     csv_path: str | os.PathLike[str], *, val_fraction: float, test_fraction: float, seed: int,
+    groups_file: str | os.PathLike[str] | None = None,
 ) -> DatasetSplits:
     """The CSV's images split by its split column, or by seed as the folder
-    layout splits them (so the same images and labels give the same split)."""
+    layout splits them (so the same images and labels give the same split).
+    ``groups_file``: a data health report whose near-copy groups the seeded
+    split keeps together (paths relative to the CSV's folder)."""
     info = read_labels_csv(csv_path)
     skipped: list[SkippedFile] = []
     warnings: list[str] = []
@@ -320,6 +331,8 @@ def scan_csv_root(
     known = set(labels)
     for name, samples in by_split.items():
         by_split[name] = [Sample(s.path, s.labels, tuple(u for u in s.unknown if u in known)) for s in samples]
+    groups = load_split_groups(groups_file, str(info.folder), [s for part in by_split.values() for s in part])
+    mapping = groups.mapping() if groups else None
     source = f"{info.csv_path.name} gives the labels ({info.format}"
     source += f": {', '.join(info.label_columns)})" if info.label_columns else ")"
     if info.has_split:
@@ -327,14 +340,17 @@ def scan_csv_root(
         train, val, test = by_split["train"], by_split["val"], by_split["test"]
         reason = f"{source} and the splits (its split column)"
         if not val:
-            train, val, _ = stratified_split(train, val_fraction, 0.0, seed)
+            train, val, _ = stratified_split(train, val_fraction, 0.0, seed, mapping)
             reason += "; no row is val, so validation images are split off train by seed"
         if not test:
             warnings.append(f"No row of {info.csv_path.name} has the split test: the run will report no test metrics.")
+        crossing = count_split_groups(groups, train, val, test, warnings,
+                                      given=f"the split column of {info.csv_path.name}", seeded_val=not by_split["val"])
     else:
         layout = "csv"
-        train, val, test = stratified_split(by_split[None], val_fraction, test_fraction, seed)
+        train, val, test = stratified_split(by_split[None], val_fraction, test_fraction, seed, mapping)
         reason = f"{source}; it has no split column, so the rows are split by seed"
+        crossing = count_split_groups(groups, train, val, test, warnings)
     blind = sum(1 for s in train + val + test if not s.labels and set(s.unknown) == known)
     if blind:
         warnings.append(
@@ -347,6 +363,7 @@ def scan_csv_root(
     return DatasetSplits(
         root=str(info.csv_path), layout=layout, labels=labels, train=train, val=val, test=test,
         skipped=skipped, warnings=warnings, layout_reason=reason + ".", csv_format=info.format,
+        split_groups=groups.file if groups else "", groups_crossing_splits=crossing,
     )
 
 

@@ -31,11 +31,14 @@ from mlcls_gui.core.data.splits import (
     DatasetSplits,
     Sample,
     SkippedFile,
+    count_split_groups,
+    load_split_groups,
     stratified_split,
     warn_about_labels,
 )
 from mlcls_gui.core.errors import DatasetError, field_ref, os_reason
 from mlcls_gui.core.files.safe_paths import is_inside
+from mlcls_gui.core.output_names import EXCLUDED_FOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ def scan_data_root(
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     seed: int = 42,
+    groups_file: str | os.PathLike[str] | None = None,
 ) -> DatasetSplits:
     """Find the images and labels under ``root`` and split them.
 
@@ -74,37 +78,48 @@ def scan_data_root(
     folder, unreadable, badly named label folders); problems that only stop
     training (e.g. an empty validation split) are in ``.problems()``.
     A CSV root (a .csv file, or a folder holding labels.csv) reads its labels
-    from the CSV."""
+    from the CSV. ``groups_file`` (a data health report, config field
+    ``split_groups``) keeps each of its near-copy groups in one seeded split;
+    a split the user gave is kept and its crossing groups counted. A top-level
+    ``excluded/`` folder (outliers moved aside) is left out."""
     base = check_data_root(root)
     csv_file = find_labels_csv(base)
     if csv_file is not None:
-        return scan_csv_root(csv_file, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+        return scan_csv_root(csv_file, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                             groups_file=groups_file)
     skipped: list[SkippedFile] = []
     warnings: list[str] = []
     split_dirs, layout_reason = choose_layout(base, warnings)
     if split_dirs is not None:
         layout = "splits"
         given = {name: _scan_label_folders(path, skipped, warnings, root=base) for name, path in split_dirs.items()}
+        groups = load_split_groups(groups_file, str(base), [s for part in given.values() for s in part])
         train = given.get("train", [])
         test = given.get("test", [])
         if "val" in given:
             val = given["val"]
         else:
-            train, val, _ = stratified_split(train, val_fraction, 0.0, seed)
+            train, val, _ = stratified_split(train, val_fraction, 0.0, seed, groups.mapping() if groups else None)
         if "test" not in split_dirs:
             warnings.append("No test/ folder: the run will report no test metrics.")
         for name, path in sorted(_unused_entries(base, split_dirs)):
             skipped.append(SkippedFile(str(path), f"not inside train/, val/ or test/ ({name})"))
+        folders = _join_names(split_dirs[name].name for name in SPLIT_NAMES if name in split_dirs)
+        crossing = count_split_groups(groups, train, val, test, warnings, given=f"the {folders} folders",
+                                      seeded_val="val" not in given)
     else:
         layout = "folders"
         samples = _scan_label_folders(base, skipped, warnings, root=base)
-        train, val, test = stratified_split(samples, val_fraction, test_fraction, seed)
+        groups = load_split_groups(groups_file, str(base), samples)
+        train, val, test = stratified_split(samples, val_fraction, test_fraction, seed, groups.mapping() if groups else None)
+        crossing = count_split_groups(groups, train, val, test, warnings)
 
     labels = sorted({label for sample in train + val + test for label in sample.labels})
     warn_about_labels(labels, train, warnings)
     splits = DatasetSplits(
         root=str(base), layout=layout, labels=labels, train=train, val=val, test=test,
         skipped=skipped, warnings=warnings, layout_reason=layout_reason,
+        split_groups=groups.file if groups else "", groups_crossing_splits=crossing,
     )
     logger.info("Layout of %s: %s. %s", base, layout, layout_reason)
     logger.info(
@@ -253,7 +268,7 @@ def _holds_an_image(folder: Path) -> bool:
 
 
 def _unused_entries(base: Path, split_dirs: dict[str, Path]) -> Iterable[tuple[str, Path]]:
-    used = {path.name for path in split_dirs.values()}
+    used = {path.name for path in split_dirs.values()} | {EXCLUDED_FOLDER}
     for entry in os.scandir(base):
         if entry.name in used or _is_hidden(entry.name):
             continue
@@ -273,6 +288,9 @@ def _scan_label_folders(base: Path, skipped: list[SkippedFile], warnings: list[s
         raise DatasetError(f"Cannot read folder {base} ({exc.strerror or exc}).") from None
     for entry in entries:
         if _is_hidden(entry.name):
+            continue
+        if base == root and entry.name == EXCLUDED_FOLDER and entry.is_dir():
+            logger.info("Left out %s: images moved aside (excluded), not a label", entry.path)
             continue
         if not entry.is_dir():
             skipped.append(SkippedFile(entry.path, "not inside a label folder"))

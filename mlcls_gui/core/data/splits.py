@@ -7,16 +7,18 @@ build these. This module does not import torch.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from mlcls_gui.core.data.labels import FOLDER_SEPARATOR
-from mlcls_gui.core.errors import DatasetError, field_ref
+from mlcls_gui.core.errors import DatasetError, field_ref, os_reason
 
 LABEL_SEPARATOR = FOLDER_SEPARATOR
 SPLIT_NAMES = ("train", "val", "test")
@@ -59,6 +61,8 @@ class DatasetSummary:
     csv_format: str = ""  # CSV roots: "labels column" or "0/1 columns"
     unknown_counts: dict[str, int] = field(default_factory=dict)  # label -> images where it is unknown
     unknown_images: int = 0  # images with at least one unknown label
+    split_groups: str = ""  # the data health report whose near-copy groups the split kept together
+    groups_crossing_splits: int | None = None  # its groups with images in more than one split (None: no report)
 
     @property
     def total_images(self) -> int:
@@ -91,6 +95,10 @@ class DatasetSummary:
             + ", ".join(f"{name} {self.split_sizes.get(name, 0)}" for name in SPLIT_NAMES)
             + f" (total {self.total_images})"
         )
+        if self.split_groups:
+            crossing = self.groups_crossing_splits or 0
+            lines.append(f"Near-copy groups: {_clipped(self.split_groups)}; {crossing} "
+                         f"{'crosses' if crossing == 1 else 'cross'} the train/val/test split")
         if self.labels:
             # The most common labels first when they do not all fit (a CSV can have thousands).
             shown = self.labels if len(self.labels) <= TEXT_ROWS else sorted(
@@ -142,6 +150,8 @@ class DatasetSplits:
     warnings: list[str] = field(default_factory=list)
     layout_reason: str = ""
     csv_format: str = ""  # CSV roots: "labels column" or "0/1 columns"
+    split_groups: str = ""  # the data health report read (config field split_groups)
+    groups_crossing_splits: int | None = None  # its groups with images in more than one split
 
     @property
     def is_csv(self) -> bool:
@@ -211,6 +221,8 @@ class DatasetSplits:
             csv_format=self.csv_format,
             unknown_counts={label: unknown.get(label, 0) for label in self.labels} if self.is_csv else {},
             unknown_images=unknown_images,
+            split_groups=self.split_groups,
+            groups_crossing_splits=self.groups_crossing_splits,
         )
 
     def require_trainable(self) -> None:
@@ -261,33 +273,221 @@ def warn_about_labels(labels: list[str], train: list[Sample], warnings: list[str
 
 # ------------------------------------------------------------------ splitting
 def stratified_split(
-    samples: list[Sample], val_fraction: float, test_fraction: float, seed: int
+    samples: list[Sample], val_fraction: float, test_fraction: float, seed: int,
+    groups: Mapping[str, str] | None = None,
 ) -> tuple[list[Sample], list[Sample], list[Sample]]:
     """Seeded split per label set, keeping at least one image of each set in train.
 
     Splitting each label combination separately keeps the label mix of the
-    three splits alike, and every label that has images appears in train."""
+    three splits alike, and every label that has images appears in train.
+    ``groups`` (image path -> group id, e.g. near copies from a data health
+    report) keeps each group in one split; images in no group split as without."""
     # Grouped by the known labels only: making a 0 cell unknown changes the
     # loss mask, never which split an image lands in.
-    groups: defaultdict[tuple[str, ...], list[Sample]] = defaultdict(list)
+    by_set: defaultdict[tuple[str, ...], list[Sample]] = defaultdict(list)
     for sample in sorted(samples, key=lambda s: s.path):
-        groups[sample.labels].append(sample)
+        by_set[sample.labels].append(sample)
     rng = random.Random(seed)
+    if groups:
+        return _grouped_split(by_set, val_fraction, test_fraction, rng, groups)
     train: list[Sample] = []
     val: list[Sample] = []
     test: list[Sample] = []
-    for key in sorted(groups):
-        group = groups[key]
-        rng.shuffle(group)
-        n = len(group)
-        n_test = int(n * test_fraction + 0.5)
-        n_val = int(n * val_fraction + 0.5)
-        while n - n_test - n_val < 1 and (n_test or n_val):
-            if n_val >= n_test:
-                n_val -= 1
-            else:
-                n_test -= 1
-        test.extend(group[:n_test])
-        val.extend(group[n_test:n_test + n_val])
-        train.extend(group[n_test + n_val:])
+    for key in sorted(by_set):
+        stratum = by_set[key]
+        rng.shuffle(stratum)
+        n_test, n_val = _split_counts(len(stratum), val_fraction, test_fraction)
+        test.extend(stratum[:n_test])
+        val.extend(stratum[n_test:n_test + n_val])
+        train.extend(stratum[n_test + n_val:])
     return train, val, test
+
+
+def _split_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """Images of ``n`` that go to test and to val, leaving at least one for train."""
+    n_test = int(n * test_fraction + 0.5)
+    n_val = int(n * val_fraction + 0.5)
+    while n - n_test - n_val < 1 and (n_test or n_val):
+        if n_val >= n_test:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return n_test, n_val
+
+
+def _grouped_split(
+    by_set: dict[tuple[str, ...], list[Sample]], val_fraction: float, test_fraction: float,
+    rng: random.Random, groups: Mapping[str, str],
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """The split with each group as one unit. Each label set is shuffled as
+    without groups; a group sits in the label set most of its members have, at
+    its first member's place, and a unit joins test (then val) while that brings
+    the split nearer its share of the label set's images. An image in no group
+    is a unit of one, so a label set without groups splits exactly as before."""
+    members: defaultdict[str, list[Sample]] = defaultdict(list)
+    for stratum in by_set.values():
+        for sample in stratum:
+            group = groups.get(sample.path)
+            if group is not None:
+                members[group].append(sample)
+    home: dict[str, tuple[str, ...]] = {}
+    for group, found in members.items():
+        sets = Counter(s.labels for s in found)
+        home[group] = min(sets, key=lambda key: (-sets[key], key))
+    train: list[Sample] = []
+    val: list[Sample] = []
+    test: list[Sample] = []
+    for key in sorted(by_set):
+        stratum = by_set[key]
+        rng.shuffle(stratum)  # the same draws as without groups
+        units: list[list[Sample]] = []
+        placed: set[str] = set()
+        for sample in stratum:
+            group = groups.get(sample.path)
+            if group is None or len(members[group]) < 2:
+                units.append([sample])
+            elif home[group] == key and group not in placed:
+                placed.add(group)
+                units.append(sorted(members[group], key=lambda s: s.path))
+        n_test, n_val = _split_counts(sum(map(len, units)), val_fraction, test_fraction)
+        counts = [0, 0]  # images in test, val so far
+        kept = 0  # units in train
+        for index, unit in enumerate(units):
+            last = index == len(units) - 1
+            target = next((i for i, wanted in enumerate((n_test, n_val))
+                           if 2 * counts[i] + len(unit) <= 2 * wanted), None)
+            if target is None or (last and not kept):
+                train.extend(unit)
+                kept += 1
+                continue
+            counts[target] += len(unit)
+            (test if target == 0 else val).extend(unit)
+    return train, val, test
+
+
+# ------------------------------------------------------------------ split groups
+HEALTH_FORMAT = "mlcls-health-1"
+
+
+@dataclass(frozen=True)
+class SplitGroups:
+    """The near-copy groups of a data health report, as the scanned images' paths."""
+
+    file: str
+    groups: tuple[tuple[str, ...], ...]  # each a group's scanned images (two or more)
+    ignored: int  # listed paths that are not among the scanned images
+
+    def mapping(self) -> dict[str, str]:
+        """Image path -> group id; groups that share an image are one group."""
+        parent = list(range(len(self.groups)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        first: dict[str, int] = {}
+        for index, paths in enumerate(self.groups):
+            for path in paths:
+                if path in first:
+                    parent[find(index)] = find(first[path])
+                else:
+                    first[path] = index
+        return {path: str(find(index)) for path, index in first.items()}
+
+    def crossing(self, train: Sequence[Sample], val: Sequence[Sample], test: Sequence[Sample]) -> int:
+        """Groups whose images are in more than one split."""
+        split_of = {s.path: name for name, part in zip(SPLIT_NAMES, (train, val, test)) for s in part}
+        return sum(len({split_of[p] for p in paths if p in split_of}) > 1 for paths in self.groups)
+
+
+def read_split_groups(file: str | os.PathLike[str], folder: str, samples: Iterable[Sample]) -> SplitGroups:
+    """Read a data health report's groups (``{"format": "mlcls-health-1", "groups":
+    [{"images": [...]}, ...]}``); image paths are relative to ``folder`` (the
+    scanned data root) or absolute. DatasetError, one line, when the file cannot be used."""
+    path = Path(file).expanduser().absolute()  # the record names it wherever the run started
+    fix = (f"set {field_ref('split_groups')} to a data health report (written by mlcls-gui health … "
+           "--json FILE, or saved by the Data health tab), or leave it empty for a plain seeded split")
+
+    def refuse(problem: str) -> DatasetError:
+        return DatasetError(f"Split groups file {path} {problem}: {fix}.", field="split_groups")
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise refuse("does not exist") from None
+    except UnicodeDecodeError:
+        raise refuse("is not UTF-8 text") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read ({os_reason(exc)})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise refuse(f"is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise refuse("is nested too deeply to be a data health report") from None
+    if not isinstance(data, dict) or data.get("format") != HEALTH_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else None
+        raise refuse(f"is not a data health report (its format is {found!r}, not {HEALTH_FORMAT!r})")
+    listed = data.get("groups")
+    if not isinstance(listed, list):
+        raise refuse("has no list of groups")
+    by_key = {os.path.normcase(os.path.normpath(s.path)): s.path for s in samples}
+    groups: list[tuple[str, ...]] = []
+    ignored = 0
+    for number, group in enumerate(listed, start=1):
+        images = group.get("images") if isinstance(group, dict) else None
+        if not isinstance(images, list) or not all(isinstance(i, str) and i.strip() for i in images):
+            raise refuse(f"has a group (number {number}) without a list of image paths")
+        found_paths = []
+        for image in images:
+            match = _find_sample(image, folder, by_key)
+            if match is None:
+                ignored += 1
+            elif match not in found_paths:
+                found_paths.append(match)
+        if len(found_paths) > 1:
+            groups.append(tuple(found_paths))
+    return SplitGroups(str(path), tuple(groups), ignored)
+
+
+def _find_sample(image: str, folder: str, by_key: Mapping[str, str]) -> str | None:
+    """The scanned image path that ``image`` (relative to ``folder``, or absolute) names."""
+    full = image if os.path.isabs(image) else os.path.join(folder, *image.split("/"))
+    match = by_key.get(os.path.normcase(os.path.normpath(full)))
+    if match is None and os.path.isabs(image):  # e.g. the report saw the root through a link
+        match = by_key.get(os.path.normcase(os.path.realpath(image)))
+    return match
+
+
+def load_split_groups(file: str | os.PathLike[str] | None, folder: str, samples: Iterable[Sample]) -> SplitGroups | None:
+    """The report's groups, or None when no file is named (``split_groups`` empty)."""
+    if file is None or not str(file).strip():
+        return None
+    return read_split_groups(file, folder, samples)
+
+
+def count_split_groups(
+    groups: SplitGroups | None, train: Sequence[Sample], val: Sequence[Sample], test: Sequence[Sample],
+    warnings: list[str], *, given: str = "", seeded_val: bool = False,
+) -> int | None:
+    """Groups that cross the splits (None without a report), with the warnings
+    that say so; ``given`` names what gave the split when the user did (then the
+    groups could only be counted), ``seeded_val`` that val was split off its train by seed."""
+    if groups is None:
+        return None
+    if groups.ignored:
+        warnings.append(f"{groups.ignored} image path(s) in {groups.file} are not among the scanned images "
+                        "(the data changed since the report): they were ignored.")
+    if given:
+        count = f"its {len(groups.groups)} near-copy group(s)"
+        warnings.append(
+            f"The split is given by {given}, so {field_ref('split_groups')} does not change it: "
+            + (f"{count} were kept together only where validation images were split off train, "
+               "and counted." if seeded_val else f"{count} were only counted."))
+    crossing = groups.crossing(train, val, test)
+    if crossing:
+        warnings.append(f"{crossing} near-duplicate {'group crosses' if crossing == 1 else 'groups cross'} the "
+                        "train/val/test split: the test score may be optimistic.")
+    return crossing

@@ -184,6 +184,7 @@ class Trainer:
             self._claim_folder()
         self.splits = self._given_splits or scan_data_root(
             cfg.images_root, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
+            groups_file=cfg.split_groups,
         )
         self.splits.require_trainable()
         self.skipped = list(self.splits.skipped)

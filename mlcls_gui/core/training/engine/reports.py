@@ -121,6 +121,10 @@ def write_summary(
         "test_held_out": identity.test_held_out,
         "labels": list(labels),
         "split_sizes": {name: len(splits.split(name)) for name in ("train", "val", "test")},
+        # The data health report the split kept near copies together by (None: none), and how
+        # many of its groups still cross the splits (given splits are the user's; None: no report).
+        "split_groups": splits.split_groups or None,
+        "groups_crossing_splits": splits.groups_crossing_splits,
         "wall_seconds": round(time.monotonic() - started, 3),
         "device": device,
         "skipped_files": [{"path": s.path, "reason": s.reason} for s in skipped],
