@@ -13,6 +13,7 @@ work is the core's (``core/ops`` for the use cases the window shares).
     mlcls-gui demo-data DIR
     mlcls-gui scan DATA_ROOT
     mlcls-gui audit DATA_ROOT [--json FILE]
+    mlcls-gui health DATA_ROOT [--model M] [--json FILE]
     mlcls-gui export MODEL --format onnx|torchscript [--out FILE] [--check IMAGE...]
     mlcls-gui explain MODEL IMAGE [--label LABEL] --out heatmap.png [--raw heatmap.npy]
     mlcls-gui review DATA_ROOT [--model MODEL] [--json FILE] [--csv FILE]
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Every sub-command is a module of mlcls_gui/commands/ (add_parser + run), in the order --help lists them.
-_COMMAND_MODULES = ("train", "predict", "evaluate", "demo_data", "scan", "audit", "export",
+_COMMAND_MODULES = ("train", "predict", "evaluate", "demo_data", "scan", "audit", "health", "export",
                     "lr_find", "review", "explain", "runs")
 
 

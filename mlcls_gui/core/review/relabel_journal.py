@@ -34,6 +34,7 @@ from mlcls_gui.core.data.images import is_image_path
 from mlcls_gui.core.errors import MlclsError, os_reason
 from mlcls_gui.core.files.atomic_files import write_json_atomic
 from mlcls_gui.core.files.safe_paths import inside_problem, open_no_follow, real
+from mlcls_gui.core.output_names import EXCLUDED_FOLDER  # the folder an exclusion moves images into
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +42,6 @@ JOURNAL_NAME = ".mlcls-relabel-journal.json"
 JOURNAL_FORMAT = "mlcls-relabel-journal"
 JOURNAL_VERSION = 2
 KEY_NAME = "journal-key"
-# The folder an exclusion moves images into, below the data folder.
-# TODO: import it from output_names once it is there.
-EXCLUDED_FOLDER = "excluded"  # same as output_names.EXCLUDED_FOLDER
 # Where a CSV root's excluded rows go, beside the CSV: excluded_labels.csv for labels.csv.
 EXCLUDED_CSV_PREFIX = "excluded_"
 KINDS = ("folders", "csv", "exclude", "exclude-csv")

@@ -1,0 +1,96 @@
+"""Near-duplicate groups and outliers from feature vectors, found by cleanlab's Datalab.
+
+Datalab's ``near_duplicate`` check links two images whose feature distance is
+under ``threshold`` × the median distance of every image to its nearest
+neighbour; linked images form a group here (connected components, so a copy
+of a copy joins its original). Its ``outlier`` check scores how unlike its
+neighbours each image is (lower: more unusual)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+NEAR_DUPLICATE_THRESHOLD = 0.13  # Datalab's default; measured on planted copies in bench_health.py
+NEIGHBOURS = 10
+
+
+@dataclass(frozen=True)
+class Group:
+    members: tuple[int, ...]  # rows of the feature matrix, nearest pair first
+    sureness: float  # 1: identical features; 0: at the edge of the threshold
+
+
+@dataclass(frozen=True)
+class Findings:
+    groups: list[Group]
+    outlier_scores: np.ndarray  # (N,) lower is more unusual
+    outlier_flags: np.ndarray  # (N,) bool: Datalab's outlier issue
+
+
+def find_issues(vectors: np.ndarray, label_rows: Sequence[Sequence[int]] | None = None, *,
+                threshold: float = NEAR_DUPLICATE_THRESHOLD) -> Findings:
+    """Groups of near copies and outlier scores of ``vectors`` ((N, D), N ≥ 2)."""
+    from cleanlab import Datalab
+
+    count = len(vectors)
+    features = _unit_rows(vectors)
+    if label_rows is not None:
+        lab = Datalab(data={"labels": [list(row) for row in label_rows]}, label_name="labels",
+                      task="multilabel", verbosity=0)
+    else:
+        lab = Datalab(data={"row": list(range(count))}, task="multilabel", verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn's and pandas' chatter about the kNN graph
+        lab.find_issues(features=features, issue_types={
+            "near_duplicate": {"threshold": threshold, "k": min(NEIGHBOURS, count - 1)},
+            "outlier": {"k": min(NEIGHBOURS, count - 1)},
+        })
+    info = lab.get_info("near_duplicate")
+    median = max(float(info["median_distance_to_nearest_neighbor"]), 1e-12)
+    groups = _groups(info["near_duplicate_sets"], features, threshold * median, str(info["metric"]))
+    outliers = lab.get_issues("outlier")
+    return Findings(groups, outliers["outlier_score"].to_numpy(dtype=np.float64),
+                    outliers["is_outlier_issue"].to_numpy(dtype=bool))
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _groups(near_sets: Sequence[np.ndarray], features: np.ndarray, radius: float, metric: str) -> list[Group]:
+    parent = list(range(len(near_sets)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, near in enumerate(near_sets):
+        for j in near:
+            parent[root(int(j))] = root(i)
+    members: dict[int, list[int]] = {}
+    for i, near in enumerate(near_sets):
+        if len(near):
+            members.setdefault(root(i), []).append(i)
+    groups = []
+    for rows in members.values():
+        block = features[rows]
+        # The distance Datalab measured (its metric, on these unit-length rows).
+        cosine = 1.0 - np.clip(block @ block.T, -1.0, 1.0)
+        distances = cosine if metric == "cosine" else np.sqrt(2.0 * np.maximum(cosine, 0.0))
+        np.fill_diagonal(distances, np.inf)
+        nearest = distances.min(axis=1)
+        order = tuple(rows[k] for k in np.argsort(nearest, kind="stable"))
+        sureness = float(np.clip(1.0 - nearest.max() / radius, 0.0, 1.0))
+        groups.append(Group(order, sureness))
+    groups.sort(key=lambda group: (-len(group.members), -group.sureness, group.members))
+    return groups
