@@ -63,7 +63,7 @@ def check_health(root: str | os.PathLike[str], options: HealthOptions = HealthOp
     label_index = {label: i for i, label in enumerate(splits.labels)}
     on_progress(0, 0, "Finding near-duplicates and outliers (cleanlab Datalab)")
     found = find_issues(features.vectors, [[label_index[label] for label in image.labels] for image in images],
-                        threshold=options.threshold)
+                        layout_vectors=features.layout_vectors, threshold=options.threshold)
     on_progress(0, 0, f"Drawing the map ({options.map_method})")
     xy = map_coordinates(features.vectors, options.map_method)
     groups = [_group(members.members, members.sureness, images) for members in found.groups]

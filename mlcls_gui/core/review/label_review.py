@@ -357,15 +357,18 @@ def _part_trainer(splits: DatasetSplits, options: ReviewOptions, part: int, coun
 # ------------------------------------------------------------------ features
 def extract_features(predictor, paths: Sequence[str], *, batch_size: int = 32,
                      on_progress: OnProgress = no_progress, should_stop: ShouldStop = never_stop,
-                     ) -> tuple[np.ndarray, dict[str, str]]:
-    """(N_readable, D) float32 penultimate features, and {path: reason} of unreadable images."""
+                     embed=None) -> tuple[np.ndarray, dict[str, str]]:
+    """(N_readable, D) float32 penultimate features, and {path: reason} of unreadable images.
+
+    ``embed``: another map from the normalised batch to feature vectors (the data
+    health check keeps the image's layout); by default the model's feature extractor."""
     import torch
 
     from mlcls_gui.core.data.images import ImageLoadError
     from mlcls_gui.core.models import build as models
 
     report, stop = on_progress, should_stop
-    extractor = models.feature_extractor(predictor.model, predictor.arch).eval()
+    extractor = embed or models.feature_extractor(predictor.model, predictor.arch).eval()
     chunks: list[np.ndarray] = []
     unreadable: dict[str, str] = {}
     for start in range(0, len(paths), batch_size):
