@@ -232,6 +232,15 @@ def test_a_run_with_split_groups_records_it_in_its_summary(tiny_root, tmp_path):
     assert json.loads((out / "config.json").read_text())["split_groups"] == str(report)
     started = next(e for e in seen if type(e).__name__ == "RunStarted")
     assert started.dataset.split_groups == str(report) and started.dataset.groups_crossing_splits == 0
+    # Evaluating its test split rebuilds the group-aware split it trained on, not the plain one.
+    from mlcls_gui.core.ops.evaluate import evaluate_model_file
+
+    grouped = scan_data_root(tiny_root, val_fraction=0.2, test_fraction=0.2, seed=42, groups_file=report)
+    plain = scan_data_root(tiny_root, val_fraction=0.2, test_fraction=0.2, seed=42)
+    evaluated = evaluate_model_file(out / "final_model.pt", tiny_root, split="test")
+    paths = sorted(image.path for image in evaluated.images)
+    assert paths == sorted(s.path for s in grouped.test)
+    assert paths != sorted(s.path for s in plain.test)  # the groups moved images: the check can fail
 
 
 def test_groups_that_share_an_image_are_one_group(tmp_path):

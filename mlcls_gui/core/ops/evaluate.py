@@ -44,6 +44,7 @@ def evaluate_model_file(
     splits = scan_data_root(
         data_root, val_fraction=float(config.get("val_fraction", 0.15)),
         test_fraction=float(config.get("test_fraction", 0.15)), seed=int(config.get("seed", 42)),
+        groups_file=str(config.get("split_groups") or "") or None,  # the group-aware split it trained on
     )
     samples: list[Sample] = (
         splits.train + splits.val + splits.test if split == "all" else list(splits.split(split))

@@ -100,7 +100,7 @@ def find_learning_rate(
 
     started = time.monotonic()
     splits = scan_data_root(cfg.images_root, val_fraction=cfg.val_fraction,
-                            test_fraction=cfg.test_fraction, seed=cfg.seed)
+                            test_fraction=cfg.test_fraction, seed=cfg.seed, groups_file=cfg.split_groups or None)
     check_training_images(len(splits.train), cfg.batch_size, splits.root)
     if cfg.processes > 1:
         logger.info("The learning-rate test runs in one process (processes=%d is for training).",
