@@ -28,13 +28,14 @@ from mlcls_gui.gui.data.audit_view import AuditView
 from mlcls_gui.gui.data.data_panel import DataPanel
 from mlcls_gui.gui.evaluate.evaluate_panel import EvaluatePanel
 from mlcls_gui.gui.export_dialog import ExportDialog
+from mlcls_gui.gui.health.health_tab import HealthTab
 from mlcls_gui.gui.predict.batch_predict_panel import BatchPredictPanel
 from mlcls_gui.gui.predict.predict_panel import PredictPanel
 from mlcls_gui.gui.review.review_tab import ReviewTab
 from mlcls_gui.gui.runs.runs_tab import RunsTab
 from mlcls_gui.gui.settings.config_form import ConfigForm
 from mlcls_gui.gui.startup import DemoLink, fitting_size, warm_up
-from mlcls_gui.gui.tab_links import LrFinderLink, PredictModelLink, ReviewTabLinks, RunsTabLinks
+from mlcls_gui.gui.tab_links import HealthTabLinks, LrFinderLink, PredictModelLink, ReviewTabLinks, RunsTabLinks
 from mlcls_gui.gui.train.archive_panel import ArchivePanel
 from mlcls_gui.gui.train.plots import TrainingPlots
 from mlcls_gui.gui.train.resume_info import ResumeChecker
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self.archive_panel = ArchivePanel()
         self.runs_tab = RunsTab()
         self.review_tab = ReviewTab()
+        self.health_tab = HealthTab()
         self.export_dialog: ExportDialog | None = None  # File → Export model…
         self.resume_checker = ResumeChecker(self)
         self._audit_stale = True
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         build_menu(self)
         self._runs_links = RunsTabLinks(self)
         self._review_links = ReviewTabLinks(self)
+        self._health_links = HealthTabLinks(self)
         self._model_links = PredictModelLink(self)
         self.lr_finder = LrFinderLink(self)
         self.demo = DemoLink(self)  # before the window's own slots: they show what it decided
@@ -351,7 +354,8 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.predict_panel.shutdown()
         for panel in (self.evaluate_panel, self.batch_predict_panel, self.audit_view, self.config_form,
-                      self.archive_panel, self.runs_tab, self.review_tab, self.lr_finder, *self.findChildren(ExportDialog)):
+                      self.archive_panel, self.runs_tab, self.review_tab, self.health_tab,
+                      self.lr_finder, *self.findChildren(ExportDialog)):
             panel.shutdown()
         self.data_panel.wait_for_scan()
         self.resume_checker.wait()
@@ -365,6 +369,7 @@ class MainWindow(QMainWindow):
         self.run_panel.set_running(locked)
         self.archive_panel.set_running(locked)
         self.review_tab.set_locked(locked)
+        self.health_tab.set_locked(locked)
         self.runs_tab.refresh()  # a run starting (archiving the last) or ending changes the list
 
     def _update_start_state(self) -> None:

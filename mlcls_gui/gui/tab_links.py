@@ -3,7 +3,9 @@ the Runs tab (open a run's model in Predict or Evaluate, refresh when earlier
 runs are pruned), the model opened in Predict (passed on to Evaluate and Batch
 predict, once they are idle), the Review tab (follows the data folder and the model in
 Predict; the data panel rescans after an apply or undo) and the learning-rate finder (opened from the settings form,
-its suggestion applied to it). Kept out of ``main_window.py`` so the window only
+its suggestion applied to it), and the Health tab (follows the data folder, the
+model in Predict and the split settings; its images open in Try the model, its
+map's selection goes to Review, its report becomes split_groups). Kept out of ``main_window.py`` so the window only
 owns a run's lifecycle."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 
+from mlcls_gui.gui.health.health_tab import HealthTab
 from mlcls_gui.gui.review.review_tab import ReviewTab
 from mlcls_gui.gui.runs.runs_tab import RunsTab
 from mlcls_gui.gui.settings.lr_find_dialog import LrFindDialog
@@ -147,3 +150,51 @@ class ReviewTabLinks(QObject):
         panel = self._window.data_panel
         if panel.root() == root:
             panel.rescan()
+
+
+class HealthTabLinks(QObject):
+    """Connects ``window.health_tab`` (a HealthTab) to the data panel, Predict, Review and the form."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self._window = window
+        tab: HealthTab = window.health_tab
+        window.data_panel.summary_changed.connect(lambda: tab.set_data_root(window.data_panel.root()))
+        window.predict_panel.model_loaded.connect(tab.set_model_path)
+        window.config_form.changed.connect(self._follow_split_settings)
+        tab.data_changed.connect(self._rescan)
+        tab.open_image_requested.connect(self._open_image)
+        tab.review_requested.connect(self._review)
+        tab.split_groups_chosen.connect(self._use_for_split)
+        self._follow_split_settings()
+
+    @Slot()
+    def _follow_split_settings(self) -> None:
+        config = self._window.config_form.config()
+        if config is not None:
+            self._window.health_tab.set_split_settings(config.val_fraction, config.test_fraction, config.seed)
+
+    @Slot(str)
+    def _rescan(self, root: str) -> None:
+        panel = self._window.data_panel
+        if panel.root() == root:
+            panel.rescan()
+
+    @Slot(str)
+    def _open_image(self, path: str) -> None:
+        self._window.show_predict()
+        self._window.predict_panel.add_paths([path])
+
+    @Slot(list)
+    def _review(self, paths: list[str]) -> None:
+        review: ReviewTab = self._window.review_tab
+        review.show_only(paths)
+        self._window.main_tabs.setCurrentWidget(review)
+
+    @Slot(str)
+    def _use_for_split(self, path: str) -> None:
+        window = self._window
+        window.config_form.set_field_value("split_groups", path)
+        window.statusBar().showMessage(
+            f"split_groups is now {path} (Settings tab): training keeps each group of near copies in one split.",
+            10_000)

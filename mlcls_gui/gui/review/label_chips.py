@@ -7,21 +7,18 @@ model suggests it. Clicking a chip toggles the label.
 
 from __future__ import annotations
 
-import functools
 import html
 from pathlib import Path
 from typing import Sequence
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from mlcls_gui.gui.widgets.background import BackgroundTask
-from mlcls_gui.gui.widgets.thumbnails import make_thumbnail
+from mlcls_gui.gui.widgets.thumbnails import ThumbnailLoader
 
 THUMB_SIZE = 72
-THUMB_CHUNK = 50
-MAX_CACHED_THUMBNAILS = 3000
+__all__ = ["LabelChip", "OverlayThumbnail", "ReviewRow", "ThumbnailLoader"]  # the loader lives in widgets
 # One style sheet for the whole list (set on its container), chosen by properties
 # and the checked state: a sheet per chip and per row was parsed for each widget
 # and cascaded to every child, ~2 ms a row (a page of 100 rows froze the tab 0.3 s).
@@ -33,52 +30,6 @@ LabelChip { border: 1px solid #9e9e9e; border-radius: 10px; padding: 2px 8px;
 LabelChip[suggested="true"] { border: 2px solid #2e7d32; }
 LabelChip:checked { background: #1565c0; color: white; }
 """
-
-
-def _make_thumbnails(paths: list[str]) -> dict[str, QImage]:
-    return {path: make_thumbnail(path, THUMB_SIZE) for path in paths}
-
-
-class ThumbnailLoader(QObject):
-    """Thumbnails decoded off the GUI thread, one chunk at a time, kept in a bounded
-    cache (a null QImage for an unreadable file, so it is not tried again)."""
-
-    loaded = Signal()  # a chunk arrived: look in the cache again
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._cache: dict[str, QImage] = {}
-        self._task: BackgroundTask | None = None
-
-    def get(self, path: str) -> QImage | None:
-        return self._cache.get(path)
-
-    def request(self, paths: Sequence[str]) -> None:
-        wanted = [path for path in paths if path not in self._cache][:THUMB_CHUNK]
-        if not wanted or self._task is not None:
-            return  # the running chunk's ``loaded`` makes the caller ask again
-        if len(self._cache) > MAX_CACHED_THUMBNAILS:
-            self._cache.clear()
-        task = BackgroundTask(functools.partial(_make_thumbnails, wanted), name="review-thumbnails", parent=self)
-        task.done.connect(self._on_done)
-        task.finished.connect(self._on_finished)
-        self._task = task
-        task.start()
-
-    def shutdown(self, msecs: int = 30_000) -> None:
-        if self._task is not None:
-            self._task.wait(msecs)
-
-    @Slot(object)
-    def _on_done(self, images: dict[str, QImage]) -> None:
-        self._cache.update(images)
-
-    @Slot()
-    def _on_finished(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.deleteLater()
-        self.loaded.emit()
 
 
 class OverlayThumbnail(QLabel):

@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import html
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -79,6 +80,7 @@ class ReviewTab(QWidget):
         self._grow_timer.setInterval(0)
         self._grow_timer.timeout.connect(self._build_chunk)
         self._current = -1
+        self._only: set[str] | None = None  # show_only's images (absolute paths), or None: all
         # One runner for the review, Apply and Undo: never two of them at once.
         self._runner = TaskRunner("label-review", parent=self, poll_progress=True)
         self._runner.done.connect(self._on_task_done)
@@ -121,6 +123,10 @@ class ReviewTab(QWidget):
             "Filled chip = label the image will have · • = given · ★ green border = suggested. "
             "Keys: ↑/↓ move, 1–9 toggle a label, Enter accepts the suggestion.")
         self.legend.setWordWrap(True)
+        self.only_label = QLabel()
+        self.only_label.setStyleSheet("background: #e3f2fd; padding: 3px;")
+        self.show_all_button = QPushButton("Show all")
+        self.show_all_button.clicked.connect(lambda: self.show_only(None))
         self.list_widget = QWidget()
         self.list_widget.setStyleSheet(REVIEW_LIST_STYLE)
         self.list_layout = QVBoxLayout(self.list_widget)
@@ -165,6 +171,10 @@ class ReviewTab(QWidget):
         layout.addWidget(self.status)
         layout.addLayout(filters)
         layout.addWidget(self.legend)
+        only = QHBoxLayout()
+        only.addWidget(self.only_label, 1)
+        only.addWidget(self.show_all_button)
+        layout.addLayout(only)
         layout.addWidget(self.scroll, 1)
         layout.addLayout(bottom)
 
@@ -174,6 +184,7 @@ class ReviewTab(QWidget):
             self._root = root
             self._report = None
             self._edits.clear()
+            self._only = None
             self._refill()
             undo = _undo_status(root) if root else None
             if undo is not None and undo.reason:
@@ -205,6 +216,11 @@ class ReviewTab(QWidget):
 
     def current_row(self) -> ReviewRow | None:
         return self._rows[self._current] if 0 <= self._current < len(self._rows) else None
+
+    def show_only(self, paths: list[str] | None) -> None:
+        """List only these images (e.g. a selection on the Health tab's map); None: all again."""
+        self._only = {os.path.abspath(path) for path in paths} if paths is not None else None
+        self._refill()
 
     def pending_changes(self) -> dict[str, tuple[str, ...]]:
         return dict(self._edits)
@@ -365,6 +381,8 @@ class ReviewTab(QWidget):
             items = [i for i in items if wanted in i.given or wanted in i.suggested]
         if self.flagged_only.isChecked():
             items = [i for i in items if i.flagged]
+        if self._only is not None:
+            items = [i for i in items if os.path.abspath(i.path) in self._only]
         return items
 
     def _refill(self, keep: str = "", keep_index: int = -1) -> None:
@@ -495,6 +513,13 @@ class ReviewTab(QWidget):
         self.apply_button.setToolTip(locked_tip)
         self.undo_button.setToolTip(locked_tip or (undo.reason if undo is not None else ""))
         self.more_button.setVisible(self._page_end < len(self._shown_items))
+        count = len(self._only or ())
+        self.only_label.setText(
+            "" if self._only is None else f"Showing {len(self._shown_items)} of the {count} images from the map."
+            if self._report is not None else
+            f"{count} images from the map: press Find label issues first; then only they are shown.")
+        self.only_label.setVisible(self._only is not None)
+        self.show_all_button.setVisible(self._only is not None)
 
     def _choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model for the review", str(Path(self._root or ".")),
