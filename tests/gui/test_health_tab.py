@@ -227,3 +227,36 @@ def test_every_control_fits_1024_wide(qtbot, make_window, report: HealthReport) 
         assert scroll.horizontalScrollBar().maximum() == 0, health.inner_tabs.tabText(page)
         for view in (health.groups_view.list, health.outliers_view.list):
             assert view.scroll.horizontalScrollBar().maximum() == 0
+
+
+def test_the_window_links_the_tab_to_the_data_panel_predict_review_and_the_form(
+        qtbot, make_window, planted: Path, report: HealthReport, tmp_path: Path) -> None:
+    window = make_window(warm_up_now=False)
+    health = window.health_tab
+    with qtbot.waitSignal(window.data_panel.summary_changed, timeout=30_000):
+        window.data_panel.set_root(str(planted))
+    assert health.data_root() == str(planted) and health.check_button.isEnabled()
+    health.show_report(report)
+    # A thumbnail or a map point opens in Try the model.
+    image = report.absolute_path(0)
+    health.open_image_requested.emit(image)
+    assert image in window.predict_panel._waiting_for_model
+    # The map's selection goes to Review, which shows only those images.
+    health.map_view.set_selection([0, 1])
+    qtbot.mouseClick(health.map_view.review_button, Qt.MouseButton.LeftButton)
+    assert window.main_tabs.currentWidget() is window.review_tab
+    assert "2 images from the map" in window.review_tab.only_label.text()
+    # Use for the split: saved, and the Settings form's split_groups names it.
+    target = str(tmp_path / "data_health.json")
+    health.ask_report_path = lambda: target  # type: ignore[method-assign]
+    qtbot.mouseClick(health.use_button, Qt.MouseButton.LeftButton)
+    assert Path(target).is_file() and window.config_form.config().split_groups == target
+    assert "split_groups" in window.statusBar().currentMessage()
+    # An exclusion (or its undo) rescans the data panel.
+    with qtbot.waitSignal(window.data_panel.summary_changed, timeout=30_000):
+        health.data_changed.emit(str(planted))
+    # Closing the window while a check runs stops it (no thread is left: the fixture checks).
+    health.start_check()
+    assert health.is_busy()
+    window.close()
+    assert health._runner.wait(0)

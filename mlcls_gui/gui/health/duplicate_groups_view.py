@@ -64,7 +64,8 @@ class DuplicateGroupsView(QWidget):
             groups = [g for g in groups if g.crosses_splits]
         if self.differing_only.isChecked():
             groups = [g for g in groups if g.labels_differ]
-        groups = list(groups)
+        # Leakage first, then label conflicts; otherwise the report's order (surest first).
+        groups = sorted(groups, key=lambda g: (not g.crosses_splits, not g.labels_differ))
         if report is None:
             empty, count = "Check the data health to see its near-duplicates.", ""
         else:

@@ -208,7 +208,7 @@ class HealthTab(QWidget):
         answer = QMessageBox.question(
             self, "Exclude images",
             f"Take {count} image(s) out of the data set? Label folders: each is moved into the folder "
-            "excluded/ in the data folder; a labels CSV: its rows move into excluded_labels.csv beside it. "
+            "excluded/ in the data folder; a labels CSV: its rows move into excluded_<its name> beside it. "
             "Nothing is deleted; Undo last apply brings them back.")
         return answer == QMessageBox.StandardButton.Yes
 

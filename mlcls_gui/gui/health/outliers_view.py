@@ -90,7 +90,9 @@ class OutliersView(QWidget):
         report = self._report
         items: list[Outlier] = []
         if report is not None:
-            items = [o for o in report.outliers if report.absolute_path(o.image) not in self._hidden]
+            items = list(report.outliers)
+            if self._hidden:
+                items = [o for o in items if report.absolute_path(o.image) not in self._hidden]
             if self.flagged_only.isChecked():
                 items = [o for o in items if o.flagged]
         self.list.set_items(items, "Check the data health to rank its outliers." if report is None
