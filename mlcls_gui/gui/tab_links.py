@@ -166,6 +166,7 @@ class HealthTabLinks(QObject):
         tab.open_image_requested.connect(self._open_image)
         tab.review_requested.connect(self._review)
         tab.split_groups_chosen.connect(self._use_for_split)
+        window.review_tab.data_changed.connect(self._review_changed_the_data)
         self._follow_split_settings()
 
     @Slot()
@@ -179,6 +180,11 @@ class HealthTabLinks(QObject):
         panel = self._window.data_panel
         if panel.root() == root:
             panel.rescan()
+
+    @Slot(str)
+    def _review_changed_the_data(self, root: str) -> None:
+        if root == self._window.health_tab.data_root():
+            self._window.health_tab.mark_stale()  # a relabel moved files the report names
 
     @Slot(str)
     def _open_image(self, path: str) -> None:

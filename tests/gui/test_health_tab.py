@@ -255,6 +255,11 @@ def test_the_window_links_the_tab_to_the_data_panel_predict_review_and_the_form(
     # An exclusion (or its undo) rescans the data panel.
     with qtbot.waitSignal(window.data_panel.summary_changed, timeout=30_000):
         health.data_changed.emit(str(planted))
+    # A relabel in Review makes the report stale.
+    assert not health.is_stale()
+    with qtbot.waitSignal(window.data_panel.summary_changed, timeout=30_000):
+        window.review_tab.data_changed.emit(str(planted))
+    assert health.is_stale() and not health.stale_label.isHidden()
     # Closing the window while a check runs stops it (no thread is left: the fixture checks).
     health.start_check()
     assert health.is_busy()

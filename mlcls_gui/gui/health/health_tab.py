@@ -66,6 +66,7 @@ class HealthTab(QWidget):
         self._report: HealthReport | None = None
         self._stale = False
         self._saved_path = ""  # where this report was last saved
+        self._checking_root = ""  # the folder the running check reads
         self._runner = TaskRunner("data-health", parent=self, poll_progress=True)
         self._runner.done.connect(self._on_task_done)
         self._runner.failed.connect(self._on_failed)
@@ -197,6 +198,7 @@ class HealthTab(QWidget):
             return
         self.status.setText("Checking the data health…")
         options = dataclasses.replace(self.options, model=self._model)
+        self._checking_root = self._root
         self._run(functools.partial(run_check, self._root, options), CHECK, self._on_checked)
 
     def cancel(self) -> None:
@@ -287,6 +289,9 @@ class HealthTab(QWidget):
         if report is None:
             self.status.setText("Cancelled.")
             return
+        if self._checking_root != self._root:
+            self.status.setText("The data folder changed during the check: press Check data health again.")
+            return
         self.show_report(report)
         self.status.setText(f"Checked {len(report.images)} images. Double-click a thumbnail to try it in "
                             "Try the model.")
@@ -325,11 +330,15 @@ class HealthTab(QWidget):
         self._data_changed()
 
     def _data_changed(self) -> None:
+        self.mark_stale()
+        self.data_changed.emit(self._root)
+
+    def mark_stale(self) -> None:
+        """The data changed (an exclusion here, a relabel in Review): the report is out of date."""
         self.thumbs.forget()
         if self._report is not None:
             self._stale = True
             self.stale_label.show()
-        self.data_changed.emit(self._root)
 
     @Slot(str, str)
     def _on_failed(self, summary: str, details: str) -> None:
@@ -357,7 +366,7 @@ class HealthTab(QWidget):
         self.check_button.setToolTip("" if self._root else NO_FOLDER_TIP)
         self.cancel_button.setEnabled(busy and self._kind == CHECK)
         self.model_button.setEnabled(not busy)
-        self.extractor_button.setEnabled(not busy and bool(self._model))
+        self.extractor_button.setEnabled(not busy and (bool(self._model) or not self._model_chosen))
         count = len(self.outliers_view.checked_paths())
         apply = self.outliers_view.apply_button
         apply.setText(f"Apply: exclude {count} image{'s' if count != 1 else ''}")
