@@ -4,18 +4,20 @@ colours and box selection sent to Review, exclusion with Undo, errors, Cancel.""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QApplication, QScrollArea
 
 from mlcls_gui.core.data.demo import write_demo_dataset
 from mlcls_gui.core.health.check import HealthOptions, check_health
-from mlcls_gui.core.health.report import HealthReport
+from mlcls_gui.core.health.report import DuplicateGroup, HealthImage, HealthReport, Outlier
 from mlcls_gui.core.review.label_review import ReviewItem, ReviewReport
+from mlcls_gui.gui.health.chunked_list import CHUNK_SIZE, PAGE_SIZE
 from mlcls_gui.gui.health.health_tab import HealthTab
 from mlcls_gui.gui.health.health_text import default_report_path
 from mlcls_gui.gui.review import review_tab as review_module
@@ -105,14 +107,19 @@ def test_the_map_recolours_and_its_box_selection_goes_to_review(
     assert view.nearest_point(scene) == 0
     view.hover(0)
     assert report.images[0].path in view.preview_text.text()
-    # A box around the first three points (the Select drag emits box_selected).
+    # A box around the first three points.
     xy = np.asarray(report.map_xy)
     chosen = [0, 1, 2]
     low, high = xy[chosen].min(axis=0), xy[chosen].max(axis=0)
+    margin = 0.01 * (high - low) + 1e-6  # the drag's pixels map back to data with rounding
+    low, high = low - margin, high + margin
     inside = np.flatnonzero(np.all((xy >= low) & (xy <= high), axis=1))
     view.select_button.setChecked(True)
     assert view.view_box.selecting
-    view.view_box.box_selected.emit(QRectF(low[0], low[1], high[0] - low[0], high[1] - low[1]))
+    # A drag in Select mode (the event pyqtgraph sends) selects instead of panning.
+    view_range = view.view_box.viewRange()
+    view.view_box.mouseDragEvent(FakeDrag(view.view_box.mapFromView(_xy(low)), view.view_box.mapFromView(_xy(high))))
+    assert view.view_box.viewRange() == view_range
     expected = [report.absolute_path(int(i)) for i in inside]
     assert view.review_button.text() == f"Send {len(expected)} to Review"
     with qtbot.waitSignal(tab.review_requested) as blocker:
@@ -145,6 +152,57 @@ def test_the_map_recolours_and_its_box_selection_goes_to_review(
 def _point(report: HealthReport, index: int) -> QPointF:
     x, y = report.map_xy[index]
     return QPointF(x, y)
+
+
+def _xy(point: np.ndarray) -> QPointF:
+    return QPointF(float(point[0]), float(point[1]))
+
+
+class FakeDrag:
+    """The end of a left-button drag, as pyqtgraph's MouseDragEvent answers (ViewBox coordinates)."""
+
+    def __init__(self, start: QPointF, end: QPointF) -> None:
+        self.start, self.end = start, end
+
+    def button(self) -> Qt.MouseButton:
+        return Qt.MouseButton.LeftButton
+
+    def isFinish(self) -> bool:  # noqa: N802 - pyqtgraph API
+        return True
+
+    def buttonDownPos(self, _button=None) -> QPointF:  # noqa: N802 - pyqtgraph API
+        return self.start
+
+    def pos(self) -> QPointF:
+        return self.end
+
+    def accept(self) -> None:
+        pass
+
+
+def test_a_thousand_groups_and_twenty_thousand_points_never_block(qtbot, tab: HealthTab) -> None:
+    count = 20_000
+    images = [HealthImage(f"train/a/{i}.png", ("train", "val", "test")[i % 3], (("a", "b")[i % 2],))
+              for i in range(count)]
+    groups = [DuplicateGroup((2 * i, 2 * i + 1), 0.9, ("train", "val"), True, False) for i in range(1000)]
+    outliers = [Outlier(i, i / count, i < 50) for i in range(count)]
+    xy = [tuple(p) for p in np.random.default_rng(0).normal(size=(count, 2))]
+    big = HealthReport("/nowhere", "test", {}, images, groups, outliers, "pca", xy)
+    started = time.perf_counter()
+    tab.show_report(big)
+    assert time.perf_counter() - started < 2.0
+    assert len(tab.groups_view.rows()) <= CHUNK_SIZE  # the rest over the next turns of the event loop
+    qtbot.waitUntil(lambda: len(tab.groups_view.rows()) == PAGE_SIZE, timeout=10_000)
+    assert tab.groups_view.list.more_button.isVisible()
+    view = tab.map_view
+    tab.inner_tabs.setCurrentWidget(view)
+    QApplication.processEvents()
+    assert view.point_count() == count
+    where = view.view_box.mapViewToScene(QPointF(*xy[7]))
+    started = time.perf_counter()
+    for _ in range(50):
+        nearest = view.nearest_point(where)
+    assert (time.perf_counter() - started) / 50 < 0.01 and np.allclose(xy[nearest], xy[7], atol=0.05)
 
 
 def test_apply_excludes_the_checked_outlier_and_undo_restores_it(
