@@ -84,7 +84,7 @@ class TrainConfig:
     split_groups: str = _spec(
         "", label="Keep near copies together", group="Data", path_kind="path_file",
         help="A data health report (the JSON from mlcls-gui health … --json FILE, or saved by the "
-        "window's Data health tab): each group of near copies is kept in one split, so no test image "
+        "window's Health tab): each group of near copies is kept in one split, so no test image "
         "has a near copy in training. Empty: plain seeded split. Only for the seeded split (label "
         "folders, or a CSV without a split column): given train/val/test folders or a split column "
         "are kept, and the groups that cross them are counted.")

@@ -197,7 +197,8 @@ class MainWindow(QMainWindow):
 
         ``baseline_source`` names it as what the changed-field marks compare against."""
         self.config_form.set_config(config, baseline_source=baseline_source)
-        self.data_panel.set_split_settings(config.val_fraction, config.test_fraction, config.seed)
+        self.data_panel.set_split_settings(config.val_fraction, config.test_fraction, config.seed,
+                                            config.split_groups)
         if config.images_root != self.data_panel.root() or self.data_panel.blocking_reason():
             # The same folder again after a failed scan (e.g. the demo just written) is rescanned.
             self.data_panel.set_root(config.images_root)
@@ -440,7 +441,8 @@ class MainWindow(QMainWindow):
     def _on_config_form_changed(self) -> None:
         config = self.config_form.config()
         if config is not None:
-            self.data_panel.set_split_settings(config.val_fraction, config.test_fraction, config.seed)
+            self.data_panel.set_split_settings(config.val_fraction, config.test_fraction, config.seed,
+                                               config.split_groups)
             self.archive_panel.set_folder(config.save_model_folder)
             self.runs_tab.set_output_folder(config.save_model_folder)
         self._update_start_state()

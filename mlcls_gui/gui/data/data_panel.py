@@ -47,9 +47,11 @@ MAX_SKIPPED_SHOWN = 500
 SPLIT_COLOURS = {"train": "#1e5ac8", "val": "#dc6e00", "test": "#009646"}  # bars and the title's legend
 
 
-def scan_splits(root: str, val_fraction: float, test_fraction: float, seed: int) -> tuple[DatasetSplits, DatasetSummary]:
-    """Runs on the scan thread."""
-    splits = scan_data_root(root, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+def scan_splits(root: str, val_fraction: float, test_fraction: float, seed: int,
+                groups_file: str = "") -> tuple[DatasetSplits, DatasetSummary]:
+    """Runs on the scan thread; ``groups_file``: split_groups (the group-aware split training will make)."""
+    splits = scan_data_root(root, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                            groups_file=groups_file or None)
     return splits, splits.summary()
 
 
@@ -88,7 +90,7 @@ class DataPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._root = ""
-        self._split_settings: tuple[float, float, int] = (0.15, 0.15, 42)
+        self._split_settings: tuple[float, float, int, str] = (0.15, 0.15, 42, "")
         self._summary: DatasetSummary | None = None
         self._splits: DatasetSplits | None = None
         self._error = ""
@@ -208,9 +210,10 @@ class DataPanel(QWidget):
         if scan:
             self.rescan()
 
-    def set_split_settings(self, val_fraction: float, test_fraction: float, seed: int) -> None:
+    def set_split_settings(self, val_fraction: float, test_fraction: float, seed: int,
+                           groups_file: str = "") -> None:
         """The split depends on these config values; rescan when they change."""
-        settings = (val_fraction, test_fraction, seed)
+        settings = (val_fraction, test_fraction, seed, groups_file)
         if settings != self._split_settings:
             self._split_settings = settings
             if self._root:
