@@ -104,6 +104,13 @@ def fit_to_width(window: Any) -> None:
         if showing_box:
             tabs.setCurrentIndex(0)
         logger.debug("Try the model back beside the plots (%d px available)", available)
+    else:
+        return
+    # A splitter on a hidden tab page does not pass on its new minimum: without this the
+    # tab widget kept the three columns' width when the window narrowed on another tab,
+    # and every tab scrolled sideways.
+    splitter.updateGeometry()
+    tabs.updateGeometry()
 
 
 def build_menu(window: Any) -> None:

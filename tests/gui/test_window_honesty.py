@@ -260,6 +260,14 @@ def test_at_1280x720_no_button_is_clipped_and_smaller_windows_scroll(
     qtbot.waitUntil(lambda: window.width() == 640, timeout=5_000)
     assert clipped_buttons(window) == [] and scroll.horizontalScrollBar().isVisible()
     assert window.minimumWidth() <= 800 and window.minimumHeight() <= 550
+    # Narrowed while another tab shows (the Train page hidden): still nothing sideways.
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: window.splitter.indexOf(window.predict_box) == 2, timeout=5_000)
+    window.main_tabs.setCurrentWidget(window.runs_tab)
+    QApplication.processEvents()
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.main_tabs.indexOf(window.predict_box) >= 0, timeout=5_000)
+    qtbot.waitUntil(lambda: scroll.horizontalScrollBar().maximum() == 0, timeout=5_000)
 
 
 def test_the_log_wraps_long_lines(qtbot: QtBot, make_window) -> None:
