@@ -39,7 +39,7 @@ from mlcls_gui.gui.health.health_rows import LEAK_COLOUR
 from mlcls_gui.gui.health.health_text import default_report_path, run_check, summary_html, undo_status_of
 from mlcls_gui.gui.health.outliers_view import OutliersView
 from mlcls_gui.gui.widgets.dialogs import ask_save_file, show_error
-from mlcls_gui.gui.widgets.task_runner import Job, TaskRunner
+from mlcls_gui.gui.widgets.task_runner import Job, TaskRunner, show_progress
 from mlcls_gui.gui.widgets.thumbnails import ThumbnailLoader
 
 logger = logging.getLogger(__name__)
@@ -280,10 +280,7 @@ class HealthTab(QWidget):
 
     @Slot(int, int, str)
     def _on_progress(self, done: int, total: int, text: str) -> None:
-        self.progress.setRange(0, max(total, 0))
-        if total:
-            self.progress.setValue(min(done, total))
-        self.progress.setFormat(f"{text} %p%" if total else text)
+        show_progress(self.progress, done, total, text)
 
     def _on_checked(self, report: HealthReport | None) -> None:
         if report is None:

@@ -40,7 +40,7 @@ from mlcls_gui.core.review.options import TIME_NOTE, ReviewOptions
 from mlcls_gui.gui.review.label_chips import REVIEW_LIST_STYLE, ReviewRow, ThumbnailLoader
 from mlcls_gui.gui.review.review_saliency import ReviewOverlays
 from mlcls_gui.gui.widgets.dialogs import show_error
-from mlcls_gui.gui.widgets.task_runner import Job, TaskRunner
+from mlcls_gui.gui.widgets.task_runner import Job, TaskRunner, show_progress
 
 logger = logging.getLogger(__name__)
 
@@ -303,10 +303,7 @@ class ReviewTab(QWidget):
 
     @Slot(int, int, str)
     def _on_progress(self, done: int, total: int, text: str) -> None:
-        self.progress.setRange(0, max(total, 0))
-        if total:
-            self.progress.setValue(min(done, total))
-        self.progress.setFormat(f"{text} %p%" if total else text)
+        show_progress(self.progress, done, total, text)
 
     def _on_review_done(self, report: ReviewReport) -> None:
         if report.cancelled:

@@ -36,6 +36,14 @@ logger = logging.getLogger(__name__)
 PROGRESS_POLL_MS = 100  # how often a runner's timer reads its job's ProgressState
 
 
+def show_progress(bar, done: int, total: int, text: str) -> None:  # bar: QProgressBar
+    """A job's ``on_progress`` on a bar: busy (no total) or done/total, with the stage's words."""
+    bar.setRange(0, max(total, 0))
+    if total:
+        bar.setValue(min(done, total))
+    bar.setFormat(f"{text} %p%" if total else text)
+
+
 class ProgressState:
     """Progress written by a worker thread and polled by a GUI timer.
 
