@@ -52,7 +52,7 @@ from mlcls_gui.core.health.features import image_features  # noqa: E402
 from mlcls_gui.core.health.findings import find_issues  # noqa: E402
 
 logger = logging.getLogger("bench.health")
-THRESHOLDS = (0.13, 0.3, 0.4, 0.5, 0.6, 0.7)
+THRESHOLDS = (0.13, 0.4, 0.5, 0.6, 0.7)
 OUTLIER_K = (10, 20, 40)
 COPY_KINDS = ("resized", "cropped", "jpeg")
 OUTLIER_KINDS = ("blank", "screenshot", "digits", "noise")

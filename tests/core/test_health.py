@@ -13,6 +13,7 @@ from PIL import Image
 
 from mlcls_gui.cli import main
 from mlcls_gui.core.data.demo import write_demo_dataset
+from mlcls_gui.core.health import findings
 from mlcls_gui.core.health.check import HealthOptions, check_health
 from mlcls_gui.core.health.findings import find_issues
 from mlcls_gui.core.health.report import REPORT_FORMAT
@@ -78,6 +79,22 @@ def test_groups_are_connected_copies_and_small_clusters_are_not_groups() -> None
     found = find_issues(vectors, threshold=0.13)
     assert [sorted(group.members) for group in found.groups] == [[3, 10, 11]]
     assert found.outlier_scores.shape == (200,) and found.outlier_flags.dtype == bool
+
+
+def test_look_alikes_are_not_linked_but_three_copies_of_one_image_stay_one_group(monkeypatch) -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(300, 32)).astype(np.float32)
+    base = rng.normal(size=32)
+    for row in (20, 21, 22, 23):  # four look-alikes: within the radius, but as close to each other as to the rest
+        vectors[row] = base + 0.6 * rng.normal(size=32)
+    for row in (40, 41):  # two copies of image 5: all but identical
+        vectors[row] = vectors[5] + 0.002 * rng.normal(size=32)
+    groups = [sorted(group.members) for group in find_issues(vectors).groups]
+    assert [5, 40, 41] in groups
+    assert not any(set(group) & {20, 21, 22, 23} for group in groups)
+    # Without the ratio test the radius alone links the look-alikes (the test can fail).
+    monkeypatch.setattr(findings, "RATIO", 99.0)
+    assert [20, 21, 22, 23] in [sorted(group.members) for group in find_issues(vectors).groups]
 
 
 def test_an_exported_model_is_refused_with_what_to_use(planted: Path, tmp_path: Path) -> None:
