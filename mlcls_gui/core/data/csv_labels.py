@@ -107,7 +107,7 @@ def find_labels_csv(images_root: str | os.PathLike[str]) -> Path | None:
 
 # ------------------------------------------------------------------ reading
 @dataclass
-class _RawTable:
+class RawTable:
     header: list[str]
     header_raw: str
     records: list[tuple[list[str], str]]  # (cells, the record's raw text)
@@ -116,7 +116,7 @@ class _RawTable:
     bom: bool
 
 
-def _read_table(csv_path: Path) -> _RawTable:
+def read_table(csv_path: Path) -> RawTable:
     try:
         raw = csv_path.read_bytes()
     except OSError as exc:
@@ -151,7 +151,7 @@ def _read_table(csv_path: Path) -> _RawTable:
     except csv.Error as exc:
         raise CsvLabelsError(f"{csv_path} is not valid CSV near row {len(records) + 1}: {exc}.") from None
     header, header_raw = records.pop(0)
-    return _RawTable([name.strip() for name in header], header_raw, records, delimiter, line_end, bom)
+    return RawTable([name.strip() for name in header], header_raw, records, delimiter, line_end, bom)
 
 
 def _column_index(header: list[str], name: str) -> int | None:
@@ -162,7 +162,7 @@ def _column_index(header: list[str], name: str) -> int | None:
 def read_labels_csv(csv_path: str | os.PathLike[str]) -> CsvLabels:
     """Parse and check the CSV; CsvLabelsError names the first bad rows."""
     path = Path(csv_path).expanduser().resolve()
-    table = _read_table(path)
+    table = read_table(path)
     header = table.header
     path_col = _column_index(header, PATH_COLUMN)
     if path_col is None:
@@ -403,9 +403,9 @@ def render_csv_label_changes(csv_path: Path, changes: Mapping[str, Sequence[str]
     """The CSV's new bytes with the rows in ``changes`` relabelled; nothing is written.
     CsvLabelsError when the file is read-only or a change cannot be written into it."""
     path = Path(csv_path).expanduser().resolve()
-    _refuse_read_only(path)
+    refuse_read_only(path)
     info = read_labels_csv(path)  # refuses a file that training would refuse
-    table = _read_table(path)
+    table = read_table(path)
     header = table.header
     path_col = _column_index(header, PATH_COLUMN)
     path_col = path_col or 0  # read_labels_csv found it
@@ -448,7 +448,7 @@ def render_csv_label_changes(csv_path: Path, changes: Mapping[str, Sequence[str]
     return ("\ufeff" if table.bom else "").encode("utf-8") + "".join(pieces).encode("utf-8")
 
 
-def _refuse_read_only(path: Path) -> None:
+def refuse_read_only(path: Path) -> None:
     """A CSV the user made read-only is not replaced (the folder being writable would allow it)."""
     try:
         mode = path.stat().st_mode

@@ -196,11 +196,10 @@ def _exclude_csv(csv_path: Path, base: Path, wanted: list[str], state: JournalSt
 def _split_rows(csv_path: Path, excluded: Path, numbers: set[int]) -> tuple[bytes, bytes | None, bytes]:
     """(the CSV's bytes without the rows ``numbers``, the exclusion file's bytes now or None,
     its bytes with those rows added). Each row keeps its exact text; nothing is written."""
-    # TODO: a public csv_labels function for this (it reads the raw rows the way the relabel does).
-    from mlcls_gui.core.data.csv_labels import _read_table, _refuse_read_only
+    from mlcls_gui.core.data.csv_labels import read_table, refuse_read_only
 
-    _refuse_read_only(csv_path)
-    table = _read_table(csv_path)
+    refuse_read_only(csv_path)
+    table = read_table(csv_path)
     pieces, moved = [table.header_raw], []
     # Numbered as read_labels_csv numbers its rows (the header is row 1).
     for number, (_cells, raw) in enumerate(table.records, start=2):
@@ -226,7 +225,7 @@ def _split_rows(csv_path: Path, excluded: Path, numbers: set[int]) -> tuple[byte
         raise RelabelError(f"Cannot read {excluded} ({exc.strerror or exc}). Nothing was changed.") from None
     if not before.strip(b"\xef\xbb\xbf\r\n\t "):
         return kept, before, before + header_bytes + rows  # an empty file: the header first
-    other = _read_table(excluded)
+    other = read_table(excluded)
     if other.header != table.header or other.delimiter != table.delimiter:
         raise RelabelError(f"{excluded} has other columns than {csv_path} ({', '.join(other.header)}); its "
                            "rows could not be put back. Move it away first. Nothing was changed.")
