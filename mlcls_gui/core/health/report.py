@@ -88,12 +88,15 @@ class HealthReport:
             lines.append("No near-duplicates found.")
         else:
             lines.append(f"{counts['groups']} group(s) of near-duplicates ({counts['images_in_groups']} images).")
+        leaks = 0
         for split, other in (("test", "train"), ("val", "train"), ("test", "val")):
             number = self.images_with_a_copy_in(split, other)
             if number:
+                leaks += 1
                 lines.append(f"{number} {split} image(s) have a near copy in {other}: leakage, the {split} "
-                             "score is optimistic. Train with split_groups set to this report to keep each "
-                             "group in one split.")
+                             "score is optimistic.")
+        if leaks:
+            lines.append("Train with split_groups set to this report to keep each group in one split.")
         if counts["groups_with_different_labels"]:
             lines.append(f"{counts['groups_with_different_labels']} group(s) hold near copies with different "
                          "labels: one of each is likely wrong.")

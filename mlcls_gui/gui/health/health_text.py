@@ -32,7 +32,7 @@ def default_report_path(report_root: str) -> str:
 def summary_html(report: HealthReport) -> str:
     """The report's sentences, leakage first (red), label conflicts orange."""
     lines = report.summary_lines()
-    leaks = [line for line in lines if "near copy in" in line]
+    leaks = [line for line in lines if "near copy in" in line or line.startswith("Train with split_groups")]
     rest = [line for line in lines if line not in leaks]
     shown = []
     for line in leaks + rest:
