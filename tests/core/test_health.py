@@ -115,3 +115,17 @@ def test_an_exported_model_is_refused_with_what_to_use(planted: Path, tmp_path: 
     with pytest.raises((ConfigError, Exception)) as caught:
         check_health(planted, HealthOptions(model=str(fake)))
     assert "onnx" in str(caught.value).lower()
+
+
+def test_a_cancel_after_the_features_ends_the_check_before_datalab(planted: Path) -> None:
+    from mlcls_gui.core.review.label_review import ReviewCancelled
+
+    seen: list[tuple[int, int, str]] = []
+
+    def should_stop() -> bool:  # Cancel pressed once every feature is computed
+        return bool(seen) and seen[-1][2] == "Computing image features" and seen[-1][0] == seen[-1][1] > 0
+
+    with pytest.raises(ReviewCancelled):
+        check_health(planted, FAST, on_progress=lambda done, total, stage="": seen.append((done, total, stage)),
+                     should_stop=should_stop)
+    assert seen[-1][2] == "Computing image features" and not any("Datalab" in stage for *_n, stage in seen)

@@ -61,9 +61,11 @@ def check_health(root: str | os.PathLike[str], options: HealthOptions = HealthOp
         raise DatasetError(f"Fewer than two images of {base} could be read: nothing to compare.")
     images = [HealthImage(_relative(sample.path, base), name, tuple(sample.labels)) for sample, name in samples]
     label_index = {label: i for i, label in enumerate(splits.labels)}
+    _stop_if_asked(should_stop)
     on_progress(0, 0, "Finding near-duplicates and outliers (cleanlab Datalab)")
     found = find_issues(features.vectors, [[label_index[label] for label in image.labels] for image in images],
                         layout_vectors=features.layout_vectors, threshold=options.threshold)
+    _stop_if_asked(should_stop)
     on_progress(0, 0, f"Drawing the map ({options.map_method})")
     xy = map_coordinates(features.vectors, options.map_method)
     groups = [_group(members.members, members.sureness, images) for members in found.groups]
@@ -76,6 +78,15 @@ def check_health(root: str | os.PathLike[str], options: HealthOptions = HealthOp
         seconds=time.monotonic() - started, threshold=options.threshold)
     logger.info("Health of %s: %s", base, " ".join(report.summary_lines()))
     return report
+
+
+def _stop_if_asked(should_stop: ShouldStop) -> None:
+    """Between the stages: a Cancel during the features ends the check before Datalab
+    (the same exception as a cancel inside the feature loop)."""
+    if should_stop():
+        from mlcls_gui.core.review.label_review import ReviewCancelled
+
+        raise ReviewCancelled()
 
 
 def _split_settings(options: HealthOptions) -> dict:
