@@ -322,4 +322,4 @@ def test_the_window_links_the_tab_to_the_data_panel_predict_review_and_the_form(
     health.start_check()
     assert health.is_busy()
     window.close()
-    assert health._runner.wait(0)
+    assert health._jobs.runner.wait(0)

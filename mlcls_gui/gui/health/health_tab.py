@@ -39,7 +39,7 @@ from mlcls_gui.gui.health.health_rows import LEAK_COLOUR
 from mlcls_gui.gui.health.health_text import default_report_path, run_check, summary_html, undo_status_of
 from mlcls_gui.gui.health.outliers_view import OutliersView
 from mlcls_gui.gui.widgets.dialogs import ask_save_file, show_error
-from mlcls_gui.gui.widgets.task_runner import Job, TaskRunner, show_progress
+from mlcls_gui.gui.widgets.task_runner import Job, TabJobs
 from mlcls_gui.gui.widgets.thumbnails import ThumbnailLoader
 
 logger = logging.getLogger(__name__)
@@ -67,13 +67,6 @@ class HealthTab(QWidget):
         self._stale = False
         self._saved_path = ""  # where this report was last saved
         self._checking_root = ""  # the folder the running check reads
-        self._runner = TaskRunner("data-health", parent=self, poll_progress=True)
-        self._runner.done.connect(self._on_task_done)
-        self._runner.failed.connect(self._on_failed)
-        self._runner.finished.connect(self._on_task_finished)
-        self._runner.progressed.connect(self._on_progress)
-        self._kind = ""
-        self._after: Callable[[Any], None] | None = None
         self.thumbs = ThumbnailLoader(self, name="health-thumbnails")
         self.last_error_box: QMessageBox | None = None
         self._build()
@@ -97,6 +90,10 @@ class HealthTab(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
+        # One job at a time: the check, Apply or Undo.
+        self._jobs = TabJobs("data-health", self.progress, parent=self)
+        self._jobs.failed.connect(self._on_failed)
+        self._jobs.finished.connect(self._update_controls)
         self.progress.setTextVisible(True)
         self.status = QLabel("Choose a data folder, then press Check data health.")
         self.status.setWordWrap(True)
@@ -185,7 +182,7 @@ class HealthTab(QWidget):
         self._update_controls()
 
     def is_busy(self) -> bool:
-        return self._runner.is_busy()
+        return self._jobs.is_busy()
 
     def report(self) -> HealthReport | None:
         return self._report
@@ -202,7 +199,7 @@ class HealthTab(QWidget):
         self._run(functools.partial(run_check, self._root, options), CHECK, self._on_checked)
 
     def cancel(self) -> None:
-        if self._kind == CHECK and self._runner.cancel():
+        if self._jobs.cancel(CHECK):
             self.status.setText("Cancelling…")
 
     def confirm_apply(self, count: int) -> bool:
@@ -262,25 +259,13 @@ class HealthTab(QWidget):
             self.split_groups_chosen.emit(path)
 
     def shutdown(self, msecs: int = 30_000) -> None:
-        self._runner.shutdown(msecs)
+        self._jobs.shutdown(msecs)
         self.thumbs.shutdown(msecs)
 
     # ------------------------------------------------------------ running
     def _run(self, work: Callable[[Job], Any], kind: str, on_done: Callable[[Any], None]) -> None:
-        if not self._runner.start(work):
-            return
-        self._kind, self._after = kind, on_done
-        self.progress.setRange(0, 0)
-        self._update_controls()
-
-    @Slot(object)
-    def _on_task_done(self, result: Any) -> None:
-        if self._after is not None:
-            self._after(result)
-
-    @Slot(int, int, str)
-    def _on_progress(self, done: int, total: int, text: str) -> None:
-        show_progress(self.progress, done, total, text)
+        if self._jobs.start(work, kind, on_done):
+            self._update_controls()
 
     def _on_checked(self, report: HealthReport | None) -> None:
         if report is None:
@@ -345,13 +330,6 @@ class HealthTab(QWidget):
         self.status.setText(f"<span style='color:{LEAK_COLOUR}'>{html.escape(summary)}</span>")
         self.last_error_box = show_error(self, title, summary, details)
 
-    @Slot()
-    def _on_task_finished(self) -> None:
-        self._kind, self._after = "", None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("")
-        self._update_controls()
 
     def _update_controls(self) -> None:
         busy = self.is_busy()
@@ -361,7 +339,7 @@ class HealthTab(QWidget):
             "<b>Features:</b> a pretrained ImageNet extractor (or choose a trained .pt model).")
         self.check_button.setEnabled(bool(self._root) and not busy)
         self.check_button.setToolTip("" if self._root else NO_FOLDER_TIP)
-        self.cancel_button.setEnabled(busy and self._kind == CHECK)
+        self.cancel_button.setEnabled(busy and self._jobs.kind == CHECK)
         self.model_button.setEnabled(not busy)
         self.extractor_button.setEnabled(not busy and (bool(self._model) or not self._model_chosen))
         count = len(self.outliers_view.checked_paths())

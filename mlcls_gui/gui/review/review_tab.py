@@ -40,7 +40,7 @@ from mlcls_gui.core.review.options import TIME_NOTE, ReviewOptions
 from mlcls_gui.gui.review.label_chips import REVIEW_LIST_STYLE, ReviewRow, ThumbnailLoader
 from mlcls_gui.gui.review.review_saliency import ReviewOverlays
 from mlcls_gui.gui.widgets.dialogs import show_error
-from mlcls_gui.gui.widgets.task_runner import Job, TaskRunner, show_progress
+from mlcls_gui.gui.widgets.task_runner import Job, TabJobs
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +81,6 @@ class ReviewTab(QWidget):
         self._grow_timer.timeout.connect(self._build_chunk)
         self._current = -1
         self._only: set[str] | None = None  # show_only's images (absolute paths), or None: all
-        # One runner for the review, Apply and Undo: never two of them at once.
-        self._runner = TaskRunner("label-review", parent=self, poll_progress=True)
-        self._runner.done.connect(self._on_task_done)
-        self._runner.failed.connect(self._on_failed)
-        self._runner.finished.connect(self._on_task_finished)
-        self._runner.progressed.connect(self._on_progress)
-        self._kind = ""  # REVIEW, "relabel" or "relabel-undo" while one runs
-        self._after: Callable[[Any], None] | None = None  # the running job's result handler
         self._thumbs = ThumbnailLoader(self)
         self._thumbs.loaded.connect(self._load_thumbnails)
         self.last_error_box: QMessageBox | None = None
@@ -111,6 +103,10 @@ class ReviewTab(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
+        # One job at a time: the review, Apply or Undo.
+        self._jobs = TabJobs("label-review", self.progress, parent=self)
+        self._jobs.failed.connect(self._on_failed)
+        self._jobs.finished.connect(self._update_controls)
         self.progress.setTextVisible(True)
         self.status = QLabel("Choose a data folder, then press Find label issues.")
         self.status.setWordWrap(True)
@@ -206,7 +202,7 @@ class ReviewTab(QWidget):
         self._update_controls()
 
     def is_busy(self) -> bool:
-        return self._runner.is_busy()
+        return self._jobs.is_busy()
 
     def report(self) -> ReviewReport | None:
         return self._report
@@ -234,7 +230,7 @@ class ReviewTab(QWidget):
 
     def cancel(self) -> None:
         """Stop a running review (Apply and Undo are short and run to the end)."""
-        if self._kind == REVIEW and self._runner.cancel():
+        if self._jobs.cancel(REVIEW):
             self.status.setText("Cancelling…")
 
     def confirm_apply(self, count: int) -> bool:
@@ -266,7 +262,7 @@ class ReviewTab(QWidget):
         self._run(lambda job: undo_last_apply(root), "relabel-undo", self._on_undone)
 
     def shutdown(self, msecs: int = 30_000) -> None:
-        self._runner.shutdown(msecs)
+        self._jobs.shutdown(msecs)
         self._thumbs.shutdown(msecs)
         self.overlays.shutdown(msecs)
 
@@ -290,20 +286,8 @@ class ReviewTab(QWidget):
 
     # ------------------------------------------------------------ running
     def _run(self, work: Callable[[Job], Any], kind: str, on_done: Callable[[Any], None]) -> None:
-        if not self._runner.start(work):
-            return
-        self._kind, self._after = kind, on_done
-        self.progress.setRange(0, 0)
-        self._update_controls()
-
-    @Slot(object)
-    def _on_task_done(self, result: Any) -> None:
-        if self._after is not None:
-            self._after(result)
-
-    @Slot(int, int, str)
-    def _on_progress(self, done: int, total: int, text: str) -> None:
-        show_progress(self.progress, done, total, text)
+        if self._jobs.start(work, kind, on_done):
+            self._update_controls()
 
     def _on_review_done(self, report: ReviewReport) -> None:
         if report.cancelled:
@@ -360,13 +344,6 @@ class ReviewTab(QWidget):
         self.status.setText(f"<span style='color:#c62828'>{summary}</span>")
         self.last_error_box = show_error(self, "Review", summary, details)
 
-    @Slot()
-    def _on_task_finished(self) -> None:
-        self._kind, self._after = "", None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("")
-        self._update_controls()
 
     # ------------------------------------------------------------ the list
     def _filtered_items(self) -> list:
@@ -498,7 +475,7 @@ class ReviewTab(QWidget):
             f"<b>Model:</b> none — {trained} for the review first ({self.options.train_image_size} px, "
             f"{self.options.train_epochs} epochs). {TIME_NOTE}")
         self.find_button.setEnabled(bool(self._root) and not busy)
-        self.cancel_button.setEnabled(busy and self._kind == REVIEW)
+        self.cancel_button.setEnabled(busy and self._jobs.kind == REVIEW)
         self.model_button.setEnabled(not busy)
         self.clear_model_button.setEnabled(not busy and bool(self._model))
         changes = sum(1 for labels in self._edits.values() if labels)

@@ -252,3 +252,58 @@ class TaskRunner(QObject):
         if value != self._shown_progress:
             self._shown_progress = value
             self.progressed.emit(*value)
+
+
+class TabJobs(QObject):
+    """A tab's several kinds of job (a check or review, Apply, Undo) on one TaskRunner,
+    one at a time: which kind runs, the handler of its result, and the tab's progress
+    bar (busy, done/total with the stage's words, then empty again)."""
+
+    failed = Signal(str, str)  # one-line summary, details
+    finished = Signal()  # after the job's handler ran and ``kind`` is "" again
+
+    def __init__(self, name: str, progress_bar, parent: QObject | None = None) -> None:  # bar: QProgressBar
+        super().__init__(parent)
+        self.runner = TaskRunner(name, parent=self, poll_progress=True)
+        self.kind = ""  # the running job's kind, "" when idle
+        self._after: Callable[[Any], None] | None = None
+        self._bar = progress_bar
+        self.runner.done.connect(self._on_done)
+        self.runner.failed.connect(self.failed)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.progressed.connect(self._on_progress)
+
+    def start(self, work: Work, kind: str, on_done: Callable[[Any], None]) -> bool:
+        """Run ``work`` as a job of ``kind``; ``on_done(result)`` on the GUI thread. False while one runs."""
+        if not self.runner.start(work):
+            return False
+        self.kind, self._after = kind, on_done
+        self._bar.setRange(0, 0)
+        return True
+
+    def is_busy(self) -> bool:
+        return self.runner.is_busy()
+
+    def cancel(self, kind: str) -> bool:
+        """Cancel the running job if it is of ``kind`` (Apply and Undo run to their end)."""
+        return self.kind == kind and self.runner.cancel()
+
+    def shutdown(self, msecs: int = 30_000) -> None:
+        self.runner.shutdown(msecs)
+
+    @Slot(object)
+    def _on_done(self, result: Any) -> None:
+        if self._after is not None:
+            self._after(result)
+
+    @Slot(int, int, str)
+    def _on_progress(self, done: int, total: int, text: str) -> None:
+        show_progress(self._bar, done, total, text)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self.kind, self._after = "", None
+        self._bar.setRange(0, 1)
+        self._bar.setValue(0)
+        self._bar.setFormat("")
+        self.finished.emit()
