@@ -241,6 +241,13 @@ def test_a_run_with_split_groups_records_it_in_its_summary(tiny_root, tmp_path):
     paths = sorted(image.path for image in evaluated.images)
     assert paths == sorted(s.path for s in grouped.test)
     assert paths != sorted(s.path for s in plain.test)  # the groups moved images: the check can fail
+    # A health check with this model looks at the same grouped split.
+    from mlcls_gui.core.health.check import HealthOptions, check_health
+
+    health = check_health(tiny_root, HealthOptions(model=str(out / "final_model.pt")))
+    assert health.split["split_groups"] == str(report)
+    assert sorted(i.path for i in health.images if i.split == "test") == sorted(
+        Path(s.path).relative_to(tiny_root).as_posix() for s in grouped.test)
 
 
 def test_groups_that_share_an_image_are_one_group(tmp_path):

@@ -10,7 +10,12 @@ from pathlib import Path
 
 from mlcls_gui.core.errors import DatasetError
 from mlcls_gui.core.health.data_map import map_coordinates
-from mlcls_gui.core.health.features import DEFAULT_EXTRACTOR, DEFAULT_IMAGE_SIZE, image_features
+from mlcls_gui.core.health.features import (
+    DEFAULT_EXTRACTOR,
+    DEFAULT_IMAGE_SIZE,
+    image_features,
+    load_feature_model,
+)
 from mlcls_gui.core.health.findings import NEAR_DUPLICATE_THRESHOLD, find_issues
 from mlcls_gui.core.health.report import DuplicateGroup, HealthImage, HealthReport, Outlier
 from mlcls_gui.core.progress import OnProgress, ShouldStop, never_stop, no_progress
@@ -41,17 +46,20 @@ def check_health(root: str | os.PathLike[str], options: HealthOptions = HealthOp
     from mlcls_gui.core.data.dataset import scan_data_root
 
     started = time.monotonic()
-    split_settings = _split_settings(options)
+    # Loaded once: its features, and the split it was trained on.
+    model = load_feature_model(options.model, options.device) if options.model else None
+    split_settings = _split_settings(options, model)
     on_progress(0, 0, "Scanning the data folder")
     splits = scan_data_root(root, val_fraction=split_settings["val_fraction"],
-                            test_fraction=split_settings["test_fraction"], seed=split_settings["seed"])
+                            test_fraction=split_settings["test_fraction"], seed=split_settings["seed"],
+                            groups_file=split_settings.get("split_groups") or None)
     base = Path(splits.root)
     samples = [(sample, name) for name in ("train", "val", "test") for sample in splits.split(name)]
     if len(samples) < 2:
         raise DatasetError(f"{base} holds {len(samples)} image(s): a health check compares at least two.")
     if splits.layout in ("splits", "csv-splits"):
         split_settings = {"given": splits.summary().layout_text}
-    features = image_features([sample.path for sample, _ in samples], model_path=options.model or None,
+    features = image_features([sample.path for sample, _ in samples], model=model,
                               arch=options.arch, image_size=options.image_size, weights_file=options.weights_file,
                               device=options.device, batch_size=options.batch_size, on_progress=on_progress,
                               should_stop=should_stop)
@@ -89,14 +97,13 @@ def _stop_if_asked(should_stop: ShouldStop) -> None:
         raise ReviewCancelled()
 
 
-def _split_settings(options: HealthOptions) -> dict:
+def _split_settings(options: HealthOptions, model) -> dict:
     settings = {"val_fraction": options.val_fraction, "test_fraction": options.test_fraction, "seed": options.seed}
-    if options.model and Path(options.model).suffix.lower() != ".onnx":  # an export is refused with its features
-        from mlcls_gui.core.model_file.contents import read_model_file
-
-        config = read_model_file(options.model).config  # the split this model was trained on
-        settings = {key: type(value)(config.get(key, value)) for key, value in settings.items()}
+    if model is not None:  # the split this model was trained on
+        settings = {key: type(value)(model.config.get(key, value)) for key, value in settings.items()}
         settings["model"] = str(options.model)
+        if model.config.get("split_groups"):  # trained on a group-aware split: that one is checked
+            settings["split_groups"] = str(model.config["split_groups"])
     return settings
 
 

@@ -93,23 +93,31 @@ class LayoutFeatures:
         return torch.cat([pooled, torch.flatten(F.adaptive_avg_pool2d(output.float(), self.GRID), 1)], 1)
 
 
-def image_features(paths: Sequence[str], *, model_path: str | os.PathLike[str] | None = None,
-                   arch: str = DEFAULT_EXTRACTOR, image_size: int = DEFAULT_IMAGE_SIZE, weights_file: str = "",
-                   device: str = "cpu", batch_size: int = 32, on_progress: OnProgress = no_progress,
-                   should_stop: ShouldStop = never_stop) -> Features:
-    """Features of ``paths`` from the model file at ``model_path`` (its size and
-    normalisation), else from ``arch``'s pretrained weights at ``image_size``."""
+def load_feature_model(model_path: str | os.PathLike[str], device: str = "cpu"):  # -> Predictor
+    """The .pt model at ``model_path``, whose layers give the features; an export is refused."""
     from mlcls_gui.core.inference.predict import PredictorBase
+
+    predictor = PredictorBase.from_file(model_path, device=device)
+    if not hasattr(predictor, "model"):
+        from mlcls_gui.core.errors import ConfigError
+
+        raise ConfigError(f"{model_path} is an exported model: its layers cannot give features. "
+                          "Use the run's .pt model, or no model (a pretrained extractor).")
+    return predictor
+
+
+def image_features(paths: Sequence[str], *, model=None, arch: str = DEFAULT_EXTRACTOR,
+                   image_size: int = DEFAULT_IMAGE_SIZE, weights_file: str = "", device: str = "cpu",
+                   batch_size: int = 32, on_progress: OnProgress = no_progress,
+                   should_stop: ShouldStop = never_stop) -> Features:
+    """Features of ``paths`` from ``model`` (``load_feature_model``'s; its size and
+    normalisation), else from ``arch``'s pretrained weights at ``image_size``."""
     from mlcls_gui.core.review.label_review import extract_features
 
-    if model_path:
-        predictor = PredictorBase.from_file(model_path, device=device)
-        if not hasattr(predictor, "model"):
-            from mlcls_gui.core.errors import ConfigError
-
-            raise ConfigError(f"{model_path} is an exported model: its layers cannot give features. "
-                              "Use the run's .pt model, or no model (a pretrained extractor).")
-        source = f"features of {predictor.arch} from {model_path} (penultimate layer and last block, {predictor.image_size} px)"
+    if model is not None:
+        predictor = model
+        source = (f"features of {predictor.arch} from {predictor.source} (penultimate layer and last block, "
+                  f"{predictor.image_size} px)")
     else:
         predictor = PretrainedExtractor(arch, image_size, weights_file, device)
         source = f"features of {arch} with ImageNet weights (penultimate layer and last block, {image_size} px)"
