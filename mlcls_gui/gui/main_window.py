@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
         self.left_tabs.currentChanged.connect(self._on_left_tabs_current_changed)
         self.evaluate_panel.open_image_requested.connect(self._on_open_image_requested)
         self.batch_predict_panel.open_image_requested.connect(self._on_open_image_requested)
+        self.health_tab.open_image_requested.connect(self._on_open_image_requested)
         self.evaluate_panel.thresholds_saved.connect(self._on_evaluate_panel_thresholds_saved)
 
         self.resize(*fitting_size(DEFAULT_SIZE))
@@ -428,7 +429,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_open_image_requested(self, path: str) -> None:
-        """Evaluate's or Batch predict's image, double-clicked: predicted in Try the model."""
+        """Evaluate's, Batch predict's or Health's image, double-clicked: predicted in Try the model."""
         self.show_predict()
         self.predict_panel.add_paths([path])
 

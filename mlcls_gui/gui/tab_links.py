@@ -143,13 +143,8 @@ class ReviewTabLinks(QObject):
         # Any way the folder changes (picked, dropped, loaded settings, the demo) rescans it.
         window.data_panel.summary_changed.connect(lambda: tab.set_data_root(window.data_panel.root()))
         window.predict_panel.model_loaded.connect(tab.set_model_path)
-        tab.data_changed.connect(self._rescan)
+        tab.data_changed.connect(window.data_panel.rescan_if_showing)
 
-    @Slot(str)
-    def _rescan(self, root: str) -> None:
-        panel = self._window.data_panel
-        if panel.root() == root:
-            panel.rescan()
 
 
 class HealthTabLinks(QObject):
@@ -162,8 +157,7 @@ class HealthTabLinks(QObject):
         window.data_panel.summary_changed.connect(lambda: tab.set_data_root(window.data_panel.root()))
         window.predict_panel.model_loaded.connect(tab.set_model_path)
         window.config_form.changed.connect(self._follow_split_settings)
-        tab.data_changed.connect(self._rescan)
-        tab.open_image_requested.connect(self._open_image)
+        tab.data_changed.connect(window.data_panel.rescan_if_showing)
         tab.review_requested.connect(self._review)
         tab.split_groups_chosen.connect(self._use_for_split)
         window.review_tab.data_changed.connect(self._review_changed_the_data)
@@ -175,21 +169,11 @@ class HealthTabLinks(QObject):
         if config is not None:
             self._window.health_tab.set_split_settings(config.val_fraction, config.test_fraction, config.seed)
 
-    @Slot(str)
-    def _rescan(self, root: str) -> None:
-        panel = self._window.data_panel
-        if panel.root() == root:
-            panel.rescan()
 
     @Slot(str)
     def _review_changed_the_data(self, root: str) -> None:
         if root == self._window.health_tab.data_root():
             self._window.health_tab.mark_stale()  # a relabel moved files the report names
-
-    @Slot(str)
-    def _open_image(self, path: str) -> None:
-        self._window.show_predict()
-        self._window.predict_panel.add_paths([path])
 
     @Slot(list)
     def _review(self, paths: list[str]) -> None:

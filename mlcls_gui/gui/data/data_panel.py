@@ -219,6 +219,12 @@ class DataPanel(QWidget):
             if self._root:
                 self.rescan()
 
+    @Slot(str)
+    def rescan_if_showing(self, root: str) -> None:
+        """Rescan when ``root`` is this panel's folder (Review or Health moved images in it)."""
+        if self._root == root:
+            self.rescan()
+
     def rescan(self) -> None:
         if not self._root:
             self._scan.abandon()  # a running scan of the previous root must not show up later
