@@ -68,6 +68,31 @@ def test_the_lock_names_its_owner_while_held(tmp_path):
     RunFolderLock(tmp_path).acquire()  # free again
 
 
+def test_a_run_refused_just_after_another_took_the_lock_still_names_it(tmp_path):
+    """The holder writes its details a moment after its flock; the refused run waits
+    for them instead of saying "another run" (CI saw this race with two processes)."""
+    import fcntl
+    import threading
+    import time
+
+    fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, nothing written yet
+    owner = {"pid": 4242, "host": "elsewhere", "started": "now", "command": "train"}
+
+    def write_later() -> None:
+        time.sleep(0.2)
+        os.write(fd, json.dumps(owner).encode())
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    try:
+        with pytest.raises(RunFolderBusyError, match="process 4242 on elsewhere"):
+            RunFolderLock(tmp_path).acquire()
+    finally:
+        writer.join()
+        os.close(fd)
+
+
 def test_a_failed_start_leaves_no_empty_output_folder(tmp_path):
     out = tmp_path / "never"
     with pytest.raises(DatasetError, match="does not exist"):

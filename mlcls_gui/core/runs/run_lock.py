@@ -16,6 +16,7 @@ import os
 import socket
 import stat
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,7 +73,7 @@ class RunFolderLock:
         for _ in range(10):  # another process may unlink the file between our open and lock
             fd = self._open()
             if not _try_lock(fd):
-                owner = _read_owner(fd)
+                owner = _owner_once_written(fd)
                 os.close(fd)
                 running = owner.describe() if owner else "another run"
                 raise RunFolderBusyError(
@@ -174,6 +175,17 @@ def _read_owner(fd: int) -> LockOwner | None:
         return LockOwner(int(data["pid"]), str(data["host"]), str(data["started"]), str(data["command"]))
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
+
+
+def _owner_once_written(fd: int, wait_s: float = 1.0) -> LockOwner | None:
+    """The holder's details; a run that has just taken the lock writes them a moment
+    later (between its flock and its write), so a refused run waits briefly for them."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        owner = _read_owner(fd)
+        if owner is not None or time.monotonic() >= deadline:
+            return owner
+        time.sleep(0.02)
 
 
 def _write_owner(fd: int, owner: LockOwner) -> None:
