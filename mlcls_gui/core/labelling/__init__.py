@@ -1,0 +1,1 @@
+"""Labelling: unlabelled images, the model-assisted queue, label files in and out."""
