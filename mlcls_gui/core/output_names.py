@@ -1,5 +1,5 @@
 """Names of the files a run writes into its output folder, and of the data root's
-excluded/ folder (no imports: config uses them)."""
+reserved folders: excluded/, unlabelled/ and _no_label/ (no imports: config uses them)."""
 
 LAST_CHECKPOINT_NAME = "last_checkpoint.pt"
 MANUAL_CHECKPOINT_NAME = "manual_checkpoint.pt"
@@ -12,6 +12,12 @@ ARCHIVE_FOLDER = "previous_runs"
 LOCK_NAME = ".mlcls-run.lock"
 # A data root's folder of images moved aside (outliers): never a label, never a split.
 EXCLUDED_FOLDER = "excluded"
+# A data root's folder of images nobody has labelled yet: scans list them, training leaves
+# them out, the labelling queue suggests their labels and Apply moves them into label folders.
+UNLABELLED_FOLDER = "unlabelled"
+# The label folder of images that carry none of the labels (a negative example for every
+# label); batch predict copies such images into it too.
+NO_LABEL_FOLDER = "_no_label"
 # Names a run writes besides the three the config names; those may not take them.
 FIXED_OUTPUT_NAMES = (
     LAST_CHECKPOINT_NAME, MANUAL_CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, CONFIG_NAME,

@@ -173,10 +173,14 @@ def test_csv_root_problems_speak_of_rows(tmp_path):
     assert "Add rows whose path names an image" in empty.problems()[0]
 
 
-def test_images_with_no_known_label_are_warned_about(tmp_path):
+def test_rows_with_no_known_label_wait_for_labels_in_no_split(tmp_path):
     text = "path,labels\n" + _many("a", "cat", 5) + _many("b", "dog", 5) + "c0.png,\nc1.png,-1\n"
     splits = scan_data_root(_csv(tmp_path, text))
-    assert any(w.startswith("2 image(s) have no known label") for w in splits.warnings)
+    in_splits = {Path(s.path).name for s in splits.train + splits.val + splits.test}
+    assert sorted(Path(p).name for p in splits.unlabelled) == ["c0.png", "c1.png"]
+    assert len(in_splits) == 10 and not in_splits & {"c0.png", "c1.png"}
+    summary = splits.summary()
+    assert summary.unlabelled == 2 and "Unlabelled: 2 image(s) (rows of labels.csv" in summary.to_text()
 
 
 def test_a_non_csv_file_is_refused(tmp_path):

@@ -329,8 +329,12 @@ def scan_csv_root(
     found = sorted({label for samples in by_split.values() for s in samples for label in s.labels})
     labels = sorted(set(found) | set(info.label_columns))
     known = set(labels)
+    # A row with every label unknown waits for labels (the labelling queue); it is in no split.
+    unlabelled = [s.path for samples in by_split.values() for s in samples if not s.labels and set(s.unknown) >= known]
+    waiting = set(unlabelled)
     for name, samples in by_split.items():
-        by_split[name] = [Sample(s.path, s.labels, tuple(u for u in s.unknown if u in known)) for s in samples]
+        by_split[name] = [Sample(s.path, s.labels, tuple(u for u in s.unknown if u in known))
+                          for s in samples if s.path not in waiting]
     groups = load_split_groups(groups_file, str(info.folder), [s for part in by_split.values() for s in part])
     mapping = groups.mapping() if groups else None
     source = f"{info.csv_path.name} gives the labels ({info.format}"
@@ -351,19 +355,13 @@ def scan_csv_root(
         train, val, test = stratified_split(by_split[None], val_fraction, test_fraction, seed, mapping)
         reason = f"{source}; it has no split column, so the rows are split by seed"
         crossing = count_split_groups(groups, train, val, test, warnings)
-    blind = sum(1 for s in train + val + test if not s.labels and set(s.unknown) == known)
-    if blind:
-        warnings.append(
-            f"{blind} image(s) have no known label (every cell empty or -1): they count in no "
-            "loss and no metric. Fill in their labels or remove their rows."
-        )
     warn_about_labels(labels, train, warnings)
     logger.info("Scanned %s: %d train, %d val, %d test images, %d labels, %d skipped",
                 info.csv_path, len(train), len(val), len(test), len(labels), len(skipped))
     return DatasetSplits(
         root=str(info.csv_path), layout=layout, labels=labels, train=train, val=val, test=test,
         skipped=skipped, warnings=warnings, layout_reason=reason + ".", csv_format=info.format,
-        split_groups=groups.file if groups else "", groups_crossing_splits=crossing,
+        split_groups=groups.file if groups else "", groups_crossing_splits=crossing, unlabelled=unlabelled,
     )
 
 
@@ -416,7 +414,8 @@ def render_csv_label_changes(csv_path: Path, changes: Mapping[str, Sequence[str]
         if info.format == LABELS_FORMAT and not labels:
             raise CsvLabelsError(
                 f"{path}: {key!r} would get no labels, but an empty 'labels' cell means unknown. "
-                "Give it at least one label, or remove its row."
+                "Give it at least one label, remove its row, or use one 0/1 column per label "
+                "(where a row of zeros says none of the labels)."
             )
         missing = [label for label in labels if info.format == COLUMNS_FORMAT and label not in columns]
         if missing:

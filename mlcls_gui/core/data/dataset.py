@@ -38,7 +38,7 @@ from mlcls_gui.core.data.splits import (
 )
 from mlcls_gui.core.errors import DatasetError, field_ref, os_reason
 from mlcls_gui.core.files.safe_paths import is_inside
-from mlcls_gui.core.output_names import EXCLUDED_FOLDER
+from mlcls_gui.core.output_names import EXCLUDED_FOLDER, NO_LABEL_FOLDER, UNLABELLED_FOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ MAX_NAMED_BAD_FOLDERS = 10  # a scan names this many badly named label folders, 
 
 
 def parse_label_folder(name: str, *, where: str = "") -> tuple[str, ...]:
-    """``"cat + dog"`` → ``("cat", "dog")``; empty parts are refused."""
+    """``"cat + dog"`` → ``("cat", "dog")``; ``_no_label`` → ``()``; empty parts are refused."""
+    if name == NO_LABEL_FOLDER:
+        return ()
     parts = [part.strip() for part in name.split(LABEL_SEPARATOR)]
     if any(not part for part in parts):
         location = f" in {where}" if where else ""
@@ -81,7 +83,9 @@ def scan_data_root(
     from the CSV. ``groups_file`` (a data health report, config field
     ``split_groups``) keeps each of its near-copy groups in one seeded split;
     a split the user gave is kept and its crossing groups counted. A top-level
-    ``excluded/`` folder (outliers moved aside) is left out."""
+    ``excluded/`` folder (outliers moved aside) is left out; the images of a
+    top-level ``unlabelled/`` folder are listed in ``unlabelled``, in no split;
+    a ``_no_label/`` label folder holds images that carry none of the labels."""
     base = check_data_root(root)
     csv_file = find_labels_csv(base)
     if csv_file is not None:
@@ -120,6 +124,7 @@ def scan_data_root(
         root=str(base), layout=layout, labels=labels, train=train, val=val, test=test,
         skipped=skipped, warnings=warnings, layout_reason=layout_reason,
         split_groups=groups.file if groups else "", groups_crossing_splits=crossing,
+        unlabelled=_unlabelled_images(base, skipped),
     )
     logger.info("Layout of %s: %s. %s", base, layout, layout_reason)
     logger.info(
@@ -267,8 +272,19 @@ def _holds_an_image(folder: Path) -> bool:
     return False
 
 
+def _unlabelled_images(base: Path, skipped: list[SkippedFile]) -> list[str]:
+    """The images of ``base/unlabelled/`` (recursively), waiting for labels."""
+    folder = base / UNLABELLED_FOLDER
+    if not folder.is_dir():
+        return []
+    if not is_inside(folder, base):
+        skipped.append(SkippedFile(str(folder), f"{_OUTSIDE} (to {os.path.realpath(folder)})"))
+        return []
+    return list(_images_under(folder, skipped, base))
+
+
 def _unused_entries(base: Path, split_dirs: dict[str, Path]) -> Iterable[tuple[str, Path]]:
-    used = {path.name for path in split_dirs.values()} | {EXCLUDED_FOLDER}
+    used = {path.name for path in split_dirs.values()} | {EXCLUDED_FOLDER, UNLABELLED_FOLDER}
     for entry in os.scandir(base):
         if entry.name in used or _is_hidden(entry.name):
             continue
@@ -289,8 +305,8 @@ def _scan_label_folders(base: Path, skipped: list[SkippedFile], warnings: list[s
     for entry in entries:
         if _is_hidden(entry.name):
             continue
-        if base == root and entry.name == EXCLUDED_FOLDER and entry.is_dir():
-            logger.info("Left out %s: images moved aside (excluded), not a label", entry.path)
+        if base == root and entry.name in (EXCLUDED_FOLDER, UNLABELLED_FOLDER) and entry.is_dir():
+            logger.info("Left out of the splits: %s (a reserved folder, not a label)", entry.path)
             continue
         if not entry.is_dir():
             skipped.append(SkippedFile(entry.path, "not inside a label folder"))

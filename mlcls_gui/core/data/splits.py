@@ -19,6 +19,7 @@ import numpy as np
 
 from mlcls_gui.core.data.labels import FOLDER_SEPARATOR
 from mlcls_gui.core.errors import DatasetError, field_ref, os_reason
+from mlcls_gui.core.output_names import UNLABELLED_FOLDER
 
 LABEL_SEPARATOR = FOLDER_SEPARATOR
 SPLIT_NAMES = ("train", "val", "test")
@@ -63,6 +64,8 @@ class DatasetSummary:
     unknown_images: int = 0  # images with at least one unknown label
     split_groups: str = ""  # the data health report whose near-copy groups the split kept together
     groups_crossing_splits: int | None = None  # its groups with images in more than one split (None: no report)
+    unlabelled: int = 0  # images waiting for labels (unlabelled/, or CSV rows with every label unknown)
+    unlabelled_where: str = ""  # where they are, in words
 
     @property
     def total_images(self) -> int:
@@ -95,6 +98,9 @@ class DatasetSummary:
             + ", ".join(f"{name} {self.split_sizes.get(name, 0)}" for name in SPLIT_NAMES)
             + f" (total {self.total_images})"
         )
+        if self.unlabelled:
+            lines.append(f"Unlabelled: {self.unlabelled} image(s) {self.unlabelled_where}; training leaves "
+                         "them out until they are labelled (Review → Label new images)")
         if self.split_groups:
             crossing = self.groups_crossing_splits or 0
             lines.append(f"Near-copy groups: {_clipped(self.split_groups)}; {crossing} "
@@ -152,6 +158,8 @@ class DatasetSplits:
     csv_format: str = ""  # CSV roots: "labels column" or "0/1 columns"
     split_groups: str = ""  # the data health report read (config field split_groups)
     groups_crossing_splits: int | None = None  # its groups with images in more than one split
+    # Images waiting for labels: never in a split, never moved without an Apply.
+    unlabelled: list[str] = field(default_factory=list)
 
     @property
     def is_csv(self) -> bool:
@@ -223,6 +231,9 @@ class DatasetSplits:
             unknown_images=unknown_images,
             split_groups=self.split_groups,
             groups_crossing_splits=self.groups_crossing_splits,
+            unlabelled=len(self.unlabelled),
+            unlabelled_where=(f"(rows of {os.path.basename(self.root)} with every label unknown)" if self.is_csv
+                              else f"in {UNLABELLED_FOLDER}/") if self.unlabelled else "",
         )
 
     def require_trainable(self) -> None:

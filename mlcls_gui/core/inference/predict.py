@@ -40,6 +40,7 @@ from mlcls_gui.core.inference.onnx_model import (
 from mlcls_gui.core.model_file.checkpoint import save_atomic
 from mlcls_gui.core.model_file.contents import ModelFile, read_model_file
 from mlcls_gui.core.models import build as models
+from mlcls_gui.core.output_names import NO_LABEL_FOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -377,7 +378,7 @@ def check_copy_target(inputs: Iterable[str | os.PathLike[str]], copy_target: str
 
 
 def copy_into_label_folders(
-    predictions: Iterable[Prediction], target: str | os.PathLike[str], *, none_folder: str = "_no_label",
+    predictions: Iterable[Prediction], target: str | os.PathLike[str], *, none_folder: str = NO_LABEL_FOLDER,
 ) -> int:
     """Copy each readable image into ``target/<predicted labels joined by '+'>/``
     — the seed's layout, a quick way to pre-label new data. Returns the count.

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from mlcls_gui.core.errors import ConfigError, DatasetError, os_reason
+from mlcls_gui.core.output_names import NO_LABEL_FOLDER
 from mlcls_gui.core.progress import OnProgress, ShouldStop, never_stop, no_progress
 
 if TYPE_CHECKING:
     from mlcls_gui.core.inference.predict import Prediction
 
 CHUNK_SIZE = 32  # images between two progress reports and cancel checks
-NO_LABEL = "_no_label"  # the copy folder of images with no predicted label
+NO_LABEL = NO_LABEL_FOLDER  # the copy folder of images with no predicted label (training reads it as such)
 
 # Stages reported through on_progress.
 LOADING = "Loading the model…"

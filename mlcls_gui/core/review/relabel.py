@@ -37,6 +37,7 @@ from mlcls_gui.core.data.splits import LABEL_SEPARATOR
 from mlcls_gui.core.errors import DatasetError, MlclsError, os_reason
 from mlcls_gui.core.files.digest import file_sha256
 from mlcls_gui.core.files.safe_paths import is_inside
+from mlcls_gui.core.output_names import NO_LABEL_FOLDER, UNLABELLED_FOLDER
 from mlcls_gui.core.review.file_moves import (
     after_step,
     finish_interrupted_move,
@@ -220,11 +221,17 @@ def _apply_folders(root: Path, wanted: dict[str, tuple[str, ...]], state: Journa
         if is_inside(path, root / EXCLUDED_FOLDER):
             raise RelabelError(f"{path} is excluded from the data set (it is in {root / EXCLUDED_FOLDER}); "
                                "Undo the exclusion to relabel it. Nothing was changed.")
-        base, folder, inner = _locate(root, Path(path), split_dirs)
-        old = parse_label_folder(folder, where=str(base))
-        if old == labels:
-            continue
-        source = base / folder / inner
+        if is_inside(path, root / UNLABELLED_FOLDER):
+            # Newly labelled: into a label folder (of train/ when the splits are given, so
+            # the user's validation and test folders never grow behind their back).
+            source, old, inner = Path(path), None, Path(path).relative_to(root / UNLABELLED_FOLDER)
+            base = split_dirs["train"] if split_dirs is not None else root
+        else:
+            base, folder, inner = _locate(root, Path(path), split_dirs)
+            old = parse_label_folder(folder, where=str(base))
+            if old == labels:
+                continue
+            source = base / folder / inner
         _check_regular_file(source, root)
         target_dir = base / _folder_for(base, labels, root) / inner.parent
         destination = _free_name(target_dir / inner.name, taken)
@@ -239,10 +246,12 @@ def _apply_folders(root: Path, wanted: dict[str, tuple[str, ...]], state: Journa
     return RelabelResult(changed, state.path, renamed)
 
 
-def _plan_move(source: Path, destination: Path, root: Path, old: Sequence[str], new: Sequence[str]) -> dict[str, Any]:
-    """One move of the journal: relative paths, and the size and digest Undo checks the file by."""
+def _plan_move(source: Path, destination: Path, root: Path, old: Sequence[str] | None,
+               new: Sequence[str]) -> dict[str, Any]:
+    """One move of the journal: relative paths, and the size and digest Undo checks the file by
+    (``old`` None: the image was unlabelled)."""
     return {"from": _rel(source, root), "to": _rel(destination, root), "size": source.stat().st_size,
-            "sha256": _sha256(source), "old": list(old), "new": list(new)}
+            "sha256": _sha256(source), "old": None if old is None else list(old), "new": list(new)}
 
 
 def _run_moves(root: Path, kind: str, plans: list[dict[str, Any]], new_dirs: list[Path],
@@ -261,7 +270,7 @@ def _run_moves(root: Path, kind: str, plans: list[dict[str, Any]], new_dirs: lis
         for plan in plans:
             source, destination = root / plan["from"], root / plan["to"]
             move_no_replace(source, destination)
-            changed.append(Relabelled(str(source), str(destination), tuple(plan["old"]), tuple(plan["new"])))
+            changed.append(Relabelled(str(source), str(destination), tuple(plan["old"] or ()), tuple(plan["new"])))
     except BaseException as exc:
         _record_despite(exc, lambda: _save_outcome(journal, state.entries, entry, len(changed), len(plans), root))
         raise
@@ -306,7 +315,7 @@ def _undo_moves(base: Path, entry: dict[str, Any], journal: Path) -> RelabelResu
         source, destination = base / move["from"], base / move["to"]
         make_dirs(missing_dirs(source.parent))
         move_no_replace(destination, source)
-        changed.append(Relabelled(str(destination), str(source), tuple(move["new"]), tuple(move["old"])))
+        changed.append(Relabelled(str(destination), str(source), tuple(move["new"]), tuple(move["old"] or ())))
     _remove_empty_dirs(base, entry.get("created_dirs", []))
     return RelabelResult(changed, journal)
 
@@ -357,7 +366,7 @@ def _folder_for(base: Path, labels: tuple[str, ...], root: Path) -> str:
                 return entry.name
     except OSError as exc:
         raise RelabelError(f"Cannot read {base} ({os_reason(exc)}).") from None
-    return LABEL_SEPARATOR.join(labels)
+    return LABEL_SEPARATOR.join(labels) or NO_LABEL_FOLDER
 
 
 def _free_name(path: Path, taken: set[str]) -> Path:
@@ -513,9 +522,7 @@ def _clean_labels(labels: Sequence[str], path: str, *, folders: bool) -> tuple[s
     """Sorted, unique, allowed as labels, and (for label folders) usable as a folder name."""
     if isinstance(labels, str):
         labels = [labels]
-    cleaned = tuple(sorted({str(label).strip() for label in labels}))
-    if not cleaned:
-        raise RelabelError(f"{path} would have no label; every image needs at least one. Nothing was changed.")
+    cleaned = tuple(sorted({str(label).strip() for label in labels}))  # () : none of the labels
     problem = next((p for p in map(label_problem, cleaned) if p), "")
     if problem:
         raise RelabelError(f"{path} cannot get that label: {problem}. {LABEL_RULE} Nothing was changed.")

@@ -136,7 +136,8 @@ def _check_folder_entry(entry: dict[str, Any], base: Path) -> str:
             return "'size' is not a whole number of bytes"
         if not _is_digest(move.get("sha256")):
             return "'sha256' is not a SHA-256 digest"
-        if not _is_label_list(move.get("old")) or not _is_label_list(move.get("new")):
+        old = move.get("old")  # None: the image was unlabelled
+        if not (old is None or _is_label_list(old)) or not _is_label_list(move.get("new")):
             return "'old' and 'new' must be lists of labels"
     for folder in created:
         problem = inside_problem(folder, base)
