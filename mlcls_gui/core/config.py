@@ -157,6 +157,12 @@ class TrainConfig:
         essential=True, applies_when=(("pretrained", (True,)),), group="Model", path_kind="path_file",
         help="Local .pth/.pt/.safetensors file with the architecture's weights, used instead "
         "of a download when pretrained is on (for offline machines).")
+    init_model: str = _spec(
+        "", label="Start from model", group="Model", path_kind="path_file",
+        help="A .pt model file of this app whose weights the run starts from (a warm start: "
+        "labelling, then training on the new labels). The same architecture; its labels are "
+        "matched by name and a new label gets a new classifier row. Empty: ImageNet weights "
+        "(pretrained on) or random weights.")
     freeze_extractor: bool = _spec(
         False, label="Freeze feature extractor", group="Model",
         help="Train only the new classifier layer; all other layers keep their weights "

@@ -31,6 +31,7 @@ from mlcls_gui.core.training.recipe.losses import make_criterion
 from mlcls_gui.core.training.recipe.mixing import BatchMixer
 from mlcls_gui.core.training.recipe.param_groups import parameter_groups
 from mlcls_gui.core.training.recipe.schedules import make_scheduler
+from mlcls_gui.core.training.warm_start import warm_start
 
 logger = logging.getLogger(__name__)
 
@@ -246,9 +247,11 @@ def build_run_state(
         strategy.on_main(lambda: models.build_model(cfg.arch, len(labels), pretrained=True,
                                                     image_size=cfg.image_size) and None)
     model = models.build_model(
-        cfg.arch, len(labels), pretrained=pretrained, weights_file=cfg.weights_file,
+        cfg.arch, len(labels), pretrained=pretrained and not cfg.init_model, weights_file=cfg.weights_file,
         freeze_extractor=cfg.freeze_extractor, image_size=cfg.image_size, head_init=cfg.head_init,
     )
+    if cfg.init_model:  # a warm start: the earlier model's weights replace ImageNet's
+        warm_start(model, cfg.arch, labels, cfg.init_model)
     model = strategy.prepare_model(model, cfg.sync_batchnorm).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
