@@ -31,11 +31,19 @@ from mlcls_gui.gui.export_dialog import ExportDialog
 from mlcls_gui.gui.health.health_tab import HealthTab
 from mlcls_gui.gui.predict.batch_predict_panel import BatchPredictPanel
 from mlcls_gui.gui.predict.predict_panel import PredictPanel
+from mlcls_gui.gui.review.labelling_tab import LabellingTab
 from mlcls_gui.gui.review.review_tab import ReviewTab
 from mlcls_gui.gui.runs.runs_tab import RunsTab
 from mlcls_gui.gui.settings.config_form import ConfigForm
 from mlcls_gui.gui.startup import DemoLink, fitting_size, warm_up
-from mlcls_gui.gui.tab_links import HealthTabLinks, LrFinderLink, PredictModelLink, ReviewTabLinks, RunsTabLinks
+from mlcls_gui.gui.tab_links import (
+    HealthTabLinks,
+    LabellingTabLinks,
+    LrFinderLink,
+    PredictModelLink,
+    ReviewTabLinks,
+    RunsTabLinks,
+)
 from mlcls_gui.gui.train.archive_panel import ArchivePanel
 from mlcls_gui.gui.train.plots import TrainingPlots
 from mlcls_gui.gui.train.resume_info import ResumeChecker
@@ -117,6 +125,7 @@ class MainWindow(QMainWindow):
         self.archive_panel = ArchivePanel()
         self.runs_tab = RunsTab()
         self.review_tab = ReviewTab()
+        self.labelling_tab = LabellingTab()
         self.health_tab = HealthTab()
         self.export_dialog: ExportDialog | None = None  # File → Export model…
         self.resume_checker = ResumeChecker(self)
@@ -128,6 +137,7 @@ class MainWindow(QMainWindow):
         self._runs_links = RunsTabLinks(self)
         self._review_links = ReviewTabLinks(self)
         self._health_links = HealthTabLinks(self)
+        self._labelling_links = LabellingTabLinks(self)
         self._model_links = PredictModelLink(self)
         self.lr_finder = LrFinderLink(self)
         self.demo = DemoLink(self)  # before the window's own slots: they show what it decided
@@ -356,7 +366,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.predict_panel.shutdown()
         for panel in (self.evaluate_panel, self.batch_predict_panel, self.audit_view, self.config_form,
-                      self.archive_panel, self.runs_tab, self.review_tab, self.health_tab,
+                      self.archive_panel, self.runs_tab, self.review_tab, self.labelling_tab, self.health_tab,
                       self.lr_finder, *self.findChildren(ExportDialog)):
             panel.shutdown()
         self.data_panel.wait_for_scan()
@@ -371,6 +381,7 @@ class MainWindow(QMainWindow):
         self.run_panel.set_running(locked)
         self.archive_panel.set_running(locked)
         self.review_tab.set_locked(locked)
+        self.labelling_tab.set_locked(locked)
         self.health_tab.set_locked(locked)
         self.runs_tab.refresh()  # a run starting (archiving the last) or ending changes the list
 

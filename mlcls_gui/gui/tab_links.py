@@ -10,11 +10,13 @@ owns a run's lifecycle."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 
 from mlcls_gui.gui.health.health_tab import HealthTab
+from mlcls_gui.gui.review.labelling_tab import LabellingTab
 from mlcls_gui.gui.review.review_tab import ReviewTab
 from mlcls_gui.gui.runs.runs_tab import RunsTab
 from mlcls_gui.gui.settings.lr_find_dialog import LrFindDialog
@@ -145,6 +147,31 @@ class ReviewTabLinks(QObject):
         window.predict_panel.model_loaded.connect(tab.set_model_path)
         tab.data_changed.connect(window.data_panel.rescan_if_showing)
 
+
+
+class LabellingTabLinks(QObject):
+    """Connects ``window.labelling_tab`` to the data panel, Predict (the model that
+    suggests) and the run ("Train on the new labels" warm-starts from that model)."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self._window = window
+        tab: LabellingTab = window.labelling_tab
+        window.data_panel.summary_changed.connect(lambda: tab.set_data_root(window.data_panel.root()))
+        window.predict_panel.model_loaded.connect(tab.set_model_path)
+        tab.data_changed.connect(window.data_panel.rescan_if_showing)
+        tab.train_requested.connect(self._train)
+
+    @Slot(str)
+    def _train(self, model: str) -> None:
+        window = self._window
+        window.config_form.set_field_value("init_model", model)
+        window.main_tabs.setCurrentIndex(0)
+        started = window.start_run()
+        where = f", starting from {os.path.basename(model)} (Start from model, Settings tab)" if model else ""
+        window.statusBar().showMessage(
+            f"Training on the new labels{where}." if started else
+            "Could not start training: see the Train tab.", 10_000)
 
 
 class HealthTabLinks(QObject):

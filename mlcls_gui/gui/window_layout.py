@@ -70,6 +70,7 @@ def lay_out(window: Any) -> None:
     window.main_tabs.addTab(window.evaluate_panel, "Evaluate")
     window.main_tabs.addTab(window.batch_predict_panel, "Batch predict")
     window.main_tabs.addTab(window.review_tab, "Review")
+    window.main_tabs.addTab(window.labelling_tab, "Label")
     window.main_tabs.addTab(window.health_tab, "Health")
     window.main_tabs.addTab(window.runs_tab, "Runs")
     # Smaller than the layout's minimum, the window scrolls instead of clipping.

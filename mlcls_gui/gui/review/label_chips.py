@@ -8,6 +8,7 @@ model suggests it. Clicking a chip toggles the label.
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -86,10 +87,13 @@ class LabelChip(QToolButton):
         self.setChecked(given)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go to the list, not to a chip
         key = f"{number} " if number <= 9 else ""
-        self.setText(f"{key}{'• ' if given else ''}{label} {probability:.2f}{' ★' if suggested else ''}")
+        known = not math.isnan(probability)  # nan: the model has never seen this label
+        shown = f"{probability:.2f}" if known else "—"
+        self.setText(f"{key}{'• ' if given else ''}{label} {shown}{' ★' if suggested else ''}")
         self.setToolTip(
-            f"{label}: out-of-sample probability {probability:.3f}\n"
-            f"given: {'yes' if given else 'no'}; suggested: {'yes' if suggested else 'no'}\n"
+            (f"{label}: out-of-sample probability {probability:.3f}\n" if known else
+             f"{label}: the model does not know this label (no suggestion)\n")
+            + f"given: {'yes' if given else 'no'}; suggested: {'yes' if suggested else 'no'}\n"
             + (f"Click or press {number} to toggle it." if number <= 9 else "Click to toggle it."))
         self.setProperty("suggested", suggested)  # REVIEW_LIST_STYLE draws it (and :checked)
 
@@ -101,9 +105,11 @@ class ReviewRow(QFrame):
     activated = Signal(str)  # clicked: make it the current row
 
     def __init__(self, rank: int, item, labels: Sequence[str], new_labels: Sequence[str],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, title_html: str = "", none_allowed: bool = False) -> None:
         super().__init__(parent)
         self.item = item
+        self.none_allowed = none_allowed  # the labelling queue: "none of these labels" is an answer
+        self.accepted = False  # the labelling queue: the user confirmed these labels
         self.setObjectName("reviewRow")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.thumbnail = OverlayThumbnail()
@@ -119,11 +125,11 @@ class ReviewRow(QFrame):
             chips_row.addWidget(chip)
         chips_row.addStretch(1)
         flag = " · <span style='color:#c62828'>flagged by cleanlab</span>" if item.flagged else ""
-        self.title = QLabel(
+        self.title = QLabel(title_html or (
             f"<b>#{rank}</b> · score {item.score:.3f}{flag} · {html.escape(Path(item.path).name)} "
             f"<span style='color:#757575'>({html.escape(item.split)})</span><br>"
             f"given <b>{html.escape('+'.join(item.given))}</b> → suggested "
-            f"<b>{html.escape('+'.join(item.suggested))}</b>")
+            f"<b>{html.escape('+'.join(item.suggested))}</b>"))
         self.title.setToolTip(item.path)
         self.status = QLabel()
         text = QVBoxLayout()
@@ -175,9 +181,19 @@ class ReviewRow(QFrame):
         self.activated.emit(self.path)
         self.labels_changed.emit(self.path, self.new_labels())
 
+    def set_accepted(self, accepted: bool) -> None:
+        self.accepted = accepted
+        self._show_status()
+
     def _show_status(self) -> None:
         new = self.new_labels()
-        if not new:
+        if self.none_allowed:
+            what = html.escape("+".join(new)) if new else "none of the labels"
+            self.status.setText(f"<span style='color:#2e7d32'>Accepted: <b>{what}</b>, moved on Apply.</span>"
+                                if self.accepted else
+                                f"<span style='color:#757575'>Not yet accepted (Enter accepts <b>{what}</b>; "
+                                "0: none of the labels).</span>")
+        elif not new:
             self.status.setText("<span style='color:#c62828'>No label chosen: every image needs one.</span>")
         elif self.is_changed():
             self.status.setText(f"<span style='color:#1565c0'>Will be labelled <b>{html.escape('+'.join(new))}</b>"
