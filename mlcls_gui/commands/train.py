@@ -136,12 +136,25 @@ def run(args: argparse.Namespace) -> int:
                     print(f"  - {note}")
         trainer = Trainer(config, on_event=lambda event: [sink(event) for sink in sinks], control=control,
                           resume_from=args.resume, allow_split_change=args.allow_split_change,
-                          resume_plan=plan)
+                          resume_plan=plan, split_check=_near_copy_check(config))
         plan = model_file = None  # the Trainer lets go of them once restored; so must we (weights, optimiser state)
         result = trainer.run()
     if process_rank() == 0:
         print(f"Output folder: {result.output_dir}")
     return 0 if result.reason is not FinishReason.FAILED else EXIT_FAILED
+
+
+def _near_copy_check(config):  # -> Callable[[DatasetSplits], dict] | None
+    """The data health check's near-copy finder on the finished run's split."""
+    if not config.check_split_leakage:
+        return None
+
+    def check(splits):
+        from mlcls_gui.core.health.split_check import near_copies_across_splits
+
+        return near_copies_across_splits(splits, device=config.device)
+
+    return check
 
 
 # Ctrl-C, a job scheduler's SIGTERM and a closing terminal's SIGHUP all stop the

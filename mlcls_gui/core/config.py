@@ -88,6 +88,12 @@ class TrainConfig:
         "has a near copy in training. Empty: plain seeded split. Only for the seeded split (label "
         "folders, or a CSV without a split column): given train/val/test folders or a split column "
         "are kept, and the groups that cross them are counted.")
+    check_split_leakage: bool = _spec(
+        True, label="Check the split for near copies", group="Data",
+        help="After training, look for near copies of the validation and test images in the "
+        "training split (the data health check: pretrained features, about 1 s per 100 images "
+        "on a CPU) and say in the summary how many there are: such scores measure memory. "
+        "Skipped with split_groups (the report already counts them).")
     num_workers: int = _spec(
         0, label="Loader workers", group="Data", minimum=0, maximum=64,
         help="Processes that load images in parallel; 0 loads them in the training "

@@ -30,6 +30,7 @@ def tiny_config(root: Path, out: Path, **changes) -> TrainConfig:
         images_root=str(root), save_model_folder=str(out), image_size=32, batch_size=8,
         n_epochs=2, early_stop_epoch_limit=5, pretrained=False, arch="tiny_cnn",
         device="cpu", learning_rate=1e-3, val_fraction=0.2, test_fraction=0.2,
+        check_split_leakage=False,  # the near-copy check has tests of its own (pretrained features: seconds)
     )
     base.update(changes)
     return TrainConfig(**base)

@@ -78,6 +78,7 @@ def tiny_config(root: Path, output: Path, **changes: object) -> TrainConfig:
     values: dict[str, object] = dict(
         images_root=str(root), save_model_folder=str(output), image_size=32, batch_size=8,
         n_epochs=2, pretrained=False, arch="tiny_cnn", device="cpu",
+        check_split_leakage=False,  # the near-copy check has tests of its own (pretrained features: seconds)
     )
     values.update(changes)
     return TrainConfig(**values)  # type: ignore[arg-type]

@@ -49,7 +49,7 @@ def summary_html(summary: dict[str, Any], output_dir: str, final_model_path: str
     """The summary as rich text for a QLabel."""
     # The test scores first: they are what the summary is read for.
     test, thresholds_note = _test_html(summary)
-    parts = [f"<b>{html.escape(_headline(summary))}</b>", test]
+    parts = [f"<b>{html.escape(_headline(summary))}</b>", test, _leak_html(summary.get("near_copies_across_splits"))]
     best_epoch = summary.get("best_epoch")
     best_val = summary.get("best_val") or {}
     if best_epoch:
@@ -63,6 +63,16 @@ def summary_html(summary: dict[str, Any], output_dir: str, final_model_path: str
     if output_dir:
         parts.append(_files_html(summary, output_dir, final_model_path))
     return "<br>".join(p for p in parts if p)
+
+
+def _leak_html(check: dict[str, Any] | None) -> str:
+    """A red line when validation or test images have near copies in training (the run's split check)."""
+    if not check or not (check.get("test_images_with_copy_in_train") or check.get("val_images_with_copy_in_train")):
+        return ""
+    test, val = check.get("test_images_with_copy_in_train", 0), check.get("val_images_with_copy_in_train", 0)
+    return (f"<span style='color:#c62828'><b>Leaking split:</b> {test} test and {val} validation image(s) have a "
+            "near copy in training, so these scores are optimistic. The Health tab shows them; Keep near "
+            "copies together (Settings) gives an honest split.</span>")
 
 
 def _headline(summary: dict[str, Any]) -> str:

@@ -43,6 +43,7 @@ class TrainingRun(Protocol):
     folder: OwnedFolder | None
     finish_reason: FinishReason | None  # early stopping sets it
     result_summary: dict[str, Any]  # the final outputs set it
+    split_check_result: dict[str, Any] | None  # near copies across the split (None: not checked)
 
     def emit(self, event: Event) -> None: ...
 

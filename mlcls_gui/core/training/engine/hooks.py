@@ -22,7 +22,7 @@ from mlcls_gui.core.output_names import EVALUATION_NAME, LAST_CHECKPOINT_NAME, M
 from mlcls_gui.core.runs.outputs import report_dict, write_metrics_csv
 from mlcls_gui.core.training.engine.checkpoints import training_payload
 from mlcls_gui.core.training.engine.hook_base import Hook, Outcome, TrainingRun
-from mlcls_gui.core.training.engine.reports import EvalResult, finish_message, write_summary
+from mlcls_gui.core.training.engine.reports import EvalResult, finish_message, leak_warning, write_summary
 from mlcls_gui.core.training.events import CheckpointSaved, EpochEnd, FinishReason, RunFinished
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class FinalOutputs(Hook):
                  "test_metrics": report_dict(test.report, test.loss) if test else None}
         save_training_state(run, final_path, "model", None, extra=extra)
         message = finish_message(outcome.reason, run.progress, test, held_out=run.identity.test_held_out)
+        message += leak_warning(run.split_check_result)
         summary = self._summary(run, outcome, message, final_path, report)
         logger.info("%s", message)
         logger.info("Final model: %s", final_path)
@@ -148,7 +149,7 @@ class FinalOutputs(Hook):
             progress=run.progress, splits=run.splits, labels=run.labels, thresholds=run.thresholds,
             test=outcome.test, evaluation=report, final_path=final_path,
             device=run.strategy.describe() if run.strategy else run.config.device,
-            skipped=run.skipped, identity=run.identity,
+            skipped=run.skipped, identity=run.identity, split_check=run.split_check_result,
         )
 
 

@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -66,6 +66,7 @@ from mlcls_gui.core.training.resume import ResumePlan, new_run_id, plan_resume, 
 from mlcls_gui.core.training.run_control import RunControl, StopRequested
 
 logger = logging.getLogger(__name__)
+SplitCheck = Callable[[DatasetSplits], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Trainer:
         resume_plan: ResumePlan | None = None,
         splits: DatasetSplits | None = None,
         in_memory: bool = False,
+        split_check: SplitCheck | None = None,
     ) -> None:
         """``splits``: train on these instead of scanning ``config.images_root``.
         ``in_memory``: a run without an output folder (review's cross-fitting):
@@ -128,6 +130,10 @@ class Trainer:
         self.thresholds: list[float] = []
         self.finish_reason: FinishReason | None = None  # set by a hook (early stopping)
         self.result_summary: dict[str, Any] = {}
+        # A check of the finished run's split that goes into its summary (the near-copy check;
+        # its caller supplies it: data health sits above training). Never fails the run.
+        self.split_check = split_check
+        self.split_check_result: dict[str, Any] | None = None
         self.final_val: EvalResult | None = None  # an in-memory run's last validation
         self._started = 0.0
         self._deadline: float | None = None  # time_budget_minutes: monotonic end of the run
@@ -490,12 +496,22 @@ class Trainer:
                 test = self.evaluate("test", stoppable=True)
             except StopRequested:
                 logger.info("Test evaluation skipped: a stop was asked for during it.")
+        self._check_the_split()
         self.emit(PhaseChanged("saving", self.progress.epoch))
         outcome = Outcome(reason, started, test)
         for hook in self.hooks:
             hook.on_run_end(self, outcome)
         final_path = str(self.output_dir / self.config.final_model_name)
         return RunResult(reason, str(self.output_dir), final_path, self.progress.best_epoch, self.result_summary)
+
+    def _check_the_split(self) -> None:
+        if self.split_check is None or not self.strategy.is_main or not self.config.check_split_leakage \
+                or self.splits.split_groups or self.control.stop_requested:
+            return
+        try:
+            self.split_check_result = self.split_check(self.splits)
+        except Exception:  # noqa: BLE001 - a summary line, never a reason to lose the run
+            logger.exception("Could not check the split for near copies")
 
     def _tune_thresholds(self) -> list[float]:
         """Per-label thresholds that maximise validation F1 for the final weights."""

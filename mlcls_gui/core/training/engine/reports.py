@@ -77,6 +77,19 @@ def finish_message(reason: FinishReason, progress: Progress, test: EvalResult | 
     return text + "."
 
 
+def leak_warning(result: dict[str, Any] | None) -> str:
+    """One sentence for the final message when validation or test images have near copies
+    in training (the split check's result); '' when none or nothing was checked."""
+    if not result:
+        return ""
+    test, val = result["test_images_with_copy_in_train"], result["val_images_with_copy_in_train"]
+    if not test and not val:
+        return ""
+    parts = [f"{n} {what} image(s)" for n, what in ((test, "test"), (val, "validation")) if n]
+    return (f" Warning: {' and '.join(parts)} have a near copy in training, so these scores are "
+            "optimistic; check the data's health and keep near copies together (split_groups).")
+
+
 def kept_weights(progress: Progress) -> str:
     """"EMA weights" or "raw weights": what the best epoch kept (runs with EMA on);
     "" otherwise."""
@@ -90,7 +103,7 @@ def write_summary(
     folder: Path, cfg: TrainConfig, *, reason: FinishReason, message: str, started: float,
     progress: Progress, splits: DatasetSplits, labels: list[str], thresholds: list[float],
     test: EvalResult | None, evaluation: EvaluationReport | None, final_path: Path,
-    device: str, skipped: list[SkippedFile], identity: RunIdentity,
+    device: str, skipped: list[SkippedFile], identity: RunIdentity, split_check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     best_row = next((r for r in progress.history if r["epoch"] == progress.best_epoch), None)
     report = test.report if test else None
@@ -125,6 +138,8 @@ def write_summary(
         # many of its groups still cross the splits (given splits are the user's; None: no report).
         "split_groups": splits.split_groups or None,
         "groups_crossing_splits": splits.groups_crossing_splits,
+        # Without split_groups: validation and test images with a near copy in training (None: not checked).
+        "near_copies_across_splits": split_check,
         "wall_seconds": round(time.monotonic() - started, 3),
         "device": device,
         "skipped_files": [{"path": s.path, "reason": s.reason} for s in skipped],
