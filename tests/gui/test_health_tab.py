@@ -273,7 +273,8 @@ def test_every_control_fits_1024_wide(qtbot, make_window, report: HealthReport) 
     window.resize(1024, 700)
     qtbot.waitUntil(lambda: window.main_tabs.indexOf(window.predict_box) == 1, timeout=5_000)
     health = window.health_tab
-    assert window.main_tabs.indexOf(health) == window.main_tabs.indexOf(window.review_tab) + 1
+    # Review, Label, Health: the data tabs side by side.
+    assert window.main_tabs.indexOf(health) == window.main_tabs.indexOf(window.review_tab) + 2
     window.main_tabs.setCurrentWidget(health)
     health.show_report(report)
     scroll: QScrollArea = window.central_scroll

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from mlcls_gui.gui.review.labelling_tab import LabellingTab
 
@@ -109,3 +110,25 @@ def test_a_folder_without_unlabelled_images_says_where_to_put_them(qtbot, tab: L
     qtbot.waitUntil(lambda: not tab.is_busy(), timeout=60_000)
     assert "no unlabelled images" in tab.status.text() and "unlabelled" in tab.status.text()
     tab.last_error_box.close()
+
+
+def test_the_window_shows_the_tab_whole_at_1024_wide_and_links_it(qtbot, make_window, data: Path):
+    window = make_window(warm_up_now=False)
+    window.show()
+    window.resize(1024, 700)
+    tab = window.labelling_tab
+    assert window.main_tabs.indexOf(tab) == window.main_tabs.indexOf(window.review_tab) + 1
+    window.data_panel.set_root(str(data))
+    qtbot.waitUntil(lambda: "<b>4</b> unlabelled image(s) in unlabelled/" in window.data_panel.status_label.text(),
+                    timeout=30_000)
+    assert tab.load_button.isEnabled()  # the data panel gave the tab its folder
+    window.main_tabs.setCurrentWidget(tab)
+    tab.load_queue()
+    qtbot.waitUntil(lambda: tab.queue() is not None and not tab.is_busy(), timeout=120_000)
+    qtbot.waitUntil(lambda: len(tab.rows()) == len(tab.queue().items), timeout=10_000)
+    QApplication.processEvents()
+    assert window.central_scroll.horizontalScrollBar().maximum() == 0
+    assert tab.scroll.horizontalScrollBar().maximum() == 0
+    for button in (tab.apply_button, tab.undo_button, tab.train_button, tab.accept_button, tab.none_button):
+        corner = button.mapTo(window, button.rect().bottomRight())
+        assert corner.x() <= window.width() and corner.y() <= window.height(), button.text()

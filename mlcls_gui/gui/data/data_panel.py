@@ -312,6 +312,8 @@ class DataPanel(QWidget):
             f"({html.escape(summary.layout_text)}) — "
             f"train <b>{sizes.get('train', 0)}</b> · val <b>{sizes.get('val', 0)}</b> · "
             f"test <b>{sizes.get('test', 0)}</b>{unknown}"
+            + (f"<br><b>{summary.unlabelled}</b> unlabelled image(s) {html.escape(summary.unlabelled_where)}: "
+               "not trained on; the Label tab suggests their labels." if summary.unlabelled else "")
         )
         self._show_problems(list(summary.problems))
         self._draw_chart(summary)
