@@ -20,7 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,14 +30,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from mlcls_gui.core.labelling.ordering import ORDER_TITLES, ORDERS
 from mlcls_gui.core.labelling.queue import DEFAULT_ORDER, LabelQueue
-from mlcls_gui.gui.review.label_chips import REVIEW_LIST_STYLE, ReviewRow, ThumbnailLoader
+from mlcls_gui.gui.review.chip_list import ChipRowList
+from mlcls_gui.gui.review.label_chips import ReviewRow
 from mlcls_gui.gui.widgets.dialogs import show_error
 from mlcls_gui.gui.widgets.task_runner import Job, TabJobs
 
@@ -71,15 +71,6 @@ class LabellingTab(QWidget):
         self._locked = False
         self._queue: LabelQueue | None = None
         self._accepted: dict[str, tuple[str, ...]] = {}  # path -> the labels the user accepted
-        self._rows: list[ReviewRow] = []
-        self._current = -1
-        self._wanted = 0  # rows wanted so far (built CHUNK_SIZE per turn up to here)
-        self._grow_timer = QTimer(self)
-        self._grow_timer.setSingleShot(True)
-        self._grow_timer.setInterval(0)
-        self._grow_timer.timeout.connect(self._build_chunk)
-        self._thumbs = ThumbnailLoader(self, name="labelling-thumbnails")
-        self._thumbs.loaded.connect(self._load_thumbnails)
         self.last_error_box: QMessageBox | None = None
         self._build()
         self._update_controls()
@@ -118,15 +109,12 @@ class LabellingTab(QWidget):
             "model's confidence. Keys: ↑/↓ move, 1–9 toggle a label, Enter accepts the chips and moves on, "
             "0 = none of these labels.")
         self.legend.setWordWrap(True)
-        self.list_widget = QWidget()
-        self.list_widget.setStyleSheet(REVIEW_LIST_STYLE)
-        self.list_layout = QVBoxLayout(self.list_widget)
-        self.list_layout.setSpacing(4)
-        self.list_layout.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.list_widget)
-        self.scroll.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.list = ChipRowList(self._make_row, page_size=ROWS_SHOWN, chunk_size=CHUNK_SIZE,
+                                thumbnails="labelling-thumbnails")
+        self.list.rows_built.connect(self._update_controls)
+        self.list.row_activated.connect(self.setFocus)
+        self.list.row_labels_changed.connect(self._on_row_labels_changed)
+        self.scroll = self.list.scroll
         self.accept_button = QPushButton("Accept")
         self.accept_button.setToolTip("Accept the current image's chips as they are and go to the next (Enter).")
         self.accept_button.clicked.connect(lambda: self.accept_current())
@@ -134,7 +122,7 @@ class LabellingTab(QWidget):
         self.none_button.setToolTip("The current image shows none of the labels (0).")
         self.none_button.clicked.connect(lambda: self.accept_current(none=True))
         self.more_button = QPushButton("Show more")
-        self.more_button.clicked.connect(self._show_more)
+        self.more_button.clicked.connect(self.list.show_more)
         self.undo_button = QPushButton("Undo last apply")
         self.undo_button.clicked.connect(self.undo_last_apply)
         self.apply_button = QPushButton("Apply")
@@ -170,7 +158,7 @@ class LabellingTab(QWidget):
         layout.addLayout(run)
         layout.addWidget(self.status)
         layout.addWidget(self.legend)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.list, 1)
         layout.addLayout(answer)
         layout.addLayout(bottom)
 
@@ -207,10 +195,10 @@ class LabellingTab(QWidget):
         return self._queue
 
     def rows(self) -> list[ReviewRow]:
-        return list(self._rows)
+        return self.list.rows()
 
     def current_row(self) -> ReviewRow | None:
-        return self._rows[self._current] if 0 <= self._current < len(self._rows) else None
+        return self.list.current_row()
 
     def accepted(self) -> dict[str, tuple[str, ...]]:
         return dict(self._accepted)
@@ -234,7 +222,7 @@ class LabellingTab(QWidget):
             row.set_labels(())
         self._accepted[row.path] = row.new_labels()
         row.set_accepted(True)
-        self._move(1)
+        self.list.move(1)
         self._update_controls()
 
     def confirm_apply(self, count: int) -> bool:
@@ -267,16 +255,16 @@ class LabellingTab(QWidget):
 
     def shutdown(self, msecs: int = 30_000) -> None:
         self._jobs.shutdown(msecs)
-        self._thumbs.shutdown(msecs)
+        self.list.shutdown(msecs)
 
     # ------------------------------------------------------------ keyboard
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         row = self.current_row()
         if key in (Qt.Key.Key_Down, Qt.Key.Key_Right):
-            self._move(1)
+            self.list.move(1)
         elif key in (Qt.Key.Key_Up, Qt.Key.Key_Left):
-            self._move(-1)
+            self.list.move(-1)
         elif Qt.Key.Key_1 <= key <= Qt.Key.Key_9 and row is not None:
             row.toggle(key - Qt.Key.Key_0)
         elif key == Qt.Key.Key_0 and row is not None:
@@ -335,43 +323,10 @@ class LabellingTab(QWidget):
 
     # ------------------------------------------------------------ the list
     def _refill(self) -> None:
-        self._grow_timer.stop()
-        for row in self._rows:
-            self.list_layout.removeWidget(row)
-            row.hide()
-            row.deleteLater()
-        self._rows = []
-        self._current = -1
-        self._wanted = 0
-        self._show_more()
+        self.list.set_items(self._queue.items if self._queue else [])
 
-    def _show_more(self) -> None:
-        total = len(self._queue.items) if self._queue else 0
-        self._wanted = min(max(self._wanted, len(self._rows)) + ROWS_SHOWN, total)
-        self._build_chunk()
-
-    @Slot()
-    def _build_chunk(self) -> None:
+    def _make_row(self, rank: int, item) -> ReviewRow:
         queue = self._queue
-        if queue is None:
-            self._update_controls()
-            return
-        start = len(self._rows)
-        for rank, item in enumerate(queue.items[start:min(start + CHUNK_SIZE, self._wanted)], start + 1):
-            row = self._make_row(rank, item, queue)
-            row.activated.connect(self._on_row_activated)
-            row.labels_changed.connect(self._on_row_labels_changed)
-            self.list_layout.insertWidget(self.list_layout.count() - 1, row)
-            row.show()
-            self._rows.append(row)
-        if len(self._rows) < self._wanted:
-            self._grow_timer.start()
-        if self._rows and self._current < 0:
-            self._set_current(0)
-        self._load_thumbnails()
-        self._update_controls()
-
-    def _make_row(self, rank: int, item, queue: LabelQueue) -> ReviewRow:
         probabilities = dict(zip(queue.labels, item.confidences))
         view = SimpleNamespace(path=item.path, probabilities=probabilities, given=(), suggested=item.suggested,
                                flagged=False, score=item.margin, split="unlabelled")
@@ -387,45 +342,10 @@ class LabellingTab(QWidget):
         row.title.setToolTip(item.path)
         return row
 
-    @Slot()
-    def _load_thumbnails(self) -> None:
-        missing = []
-        for row in self._rows:
-            image = self._thumbs.get(row.path)
-            if image is None:
-                missing.append(row.path)
-            elif not row.thumbnail.has_image():
-                row.thumbnail.set_image(image)
-        self._thumbs.request(missing)
-
     @Slot(str, object)
     def _on_row_labels_changed(self, path: str, labels: tuple[str, ...]) -> None:
         if path in self._accepted:  # changed after accepting: the new chips are the answer
             self._accepted[path] = labels
-
-    @Slot(str)
-    def _on_row_activated(self, path: str) -> None:
-        index = next((i for i, r in enumerate(self._rows) if r.path == path), -1)
-        if index >= 0:
-            self._set_current(index)
-        self.setFocus()
-
-    def _move(self, step: int) -> None:
-        if not self._rows:
-            return
-        total = len(self._queue.items) if self._queue else 0
-        if self._current + step >= len(self._rows) and len(self._rows) < total:
-            self._show_more()
-        self._set_current(max(0, min(len(self._rows) - 1, self._current + step)))
-
-    def _set_current(self, index: int) -> None:
-        if self.current_row() is not None:
-            self.current_row().set_current(False)
-        self._current = index
-        row = self.current_row()
-        if row is not None:
-            row.set_current(True)
-            self.scroll.ensureWidgetVisible(row)
 
     def _update_controls(self) -> None:
         from mlcls_gui.core.review.relabel import undo_status
@@ -457,8 +377,7 @@ class LabellingTab(QWidget):
                            f"{Path(self._model).name} (its weights; a new label gets a new classifier row)."
                            if self._model.endswith(".pt") else
                            "Start a run on the data as it is now, with the Settings tab's settings."))
-        total = len(self._queue.items) if self._queue else 0
-        self.more_button.setVisible(len(self._rows) < total and self._wanted <= len(self._rows))
+        self.more_button.setVisible(self.list.has_more())
 
     def _choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model for the suggestions", str(Path(self._root or ".")),

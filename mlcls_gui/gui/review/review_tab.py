@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,14 +30,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from mlcls_gui.core.review.label_review import ReviewReport
 from mlcls_gui.core.review.options import TIME_NOTE, ReviewOptions
-from mlcls_gui.gui.review.label_chips import REVIEW_LIST_STYLE, ReviewRow, ThumbnailLoader
+from mlcls_gui.gui.review.chip_list import ChipRowList
+from mlcls_gui.gui.review.label_chips import ReviewRow
 from mlcls_gui.gui.review.review_saliency import ReviewOverlays
 from mlcls_gui.gui.widgets.dialogs import show_error
 from mlcls_gui.gui.widgets.task_runner import Job, TabJobs
@@ -72,17 +72,8 @@ class ReviewTab(QWidget):
         self._locked = False  # a training run reads the data: nothing may move under it
         self._report: ReviewReport | None = None
         self._edits: dict[str, tuple[str, ...]] = {}  # path -> new labels, for changed images
-        self._rows: list[ReviewRow] = []
-        self._shown_items: list = []  # the filtered items, in rank order
-        self._page_end = 0  # rows wanted so far: built CHUNK_SIZE at a time up to here
-        self._grow_timer = QTimer(self)
-        self._grow_timer.setSingleShot(True)
-        self._grow_timer.setInterval(0)
-        self._grow_timer.timeout.connect(self._build_chunk)
-        self._current = -1
+        self._ranks: dict[str, int] = {}  # path -> its rank in the whole report
         self._only: set[str] | None = None  # show_only's images (absolute paths), or None: all
-        self._thumbs = ThumbnailLoader(self)
-        self._thumbs.loaded.connect(self._load_thumbnails)
         self.last_error_box: QMessageBox | None = None
         self._build()
         self._update_controls()
@@ -114,7 +105,13 @@ class ReviewTab(QWidget):
         self.filter_box.currentIndexChanged.connect(self._refill)
         self.flagged_only = QCheckBox("Flagged by cleanlab only")
         self.flagged_only.toggled.connect(self._refill)
-        self.overlays = ReviewOverlays(lambda: self._rows, self)
+        self.list = ChipRowList(self._make_row, page_size=PAGE_SIZE, chunk_size=CHUNK_SIZE,
+                                thumbnails="review-thumbnails")
+        self.list.rows_built.connect(self._on_rows_built)
+        self.list.row_activated.connect(self.setFocus)
+        self.list.row_labels_changed.connect(self._on_row_labels_changed)
+        self.scroll = self.list.scroll
+        self.overlays = ReviewOverlays(self.list.rows, self)
         self.legend = QLabel(
             "Filled chip = label the image will have · • = given · ★ green border = suggested. "
             "Keys: ↑/↓ move, 1–9 toggle a label, Enter accepts the suggestion.")
@@ -123,17 +120,8 @@ class ReviewTab(QWidget):
         self.only_label.setStyleSheet("background: #e3f2fd; padding: 3px;")
         self.show_all_button = QPushButton("Show all")
         self.show_all_button.clicked.connect(lambda: self.show_only(None))
-        self.list_widget = QWidget()
-        self.list_widget.setStyleSheet(REVIEW_LIST_STYLE)
-        self.list_layout = QVBoxLayout(self.list_widget)
-        self.list_layout.setSpacing(4)
-        self.list_layout.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.list_widget)
-        self.scroll.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.more_button = QPushButton("Show more")
-        self.more_button.clicked.connect(self._show_more)
+        self.more_button.clicked.connect(self.list.show_more)
         self.apply_button = QPushButton("Apply")
         self.apply_button.setObjectName("applyChanges")
         self.apply_button.clicked.connect(self.apply_changes)
@@ -171,7 +159,7 @@ class ReviewTab(QWidget):
         only.addWidget(self.only_label, 1)
         only.addWidget(self.show_all_button)
         layout.addLayout(only)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.list, 1)
         layout.addLayout(bottom)
 
     # ------------------------------------------------------------ public
@@ -208,10 +196,14 @@ class ReviewTab(QWidget):
         return self._report
 
     def rows(self) -> list[ReviewRow]:
-        return list(self._rows)
+        return self.list.rows()
 
     def current_row(self) -> ReviewRow | None:
-        return self._rows[self._current] if 0 <= self._current < len(self._rows) else None
+        return self.list.current_row()
+
+    @property
+    def _current(self) -> int:
+        return self.list.current
 
     def show_only(self, paths: list[str] | None) -> None:
         """List only these images (e.g. a selection on the Health tab's map); None: all again."""
@@ -263,7 +255,7 @@ class ReviewTab(QWidget):
 
     def shutdown(self, msecs: int = 30_000) -> None:
         self._jobs.shutdown(msecs)
-        self._thumbs.shutdown(msecs)
+        self.list.shutdown(msecs)
         self.overlays.shutdown(msecs)
 
     # ------------------------------------------------------------ keyboard
@@ -360,109 +352,30 @@ class ReviewTab(QWidget):
         return items
 
     def _refill(self, keep: str = "", keep_index: int = -1) -> None:
-        """Rebuild the list; ``keep``: the image to stay current and in view (at the scroll
-        position it had), else the one now at ``keep_index``."""
-        position = self.scroll.verticalScrollBar().value()
-        self._grow_timer.stop()
-        for row in self._rows:
-            self.list_layout.removeWidget(row)  # now, not at deleteLater: the layout must not count it
-            row.hide()
-            row.deleteLater()
-        self._rows = []
-        self._current = -1
-        self._shown_items = self._filtered_items()
-        target = next((i for i, item in enumerate(self._shown_items) if item.path == keep), keep_index) if keep else -1
-        target = min(target, len(self._shown_items) - 1)
-        self._page_end = 0
-        self._show_more()
-        while target >= len(self._rows) < len(self._shown_items):
-            self._grow_now()
-        if target >= 0:
-            self._set_current(target)
-            QTimer.singleShot(0, self, functools.partial(self._restore_view, position))  # once laid out
+        """Rebuild the list; ``keep``: the image to stay current and in view."""
+        self._ranks = {item.path: rank for rank, item in enumerate(self._report.items, 1)} if self._report else {}
+        self.list.set_items(self._filtered_items(), keep, keep_index)
 
-    def _restore_view(self, position: int) -> None:
-        self.scroll.verticalScrollBar().setValue(position)
-        row = self.current_row()
-        if row is not None:
-            self.scroll.ensureWidgetVisible(row)
-
-    def _show_more(self) -> None:
-        """One more page: its first rows now, the rest over the next turns of the event loop."""
-        self._page_end = min(max(self._page_end, len(self._rows)) + PAGE_SIZE, len(self._shown_items))
-        self._build_chunk()
-
-    def _grow_now(self) -> None:
-        """The next rows at once (the current row moves past the last one built)."""
-        if len(self._rows) < self._page_end:
-            self._build_chunk()
-        else:
-            self._show_more()
+    def _make_row(self, _position: int, item) -> ReviewRow:
+        labels = self._report.labels if self._report else []
+        return ReviewRow(self._ranks[item.path], item, labels, self._edits.get(item.path, item.given))
 
     @Slot()
-    def _build_chunk(self) -> None:
-        labels = self._report.labels if self._report else []
-        start = len(self._rows)
-        ranks = {item.path: rank for rank, item in enumerate(self._report.items, 1)} if self._report else {}
-        for item in self._shown_items[start:min(start + CHUNK_SIZE, self._page_end)]:
-            row = ReviewRow(ranks[item.path], item, labels, self._edits.get(item.path, item.given))
-            row.labels_changed.connect(self._on_row_labels_changed)
-            row.activated.connect(self._on_row_activated)
-            self.list_layout.insertWidget(self.list_layout.count() - 1, row)
-            row.show()  # the layout would show it only after a queued event
-            self._rows.append(row)
-        if len(self._rows) < self._page_end:
-            self._grow_timer.start()
-        if self._rows and self._current < 0:
-            self._set_current(0)
-        self._load_thumbnails()
+    def _on_rows_built(self) -> None:
         self.overlays.refresh()
         self._update_controls()
 
-    @Slot()
-    def _load_thumbnails(self) -> None:
-        """Show the thumbnails loaded so far; ask for the missing ones."""
-        missing = []
-        for row in self._rows:
-            image = self._thumbs.get(row.path)
-            if image is None:
-                missing.append(row.path)
-            elif not row.thumbnail.has_image():
-                row.thumbnail.set_image(image)
-        self._thumbs.request(missing)
-
     @Slot(str, object)
     def _on_row_labels_changed(self, path: str, labels: tuple[str, ...]) -> None:
-        row = next((r for r in self._rows if r.path == path), None)
+        row = next((r for r in self.list.rows() if r.path == path), None)
         if row is not None and row.is_changed():
             self._edits[path] = labels
         else:
             self._edits.pop(path, None)
         self._update_controls()
 
-    @Slot(str)
-    def _on_row_activated(self, path: str) -> None:
-        index = next((i for i, r in enumerate(self._rows) if r.path == path), -1)
-        if index >= 0:
-            self._set_current(index)
-        self.setFocus()
-
     def _move(self, step: int) -> None:
-        if not self._rows:
-            return
-        target = max(0, min(len(self._rows) - 1, self._current + step))
-        if target == len(self._rows) - 1 and len(self._rows) < len(self._shown_items):
-            self._grow_now()
-        self._set_current(target)
-
-    def _set_current(self, index: int) -> None:
-        if self.current_row() is not None:
-            self.current_row().set_current(False)
-        self._current = index
-        row = self.current_row()
-        if row is not None:
-            row.set_current(True)
-            self.scroll.ensureWidgetVisible(row)
+        self.list.move(step)
 
     def _update_controls(self) -> None:
         busy = self.is_busy()
@@ -486,10 +399,10 @@ class ReviewTab(QWidget):
         locked_tip = "A training run is reading this data; apply or undo when it has finished." if self._locked else ""
         self.apply_button.setToolTip(locked_tip)
         self.undo_button.setToolTip(locked_tip or (undo.reason if undo is not None else ""))
-        self.more_button.setVisible(self._page_end < len(self._shown_items))
+        self.more_button.setVisible(self.list.has_more())
         count = len(self._only or ())
         self.only_label.setText(
-            "" if self._only is None else f"Showing {len(self._shown_items)} of the {count} images from the map."
+            "" if self._only is None else f"Showing {len(self.list.items())} of the {count} images from the map."
             if self._report is not None else
             f"{count} images from the map: press Find label issues first; then only they are shown.")
         self.only_label.setVisible(self._only is not None)
