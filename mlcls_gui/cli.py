@@ -18,6 +18,9 @@ work is the core's (``core/ops`` for the use cases the window shares).
     mlcls-gui explain MODEL IMAGE [--label LABEL] --out heatmap.png [--raw heatmap.npy]
     mlcls-gui review DATA_ROOT [--model MODEL] [--json FILE] [--csv FILE]
     mlcls-gui runs FOLDER... [--json]
+    mlcls-gui labels import DATA_ROOT FILE [--format createml|labelstudio|vertex|csv] [--dry-run]
+    mlcls-gui labels export DATA_ROOT FILE --format F [--overwrite] [--uri-prefix P]
+    mlcls-gui labels undo DATA_ROOT                  reverse the last apply (import, review, Label tab)
 
 User errors exit with status 2 and one clear line on stderr, no traceback.
 """
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Every sub-command is a module of mlcls_gui/commands/ (add_parser + run), in the order --help lists them.
 _COMMAND_MODULES = ("train", "predict", "evaluate", "demo_data", "scan", "audit", "health", "export",
-                    "lr_find", "review", "explain", "runs")
+                    "lr_find", "review", "explain", "runs", "labels")
 
 
 def _command_modules() -> list:
